@@ -1,0 +1,197 @@
+//! Application state, start-up and shutdown: the app is a function of its
+//! inputs (config, clock, listener, shutdown signal).
+
+use std::{future::Future, net::{IpAddr, SocketAddr}, num::NonZeroU32, sync::Arc};
+
+use anyhow::Context;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use lettre::message::Mailbox;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    clock::Clock,
+    config::Config,
+    consent::{self, Wording},
+    delivery::{Worker, WorkerSettings},
+    domain::Token,
+    mail::{EmailTemplates, Transport, message_id_domain},
+    signup::{Signup, SignupSettings},
+    store::{self, Store},
+    web::{self, Csrf, Pages},
+};
+
+/// Which parts of the service this process runs (`serve --role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// HTTP only.
+    Web,
+    /// Delivery workers only.
+    Worker,
+    /// Both (the default).
+    All,
+}
+
+/// What handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub clock: Clock,
+    pub pages: Arc<Pages>,
+    pub csrf: Csrf,
+    pub signup: Signup,
+    pub newsletter_wording: Arc<Wording>,
+    pub signup_limiter: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+}
+
+/// A started application: migrated storage, loaded templates, ready to serve.
+pub struct App {
+    state: AppState,
+    worker: Worker,
+}
+
+impl App {
+    /// Connects, migrates and loads everything; fails early on bad templates
+    /// or an unreachable database.
+    pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        let store = Store::connect(&config.database).await?;
+        store.migrate().await?;
+        let from: Mailbox = config.mail.from.parse().context("mail.from")?;
+        let templates = Arc::new(EmailTemplates::load(config.mail.templates_dir.as_deref())?);
+        let transport = Transport::from_config(&config.mail, &config.smtp)?;
+        let csrf_key = store::settings::get_or_create(&store, "csrf_key", || {
+            Token::generate().expose().to_owned()
+        })
+        .await?;
+        let newsletter_wording = consent::register_wording(
+            &store,
+            &clock,
+            consent::NEWSLETTER,
+            &config.signup.newsletter_consent_text,
+        )
+        .await?;
+        let signup = Signup::new(
+            store.clone(),
+            clock.clone(),
+            SignupSettings {
+                base_url: config.server.base_url.clone(),
+                confirm_ttl_h: config.signup.confirm_token_ttl_h,
+                credentials_ttl_h: config.signup.credentials_token_ttl_h,
+                max_confirmations_per_day: config.signup.max_confirmations_per_day,
+                message_id_domain: message_id_domain(&from),
+            },
+        );
+        let worker = Worker::new(
+            store.clone(),
+            clock.clone(),
+            WorkerSettings {
+                templates,
+                transport,
+                from,
+                config: config.delivery.clone(),
+                concurrency: config.smtp.concurrency,
+                rate_per_second: config.smtp.rate_per_second,
+            },
+        );
+        let signup_limiter = NonZeroU32::new(config.signup.per_ip_per_hour)
+            .map(|n| Arc::new(RateLimiter::keyed(Quota::per_hour(n))));
+        let state = AppState {
+            pages: Arc::new(Pages::load("Broadsheet")?),
+            csrf: Csrf::new(csrf_key.as_bytes(), config.server.is_https()),
+            config: Arc::new(config),
+            store,
+            clock,
+            signup,
+            newsletter_wording: Arc::new(newsletter_wording),
+            signup_limiter,
+        };
+        Ok(Self { state, worker })
+    }
+
+    pub fn router(&self) -> axum::Router {
+        web::router(self.state.clone())
+    }
+
+    /// A handle on the delivery worker, e.g. for tests that drain the queue.
+    pub fn worker(&self) -> Worker {
+        self.worker.clone()
+    }
+
+    pub fn store(&self) -> Store {
+        self.state.store.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, finishes
+    /// requests and in-flight sends, hands back unsent leases and returns.
+    pub async fn run(
+        self,
+        listener: Option<TcpListener>,
+        role: Role,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stop_workers = CancellationToken::new();
+        let worker = (role != Role::Web).then(|| tokio::spawn(self.worker.clone().run(stop_workers.clone())));
+        let limiter_sweeper = self.state.signup_limiter.clone().map(|limiter| {
+            // The per-IP table forgets idle addresses, so it cannot grow without bound.
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                    limiter.retain_recent();
+                }
+            })
+        });
+        match (role, listener) {
+            (Role::Worker, _) | (_, None) => shutdown.await,
+            (_, Some(listener)) => {
+                tracing::info!(address = %listener.local_addr()?, "serving");
+                axum::serve(
+                    listener,
+                    self.router().into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
+                .context("while serving HTTP")?;
+            }
+        }
+        stop_workers.cancel();
+        if let Some(worker) = worker {
+            worker.await.context("delivery worker panicked")?;
+        }
+        if let Some(sweeper) = limiter_sweeper {
+            sweeper.abort();
+        }
+        self.state.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,399 @@
+//! Typed configuration: defaults in code → `config.toml` → `BROADSHEET_<SECTION>__<KEY>`.
+//!
+//! Unknown keys and bad values stop start-up with a message naming the key and
+//! what is allowed (serde's `deny_unknown_fields` and enums do the naming).
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context, bail};
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// Environment variables with this prefix and a `__` override config keys.
+pub const ENV_PREFIX: &str = "BROADSHEET_";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub mail: MailConfig,
+    pub smtp: SmtpConfig,
+    pub delivery: DeliveryConfig,
+    pub signup: SignupConfig,
+    pub privacy: PrivacyConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    /// Public address; every link in an email is built from it (D-15).
+    pub base_url: String,
+    pub request_timeout_s: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            base_url: "http://127.0.0.1:8080".into(),
+            request_timeout_s: 30,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Cookies get `Secure` and the `__Host-` prefix only when served over https.
+    pub fn is_https(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub url: Secret,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("sqlite://var/broadsheet.db"),
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    pub from: String,
+    pub file_dir: PathBuf,
+    /// A folder whose files override the email templates embedded in the binary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub templates_dir: Option<PathBuf>,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::File,
+            from: "Broadsheet <newsletter@localhost>".into(),
+            file_dir: "var/mail".into(),
+            templates_dir: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: String,
+    pub password: Secret,
+    /// Messages sent at once, and the size of the SMTP connection pool.
+    pub concurrency: u32,
+    /// 0 means unlimited.
+    pub rate_per_second: u32,
+    pub timeout_s: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 25,
+            tls: SmtpTls::None,
+            username: String::new(),
+            password: Secret::new(""),
+            concurrency: 4,
+            rate_per_second: 0,
+            timeout_s: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    pub batch_size: u32,
+    pub poll_interval_ms: u64,
+    /// How long a claimed message stays reserved for one worker (E-21, crash safety).
+    pub lease_s: u64,
+    pub retry_base_s: u64,
+    pub retry_max_s: u64,
+    /// A message still failing transiently after this long is marked failed (E-22).
+    pub give_up_after_h: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 50,
+            poll_interval_ms: 1000,
+            lease_s: 300,
+            retry_base_s: 30,
+            retry_max_s: 3600,
+            give_up_after_h: 72,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignupConfig {
+    pub confirm_token_ttl_h: u64,
+    pub credentials_token_ttl_h: u64,
+    /// Confirmation emails per address per 24 h (D-09).
+    pub max_confirmations_per_day: u32,
+    /// Signup requests per client IP per hour (D-10); 0 turns the limit off.
+    pub per_ip_per_hour: u32,
+    /// The exact wording shown beside the digest checkbox; its hash is its version (G-05).
+    pub newsletter_consent_text: String,
+}
+
+impl Default for SignupConfig {
+    fn default() -> Self {
+        Self {
+            confirm_token_ttl_h: 48,
+            credentials_token_ttl_h: 7 * 24,
+            max_confirmations_per_day: 3,
+            per_ip_per_hour: 30,
+            newsletter_consent_text: "Yes, email me the daily digest of new articles. \
+                I can unsubscribe at any time with one click."
+                .into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpMode {
+    Full,
+    Truncated,
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// How much of the client IP consent events keep (G-07).
+    pub ip_mode: IpMode,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            ip_mode: IpMode::Truncated,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `broadsheet=debug,sqlx=warn`.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `path` (or `config.toml` in the working directory
+    /// if present), then environment overrides, and validates the result.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match path {
+            Some(path) if !path.exists() => bail!("config file {} not found", path.display()),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new("config.toml").exists() => {
+                figment = figment.merge(Toml::file_exact("config.toml"));
+            }
+            None => {}
+        }
+        figment = figment.merge(env_overrides());
+        let config: Config = figment.extract().map_err(|e| {
+            // figment's message names the key and the allowed values.
+            anyhow::anyhow!("invalid configuration: {e}")
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let base = &self.server.base_url;
+        if !(base.starts_with("http://") || base.starts_with("https://")) || base.ends_with('/') {
+            bail!(
+                "invalid configuration: server.base_url must start with http:// or https:// \
+                 and have no trailing slash (got {base:?})"
+            );
+        }
+        self.mail
+            .from
+            .parse::<lettre::message::Mailbox>()
+            .with_context(|| {
+                format!(
+                    "invalid configuration: mail.from must be an address like \
+                     \"Name <news@example.com>\" (got {:?})",
+                    self.mail.from
+                )
+            })?;
+        let url = self.database.url.expose();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            bail!("invalid configuration: database.url must start with sqlite:// or postgres://");
+        }
+        for (key, value) in [
+            ("smtp.concurrency", u64::from(self.smtp.concurrency)),
+            ("delivery.batch_size", u64::from(self.delivery.batch_size)),
+            ("database.max_connections", u64::from(self.database.max_connections)),
+            ("delivery.lease_s", self.delivery.lease_s),
+            ("smtp.timeout_s", self.smtp.timeout_s),
+        ] {
+            if value == 0 {
+                bail!("invalid configuration: {key} must be at least 1");
+            }
+        }
+        if self.signup.newsletter_consent_text.trim().is_empty() {
+            bail!("invalid configuration: signup.newsletter_consent_text must not be empty");
+        }
+        Ok(())
+    }
+}
+
+/// `BROADSHEET_SECTION__KEY=value`. Variables without `__` (such as
+/// `BROADSHEET_TEST_POSTGRES_URL`) are not configuration and are left alone.
+fn env_overrides() -> Env {
+    Env::prefixed(ENV_PREFIX)
+        .filter(|key| key.as_str().contains("__"))
+        .split("__")
+}
+
+/// A value that never prints: `Debug` and `Display` show `***` (STYLE 6).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+#[cfg(test)]
+// figment's Jail closures must return its large error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_match_the_shipped_config_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file("config.toml", include_str!("../config.toml"))?;
+            let shipped = Config::load(None).map_err(|e| e.to_string())?;
+            let defaults = Config::default();
+            assert_eq!(
+                serde_json::to_value(&shipped).map_err(|e| e.to_string())?,
+                serde_json::to_value(&defaults).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_key() {
+        Jail::expect_with(|jail| {
+            jail.create_file("config.toml", "[smtp]\nhots = \"x\"\n")?;
+            let error = Config::load(None).expect_err("unknown key must fail").to_string();
+            assert!(error.contains("hots"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_names_the_key_and_the_allowed_values() {
+        Jail::expect_with(|jail| {
+            jail.create_file("config.toml", "[mail]\ntransport = \"pigeon\"\n")?;
+            let error = Config::load(None).expect_err("bad value must fail").to_string();
+            assert!(error.contains("transport") && error.contains("smtp"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_win_and_unrelated_variables_are_ignored() {
+        Jail::expect_with(|jail| {
+            jail.set_env("BROADSHEET_SMTP__PORT", "2525");
+            jail.set_env("BROADSHEET_TEST_POSTGRES_URL", "postgres://elsewhere");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.smtp.port, 2525);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let mut config = Config::default();
+        config.smtp.password = Secret::new("hunter2");
+        config.database.url = Secret::new("postgres://u:pw@db/x");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2") && !printed.contains("pw@db"), "{printed}");
+    }
+}

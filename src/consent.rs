@@ -1,0 +1,79 @@
+//! The consent ledger's rules: wording versions and what evidence is kept (G-04…G-07).
+
+use std::net::IpAddr;
+
+use crate::{clock::Clock, config::IpMode, domain::content_hash, store::{self, Store}};
+
+/// The purpose of the digest consent.
+pub const NEWSLETTER: &str = "newsletter";
+
+/// A wording shown to readers, identified by the hash of its text (G-05).
+#[derive(Debug, Clone)]
+pub struct Wording {
+    pub id: String,
+    pub body: String,
+}
+
+/// Stores `body` as a version of `purpose`'s wording if it is new, and returns it.
+pub async fn register_wording(
+    store: &Store,
+    clock: &Clock,
+    purpose: &str,
+    body: &str,
+) -> anyhow::Result<Wording> {
+    let id = content_hash(&format!("{purpose}\0{body}"));
+    let mut conn = store.pool().acquire().await?;
+    store::consent::ensure_text(&mut conn, &id, purpose, body, "en", clock.now_ms()).await?;
+    Ok(Wording {
+        id,
+        body: body.to_owned(),
+    })
+}
+
+/// How a consent was given, kept on the events that prove it (G-04, G-07).
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Evidence {
+    /// Keeps the IP as `ip_mode` allows and at most 256 characters of user agent.
+    pub fn new(ip: IpAddr, user_agent: Option<&str>, ip_mode: IpMode) -> Self {
+        Self {
+            ip: reduce_ip(ip, ip_mode),
+            user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
+        }
+    }
+}
+
+/// `truncated` keeps the network, not the host: IPv4 /24, IPv6 /48.
+fn reduce_ip(ip: IpAddr, mode: IpMode) -> Option<String> {
+    match (mode, ip) {
+        (IpMode::None, _) => None,
+        (IpMode::Full, ip) => Some(ip.to_string()),
+        (IpMode::Truncated, IpAddr::V4(v4)) => {
+            let [a, b, c, _] = v4.octets();
+            Some(format!("{a}.{b}.{c}.0"))
+        }
+        (IpMode::Truncated, IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            Some(std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0).to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_is_kept_as_configured() {
+        let v4: IpAddr = "203.0.113.77".parse().expect("ip");
+        let v6: IpAddr = "2001:db8:1:2:3:4:5:6".parse().expect("ip");
+        assert_eq!(reduce_ip(v4, IpMode::Full).as_deref(), Some("203.0.113.77"));
+        assert_eq!(reduce_ip(v4, IpMode::Truncated).as_deref(), Some("203.0.113.0"));
+        assert_eq!(reduce_ip(v6, IpMode::Truncated).as_deref(), Some("2001:db8:1::"));
+        assert_eq!(reduce_ip(v4, IpMode::None), None);
+    }
+}

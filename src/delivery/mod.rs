@@ -1,0 +1,9 @@
+//! Durable mail delivery: queueing inside the caller's transaction, and the
+//! workers that claim, render, send and record (DESIGN "Durable mail").
+
+mod backoff;
+mod queue;
+mod worker;
+
+pub use queue::{QueuedEmail, queue_email};
+pub use worker::{BatchOutcome, Worker, WorkerSettings};

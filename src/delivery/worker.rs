@@ -1,0 +1,192 @@
+//! A delivery worker: claims a batch under a lease, sends it with bounded
+//! concurrency and an optional rate limit, and records each outcome.
+
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
+
+use futures_util::{StreamExt, stream};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use lettre::message::Mailbox;
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::retry_delay_ms;
+use crate::{
+    clock::{Clock, hours_ms, secs_ms},
+    config::DeliveryConfig,
+    mail::{EmailTemplates, SendError, Transport, build_message},
+    store::{
+        Store,
+        outbox::{self, ClaimedEmail},
+    },
+};
+
+/// What one call of [`Worker::deliver_batch`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub claimed: usize,
+    pub sent: usize,
+    pub retried: usize,
+    pub failed: usize,
+    pub released: usize,
+}
+
+enum Delivered {
+    Sent,
+    Retried,
+    Failed,
+    Released,
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    store: Store,
+    clock: Clock,
+    templates: Arc<EmailTemplates>,
+    transport: Transport,
+    from: Mailbox,
+    config: DeliveryConfig,
+    concurrency: usize,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// Names this worker's leases, so a release never touches another's rows.
+    owner: String,
+}
+
+/// What a worker needs besides the store and the clock.
+pub struct WorkerSettings {
+    pub templates: Arc<EmailTemplates>,
+    pub transport: Transport,
+    pub from: Mailbox,
+    pub config: DeliveryConfig,
+    pub concurrency: u32,
+    /// Messages per second; 0 means unlimited.
+    pub rate_per_second: u32,
+}
+
+impl Worker {
+    pub fn new(store: Store, clock: Clock, settings: WorkerSettings) -> Self {
+        let limiter = NonZeroU32::new(settings.rate_per_second)
+            .map(|rate| Arc::new(RateLimiter::direct(Quota::per_second(rate))));
+        Self {
+            store,
+            clock,
+            templates: settings.templates,
+            transport: settings.transport,
+            from: settings.from,
+            config: settings.config,
+            concurrency: settings.concurrency.max(1) as usize,
+            limiter,
+            owner: crate::store::new_id(),
+        }
+    }
+
+    /// Claims and sends one batch. Rows claimed after `cancel` fired are
+    /// handed back untouched, so shutdown never strands a lease.
+    pub async fn deliver_batch(&self, cancel: &CancellationToken) -> anyhow::Result<BatchOutcome> {
+        let now = self.clock.now_ms();
+        let rows = outbox::claim(
+            &self.store,
+            &self.owner,
+            now,
+            now + secs_ms(self.config.lease_s),
+            i64::from(self.config.batch_size),
+        )
+        .await?;
+        let mut outcome = BatchOutcome {
+            claimed: rows.len(),
+            ..BatchOutcome::default()
+        };
+        let results: Vec<anyhow::Result<Delivered>> = stream::iter(rows)
+            .map(|row| self.deliver_one(row, cancel))
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        for result in results {
+            match result? {
+                Delivered::Sent => outcome.sent += 1,
+                Delivered::Retried => outcome.retried += 1,
+                Delivered::Failed => outcome.failed += 1,
+                Delivered::Released => outcome.released += 1,
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Runs batches until `cancel` fires, resting when the queue is empty.
+    pub async fn run(self, cancel: CancellationToken) {
+        let idle = Duration::from_millis(self.config.poll_interval_ms);
+        while !cancel.is_cancelled() {
+            let rest = match self.deliver_batch(&cancel).await {
+                Ok(outcome) if outcome.claimed > 0 => {
+                    tracing::debug!(?outcome, "delivered a batch");
+                    continue;
+                }
+                Ok(_) => idle,
+                Err(error) => {
+                    // The database may be away for a while; nothing is lost,
+                    // the rows stay queued.
+                    tracing::warn!(error = format!("{error:#}"), "delivery batch failed");
+                    idle * 5
+                }
+            };
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = tokio::time::sleep(rest) => {}
+            }
+        }
+        tracing::info!("delivery worker stopped");
+    }
+
+    async fn deliver_one(
+        &self,
+        row: ClaimedEmail,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<Delivered> {
+        if cancel.is_cancelled() {
+            outbox::release(&self.store, &row.id, &self.owner).await?;
+            return Ok(Delivered::Released);
+        }
+        let prepared = serde_json::from_str(&row.context)
+            .map_err(anyhow::Error::from)
+            .and_then(|context| self.templates.render(&row.template, &context))
+            .and_then(|rendered| {
+                let date = self.clock.now().into();
+                let message =
+                    build_message(&self.from, &row.recipient, &row.message_id, date, &rendered)?;
+                Ok((message, rendered.template_version))
+            });
+        let (message, template_version) = match prepared {
+            Ok(prepared) => prepared,
+            // A template fixed by the operator may render later: retry.
+            Err(error) => return self.retry_or_give_up(&row, &format!("{error:#}")).await,
+        };
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+        match self.transport.send(message).await {
+            Ok(()) => {
+                outbox::mark_sent(&self.store, &row.id, &template_version, self.clock.now_ms())
+                    .await?;
+                tracing::info!(outbox_id = %row.id, template = %row.template, "email sent");
+                Ok(Delivered::Sent)
+            }
+            Err(SendError::Permanent(error)) => {
+                tracing::warn!(outbox_id = %row.id, %error, "email refused for good");
+                outbox::mark_failed(&self.store, &row.id, &error).await?;
+                Ok(Delivered::Failed)
+            }
+            Err(SendError::Transient(error)) => self.retry_or_give_up(&row, &error).await,
+        }
+    }
+
+    async fn retry_or_give_up(&self, row: &ClaimedEmail, error: &str) -> anyhow::Result<Delivered> {
+        let now = self.clock.now_ms();
+        if now - row.created_at >= hours_ms(self.config.give_up_after_h) {
+            tracing::warn!(outbox_id = %row.id, %error, "email given up after retries");
+            outbox::mark_failed(&self.store, &row.id, &format!("gave up: {error}")).await?;
+            return Ok(Delivered::Failed);
+        }
+        let delay = retry_delay_ms(row.attempts, self.config.retry_base_s, self.config.retry_max_s);
+        tracing::info!(outbox_id = %row.id, attempts = row.attempts, delay_ms = delay, %error, "email will be retried");
+        outbox::reschedule(&self.store, &row.id, now + delay, error).await?;
+        Ok(Delivered::Retried)
+    }
+}

@@ -1,0 +1,28 @@
+//! Broadsheet: a self-hosted newsletter and subscription service.
+
+/// Application state, start-up and shutdown.
+pub mod app;
+/// Files embedded in the binary.
+pub mod assets;
+/// The command line.
+pub mod cli;
+/// Injected time.
+pub mod clock;
+/// Typed, layered configuration.
+pub mod config;
+/// Consent wording versions and evidence.
+pub mod consent;
+/// Durable mail: the outbox queue and its workers.
+pub mod delivery;
+/// Validated values: addresses, names, tokens.
+pub mod domain;
+/// Email templates, messages and transports.
+pub mod mail;
+/// Double opt-in signup and confirmation.
+pub mod signup;
+/// All SQL, for SQLite and PostgreSQL.
+pub mod store;
+/// Logging.
+pub mod telemetry;
+/// The public web site.
+pub mod web;

@@ -1,0 +1,10 @@
+//! Email: templates rendered with minijinja, messages built with lettre, and
+//! the transports that carry them (SMTP, or `.eml` files).
+
+mod message;
+mod render;
+mod transport;
+
+pub use message::{build_message, message_id_domain};
+pub use render::{EmailTemplates, RenderedEmail};
+pub use transport::{SendError, Transport};

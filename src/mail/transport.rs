@@ -1,0 +1,82 @@
+//! Where messages go: an SMTP server through a connection pool, or `.eml`
+//! files in a folder (the default, so a bare machine needs no mail server).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use lettre::{
+    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    transport::smtp::{PoolConfig, authentication::Credentials},
+};
+
+use crate::config::{MailConfig, MailTransport, SmtpConfig, SmtpTls};
+
+/// How a send failed, which decides whether it is tried again (E-21).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// 4xx replies, refused or dropped connections, timeouts: try again later.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// 5xx replies and messages the server can never accept: do not retry.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+#[derive(Clone)]
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    File(AsyncFileTransport<Tokio1Executor>),
+}
+
+impl Transport {
+    pub fn from_config(mail: &MailConfig, smtp: &SmtpConfig) -> anyhow::Result<Self> {
+        match mail.transport {
+            MailTransport::File => {
+                std::fs::create_dir_all(&mail.file_dir).with_context(|| {
+                    format!("while creating mail.file_dir {}", mail.file_dir.display())
+                })?;
+                Ok(Self::File(AsyncFileTransport::new(&mail.file_dir)))
+            }
+            MailTransport::Smtp => Ok(Self::Smtp(smtp_transport(smtp)?)),
+        }
+    }
+
+    pub async fn send(&self, message: Message) -> Result<(), SendError> {
+        match self {
+            Self::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|error| {
+                // Only a 5xx reply is permanent; everything else may pass later.
+                if error.is_permanent() {
+                    SendError::Permanent(error.to_string())
+                } else {
+                    SendError::Transient(error.to_string())
+                }
+            }),
+            Self::File(file) => file
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|error| SendError::Transient(error.to_string())),
+        }
+    }
+}
+
+fn smtp_transport(smtp: &SmtpConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let mut builder = match smtp.tls {
+        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
+        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
+            .context("smtp.tls = \"starttls\": could not set up TLS for smtp.host")?,
+        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
+            .context("smtp.tls = \"tls\": could not set up TLS for smtp.host")?,
+    };
+    builder = builder
+        .port(smtp.port)
+        .timeout(Some(Duration::from_secs(smtp.timeout_s)))
+        .pool_config(PoolConfig::new().max_size(smtp.concurrency));
+    if !smtp.username.is_empty() {
+        builder = builder.credentials(Credentials::new(
+            smtp.username.clone(),
+            smtp.password.expose().to_owned(),
+        ));
+    }
+    Ok(builder.build())
+}

@@ -1,0 +1,95 @@
+//! The consent ledger: immutable wording versions and append-only events (G-05, G-06).
+
+use anyhow::Context;
+use sqlx::Row;
+
+use super::Conn;
+
+/// Stores a wording version if new; its id is the hash of the text.
+pub async fn ensure_text(
+    conn: &mut Conn,
+    id: &str,
+    purpose: &str,
+    body: &str,
+    language: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO consent_texts (id, purpose, body, language, created_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(purpose)
+    .bind(body)
+    .bind(language)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .context("while storing a consent text")?;
+    Ok(())
+}
+
+/// True if `id` names a stored wording version for `purpose`.
+pub async fn text_exists(conn: &mut Conn, id: &str, purpose: &str) -> anyhow::Result<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM consent_texts WHERE id = $1 AND purpose = $2")
+            .bind(id)
+            .bind(purpose)
+            .fetch_optional(&mut *conn)
+            .await
+            .context("while looking up a consent text")?;
+    Ok(found.is_some())
+}
+
+/// One entry of the ledger.
+pub struct ConsentEvent<'a> {
+    pub subscriber_id: &'a str,
+    pub purpose: &'a str,
+    pub action: &'a str,
+    pub text_id: &'a str,
+    pub source: &'a str,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+pub async fn record(conn: &mut Conn, event: &ConsentEvent<'_>, now: i64) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO consent_events
+           (id, subscriber_id, purpose, action, text_id, source, ip, user_agent, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(super::new_id())
+    .bind(event.subscriber_id)
+    .bind(event.purpose)
+    .bind(event.action)
+    .bind(event.text_id)
+    .bind(event.source)
+    .bind(event.ip)
+    .bind(event.user_agent)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .context("while recording a consent event")?;
+    Ok(())
+}
+
+/// The latest event for a purpose: (action, text id). Current consent is
+/// derived from the ledger, never stored in a column (G-06).
+pub async fn latest(
+    conn: &mut Conn,
+    subscriber_id: &str,
+    purpose: &str,
+) -> anyhow::Result<Option<(String, String)>> {
+    // UUID v7 ids are time-ordered, which breaks ties between events of one millisecond.
+    let row = sqlx::query(
+        "SELECT action, text_id FROM consent_events WHERE subscriber_id = $1 AND purpose = $2
+         ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(subscriber_id)
+    .bind(purpose)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("while reading current consent")?;
+    row.map(|row| Ok((row.try_get("action")?, row.try_get("text_id")?)))
+        .transpose()
+}

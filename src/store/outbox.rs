@@ -1,0 +1,180 @@
+//! The durable mail queue: rows written with the change that caused them,
+//! claimed by workers under a lease, then marked sent, rescheduled or failed.
+
+use anyhow::Context;
+use sqlx::{FromRow, Row};
+
+use super::{Backend, Conn, Store};
+
+/// A message about to be queued.
+pub struct NewEmail<'a> {
+    pub id: &'a str,
+    pub template: &'a str,
+    pub subscriber_id: Option<&'a str>,
+    pub recipient: &'a str,
+    pub context: &'a serde_json::Value,
+    pub message_id: &'a str,
+}
+
+pub async fn enqueue(conn: &mut Conn, email: &NewEmail<'_>, now: i64) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (id, template, subscriber_id, recipient, context, status,
+                             next_attempt_at, message_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $6)",
+    )
+    .bind(email.id)
+    .bind(email.template)
+    .bind(email.subscriber_id)
+    .bind(email.recipient)
+    .bind(email.context.to_string())
+    .bind(now)
+    .bind(email.message_id)
+    .execute(&mut *conn)
+    .await
+    .context("while queueing an email")?;
+    Ok(())
+}
+
+/// How many emails of `template` were queued for a reader since `since`.
+pub async fn count_recent(
+    conn: &mut Conn,
+    subscriber_id: &str,
+    template: &str,
+    since: i64,
+) -> anyhow::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE subscriber_id = $1 AND template = $2 AND created_at >= $3",
+    )
+    .bind(subscriber_id)
+    .bind(template)
+    .bind(since)
+    .fetch_one(&mut *conn)
+    .await
+    .context("while counting recent emails")
+}
+
+/// A row a worker holds the lease on.
+#[derive(Debug, FromRow)]
+pub struct ClaimedEmail {
+    pub id: String,
+    pub template: String,
+    pub recipient: String,
+    pub context: String,
+    pub message_id: String,
+    pub attempts: i64,
+    pub created_at: i64,
+}
+
+/// Leases up to `limit` due rows to `owner`. Rows whose lease expired (a
+/// crashed worker) are due again. PostgreSQL skips rows other instances are
+/// claiming; SQLite has one writer, so a single UPDATE … RETURNING suffices.
+pub async fn claim(
+    store: &Store,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<ClaimedEmail>> {
+    let lock = match store.backend() {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
+         WHERE id IN (
+             SELECT id FROM outbox
+             WHERE status = 'pending' AND next_attempt_at <= $3
+               AND (lease_until IS NULL OR lease_until < $3)
+             ORDER BY next_attempt_at LIMIT $4 {lock})
+         RETURNING id, template, recipient, context, message_id, attempts, created_at"
+    );
+    sqlx::query_as(&sql)
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(store.pool())
+        .await
+        .context("while claiming queued emails")
+}
+
+/// Done: the context (which may hold a tokenised link) is emptied.
+pub async fn mark_sent(
+    store: &Store,
+    id: &str,
+    template_version: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'sent', sent_at = $1, template_version = $2, context = '{}',
+                           lease_owner = NULL, lease_until = NULL, last_error = NULL
+         WHERE id = $3",
+    )
+    .bind(now)
+    .bind(template_version)
+    .bind(id)
+    .execute(store.pool())
+    .await
+    .context("while marking an email sent")?;
+    Ok(())
+}
+
+/// A transient failure: try again at `next_attempt_at`.
+pub async fn reschedule(
+    store: &Store,
+    id: &str,
+    next_attempt_at: i64,
+    error: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL
+         WHERE id = $3",
+    )
+    .bind(next_attempt_at)
+    .bind(error)
+    .bind(id)
+    .execute(store.pool())
+    .await
+    .context("while rescheduling an email")?;
+    Ok(())
+}
+
+/// A permanent failure (5xx, or retries exhausted): never tried again.
+pub async fn mark_failed(store: &Store, id: &str, error: &str) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'failed', last_error = $1, context = '{}',
+                           lease_owner = NULL, lease_until = NULL
+         WHERE id = $2",
+    )
+    .bind(error)
+    .bind(id)
+    .execute(store.pool())
+    .await
+    .context("while marking an email failed")?;
+    Ok(())
+}
+
+/// Hands back a claimed row that was not attempted (shutdown), uncounted.
+pub async fn release(store: &Store, id: &str, owner: &str) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1
+         WHERE id = $1 AND lease_owner = $2 AND status = 'pending'",
+    )
+    .bind(id)
+    .bind(owner)
+    .execute(store.pool())
+    .await
+    .context("while releasing an email")?;
+    Ok(())
+}
+
+/// Counts of the queue by status, for operators and tests.
+pub async fn status_counts(store: &Store) -> anyhow::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status")
+        .fetch_all(store.pool())
+        .await
+        .context("while counting the queue")?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("status")?, row.try_get("n")?)))
+        .collect()
+}

@@ -1,0 +1,111 @@
+//! Subscribers and their accounts.
+
+use anyhow::Context;
+use sqlx::Row;
+
+use super::Conn;
+use crate::domain::{EmailAddress, SubscriberName};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriberStatus {
+    Pending,
+    Confirmed,
+}
+
+impl SubscriberStatus {
+    fn parse(value: &str) -> anyhow::Result<Self> {
+        match value {
+            "pending" => Ok(Self::Pending),
+            "confirmed" => Ok(Self::Confirmed),
+            other => anyhow::bail!("unknown subscriber status {other:?}"),
+        }
+    }
+}
+
+/// The row a signup found or created, locked for the rest of the transaction.
+#[derive(Debug)]
+pub struct SignupTarget {
+    pub id: String,
+    pub status: SubscriberStatus,
+    pub created: bool,
+}
+
+/// Inserts a pending subscriber unless the canonical address exists, then
+/// touches the row. Writing first makes the transaction take the write lock
+/// at once on SQLite and locks the row on PostgreSQL, so concurrent signups
+/// of one address queue up instead of racing.
+pub async fn upsert_pending(
+    conn: &mut Conn,
+    new_id: &str,
+    email: &EmailAddress,
+    name: Option<&SubscriberName>,
+    now: i64,
+) -> anyhow::Result<SignupTarget> {
+    sqlx::query(
+        "INSERT INTO subscribers (id, email, email_canonical, name, status, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'pending', $5, $5)
+         ON CONFLICT (email_canonical) DO NOTHING",
+    )
+    .bind(new_id)
+    .bind(email.as_entered())
+    .bind(email.canonical())
+    .bind(name.map(SubscriberName::as_str))
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .context("while inserting a subscriber")?;
+    let row = sqlx::query(
+        "UPDATE subscribers SET updated_at = $1 WHERE email_canonical = $2 RETURNING id, status",
+    )
+    .bind(now)
+    .bind(email.canonical())
+    .fetch_one(&mut *conn)
+    .await
+    .context("while locking the subscriber")?;
+    let id: String = row.try_get("id")?;
+    Ok(SignupTarget {
+        created: id == new_id,
+        status: SubscriberStatus::parse(&row.try_get::<String, _>("status")?)?,
+        id,
+    })
+}
+
+/// Marks a pending subscriber confirmed; returns the address to write to,
+/// or `None` if the subscriber was not pending.
+pub async fn confirm(
+    conn: &mut Conn,
+    id: &str,
+    via_outbox_id: Option<&str>,
+    now: i64,
+) -> anyhow::Result<Option<String>> {
+    sqlx::query_scalar(
+        "UPDATE subscribers SET status = 'confirmed', confirmed_at = $1, confirmed_via = $2, updated_at = $1
+         WHERE id = $3 AND status = 'pending' RETURNING email_canonical",
+    )
+    .bind(now)
+    .bind(via_outbox_id)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("while confirming a subscriber")
+}
+
+/// Creates the reader's account (no password yet); repeating it is harmless.
+pub async fn create_account(
+    conn: &mut Conn,
+    subscriber_id: &str,
+    username: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO accounts (subscriber_id, username, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (subscriber_id) DO NOTHING",
+    )
+    .bind(subscriber_id)
+    .bind(username)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .context("while creating an account")?;
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! Emailed tokens, by hash only (D-03).
+
+use anyhow::Context;
+use sqlx::Row;
+
+use super::Conn;
+use crate::domain::{TokenHash, TokenPurpose};
+
+/// A token about to be stored.
+pub struct NewToken<'a> {
+    pub hash: &'a TokenHash,
+    pub subscriber_id: &'a str,
+    pub purpose: TokenPurpose,
+    pub outbox_id: &'a str,
+    pub expires_at: i64,
+}
+
+/// Stores a token and voids the reader's unused older ones of the same purpose (D-05).
+pub async fn issue(conn: &mut Conn, token: &NewToken<'_>, now: i64) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM tokens WHERE subscriber_id = $1 AND purpose = $2 AND used_at IS NULL")
+        .bind(token.subscriber_id)
+        .bind(token.purpose.as_str())
+        .execute(&mut *conn)
+        .await
+        .context("while voiding older tokens")?;
+    sqlx::query(
+        "INSERT INTO tokens (hash, subscriber_id, purpose, outbox_id, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(token.hash.as_str())
+    .bind(token.subscriber_id)
+    .bind(token.purpose.as_str())
+    .bind(token.outbox_id)
+    .bind(now)
+    .bind(token.expires_at)
+    .execute(&mut *conn)
+    .await
+    .context("while storing a token")?;
+    Ok(())
+}
+
+/// What a consumed token pointed at.
+pub struct ConsumedToken {
+    pub subscriber_id: String,
+    pub outbox_id: Option<String>,
+}
+
+/// Uses a token once: `None` if it is unknown, used, expired or of another purpose.
+pub async fn consume(
+    conn: &mut Conn,
+    hash: &TokenHash,
+    purpose: TokenPurpose,
+    now: i64,
+) -> anyhow::Result<Option<ConsumedToken>> {
+    let row = sqlx::query(
+        "UPDATE tokens SET used_at = $1
+         WHERE hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1
+         RETURNING subscriber_id, outbox_id",
+    )
+    .bind(now)
+    .bind(hash.as_str())
+    .bind(purpose.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .context("while using a token")?;
+    row.map(|row| {
+        Ok(ConsumedToken {
+            subscriber_id: row.try_get("subscriber_id")?,
+            outbox_id: row.try_get("outbox_id")?,
+        })
+    })
+    .transpose()
+}
+
+/// True if the token could be used now; reads only (GET pages must not change state, D-06).
+pub async fn is_usable(
+    conn: &mut Conn,
+    hash: &TokenHash,
+    purpose: TokenPurpose,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM tokens WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
+    )
+    .bind(hash.as_str())
+    .bind(purpose.as_str())
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("while looking up a token")?;
+    Ok(found.is_some())
+}

@@ -1,0 +1,62 @@
+//! One error type for handlers: logs the cause once, shows an opaque page.
+
+use axum::{
+    http::StatusCode,
+    response::{Html, IntoResponse, Response},
+};
+
+/// An unexpected failure. Expected outcomes (bad input, invalid links) are
+/// answered by the handlers themselves with their own pages.
+#[derive(Debug)]
+pub struct AppError(anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for AppError {
+    fn from(error: E) -> Self {
+        Self(error.into())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let unavailable = self.0.chain().any(|cause| {
+            matches!(
+                cause.downcast_ref::<sqlx::Error>(),
+                Some(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
+            )
+        });
+        if unavailable {
+            tracing::warn!(error = format!("{:#}", self.0), "database unavailable");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [("retry-after", "30")],
+                plain_page(
+                    "Temporarily unavailable",
+                    "We can't reach our database just now. Nothing you sent was lost; please try again in a minute.",
+                ),
+            )
+                .into_response();
+        }
+        tracing::error!(error = format!("{:#}", self.0), "request failed");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            plain_page("Something went wrong", "Please try again in a moment."),
+        )
+            .into_response()
+    }
+}
+
+/// A page that needs no template, for when templates themselves may be the problem.
+fn plain_page(title: &str, message: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <link rel=\"stylesheet\" href=\"/static/style.css\"></head>\
+         <body><main class=\"narrow\"><h1>{title}</h1><p>{message}</p><p><a href=\"/\">Home</a></p></main></body></html>"
+    ))
+}
+
+pub async fn not_found() -> (StatusCode, Html<String>) {
+    (
+        StatusCode::NOT_FOUND,
+        plain_page("Page not found", "There is nothing at this address."),
+    )
+}

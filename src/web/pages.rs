@@ -1,0 +1,34 @@
+//! Server-rendered pages: minijinja templates embedded from `templates/`,
+//! HTML-escaped by default.
+
+use anyhow::Context;
+use axum::response::Html;
+use minijinja::Environment;
+use serde::Serialize;
+
+use crate::assets::WEB_TEMPLATES;
+
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+impl Pages {
+    pub fn load(site_name: &str) -> anyhow::Result<Self> {
+        let mut env = Environment::new();
+        for (name, source) in WEB_TEMPLATES {
+            env.add_template(name, source)
+                .with_context(|| format!("page template {name} does not compile"))?;
+        }
+        env.add_global("site_name", site_name.to_owned());
+        Ok(Self { env })
+    }
+
+    pub fn render(&self, name: &str, context: impl Serialize) -> anyhow::Result<Html<String>> {
+        let html = self
+            .env
+            .get_template(name)?
+            .render(context)
+            .with_context(|| format!("while rendering page {name}"))?;
+        Ok(Html(html))
+    }
+}
