@@ -1,7 +1,12 @@
 //! Application state, start-up and shutdown: the app is a function of its
 //! inputs (config, clock, listener, shutdown signal).
 
-use std::{future::Future, net::{IpAddr, SocketAddr}, num::NonZeroU32, sync::Arc};
+use std::{
+    future::Future,
+    net::{IpAddr, SocketAddr},
+    num::NonZeroU32,
+    sync::Arc,
+};
 
 use anyhow::Context;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -131,7 +136,8 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stop_workers = CancellationToken::new();
-        let worker = (role != Role::Web).then(|| tokio::spawn(self.worker.clone().run(stop_workers.clone())));
+        let worker = (role != Role::Web)
+            .then(|| tokio::spawn(self.worker.clone().run(stop_workers.clone())));
         let limiter_sweeper = self.state.signup_limiter.clone().map(|limiter| {
             // The per-IP table forgets idle addresses, so it cannot grow without bound.
             tokio::spawn(async move {
@@ -147,7 +153,8 @@ impl App {
                 tracing::info!(address = %listener.local_addr()?, "serving");
                 axum::serve(
                     listener,
-                    self.router().into_make_service_with_connect_info::<SocketAddr>(),
+                    self.router()
+                        .into_make_service_with_connect_info::<SocketAddr>(),
                 )
                 .with_graceful_shutdown(shutdown)
                 .await

@@ -14,7 +14,11 @@ use crate::{
 };
 
 #[derive(Debug, Parser)]
-#[command(name = "broadsheet", version, about = "A self-hosted newsletter and subscription service")]
+#[command(
+    name = "broadsheet",
+    version,
+    about = "A self-hosted newsletter and subscription service"
+)]
 pub struct Cli {
     /// Configuration file (default: ./config.toml if present, else built-in defaults).
     #[arg(long, global = true, env = "BROADSHEET_CONFIG", value_name = "PATH")]

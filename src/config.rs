@@ -282,13 +282,19 @@ impl Config {
                 )
             })?;
         let url = self.database.url.expose();
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             bail!("invalid configuration: database.url must start with sqlite:// or postgres://");
         }
         for (key, value) in [
             ("smtp.concurrency", u64::from(self.smtp.concurrency)),
             ("delivery.batch_size", u64::from(self.delivery.batch_size)),
-            ("database.max_connections", u64::from(self.database.max_connections)),
+            (
+                "database.max_connections",
+                u64::from(self.database.max_connections),
+            ),
             ("delivery.lease_s", self.delivery.lease_s),
             ("smtp.timeout_s", self.smtp.timeout_s),
         ] {
@@ -361,7 +367,9 @@ mod tests {
     fn an_unknown_key_names_the_key() {
         Jail::expect_with(|jail| {
             jail.create_file("config.toml", "[smtp]\nhots = \"x\"\n")?;
-            let error = Config::load(None).expect_err("unknown key must fail").to_string();
+            let error = Config::load(None)
+                .expect_err("unknown key must fail")
+                .to_string();
             assert!(error.contains("hots"), "{error}");
             Ok(())
         });
@@ -371,8 +379,13 @@ mod tests {
     fn a_bad_value_names_the_key_and_the_allowed_values() {
         Jail::expect_with(|jail| {
             jail.create_file("config.toml", "[mail]\ntransport = \"pigeon\"\n")?;
-            let error = Config::load(None).expect_err("bad value must fail").to_string();
-            assert!(error.contains("transport") && error.contains("smtp"), "{error}");
+            let error = Config::load(None)
+                .expect_err("bad value must fail")
+                .to_string();
+            assert!(
+                error.contains("transport") && error.contains("smtp"),
+                "{error}"
+            );
             Ok(())
         });
     }
@@ -394,6 +407,9 @@ mod tests {
         config.smtp.password = Secret::new("hunter2");
         config.database.url = Secret::new("postgres://u:pw@db/x");
         let printed = format!("{config:?}");
-        assert!(!printed.contains("hunter2") && !printed.contains("pw@db"), "{printed}");
+        assert!(
+            !printed.contains("hunter2") && !printed.contains("pw@db"),
+            "{printed}"
+        );
     }
 }

@@ -2,7 +2,12 @@
 
 use std::net::IpAddr;
 
-use crate::{clock::Clock, config::IpMode, domain::content_hash, store::{self, Store}};
+use crate::{
+    clock::Clock,
+    config::IpMode,
+    domain::content_hash,
+    store::{self, Store},
+};
 
 /// The purpose of the digest consent.
 pub const NEWSLETTER: &str = "newsletter";
@@ -72,8 +77,14 @@ mod tests {
         let v4: IpAddr = "203.0.113.77".parse().expect("ip");
         let v6: IpAddr = "2001:db8:1:2:3:4:5:6".parse().expect("ip");
         assert_eq!(reduce_ip(v4, IpMode::Full).as_deref(), Some("203.0.113.77"));
-        assert_eq!(reduce_ip(v4, IpMode::Truncated).as_deref(), Some("203.0.113.0"));
-        assert_eq!(reduce_ip(v6, IpMode::Truncated).as_deref(), Some("2001:db8:1::"));
+        assert_eq!(
+            reduce_ip(v4, IpMode::Truncated).as_deref(),
+            Some("203.0.113.0")
+        );
+        assert_eq!(
+            reduce_ip(v6, IpMode::Truncated).as_deref(),
+            Some("2001:db8:1::")
+        );
         assert_eq!(reduce_ip(v4, IpMode::None), None);
     }
 }

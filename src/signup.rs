@@ -8,11 +8,7 @@ use crate::{
     consent::{self, Evidence},
     delivery::{QueuedEmail, queue_email},
     domain::{EmailAddress, SubscriberName, Token, TokenPurpose, mask_email},
-    store::{
-        self, Conn, Store,
-        subscribers::SubscriberStatus,
-        tokens::NewToken,
-    },
+    store::{self, Conn, Store, subscribers::SubscriberStatus, tokens::NewToken},
 };
 
 /// Email template names.
@@ -84,16 +80,19 @@ impl Signup {
         let outcome = match target.status {
             SubscriberStatus::Pending => {
                 if let Some(wording) = &request.newsletter_wording {
-                    record_consent(&mut tx, &target.id, "granted", wording, &request.evidence, now)
-                        .await?;
+                    record_consent(
+                        &mut tx,
+                        &target.id,
+                        "granted",
+                        wording,
+                        &request.evidence,
+                        now,
+                    )
+                    .await?;
                 }
-                let sent_today = store::outbox::count_recent(
-                    &mut tx,
-                    &target.id,
-                    CONFIRM_EMAIL,
-                    now - DAY_MS,
-                )
-                .await?;
+                let sent_today =
+                    store::outbox::count_recent(&mut tx, &target.id, CONFIRM_EMAIL, now - DAY_MS)
+                        .await?;
                 if sent_today >= i64::from(self.settings.max_confirmations_per_day) {
                     SignupOutcome::Throttled
                 } else {
@@ -122,8 +121,15 @@ impl Signup {
                         "base_url": self.settings.base_url,
                         "login_url": format!("{}/login", self.settings.base_url),
                     });
-                    self.queue(&mut tx, ALREADY_SUBSCRIBED_EMAIL, &target.id, request.email.canonical(), context, now)
-                        .await?;
+                    self.queue(
+                        &mut tx,
+                        ALREADY_SUBSCRIBED_EMAIL,
+                        &target.id,
+                        request.email.canonical(),
+                        context,
+                        now,
+                    )
+                    .await?;
                     SignupOutcome::AlreadyConfirmed
                 } else {
                     SignupOutcome::Throttled
@@ -144,8 +150,13 @@ impl Signup {
     /// True if a confirmation link can still be used; changes nothing (D-06).
     pub async fn confirmation_is_usable(&self, token: &Token) -> anyhow::Result<bool> {
         let mut conn = self.store.pool().acquire().await?;
-        store::tokens::is_usable(&mut conn, &token.hash(), TokenPurpose::Confirm, self.clock.now_ms())
-            .await
+        store::tokens::is_usable(
+            &mut conn,
+            &token.hash(),
+            TokenPurpose::Confirm,
+            self.clock.now_ms(),
+        )
+        .await
     }
 
     /// Confirms the subscriber behind `token`, records the double-opt-in
@@ -157,7 +168,11 @@ impl Signup {
         let Some(used) =
             store::tokens::consume(&mut tx, &token.hash(), TokenPurpose::Confirm, now).await?
         else {
-            tracing::info!(event = "token_rejected", purpose = "confirm", "confirmation link invalid or expired");
+            tracing::info!(
+                event = "token_rejected",
+                purpose = "confirm",
+                "confirmation link invalid or expired"
+            );
             return Ok(false);
         };
         let subscriber_id = used.subscriber_id;
@@ -168,10 +183,20 @@ impl Signup {
             store::subscribers::create_account(&mut tx, &subscriber_id, &address, now).await?;
             if let Some((action, wording)) =
                 store::consent::latest(&mut tx, &subscriber_id, consent::NEWSLETTER).await?
-                && action == "granted" {
-                    record_consent(&mut tx, &subscriber_id, "confirmed", &wording, evidence, now).await?;
-                }
-            self.queue_credentials(&mut tx, &subscriber_id, &address, now).await?;
+                && action == "granted"
+            {
+                record_consent(
+                    &mut tx,
+                    &subscriber_id,
+                    "confirmed",
+                    &wording,
+                    evidence,
+                    now,
+                )
+                .await?;
+            }
+            self.queue_credentials(&mut tx, &subscriber_id, &address, now)
+                .await?;
         }
         tx.commit().await?;
         tracing::info!(event = "confirm", %subscriber_id, "subscriber confirmed");
@@ -192,7 +217,9 @@ impl Signup {
             "confirm_url": format!("{}/confirm/{}", self.settings.base_url, token.expose()),
             "expires_hours": self.settings.confirm_ttl_h,
         });
-        let outbox_id = self.queue(conn, CONFIRM_EMAIL, subscriber_id, recipient, context, now).await?;
+        let outbox_id = self
+            .queue(conn, CONFIRM_EMAIL, subscriber_id, recipient, context, now)
+            .await?;
         let new_token = NewToken {
             hash: &token.hash(),
             subscriber_id,
@@ -217,7 +244,16 @@ impl Signup {
             "set_password_url": format!("{}/account/password/{}", self.settings.base_url, token.expose()),
             "expires_days": self.settings.credentials_ttl_h.div_ceil(24),
         });
-        let outbox_id = self.queue(conn, CREDENTIALS_EMAIL, subscriber_id, username, context, now).await?;
+        let outbox_id = self
+            .queue(
+                conn,
+                CREDENTIALS_EMAIL,
+                subscriber_id,
+                username,
+                context,
+                now,
+            )
+            .await?;
         let new_token = NewToken {
             hash: &token.hash(),
             subscriber_id,

@@ -184,7 +184,11 @@ impl Worker {
             outbox::mark_failed(&self.store, &row.id, &format!("gave up: {error}")).await?;
             return Ok(Delivered::Failed);
         }
-        let delay = retry_delay_ms(row.attempts, self.config.retry_base_s, self.config.retry_max_s);
+        let delay = retry_delay_ms(
+            row.attempts,
+            self.config.retry_base_s,
+            self.config.retry_max_s,
+        );
         tracing::info!(outbox_id = %row.id, attempts = row.attempts, delay_ms = delay, %error, "email will be retried");
         outbox::reschedule(&self.store, &row.id, now + delay, error).await?;
         Ok(Delivered::Retried)

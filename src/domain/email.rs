@@ -34,7 +34,10 @@ impl EmailAddress {
         if original.len() > MAX_TOTAL * 4 {
             return Err(EmailError::TooLong);
         }
-        if original.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        if original
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+        {
             return Err(EmailError::Invalid);
         }
         let (local, domain) = original.rsplit_once('@').ok_or(EmailError::Invalid)?;
@@ -103,7 +106,18 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_an_address() {
-        for bad in ["", "   ", "plainaddress", "a@b", "@example.com", "a@@example.com", "a b@example.com", "a@example.com\r\nBcc: x@y.z", "a\0@example.com", "a@.example.com"] {
+        for bad in [
+            "",
+            "   ",
+            "plainaddress",
+            "a@b",
+            "@example.com",
+            "a@@example.com",
+            "a b@example.com",
+            "a@example.com\r\nBcc: x@y.z",
+            "a\0@example.com",
+            "a@.example.com",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} was accepted");
         }
     }
@@ -111,9 +125,15 @@ mod tests {
     #[test]
     fn enforces_rfc_5321_lengths() {
         let local = "a".repeat(65);
-        assert_eq!(EmailAddress::parse(&format!("{local}@example.com")), Err(EmailError::TooLong));
+        assert_eq!(
+            EmailAddress::parse(&format!("{local}@example.com")),
+            Err(EmailError::TooLong)
+        );
         let long_domain = format!("{}.com", "d".repeat(60)).repeat(4);
-        assert_eq!(EmailAddress::parse(&format!("a@{long_domain}")), Err(EmailError::TooLong));
+        assert_eq!(
+            EmailAddress::parse(&format!("a@{long_domain}")),
+            Err(EmailError::TooLong)
+        );
         assert!(EmailAddress::parse(&format!("{}@example.com", "a".repeat(64))).is_ok());
     }
 

@@ -42,8 +42,17 @@ mod tests {
     #[test]
     fn blank_is_no_name_and_control_characters_are_refused() {
         assert_eq!(SubscriberName::parse_optional("  "), Ok(None));
-        assert_eq!(SubscriberName::parse_optional("Ada\r\nBcc: x"), Err(NameError::ControlCharacters));
-        assert_eq!(SubscriberName::parse_optional(&"x".repeat(101)), Err(NameError::TooLong));
-        assert_eq!(SubscriberName::parse_optional(" Ada ").map(|n| n.map(|n| n.0)), Ok(Some("Ada".into())));
+        assert_eq!(
+            SubscriberName::parse_optional("Ada\r\nBcc: x"),
+            Err(NameError::ControlCharacters)
+        );
+        assert_eq!(
+            SubscriberName::parse_optional(&"x".repeat(101)),
+            Err(NameError::TooLong)
+        );
+        assert_eq!(
+            SubscriberName::parse_optional(" Ada ").map(|n| n.map(|n| n.0)),
+            Ok(Some("Ada".into()))
+        );
     }
 }

@@ -38,7 +38,9 @@ impl Token {
     /// Accepts only the exact shape we issue, so junk never reaches the database.
     pub fn parse(input: &str) -> Option<Self> {
         let well_formed = input.len() == TOKEN_BYTES * 2
-            && input.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && input
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         well_formed.then(|| Self(input.to_owned()))
     }
 

@@ -47,7 +47,10 @@ impl EmailTemplates {
             let html = sources.get(&format!("{name}.html")).with_context(|| {
                 format!("email template {name}.txt has no {name}.html beside it")
             })?;
-            let version = content_hash(&format!("{}\0{html}\0{layout}", sources[&format!("{name}.txt")]));
+            let version = content_hash(&format!(
+                "{}\0{html}\0{layout}",
+                sources[&format!("{name}.txt")]
+            ));
             versions.insert(name.to_owned(), version[..16].to_owned());
         }
         Ok(Self { env, versions })
@@ -69,8 +72,9 @@ impl EmailTemplates {
             .get_template(&format!("{name}.html"))?
             .render(context)
             .with_context(|| format!("while rendering {name}.html"))?;
-        let (subject, body) = split_subject(&text)
-            .with_context(|| format!("{name}.txt must begin with a `Subject:` line and a blank line"))?;
+        let (subject, body) = split_subject(&text).with_context(|| {
+            format!("{name}.txt must begin with a `Subject:` line and a blank line")
+        })?;
         Ok(RenderedEmail {
             subject,
             text: body,
@@ -114,7 +118,10 @@ mod tests {
         });
         for name in ["confirm", "credentials", "already_subscribed"] {
             let email = templates.render(name, &context).expect(name);
-            assert!(!email.subject.is_empty() && !email.text.is_empty(), "{name}");
+            assert!(
+                !email.subject.is_empty() && !email.text.is_empty(),
+                "{name}"
+            );
             assert!(email.html.contains("<html"), "{name}");
         }
     }
@@ -129,7 +136,10 @@ mod tests {
         .expect("write");
         let templates = EmailTemplates::load(Some(dir.path())).expect("load");
         let email = templates
-            .render("confirm", &serde_json::json!({"confirm_url": "u", "expires_hours": 1, "base_url": "b"}))
+            .render(
+                "confirm",
+                &serde_json::json!({"confirm_url": "u", "expires_hours": 1, "base_url": "b"}),
+            )
             .expect("render");
         assert_eq!(email.subject, "Bitte bestätigen");
         assert_eq!(email.text, "u");

@@ -106,7 +106,10 @@ impl Store {
     }
 
     pub async fn begin(&self) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Any>> {
-        self.pool.begin().await.context("while starting a transaction")
+        self.pool
+            .begin()
+            .await
+            .context("while starting a transaction")
     }
 
     /// True when the database answers a trivial query (`/readyz`).
@@ -128,10 +131,11 @@ fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path != ":memory:"
         && let Some(parent) = std::path::Path::new(path).parent()
-            && !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("while creating the folder {}", parent.display()))?;
-            }
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("while creating the folder {}", parent.display()))?;
+    }
     Ok(if query.contains("mode=") {
         url.to_owned()
     } else if query.is_empty() {

@@ -170,10 +170,11 @@ pub async fn release(store: &Store, id: &str, owner: &str) -> anyhow::Result<()>
 
 /// Counts of the queue by status, for operators and tests.
 pub async fn status_counts(store: &Store) -> anyhow::Result<Vec<(String, i64)>> {
-    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status")
-        .fetch_all(store.pool())
-        .await
-        .context("while counting the queue")?;
+    let rows =
+        sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status")
+            .fetch_all(store.pool())
+            .await
+            .context("while counting the queue")?;
     rows.iter()
         .map(|row| Ok((row.try_get("status")?, row.try_get("n")?)))
         .collect()

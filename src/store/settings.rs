@@ -11,14 +11,12 @@ pub async fn get_or_create(
     key: &str,
     generate: impl FnOnce() -> String,
 ) -> anyhow::Result<String> {
-    sqlx::query(
-        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-    )
-    .bind(key)
-    .bind(generate())
-    .execute(store.pool())
-    .await
-    .with_context(|| format!("while storing setting {key}"))?;
+    sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+        .bind(key)
+        .bind(generate())
+        .execute(store.pool())
+        .await
+        .with_context(|| format!("while storing setting {key}"))?;
     sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
         .bind(key)
         .fetch_one(store.pool())

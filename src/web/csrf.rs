@@ -28,7 +28,11 @@ impl Csrf {
 
     /// `__Host-` binds the cookie to this exact origin over https.
     fn cookie_name(&self) -> &'static str {
-        if self.secure { "__Host-bs_csrf" } else { "bs_csrf" }
+        if self.secure {
+            "__Host-bs_csrf"
+        } else {
+            "bs_csrf"
+        }
     }
 
     /// The token for this browser's forms, setting its cookie if it has none.

@@ -13,7 +13,10 @@ pub async fn healthz() -> Json<Value> {
 /// The process can serve: its database answers.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     if state.store.is_reachable().await {
-        (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok" })))
+        (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "database": "ok" })),
+        )
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -37,11 +37,25 @@ pub struct SubscribeForm {
 }
 
 pub async fn home(State(state): State<AppState>, jar: CookieJar) -> Result<Response, AppError> {
-    render_form(&state, jar, "home.html", &SubscribeForm::default(), None, StatusCode::OK)
+    render_form(
+        &state,
+        jar,
+        "home.html",
+        &SubscribeForm::default(),
+        None,
+        StatusCode::OK,
+    )
 }
 
 pub async fn form(State(state): State<AppState>, jar: CookieJar) -> Result<Response, AppError> {
-    render_form(&state, jar, "subscribe.html", &SubscribeForm::default(), None, StatusCode::OK)
+    render_form(
+        &state,
+        jar,
+        "subscribe.html",
+        &SubscribeForm::default(),
+        None,
+        StatusCode::OK,
+    )
 }
 
 pub async fn subscribe(
@@ -52,9 +66,10 @@ pub async fn subscribe(
     Form(form): Form<SubscribeForm>,
 ) -> Result<Response, AppError> {
     if let Some(limiter) = &state.signup_limiter
-        && limiter.check_key(&peer.ip()).is_err() {
-            return message_page(&state, StatusCode::TOO_MANY_REQUESTS, "too_many.html");
-        }
+        && limiter.check_key(&peer.ip()).is_err()
+    {
+        return message_page(&state, StatusCode::TOO_MANY_REQUESTS, "too_many.html");
+    }
     if !state.csrf.verify(&jar, &form.csrf) {
         return message_page(&state, StatusCode::FORBIDDEN, "form_expired.html");
     }
@@ -78,11 +93,16 @@ pub async fn subscribe(
         }
         Some(_) => {
             let message = "The wording of the newsletter consent has changed. Please read it again and tick the box if you agree.";
-            let form = SubscribeForm { newsletter: None, ..form };
+            let form = SubscribeForm {
+                newsletter: None,
+                ..form
+            };
             return invalid(&state, jar, &form, message);
         }
     };
-    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
     let request = SignupRequest {
         email,
         name,
@@ -131,7 +151,9 @@ pub async fn confirm(
     let Some(token) = Token::parse(&token) else {
         return message_page(&state, StatusCode::NOT_FOUND, "invalid_link.html");
     };
-    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
     let evidence = Evidence::new(peer.ip(), user_agent, state.config.privacy.ip_mode);
     if state.signup.confirm(&token, &evidence).await? {
         message_page(&state, StatusCode::OK, "confirmed.html")
@@ -146,7 +168,14 @@ fn invalid(
     form: &SubscribeForm,
     message: &str,
 ) -> Result<Response, AppError> {
-    render_form(state, jar, "subscribe.html", form, Some(message), StatusCode::UNPROCESSABLE_ENTITY)
+    render_form(
+        state,
+        jar,
+        "subscribe.html",
+        form,
+        Some(message),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
 }
 
 fn render_form(
@@ -174,6 +203,10 @@ fn render_form(
 }
 
 /// A page with a fixed message and no form.
-fn message_page(state: &AppState, status: StatusCode, template: &str) -> Result<Response, AppError> {
+fn message_page(
+    state: &AppState,
+    status: StatusCode,
+    template: &str,
+) -> Result<Response, AppError> {
     Ok((status, state.pages.render(template, context! {})?).into_response())
 }

@@ -1,0 +1,185 @@
+//! The `broadsheet` binary as an operator runs it.
+
+mod support;
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use support::{Backend, TestDatabase, free_port, hidden_field, link_path};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_broadsheet");
+
+storage_tests!(serve_writes_the_signup_and_credentials_emails_as_eml_files_and_stops_on_sigterm);
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+    ] {
+        let output = Command::new(BINARY).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("--config"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_config_value_stops_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BINARY)
+        .current_dir(dir.path())
+        .env("BROADSHEET_SMTP__TLS", "sometimes")
+        .args(["migrate"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("tls") && stderr.contains("starttls"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn migrate_creates_the_sqlite_file_and_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new(BINARY)
+        .current_dir(dir.path())
+        .arg("migrate")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(dir.path().join("var/broadsheet.db").is_file());
+}
+
+async fn serve_writes_the_signup_and_credentials_emails_as_eml_files_and_stops_on_sigterm(
+    backend: Backend,
+) {
+    let database = TestDatabase::create(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().await;
+    let base = format!("http://127.0.0.1:{port}");
+    let mut command = Command::new(BINARY);
+    command
+        .current_dir(dir.path())
+        .env("BROADSHEET_SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("BROADSHEET_SERVER__BASE_URL", &base)
+        .env("BROADSHEET_DELIVERY__POLL_INTERVAL_MS", "50")
+        .args(["serve"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if backend == Backend::Postgres {
+        command.env("BROADSHEET_DATABASE__URL", &database.url);
+    }
+    let mut server = command.spawn().unwrap();
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    wait_until_ready(&client, &base).await;
+
+    let form = client
+        .get(format!("{base}/subscribe"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&form, "csrf");
+    let response = client
+        .post(format!("{base}/subscribe"))
+        .form(&[("email", "eml@example.com"), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mail_dir = dir.path().join("var/mail");
+    let confirmation = wait_for_eml(&mail_dir, 1).await;
+    let path = link_path(&confirmation[0], &base, "confirm");
+    let page = client
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden_field(&page, "csrf");
+    let confirmed = client
+        .post(format!("{base}{path}"))
+        .form(&[("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    let both = wait_for_eml(&mail_dir, 2).await;
+    assert!(
+        both.iter()
+            .any(|text| text.contains("Your username: eml@example.com"))
+    );
+
+    stop_with_sigterm(&mut server);
+    database.drop_database().await;
+}
+
+async fn wait_until_ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..200 {
+        if let Ok(response) = client.get(format!("{base}/readyz")).send().await {
+            if response.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not become ready in 10 s");
+}
+
+/// The text parts of the `.eml` files in `dir`, once there are `count` of them.
+async fn wait_for_eml(dir: &Path, count: usize) -> Vec<String> {
+    for _ in 0..400 {
+        let texts: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+            .map(|path| {
+                let raw = std::fs::read(path).unwrap();
+                let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+                message.body_text(0).unwrap().into_owned()
+            })
+            .collect();
+        if texts.len() >= count {
+            return texts;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "fewer than {count} .eml files in {} after 20 s",
+        dir.display()
+    );
+}
+
+fn stop_with_sigterm(server: &mut Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for _ in 0..200 {
+        if let Some(status) = server.try_wait().unwrap() {
+            assert!(status.success(), "exit status after SIGTERM: {status}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.kill().ok();
+    panic!("the server did not stop within 10 s of SIGTERM");
+}

@@ -1,0 +1,156 @@
+//! The durable outbox: retries while SMTP is away, permanent failures, the
+//! served worker, the file transport, and the health probes.
+
+mod support;
+
+use std::time::Duration;
+
+use broadsheet::{app::Role, config::MailTransport};
+use support::{Backend, Reply, SmtpServer, TestApp, free_port};
+
+storage_tests!(
+    mail_waits_while_smtp_is_down_and_arrives_exactly_once,
+    a_5xx_reply_is_recorded_failed_and_never_retried,
+    a_4xx_reply_is_retried_later,
+    the_served_worker_sends_without_being_asked,
+    the_file_transport_writes_eml_files,
+    health_and_readiness_answer_json,
+);
+
+async fn mail_waits_while_smtp_is_down_and_arrives_exactly_once(backend: Backend) {
+    let port = free_port().await;
+    let app = TestApp::spawn_with(backend, Role::Web, |config| config.smtp.port = port).await;
+    assert_eq!(
+        app.sign_up("patient@example.com", false).await.status(),
+        200
+    );
+
+    let first = app.drain_outbox().await;
+    assert_eq!(
+        (first.sent, first.retried),
+        (0, 1),
+        "connection refused is transient"
+    );
+    assert_eq!(app.scalar("SELECT attempts FROM outbox").await, 1);
+    assert!(app.text("SELECT last_error FROM outbox").await.is_some());
+
+    let smtp = SmtpServer::start_on(port).await;
+    assert_eq!(
+        app.drain_outbox().await.claimed,
+        0,
+        "not before the back-off has passed"
+    );
+    app.clock
+        .advance(Duration::from_secs(app.config.delivery.retry_max_s));
+    assert_eq!(app.drain_outbox().await.sent, 1);
+    app.clock.advance(Duration::from_secs(24 * 3600));
+    assert_eq!(app.drain_outbox().await.claimed, 0);
+    assert_eq!(smtp.received().len(), 1, "exactly once");
+    assert_eq!(
+        app.text("SELECT status FROM outbox").await.as_deref(),
+        Some("sent")
+    );
+    smtp.stop();
+    app.stop().await;
+}
+
+async fn a_5xx_reply_is_recorded_failed_and_never_retried(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.smtp
+        .as_ref()
+        .unwrap()
+        .set_rcpt_reply(Reply::Refuse("550 5.1.1 no such user"));
+    app.sign_up("gone@example.com", false).await;
+    let outcome = app.drain_outbox().await;
+    assert_eq!((outcome.sent, outcome.failed, outcome.retried), (0, 1, 0));
+    assert_eq!(
+        app.text("SELECT status FROM outbox").await.as_deref(),
+        Some("failed")
+    );
+    assert!(
+        app.text("SELECT last_error FROM outbox")
+            .await
+            .unwrap()
+            .contains("550")
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM outbox WHERE context <> '{}'")
+            .await,
+        0,
+        "the link is not kept"
+    );
+    app.smtp.as_ref().unwrap().set_rcpt_reply(Reply::Accept);
+    app.clock.advance(Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(
+        app.drain_outbox().await.claimed,
+        0,
+        "E-21: 5xx is never retried"
+    );
+    assert!(app.received().is_empty());
+    app.stop().await;
+}
+
+async fn a_4xx_reply_is_retried_later(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let smtp = app.smtp.as_ref().unwrap();
+    smtp.set_rcpt_reply(Reply::Refuse("451 4.3.0 try again later"));
+    app.sign_up("busy@example.com", false).await;
+    assert_eq!(app.drain_outbox().await.retried, 1);
+    smtp.set_rcpt_reply(Reply::Accept);
+    app.clock
+        .advance(Duration::from_secs(app.config.delivery.retry_max_s));
+    assert_eq!(app.drain_outbox().await.sent, 1);
+    assert_eq!(app.scalar("SELECT attempts FROM outbox").await, 2);
+    app.stop().await;
+}
+
+async fn the_served_worker_sends_without_being_asked(backend: Backend) {
+    let app = TestApp::spawn_with(backend, Role::All, |_| {}).await;
+    app.sign_up("background@example.com", false).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while app.received().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker sent nothing in 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.received()[0].subject(),
+        "Please confirm your subscription"
+    );
+    app.stop().await;
+}
+
+async fn the_file_transport_writes_eml_files(backend: Backend) {
+    let app = TestApp::spawn_with(backend, Role::Web, |config| {
+        config.mail.transport = MailTransport::File;
+    })
+    .await;
+    app.sign_up("files@example.com", false).await;
+    assert_eq!(app.drain_outbox().await.sent, 1);
+    let files: Vec<_> = std::fs::read_dir(&app.config.mail.file_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+        .collect();
+    assert_eq!(files.len(), 1);
+    let raw = std::fs::read(&files[0]).unwrap();
+    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(message.subject(), Some("Please confirm your subscription"));
+    let text = message.body_text(0).unwrap().into_owned();
+    support::link_path(&text, &app.base_url, "confirm");
+    app.stop().await;
+}
+
+async fn health_and_readiness_answer_json(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), r#"{"status":"ok"}"#);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    assert!(ready.text().await.unwrap().contains(r#""database":"ok""#));
+    assert_eq!(app.get("/no/such/page").await.status(), 404);
+    app.stop().await;
+}

@@ -1,0 +1,318 @@
+//! The real application on port 0, a fresh database per test (SQLite file,
+//! or a new PostgreSQL database when `BROADSHEET_TEST_POSTGRES_URL` is set),
+//! a recording SMTP server, and an HTTP client with a cookie jar.
+#![allow(dead_code, unused_imports)]
+
+pub mod smtp;
+
+use std::time::Duration;
+
+use broadsheet::{
+    app::{App, Role},
+    clock::Clock,
+    config::{Config, MailTransport, Secret},
+    delivery::{BatchOutcome, Worker},
+    store::Store,
+};
+use sqlx::{Connection, Executor};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+pub use smtp::{ReceivedMail, Reply, SmtpServer, free_port};
+
+/// Generates, for each named `async fn(Backend)`, a module with one test per database.
+#[macro_export]
+macro_rules! storage_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::support::postgres_available(concat!(module_path!(), "::postgres")) {
+                    super::$name($crate::support::Backend::Postgres).await;
+                }
+            }
+        }
+    )*};
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+const POSTGRES_ENV: &str = "BROADSHEET_TEST_POSTGRES_URL";
+
+/// True if PostgreSQL tests can run. Without the URL they are skipped, loudly;
+/// with `BROADSHEET_TEST_REQUIRE_POSTGRES=1` (CI) a missing URL fails the test.
+pub fn postgres_available(test: &str) -> bool {
+    if std::env::var(POSTGRES_ENV).is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var("BROADSHEET_TEST_REQUIRE_POSTGRES").is_err(),
+        "{test}: {POSTGRES_ENV} must be set when BROADSHEET_TEST_REQUIRE_POSTGRES is"
+    );
+    eprintln!("SKIPPED {test}: set {POSTGRES_ENV} to run it on PostgreSQL");
+    false
+}
+
+/// A database of one test's own.
+pub struct TestDatabase {
+    pub url: String,
+    postgres: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        match backend {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}", dir.path().join("broadsheet.db").display()),
+                postgres: None,
+                _dir: dir,
+            },
+            Backend::Postgres => {
+                let admin = std::env::var(POSTGRES_ENV).expect("checked by the macro");
+                let name = format!("bs_test_{}", uuid::Uuid::now_v7().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .expect("connect to PostgreSQL");
+                conn.execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .expect("create database");
+                conn.close().await.ok();
+                let (base, query) = admin
+                    .split_once('?')
+                    .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
+                let base = &base[..base.rfind('/').expect("URL has a path")];
+                let url = match query {
+                    Some(query) => format!("{base}/{name}?{query}"),
+                    None => format!("{base}/{name}"),
+                };
+                Self {
+                    url,
+                    postgres: Some((admin, name)),
+                    _dir: dir,
+                }
+            }
+        }
+    }
+
+    pub async fn drop_database(&self) {
+        if let Some((admin, name)) = &self.postgres {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+                let _ = conn
+                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await;
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub clock: Clock,
+    pub smtp: Option<SmtpServer>,
+    pub worker: Worker,
+    pub store: Store,
+    pub config: Config,
+    database: TestDatabase,
+    stop: CancellationToken,
+    server: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestApp {
+    /// The app with test defaults: SMTP to a fresh recording server, HTTP
+    /// only (tests drain the queue themselves, STYLE 4).
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, Role::Web, |_| {}).await
+    }
+
+    /// As [`spawn`], with the config adjusted first. `smtp.port` may be set to
+    /// a port with no server, to start one later (`smtp` is then `None`).
+    pub async fn spawn_with(
+        backend: Backend,
+        role: Role,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
+        let database = TestDatabase::create(backend).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP");
+        let base_url = format!("http://{}", listener.local_addr().expect("addr"));
+        let smtp = SmtpServer::start().await;
+        let mut config = Config::default();
+        config.server.base_url = base_url.clone();
+        config.database.url = Secret::new(database.url.clone());
+        config.database.max_connections = 5;
+        config.mail.transport = MailTransport::Smtp;
+        config.mail.from = "Lord's Press <news@lordspress.test>".into();
+        config.mail.file_dir = database._dir.path().join("mail");
+        config.smtp.port = smtp.addr.port();
+        config.smtp.timeout_s = 5;
+        config.signup.per_ip_per_hour = 1000;
+        config.delivery.poll_interval_ms = 50;
+        adjust(&mut config);
+        let smtp = (config.smtp.port == smtp.addr.port()).then_some(smtp);
+        let clock = Clock::default();
+        let app = App::build(config.clone(), clock.clone())
+            .await
+            .expect("app builds");
+        let worker = app.worker();
+        let store = app.store();
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(app.run(Some(listener), role, stop.clone().cancelled_owned()));
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        Self {
+            base_url,
+            client,
+            clock,
+            smtp,
+            worker,
+            store,
+            config,
+            database,
+            stop,
+            server,
+        }
+    }
+
+    /// Stops the app gracefully and drops the test's PostgreSQL database.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.server
+            .await
+            .expect("server task")
+            .expect("server stops cleanly");
+        self.database.drop_database().await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Loads the signup form and submits it as a browser would.
+    pub async fn sign_up(&self, email: &str, newsletter: bool) -> reqwest::Response {
+        let form = self.get("/subscribe").await.text().await.expect("body");
+        let csrf = hidden_field(&form, "csrf");
+        let version = hidden_field(&form, "consent_version");
+        let mut fields = vec![
+            ("email", email),
+            ("csrf", csrf.as_str()),
+            ("consent_version", version.as_str()),
+        ];
+        if newsletter {
+            fields.push(("newsletter", "yes"));
+        }
+        self.post_form("/subscribe", &fields).await
+    }
+
+    /// Opens a confirmation link and presses its button.
+    pub async fn confirm(&self, link_path: &str) -> reqwest::Response {
+        let page = self.get(link_path).await.text().await.expect("body");
+        let csrf = hidden_field(&page, "csrf");
+        self.post_form(link_path, &[("csrf", csrf.as_str())]).await
+    }
+
+    /// Runs delivery batches until the queue has nothing due.
+    pub async fn drain_outbox(&self) -> BatchOutcome {
+        let never = CancellationToken::new();
+        let mut total = BatchOutcome::default();
+        loop {
+            let batch = self.worker.deliver_batch(&never).await.expect("batch");
+            if batch.claimed == 0 {
+                return total;
+            }
+            total.claimed += batch.claimed;
+            total.sent += batch.sent;
+            total.retried += batch.retried;
+            total.failed += batch.failed;
+        }
+    }
+
+    pub fn received(&self) -> Vec<ReceivedMail> {
+        self.smtp.as_ref().expect("an SMTP server").received()
+    }
+
+    /// One integer from the database, e.g. a count.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.store.pool())
+            .await
+            .expect(sql)
+    }
+
+    /// One optional text value from the database.
+    pub async fn text(&self, sql: &str) -> Option<String> {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.store.pool())
+            .await
+            .expect(sql)
+    }
+}
+
+/// The value of `<input … name="NAME" value="…">` on a page.
+pub fn hidden_field(html: &str, name: &str) -> String {
+    let pattern = format!(r#"name="{name}" value="([^"]*)""#);
+    regex_lite::Regex::new(&pattern)
+        .expect("regex")
+        .captures(html)
+        .unwrap_or_else(|| panic!("no field {name} in page"))[1]
+        .to_owned()
+}
+
+/// The path of the first `{base_url}/PREFIX/<token>` link in a text.
+pub fn link_path(text: &str, base_url: &str, prefix: &str) -> String {
+    let pattern = format!(
+        r"{}(/{prefix}/[0-9a-f]{{64}})",
+        regex_lite::escape(base_url)
+    );
+    regex_lite::Regex::new(&pattern)
+        .expect("regex")
+        .captures(text)
+        .unwrap_or_else(|| panic!("no /{prefix}/ link in:\n{text}"))[1]
+        .to_owned()
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

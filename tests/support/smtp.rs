@@ -1,0 +1,169 @@
+//! A small SMTP server that records what it receives, and can be told to
+//! refuse recipients or messages with a given reply.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::{TcpListener, TcpStream},
+    task::JoinHandle,
+};
+
+/// One message as the server received it.
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    pub to: Vec<String>,
+    pub data: Vec<u8>,
+}
+
+impl ReceivedMail {
+    pub fn parsed(&self) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default()
+            .parse(&self.data)
+            .expect("a parseable message")
+    }
+
+    /// The decoded text part.
+    pub fn text(&self) -> String {
+        self.parsed()
+            .body_text(0)
+            .expect("a text part")
+            .into_owned()
+    }
+
+    pub fn subject(&self) -> String {
+        self.parsed().subject().unwrap_or_default().to_owned()
+    }
+}
+
+/// How the server answers `RCPT TO`.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Accept,
+    Refuse(&'static str),
+}
+
+#[derive(Default)]
+struct Shared {
+    received: Vec<ReceivedMail>,
+    rcpt_reply: Option<&'static str>,
+}
+
+pub struct SmtpServer {
+    pub addr: SocketAddr,
+    shared: Arc<Mutex<Shared>>,
+    task: JoinHandle<()>,
+}
+
+impl SmtpServer {
+    pub async fn start() -> Self {
+        Self::start_on(0).await
+    }
+
+    pub async fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind SMTP port");
+        let addr = listener.local_addr().expect("local addr");
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let task = tokio::spawn(accept_loop(listener, shared.clone()));
+        Self { addr, shared, task }
+    }
+
+    /// What `RCPT TO` answers from now on.
+    pub fn set_rcpt_reply(&self, reply: Reply) {
+        self.shared.lock().expect("lock").rcpt_reply = match reply {
+            Reply::Accept => None,
+            Reply::Refuse(line) => Some(line),
+        };
+    }
+
+    pub fn received(&self) -> Vec<ReceivedMail> {
+        self.shared.lock().expect("lock").received.clone()
+    }
+
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+/// A port on which nothing listens (yet).
+pub async fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Mutex<Shared>>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        tokio::spawn(session(stream, shared.clone()));
+    }
+}
+
+async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    let mut recipients = Vec::new();
+    if write.write_all(b"220 test-smtp ESMTP\r\n").await.is_err() {
+        return;
+    }
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match lines.read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let command = line.trim_end().to_ascii_uppercase();
+        let reply: String = if command.starts_with("EHLO") {
+            "250-test-smtp\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n".into()
+        } else if command.starts_with("HELO") || command.starts_with("MAIL FROM") {
+            recipients.clear();
+            "250 OK\r\n".into()
+        } else if command.starts_with("RCPT TO") {
+            let refusal = shared.lock().expect("lock").rcpt_reply;
+            match refusal {
+                Some(refusal) => format!("{refusal}\r\n"),
+                None => {
+                    recipients.push(line.trim_end()[8..].trim().to_owned());
+                    "250 OK\r\n".into()
+                }
+            }
+        } else if command == "DATA" {
+            if write.write_all(b"354 go ahead\r\n").await.is_err() {
+                return;
+            }
+            let mut data = Vec::new();
+            loop {
+                let mut chunk = String::new();
+                match lines.read_line(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                if chunk == ".\r\n" {
+                    break;
+                }
+                // RFC 5321 §4.5.2: undo dot-stuffing.
+                let chunk = chunk.strip_prefix('.').unwrap_or(&chunk);
+                data.extend_from_slice(chunk.as_bytes());
+            }
+            shared.lock().expect("lock").received.push(ReceivedMail {
+                to: std::mem::take(&mut recipients),
+                data,
+            });
+            "250 queued\r\n".into()
+        } else if command == "QUIT" {
+            let _ = write.write_all(b"221 bye\r\n").await;
+            return;
+        } else if command == "RSET" || command == "NOOP" {
+            "250 OK\r\n".into()
+        } else {
+            "502 not implemented\r\n".into()
+        };
+        if write.write_all(reply.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
