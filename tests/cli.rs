@@ -1,4 +1,5 @@
 //! The `broadsheet` binary as an operator runs it.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod support;
 
@@ -132,10 +133,10 @@ async fn serve_writes_the_signup_and_credentials_emails_as_eml_files_and_stops_o
 
 async fn wait_until_ready(client: &reqwest::Client, base: &str) {
     for _ in 0..200 {
-        if let Ok(response) = client.get(format!("{base}/readyz")).send().await {
-            if response.status() == 200 {
-                return;
-            }
+        if let Ok(response) = client.get(format!("{base}/readyz")).send().await
+            && response.status() == 200
+        {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

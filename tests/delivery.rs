@@ -1,4 +1,5 @@
 //! The durable outbox: retries while SMTP is away, permanent failures, the
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 //! served worker, the file transport, and the health probes.
 
 mod support;

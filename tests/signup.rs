@@ -1,4 +1,5 @@
 //! Double opt-in, end to end: form → email → confirm page → confirm → credentials.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 mod support;
 

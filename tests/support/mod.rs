@@ -106,12 +106,12 @@ impl TestDatabase {
     }
 
     pub async fn drop_database(&self) {
-        if let Some((admin, name)) = &self.postgres {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
-                let _ = conn
-                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                    .await;
-            }
+        if let Some((admin, name)) = &self.postgres
+            && let Ok(mut conn) = sqlx::PgConnection::connect(admin).await
+        {
+            let _ = conn
+                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await;
         }
     }
 }

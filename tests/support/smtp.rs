@@ -40,7 +40,7 @@ impl ReceivedMail {
 }
 
 /// How the server answers `RCPT TO`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub enum Reply {
     Accept,
     Refuse(&'static str),
