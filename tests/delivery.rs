@@ -6,8 +6,9 @@ mod support;
 
 use std::time::Duration;
 
-use broadsheet::{app::Role, config::MailTransport};
+use broadsheet::{app::Role, config::MailTransport, store::outbox};
 use support::{Backend, Reply, SmtpServer, TestApp, free_port};
+use tokio_util::sync::CancellationToken;
 
 storage_tests!(
     mail_waits_while_smtp_is_down_and_arrives_exactly_once,
@@ -16,6 +17,8 @@ storage_tests!(
     the_served_worker_sends_without_being_asked,
     the_file_transport_writes_eml_files,
     health_and_readiness_answer_json,
+    a_crashed_workers_lease_expires_and_another_worker_sends,
+    a_stopping_worker_hands_back_what_it_has_not_sent,
 );
 
 async fn mail_waits_while_smtp_is_down_and_arrives_exactly_once(backend: Backend) {
@@ -153,5 +156,53 @@ async fn health_and_readiness_answer_json(backend: Backend) {
     assert_eq!(ready.status(), 200);
     assert!(ready.text().await.unwrap().contains(r#""database":"ok""#));
     assert_eq!(app.get("/no/such/page").await.status(), 404);
+    app.stop().await;
+}
+
+async fn a_crashed_workers_lease_expires_and_another_worker_sends(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.sign_up("crash@example.com", false).await;
+    // A worker claims the row and dies before sending.
+    let now = app.clock.now_ms();
+    let lease_ms = i64::try_from(app.config.delivery.lease_s).unwrap() * 1000;
+    let claimed = outbox::claim(&app.store, "crashed-worker", now, now + lease_ms, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        app.drain_outbox().await.claimed,
+        0,
+        "a live lease is respected"
+    );
+    app.clock
+        .advance(Duration::from_secs(app.config.delivery.lease_s + 1));
+    assert_eq!(
+        app.drain_outbox().await.sent,
+        1,
+        "the expired lease is taken over"
+    );
+    assert_eq!(app.received().len(), 1);
+    assert_eq!(app.scalar("SELECT attempts FROM outbox").await, 2);
+    app.stop().await;
+}
+
+async fn a_stopping_worker_hands_back_what_it_has_not_sent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.sign_up("shutdown@example.com", false).await;
+    let stopping = CancellationToken::new();
+    stopping.cancel();
+    let outcome = app.worker.deliver_batch(&stopping).await.unwrap();
+    assert_eq!((outcome.claimed, outcome.released, outcome.sent), (1, 1, 0));
+    assert_eq!(app.scalar("SELECT attempts FROM outbox").await, 0);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM outbox WHERE lease_owner IS NULL")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.drain_outbox().await.sent,
+        1,
+        "another worker sends it at once"
+    );
     app.stop().await;
 }

@@ -262,6 +262,12 @@ async fn signups_past_the_ip_limit_get_429(backend: Backend) {
     assert_eq!(app.sign_up("two@example.com", false).await.status(), 200);
     let third = app.sign_up("three@example.com", false).await;
     assert_eq!(third.status(), 429);
+    let retry_after: u64 = third.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
     assert_eq!(app.scalar("SELECT COUNT(*) FROM subscribers").await, 2);
     app.stop().await;
 }

@@ -10,6 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use axum_extra::extract::cookie::CookieJar;
+use governor::clock::{Clock as _, DefaultClock};
 use minijinja::context;
 use serde::Deserialize;
 
@@ -66,9 +67,12 @@ pub async fn subscribe(
     Form(form): Form<SubscribeForm>,
 ) -> Result<Response, AppError> {
     if let Some(limiter) = &state.signup_limiter
-        && limiter.check_key(&peer.ip()).is_err()
+        && let Err(not_until) = limiter.check_key(&peer.ip())
     {
-        return message_page(&state, StatusCode::TOO_MANY_REQUESTS, "too_many.html");
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let page = message_page(&state, StatusCode::TOO_MANY_REQUESTS, "too_many.html")?;
+        let retry_after = (wait.as_secs() + 1).to_string();
+        return Ok(([(header::RETRY_AFTER, retry_after)], page).into_response());
     }
     if !state.csrf.verify(&jar, &form.csrf) {
         return message_page(&state, StatusCode::FORBIDDEN, "form_expired.html");

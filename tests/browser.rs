@@ -1,0 +1,154 @@
+//! The public pages in a real headless Chromium, driven through chromedriver.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod support;
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use support::{Backend, TestApp, free_port, link_path};
+
+storage_tests!(a_reader_signs_up_and_confirms_in_a_real_browser);
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+async fn a_reader_signs_up_and_confirms_in_a_real_browser(backend: Backend) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await;
+    let page = &browser.client;
+    page.goto(&app.url("/")).await.unwrap();
+    page.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("browser@example.com")
+        .await
+        .unwrap();
+    // The honeypot is in the page but hidden from people (D-11).
+    assert!(
+        !page
+            .find(Locator::Id("website"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    let checkbox = page
+        .find(Locator::Css("input[name=newsletter]"))
+        .await
+        .unwrap();
+    assert!(
+        !checkbox.is_selected().await.unwrap(),
+        "L-01: not pre-ticked"
+    );
+    checkbox.click().await.unwrap();
+    page.find(Locator::Css("form.subscribe button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_heading(page, "Check your inbox").await;
+    // C-01: the only cookie is the strictly necessary CSRF one.
+    let cookies = page.get_all_cookies().await.unwrap();
+    let names: Vec<&str> = cookies.iter().map(|cookie| cookie.name()).collect();
+    assert_eq!(names, ["bs_csrf"]);
+
+    app.drain_outbox().await;
+    let path = link_path(&app.received()[0].text(), &app.base_url, "confirm");
+    page.goto(&app.url(&path)).await.unwrap();
+    page.find(Locator::Css("main form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_heading(page, "You're confirmed").await;
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM consent_events WHERE action = 'confirmed'")
+            .await,
+        1
+    );
+
+    browser.stop().await;
+    app.stop().await;
+}
+
+/// Waits (up to fantoccini's default 30 s) for the page whose `<h1>` is `text`.
+async fn wait_for_heading(page: &Client, text: &str) {
+    let xpath = format!("//h1[text()=\"{text}\"]");
+    page.wait()
+        .for_element(Locator::XPath(&xpath))
+        .await
+        .unwrap();
+}
+
+/// chromedriver and a headless Chromium session, each test its own.
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// `None` (with a note) where chromedriver is not installed, unless
+    /// `BROADSHEET_TEST_REQUIRE_BROWSER` is set, as CI does.
+    async fn start() -> Option<Self> {
+        if !std::path::Path::new(CHROMEDRIVER).exists() {
+            assert!(
+                std::env::var("BROADSHEET_TEST_REQUIRE_BROWSER").is_err(),
+                "{CHROMEDRIVER} is missing: apt-get install chromium chromium-driver"
+            );
+            eprintln!("SKIPPED browser test: install chromium and chromium-driver to run it");
+            return None;
+        }
+        let port = free_port().await;
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let profile = tempfile::tempdir().unwrap();
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            let connected = ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await;
+            if let Ok(client) = connected {
+                return Some(Self {
+                    client,
+                    driver,
+                    _profile: profile,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not start a session in 10 s");
+    }
+
+    async fn stop(mut self) {
+        self.client.close().await.ok();
+        self.driver.kill().ok();
+        self.driver.wait().ok();
+    }
+}
