@@ -109,7 +109,7 @@ impl Browser {
             return None;
         }
         let port = free_port().await;
-        let driver = Command::new(CHROMEDRIVER)
+        let mut driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -143,6 +143,8 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        driver.kill().ok();
+        driver.wait().ok();
         panic!("chromedriver did not start a session in 10 s");
     }
 
