@@ -102,7 +102,7 @@ impl App {
         let signup_limiter = NonZeroU32::new(config.signup.per_ip_per_hour)
             .map(|n| Arc::new(RateLimiter::keyed(Quota::per_hour(n))));
         let state = AppState {
-            pages: Arc::new(Pages::load("Broadsheet")?),
+            pages: Arc::new(Pages::load(&config.site.name)?),
             csrf: Csrf::new(csrf_key.as_bytes(), config.server.is_https()),
             config: Arc::new(config),
             store,

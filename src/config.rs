@@ -22,6 +22,7 @@ pub const ENV_PREFIX: &str = "BROADSHEET_";
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    pub site: SiteConfig,
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub mail: MailConfig,
@@ -30,6 +31,21 @@ pub struct Config {
     pub signup: SignupConfig,
     pub privacy: PrivacyConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SiteConfig {
+    /// The publication's name, shown in page titles and the masthead.
+    pub name: String,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        Self {
+            name: "Broadsheet".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

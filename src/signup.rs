@@ -8,7 +8,11 @@ use crate::{
     consent::{self, Evidence},
     delivery::{QueuedEmail, queue_email},
     domain::{EmailAddress, SubscriberName, Token, TokenPurpose, mask_email},
-    store::{self, Conn, Store, subscribers::SubscriberStatus, tokens::NewToken},
+    store::{
+        self, Conn, Store,
+        subscribers::{SignupTarget, SubscriberStatus},
+        tokens::NewToken,
+    },
 };
 
 /// Email template names.
@@ -79,61 +83,12 @@ impl Signup {
         .await?;
         let outcome = match target.status {
             SubscriberStatus::Pending => {
-                if let Some(wording) = &request.newsletter_wording {
-                    record_consent(
-                        &mut tx,
-                        &target.id,
-                        "granted",
-                        wording,
-                        &request.evidence,
-                        now,
-                    )
-                    .await?;
-                }
-                let sent_today =
-                    store::outbox::count_recent(&mut tx, &target.id, CONFIRM_EMAIL, now - DAY_MS)
-                        .await?;
-                if sent_today >= i64::from(self.settings.max_confirmations_per_day) {
-                    SignupOutcome::Throttled
-                } else {
-                    self.queue_confirmation(&mut tx, &target.id, request.email.canonical(), now)
-                        .await?;
-                    if target.created {
-                        SignupOutcome::Created
-                    } else {
-                        SignupOutcome::ConfirmationResent
-                    }
-                }
+                self.resubscribe_pending(&mut tx, &target, request, now)
+                    .await?
             }
             SubscriberStatus::Confirmed => {
-                // At most one "already subscribed" email a day (D-08). A tick in
-                // the digest box is not taken from an unauthenticated form for a
-                // confirmed address: nobody has proven they own it.
-                let sent_today = store::outbox::count_recent(
-                    &mut tx,
-                    &target.id,
-                    ALREADY_SUBSCRIBED_EMAIL,
-                    now - DAY_MS,
-                )
-                .await?;
-                if sent_today == 0 {
-                    let context = json!({
-                        "base_url": self.settings.base_url,
-                        "login_url": format!("{}/login", self.settings.base_url),
-                    });
-                    self.queue(
-                        &mut tx,
-                        ALREADY_SUBSCRIBED_EMAIL,
-                        &target.id,
-                        request.email.canonical(),
-                        context,
-                        now,
-                    )
-                    .await?;
-                    SignupOutcome::AlreadyConfirmed
-                } else {
-                    SignupOutcome::Throttled
-                }
+                self.remind_confirmed(&mut tx, &target.id, request, now)
+                    .await?
             }
         };
         tx.commit().await?;
@@ -145,6 +100,69 @@ impl Signup {
             "signup received"
         );
         Ok(outcome)
+    }
+
+    /// A new or still-pending address: record the consent, if given, and send
+    /// a fresh confirmation unless the address had its share today (D-09).
+    async fn resubscribe_pending(
+        &self,
+        conn: &mut Conn,
+        target: &SignupTarget,
+        request: &SignupRequest,
+        now: i64,
+    ) -> anyhow::Result<SignupOutcome> {
+        if let Some(wording) = &request.newsletter_wording {
+            record_consent(conn, &target.id, "granted", wording, &request.evidence, now).await?;
+        }
+        let sent_today =
+            store::outbox::count_recent(conn, &target.id, CONFIRM_EMAIL, now - DAY_MS).await?;
+        if sent_today >= i64::from(self.settings.max_confirmations_per_day) {
+            return Ok(SignupOutcome::Throttled);
+        }
+        self.queue_confirmation(conn, &target.id, request.email.canonical(), now)
+            .await?;
+        Ok(if target.created {
+            SignupOutcome::Created
+        } else {
+            SignupOutcome::ConfirmationResent
+        })
+    }
+
+    /// A confirmed address: at most one "already subscribed" email a day
+    /// (D-08). A tick in the digest box is not taken from an unauthenticated
+    /// form for a confirmed address: nobody has proven they own it.
+    async fn remind_confirmed(
+        &self,
+        conn: &mut Conn,
+        subscriber_id: &str,
+        request: &SignupRequest,
+        now: i64,
+    ) -> anyhow::Result<SignupOutcome> {
+        let sent_today = store::outbox::count_recent(
+            conn,
+            subscriber_id,
+            ALREADY_SUBSCRIBED_EMAIL,
+            now - DAY_MS,
+        )
+        .await?;
+        if sent_today > 0 {
+            return Ok(SignupOutcome::Throttled);
+        }
+        let context = json!({
+            "base_url": self.settings.base_url,
+            "login_url": format!("{}/login", self.settings.base_url),
+        });
+        let recipient = request.email.canonical();
+        self.queue(
+            conn,
+            ALREADY_SUBSCRIBED_EMAIL,
+            subscriber_id,
+            recipient,
+            context,
+            now,
+        )
+        .await?;
+        Ok(SignupOutcome::AlreadyConfirmed)
     }
 
     /// True if a confirmation link can still be used; changes nothing (D-06).

@@ -2,7 +2,7 @@
 //! claimed by workers under a lease, then marked sent, rescheduled or failed.
 
 use anyhow::Context;
-use sqlx::{FromRow, Row};
+use sqlx::FromRow;
 
 use super::{Backend, Conn, Store};
 
@@ -166,16 +166,4 @@ pub async fn release(store: &Store, id: &str, owner: &str) -> anyhow::Result<()>
     .await
     .context("while releasing an email")?;
     Ok(())
-}
-
-/// Counts of the queue by status, for operators and tests.
-pub async fn status_counts(store: &Store) -> anyhow::Result<Vec<(String, i64)>> {
-    let rows =
-        sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status ORDER BY status")
-            .fetch_all(store.pool())
-            .await
-            .context("while counting the queue")?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("status")?, row.try_get("n")?)))
-        .collect()
 }
