@@ -20,6 +20,7 @@ use crate::{
     consent::{self, Wording},
     delivery::{Worker, WorkerSettings},
     domain::Token,
+    emails::Emails,
     mail::{EmailTemplates, Transport, message_id_domain},
     signup::{Signup, SignupSettings},
     store::{self, Store},
@@ -76,15 +77,15 @@ impl App {
             &config.signup.newsletter_consent_text,
         )
         .await?;
+        let emails = Emails::new(&config.server.base_url, &message_id_domain(&from));
         let signup = Signup::new(
             store.clone(),
             clock.clone(),
+            emails.clone(),
             SignupSettings {
-                base_url: config.server.base_url.clone(),
                 confirm_ttl_h: config.signup.confirm_token_ttl_h,
                 credentials_ttl_h: config.signup.credentials_token_ttl_h,
                 max_confirmations_per_day: config.signup.max_confirmations_per_day,
-                message_id_domain: message_id_domain(&from),
             },
         );
         let worker = Worker::new(

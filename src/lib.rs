@@ -16,6 +16,8 @@ pub mod consent;
 pub mod delivery;
 /// Validated values: addresses, names, tokens.
 pub mod domain;
+/// Queueing the emails readers get, with or without a single-use link.
+pub mod emails;
 /// Email templates, messages and transports.
 pub mod mail;
 /// Double opt-in signup and confirmation.

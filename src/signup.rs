@@ -6,12 +6,11 @@ use serde_json::json;
 use crate::{
     clock::{Clock, hours_ms},
     consent::{self, Evidence},
-    delivery::{QueuedEmail, queue_email},
     domain::{EmailAddress, SubscriberName, Token, TokenPurpose, mask_email},
+    emails::{Emails, LinkEmail},
     store::{
         self, Conn, Store,
         subscribers::{SignupTarget, SubscriberStatus},
-        tokens::NewToken,
     },
 };
 
@@ -25,12 +24,9 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 /// Settings the signup flow takes from configuration.
 #[derive(Debug, Clone)]
 pub struct SignupSettings {
-    /// Links in emails are built from this, never from the request (D-15).
-    pub base_url: String,
     pub confirm_ttl_h: u64,
     pub credentials_ttl_h: u64,
     pub max_confirmations_per_day: u32,
-    pub message_id_domain: String,
 }
 
 /// A validated signup.
@@ -56,14 +52,16 @@ pub enum SignupOutcome {
 pub struct Signup {
     store: Store,
     clock: Clock,
+    emails: Emails,
     settings: SignupSettings,
 }
 
 impl Signup {
-    pub fn new(store: Store, clock: Clock, settings: SignupSettings) -> Self {
+    pub fn new(store: Store, clock: Clock, emails: Emails, settings: SignupSettings) -> Self {
         Self {
             store,
             clock,
+            emails,
             settings,
         }
     }
@@ -148,20 +146,18 @@ impl Signup {
         if sent_today > 0 {
             return Ok(SignupOutcome::Throttled);
         }
-        let context = json!({
-            "base_url": self.settings.base_url,
-            "login_url": format!("{}/login", self.settings.base_url),
-        });
+        let context = json!({ "login_url": format!("{}/login", self.emails.base_url()) });
         let recipient = request.email.canonical();
-        self.queue(
-            conn,
-            ALREADY_SUBSCRIBED_EMAIL,
-            subscriber_id,
-            recipient,
-            context,
-            now,
-        )
-        .await?;
+        self.emails
+            .queue(
+                conn,
+                ALREADY_SUBSCRIBED_EMAIL,
+                subscriber_id,
+                recipient,
+                context,
+                now,
+            )
+            .await?;
         Ok(SignupOutcome::AlreadyConfirmed)
     }
 
@@ -228,24 +224,17 @@ impl Signup {
         recipient: &str,
         now: i64,
     ) -> anyhow::Result<()> {
-        let token = Token::generate();
         // D-12: neutral, and nothing the reader typed (not even the name).
-        let context = json!({
-            "base_url": self.settings.base_url,
-            "confirm_url": format!("{}/confirm/{}", self.settings.base_url, token.expose()),
-            "expires_hours": self.settings.confirm_ttl_h,
-        });
-        let outbox_id = self
-            .queue(conn, CONFIRM_EMAIL, subscriber_id, recipient, context, now)
-            .await?;
-        let new_token = NewToken {
-            hash: &token.hash(),
-            subscriber_id,
+        let email = LinkEmail {
+            template: CONFIRM_EMAIL,
             purpose: TokenPurpose::Confirm,
-            outbox_id: &outbox_id,
-            expires_at: now + hours_ms(self.settings.confirm_ttl_h),
+            path: "/confirm",
+            ttl_ms: hours_ms(self.settings.confirm_ttl_h),
+            context: json!({ "expires_hours": self.settings.confirm_ttl_h }),
         };
-        store::tokens::issue(conn, &new_token, now).await
+        self.emails
+            .send_link(conn, email, subscriber_id, recipient, now)
+            .await
     }
 
     async fn queue_credentials(
@@ -255,49 +244,19 @@ impl Signup {
         username: &str,
         now: i64,
     ) -> anyhow::Result<()> {
-        let token = Token::generate();
-        let context = json!({
-            "base_url": self.settings.base_url,
-            "username": username,
-            "set_password_url": format!("{}/account/password/{}", self.settings.base_url, token.expose()),
-            "expires_days": self.settings.credentials_ttl_h.div_ceil(24),
-        });
-        let outbox_id = self
-            .queue(
-                conn,
-                CREDENTIALS_EMAIL,
-                subscriber_id,
-                username,
-                context,
-                now,
-            )
-            .await?;
-        let new_token = NewToken {
-            hash: &token.hash(),
-            subscriber_id,
+        let email = LinkEmail {
+            template: CREDENTIALS_EMAIL,
             purpose: TokenPurpose::SetPassword,
-            outbox_id: &outbox_id,
-            expires_at: now + hours_ms(self.settings.credentials_ttl_h),
+            path: "/account/password",
+            ttl_ms: hours_ms(self.settings.credentials_ttl_h),
+            context: json!({
+                "username": username,
+                "expires_days": self.settings.credentials_ttl_h.div_ceil(24),
+            }),
         };
-        store::tokens::issue(conn, &new_token, now).await
-    }
-
-    async fn queue(
-        &self,
-        conn: &mut Conn,
-        template: &str,
-        subscriber_id: &str,
-        recipient: &str,
-        context: serde_json::Value,
-        now: i64,
-    ) -> anyhow::Result<String> {
-        let email = QueuedEmail {
-            template,
-            subscriber_id: Some(subscriber_id),
-            recipient,
-            context,
-        };
-        queue_email(conn, &email, &self.settings.message_id_domain, now).await
+        self.emails
+            .send_link(conn, email, subscriber_id, username, now)
+            .await
     }
 
     /// True if `wording_id` is a stored version of the digest wording.

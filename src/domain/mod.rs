@@ -2,10 +2,14 @@
 
 mod email;
 mod name;
+mod password;
+mod slug;
 mod token;
 
 pub use email::{EmailAddress, EmailError, mask_email};
 pub use name::{NameError, SubscriberName};
+pub use password::{NewPassword, PasswordError};
+pub use slug::{Slug, SlugError};
 pub use token::{Token, TokenHash, TokenPurpose};
 
 /// Hex SHA-256 of `text`, used as the version id of wording shown to readers (G-05).

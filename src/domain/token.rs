@@ -9,7 +9,10 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenPurpose {
     Confirm,
+    /// Both the welcome link (7 days) and the reset link (1 hour).
     SetPassword,
+    /// An emailed sign-in link.
+    SignIn,
 }
 
 impl TokenPurpose {
@@ -17,6 +20,7 @@ impl TokenPurpose {
         match self {
             Self::Confirm => "confirm",
             Self::SetPassword => "set_password",
+            Self::SignIn => "sign_in",
         }
     }
 }

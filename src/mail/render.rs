@@ -109,10 +109,9 @@ mod tests {
         let templates = EmailTemplates::load(None).expect("embedded templates compile");
         let context = serde_json::json!({
             "base_url": "https://news.example",
-            "confirm_url": "https://news.example/confirm/abc",
+            "link_url": "https://news.example/confirm/abc",
             "expires_hours": 48,
             "username": "reader@example.com",
-            "set_password_url": "https://news.example/account/password/abc",
             "expires_days": 7,
             "login_url": "https://news.example/login",
         });
@@ -131,14 +130,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(
             dir.path().join("confirm.txt"),
-            "Subject: Bitte bestätigen\n\n{{ confirm_url }}",
+            "Subject: Bitte bestätigen\n\n{{ link_url }}",
         )
         .expect("write");
         let templates = EmailTemplates::load(Some(dir.path())).expect("load");
         let email = templates
             .render(
                 "confirm",
-                &serde_json::json!({"confirm_url": "u", "expires_hours": 1, "base_url": "b"}),
+                &serde_json::json!({"link_url": "u", "expires_hours": 1, "base_url": "b"}),
             )
             .expect("render");
         assert_eq!(email.subject, "Bitte bestätigen");
@@ -151,7 +150,7 @@ mod tests {
         let email = templates
             .render(
                 "confirm",
-                &serde_json::json!({"confirm_url": "\"><script>", "expires_hours": 1, "base_url": "b"}),
+                &serde_json::json!({"link_url": "\"><script>", "expires_hours": 1, "base_url": "b"}),
             )
             .expect("render");
         assert!(!email.html.contains("<script>"));

@@ -7,8 +7,10 @@
 //! writing each twice doubles the code that must stay in step. The few places
 //! where the dialects differ (queue claiming) branch on [`Backend`] here.
 
+pub mod articles;
 pub mod consent;
 pub mod outbox;
+pub mod sessions;
 pub mod settings;
 pub mod subscribers;
 pub mod tokens;

@@ -109,3 +109,56 @@ pub async fn create_account(
     .context("while creating an account")?;
     Ok(())
 }
+
+/// What sign-in needs to know about an account.
+#[derive(Debug, sqlx::FromRow)]
+pub struct AccountLogin {
+    pub subscriber_id: String,
+    pub username: String,
+    pub password_hash: Option<String>,
+}
+
+/// The account whose username (the canonical address) is `username`.
+pub async fn find_account(conn: &mut Conn, username: &str) -> anyhow::Result<Option<AccountLogin>> {
+    sqlx::query_as(
+        "SELECT subscriber_id, username, password_hash FROM accounts WHERE username = $1",
+    )
+    .bind(username)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("while looking up an account")
+}
+
+/// Stores a new password hash; returns the account's username.
+pub async fn set_password_hash(
+    conn: &mut Conn,
+    subscriber_id: &str,
+    password_hash: &str,
+) -> anyhow::Result<String> {
+    sqlx::query_scalar(
+        "UPDATE accounts SET password_hash = $1 WHERE subscriber_id = $2 RETURNING username",
+    )
+    .bind(password_hash)
+    .bind(subscriber_id)
+    .fetch_one(&mut *conn)
+    .await
+    .context("while storing a password")
+}
+
+/// What the account page shows.
+#[derive(Debug, sqlx::FromRow)]
+pub struct AccountOverview {
+    pub username: String,
+    pub created_at: i64,
+}
+
+pub async fn account_overview(
+    conn: &mut Conn,
+    subscriber_id: &str,
+) -> anyhow::Result<Option<AccountOverview>> {
+    sqlx::query_as("SELECT username, created_at FROM accounts WHERE subscriber_id = $1")
+        .bind(subscriber_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .context("while reading an account")
+}

@@ -17,12 +17,7 @@ pub struct NewToken<'a> {
 
 /// Stores a token and voids the reader's unused older ones of the same purpose (D-05).
 pub async fn issue(conn: &mut Conn, token: &NewToken<'_>, now: i64) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM tokens WHERE subscriber_id = $1 AND purpose = $2 AND used_at IS NULL")
-        .bind(token.subscriber_id)
-        .bind(token.purpose.as_str())
-        .execute(&mut *conn)
-        .await
-        .context("while voiding older tokens")?;
+    void_all(conn, token.subscriber_id, token.purpose).await?;
     sqlx::query(
         "INSERT INTO tokens (hash, subscriber_id, purpose, outbox_id, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -89,4 +84,19 @@ pub async fn is_usable(
     .await
     .context("while looking up a token")?;
     Ok(found.is_some())
+}
+
+/// Voids every unused token of a purpose for a reader (A-02: a password was set).
+pub async fn void_all(
+    conn: &mut Conn,
+    subscriber_id: &str,
+    purpose: TokenPurpose,
+) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM tokens WHERE subscriber_id = $1 AND purpose = $2 AND used_at IS NULL")
+        .bind(subscriber_id)
+        .bind(purpose.as_str())
+        .execute(&mut *conn)
+        .await
+        .context("while voiding tokens")?;
+    Ok(())
 }
