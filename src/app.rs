@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    accounts::{AccountSettings, Accounts, LoginThrottle, PasswordHasher},
     clock::Clock,
     config::Config,
     consent::{self, Wording},
@@ -47,8 +48,11 @@ pub struct AppState {
     pub pages: Arc<Pages>,
     pub csrf: Csrf,
     pub signup: Signup,
+    pub accounts: Accounts,
     pub newsletter_wording: Arc<Wording>,
-    pub signup_limiter: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    /// Signup, reset and sign-in-link requests per IP (D-10).
+    pub email_request_limiter: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    pub login_throttle: Arc<LoginThrottle>,
 }
 
 /// A started application: migrated storage, loaded templates, ready to serve.
@@ -78,10 +82,27 @@ impl App {
         )
         .await?;
         let emails = Emails::new(&config.server.base_url, &message_id_domain(&from));
-        let signup = Signup::new(
+        let accounts = Accounts::new(
             store.clone(),
             clock.clone(),
             emails.clone(),
+            PasswordHasher::new(config.accounts.hashing_concurrency as usize)?,
+            AccountSettings {
+                reset_ttl_min: config.accounts.reset_token_ttl_min,
+                sign_in_link_ttl_min: config.accounts.sign_in_link_ttl_min,
+                session_idle_h: config.accounts.session_idle_h,
+                session_absolute_h: config.accounts.session_absolute_h,
+                max_link_emails_per_hour: config.accounts.max_link_emails_per_hour,
+            },
+        );
+        let login_throttle = Arc::new(LoginThrottle::new(
+            config.accounts.login_per_ip_per_minute,
+            config.accounts.login_per_account_per_hour,
+        ));
+        let signup = Signup::new(
+            store.clone(),
+            clock.clone(),
+            emails,
             SignupSettings {
                 confirm_ttl_h: config.signup.confirm_token_ttl_h,
                 credentials_ttl_h: config.signup.credentials_token_ttl_h,
@@ -100,7 +121,7 @@ impl App {
                 rate_per_second: config.smtp.rate_per_second,
             },
         );
-        let signup_limiter = NonZeroU32::new(config.signup.per_ip_per_hour)
+        let email_request_limiter = NonZeroU32::new(config.signup.per_ip_per_hour)
             .map(|n| Arc::new(RateLimiter::keyed(Quota::per_hour(n))));
         let state = AppState {
             pages: Arc::new(Pages::load(&config.site.name)?),
@@ -109,8 +130,10 @@ impl App {
             store,
             clock,
             signup,
+            accounts,
             newsletter_wording: Arc::new(newsletter_wording),
-            signup_limiter,
+            email_request_limiter,
+            login_throttle,
         };
         Ok(Self { state, worker })
     }
@@ -139,15 +162,7 @@ impl App {
         let stop_workers = CancellationToken::new();
         let worker = (role != Role::Web)
             .then(|| tokio::spawn(self.worker.clone().run(stop_workers.clone())));
-        let limiter_sweeper = self.state.signup_limiter.clone().map(|limiter| {
-            // The per-IP table forgets idle addresses, so it cannot grow without bound.
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-                    limiter.retain_recent();
-                }
-            })
-        });
+        let limiter_sweeper = self.spawn_limiter_sweeper();
         match (role, listener) {
             (Role::Worker, _) | (_, None) => shutdown.await,
             (_, Some(listener)) => {
@@ -166,12 +181,27 @@ impl App {
         if let Some(worker) = worker {
             worker.await.context("delivery worker panicked")?;
         }
-        if let Some(sweeper) = limiter_sweeper {
-            sweeper.abort();
-        }
+        limiter_sweeper.abort();
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+impl App {
+    /// Rate-limit tables forget idle keys every minute, so they cannot grow without bound.
+    fn spawn_limiter_sweeper(&self) -> tokio::task::JoinHandle<()> {
+        let email_requests = self.state.email_request_limiter.clone();
+        let logins = self.state.login_throttle.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                if let Some(limiter) = &email_requests {
+                    limiter.retain_recent();
+                }
+                logins.forget_idle();
+            }
+        })
     }
 }
 

@@ -7,9 +7,11 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     app::{App, Role, shutdown_signal},
+    articles,
     clock::Clock,
     config::Config,
     store::Store,
+    store::articles::Upserted,
     telemetry,
 };
 
@@ -37,6 +39,22 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Manage articles.
+    Article {
+        #[command(subcommand)]
+        command: ArticleCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ArticleCommand {
+    /// Import Markdown files with TOML front matter between `+++` lines.
+    /// Importing a file again updates the article with the same slug.
+    Import {
+        /// The files to import.
+        #[arg(required = true, value_name = "FILE.md")]
+        files: Vec<PathBuf>,
+    },
 }
 
 impl Cli {
@@ -58,6 +76,9 @@ impl Cli {
                 };
                 app.run(listener, role, shutdown_signal()).await
             }
+            Command::Article {
+                command: ArticleCommand::Import { files },
+            } => import_articles(&config, &files).await,
             Command::Migrate => {
                 let store = Store::connect(&config.database).await?;
                 store.migrate().await?;
@@ -67,4 +88,29 @@ impl Cli {
             }
         }
     }
+}
+
+/// Imports every file or none: all are parsed before any is stored.
+async fn import_articles(config: &Config, files: &[PathBuf]) -> anyhow::Result<()> {
+    let mut parsed = Vec::with_capacity(files.len());
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let article = articles::parse_markdown_file(&text)
+            .with_context(|| format!("{} is not a valid article", file.display()))?;
+        parsed.push(article);
+    }
+    let store = Store::connect(&config.database).await?;
+    store.migrate().await?;
+    let clock = Clock::default();
+    let (mut created, mut updated) = (0, 0);
+    for article in &parsed {
+        match articles::save(&store, &clock, article).await? {
+            Upserted::Created => created += 1,
+            Upserted::Updated => updated += 1,
+        }
+    }
+    store.close().await;
+    tracing::info!(created, updated, "articles imported");
+    Ok(())
 }

@@ -29,6 +29,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub delivery: DeliveryConfig,
     pub signup: SignupConfig,
+    pub accounts: AccountsConfig,
     pub privacy: PrivacyConfig,
     pub log: LogConfig,
 }
@@ -190,7 +191,7 @@ pub struct SignupConfig {
     pub credentials_token_ttl_h: u64,
     /// Confirmation emails per address per 24 h (D-09).
     pub max_confirmations_per_day: u32,
-    /// Signup requests per client IP per hour (D-10); 0 turns the limit off.
+    /// Signup, reset and sign-in-link requests per client IP per hour (D-10); 0 turns the limit off.
     pub per_ip_per_hour: u32,
     /// The exact wording shown beside the digest checkbox; its hash is its version (G-05).
     pub newsletter_consent_text: String,
@@ -206,6 +207,42 @@ impl Default for SignupConfig {
             newsletter_consent_text: "Yes, email me the daily digest of new articles. \
                 I can unsubscribe at any time with one click."
                 .into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountsConfig {
+    /// Minutes a password-reset link works (A-01: 1 hour).
+    pub reset_token_ttl_min: u64,
+    /// Minutes an emailed sign-in link works (A-10: at most 10).
+    pub sign_in_link_ttl_min: u64,
+    /// Reset and sign-in-link emails per address per hour.
+    pub max_link_emails_per_hour: u32,
+    /// A session unused this long ends (A-08 idle timeout).
+    pub session_idle_h: u64,
+    /// A session ends this long after sign-in, used or not (A-08 absolute timeout).
+    pub session_absolute_h: u64,
+    /// Sign-in attempts per client IP per minute; 0 turns the limit off (A-07).
+    pub login_per_ip_per_minute: u32,
+    /// Sign-in attempts per account per hour; 0 turns the limit off (A-07).
+    pub login_per_account_per_hour: u32,
+    /// Password hashes computed at once (S-03); each takes about 19 MiB.
+    pub hashing_concurrency: u32,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            reset_token_ttl_min: 60,
+            sign_in_link_ttl_min: 10,
+            max_link_emails_per_hour: 3,
+            session_idle_h: 14 * 24,
+            session_absolute_h: 30 * 24,
+            login_per_ip_per_minute: 20,
+            login_per_account_per_hour: 10,
+            hashing_concurrency: 2,
         }
     }
 }
@@ -313,6 +350,15 @@ impl Config {
             ),
             ("delivery.lease_s", self.delivery.lease_s),
             ("smtp.timeout_s", self.smtp.timeout_s),
+            (
+                "accounts.hashing_concurrency",
+                u64::from(self.accounts.hashing_concurrency),
+            ),
+            ("accounts.session_idle_h", self.accounts.session_idle_h),
+            (
+                "accounts.session_absolute_h",
+                self.accounts.session_absolute_h,
+            ),
         ] {
             if value == 0 {
                 bail!("invalid configuration: {key} must be at least 1");

@@ -1,7 +1,11 @@
 //! Broadsheet: a self-hosted newsletter and subscription service.
 
+/// Readers' accounts: passwords, sign-in, sessions.
+pub mod accounts;
 /// Application state, start-up and shutdown.
 pub mod app;
+/// Articles: Markdown import, sanitised HTML.
+pub mod articles;
 /// Files embedded in the binary.
 pub mod assets;
 /// The command line.

@@ -12,15 +12,19 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use support::{Backend, TestApp, free_port, link_path};
 
-storage_tests!(a_reader_signs_up_and_confirms_in_a_real_browser);
+storage_tests!(a_reader_signs_up_confirms_signs_in_and_reads_in_a_real_browser);
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-async fn a_reader_signs_up_and_confirms_in_a_real_browser(backend: Backend) {
+async fn a_reader_signs_up_confirms_signs_in_and_reads_in_a_real_browser(backend: Backend) {
     let Some(browser) = Browser::start().await else {
         return;
     };
     let app = TestApp::spawn(backend).await;
+    app.import_article(
+        "+++\ntitle = \"Night ferry\"\nteaser = \"The late ferry returns.\"\n+++\nFull story: OSPREY-3.\n",
+    )
+    .await;
     let page = &browser.client;
     page.goto(&app.url("/")).await.unwrap();
     page.find(Locator::Id("email"))

@@ -13,7 +13,10 @@ use support::{Backend, TestDatabase, free_port, hidden_field, link_path};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_broadsheet");
 
-storage_tests!(serve_writes_the_signup_and_credentials_emails_as_eml_files_and_stops_on_sigterm);
+storage_tests!(
+    serve_writes_the_signup_and_credentials_emails_as_eml_files_and_stops_on_sigterm,
+    importing_the_example_articles_twice_changes_nothing,
+);
 
 #[test]
 fn every_command_has_help() {
@@ -183,4 +186,66 @@ fn stop_with_sigterm(server: &mut Child) {
     }
     server.kill().ok();
     panic!("the server did not stop within 10 s of SIGTERM");
+}
+
+async fn importing_the_example_articles_twice_changes_nothing(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/articles");
+    let files: Vec<_> = std::fs::read_dir(&examples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(files.len() >= 3);
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("articles.db").display()),
+        Backend::Postgres => database.url.clone(),
+    };
+    for _ in 0..2 {
+        let output = Command::new(BINARY)
+            .current_dir(dir.path())
+            .env("BROADSHEET_DATABASE__URL", &url)
+            .args(["article", "import"])
+            .args(&files)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let store = broadsheet::store::Store::connect(&broadsheet::config::DatabaseConfig {
+        url: broadsheet::config::Secret::new(url),
+        max_connections: 1,
+    })
+    .await
+    .unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM articles")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(count as usize, files.len(), "idempotent per slug");
+    store.close().await;
+    database.drop_database().await;
+}
+
+#[test]
+fn an_invalid_article_file_is_refused_with_its_name_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.md");
+    std::fs::write(&bad, "no front matter here").unwrap();
+    let output = Command::new(BINARY)
+        .current_dir(dir.path())
+        .args(["article", "import"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("bad.md") && stderr.contains("+++"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("var/broadsheet.db").exists());
 }

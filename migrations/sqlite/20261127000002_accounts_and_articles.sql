@@ -36,3 +36,6 @@ CREATE TABLE article_categories (
 );
 -- Readers' topics select articles by category.
 CREATE INDEX article_categories_by_category ON article_categories (category);
+
+-- Sign-in finds accounts by address regardless of case.
+CREATE INDEX accounts_by_lower_username ON accounts (lower(username));

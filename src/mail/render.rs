@@ -114,8 +114,16 @@ mod tests {
             "username": "reader@example.com",
             "expires_days": 7,
             "login_url": "https://news.example/login",
+            "expires_minutes": 10,
         });
-        for name in ["confirm", "credentials", "already_subscribed"] {
+        for name in [
+            "confirm",
+            "credentials",
+            "already_subscribed",
+            "password_set",
+            "password_reset",
+            "sign_in_link",
+        ] {
             let email = templates.render(name, &context).expect(name);
             assert!(
                 !email.subject.is_empty() && !email.text.is_empty(),

@@ -119,9 +119,13 @@ pub struct AccountLogin {
 }
 
 /// The account whose username (the canonical address) is `username`.
+/// Readers rarely remember how they capitalised their address, so the match
+/// ignores case; an exact match wins if two accounts differ only by case.
 pub async fn find_account(conn: &mut Conn, username: &str) -> anyhow::Result<Option<AccountLogin>> {
     sqlx::query_as(
-        "SELECT subscriber_id, username, password_hash FROM accounts WHERE username = $1",
+        "SELECT subscriber_id, username, password_hash FROM accounts
+         WHERE lower(username) = lower($1)
+         ORDER BY CASE WHEN username = $1 THEN 0 ELSE 1 END LIMIT 1",
     )
     .bind(username)
     .fetch_optional(&mut *conn)

@@ -1,20 +1,25 @@
 //! The public web site: router, pages, forms and their protections.
 
+mod accounts;
+mod articles;
 mod csrf;
 mod error;
 mod health;
 mod pages;
+mod session;
 mod signup;
 mod static_files;
 
-use std::time::Duration;
+use std::{net::IpAddr, time::Duration};
 
 use axum::{
     Router,
     extract::{DefaultBodyLimit, MatchedPath},
     http::{HeaderName, HeaderValue, Request, StatusCode, header},
-    routing::get,
+    response::{IntoResponse, Response},
+    routing::{get, post},
 };
+use governor::clock::{Clock as _, DefaultClock};
 use tower::ServiceBuilder;
 use tower_http::{
     set_header::SetResponseHeaderLayer,
@@ -44,12 +49,33 @@ pub fn router(state: AppState) -> Router {
         .is_https()
         .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     Router::new()
-        .route("/", get(signup::home))
+        .route("/", get(articles::home))
         .route("/subscribe", get(signup::form).post(signup::subscribe))
         .route(
             "/confirm/{token}",
             get(signup::confirm_page).post(signup::confirm),
         )
+        .route("/login", get(accounts::login_page).post(accounts::login))
+        .route(
+            "/login/reset",
+            get(accounts::reset_page).post(accounts::request_reset),
+        )
+        .route(
+            "/login/link",
+            get(accounts::link_page).post(accounts::request_sign_in_link),
+        )
+        .route(
+            "/login/link/{token}",
+            get(accounts::sign_in_link_page).post(accounts::sign_in_with_link),
+        )
+        .route("/logout", post(accounts::logout))
+        .route("/account", get(accounts::account))
+        .route(
+            "/account/password/{token}",
+            get(accounts::password_page).post(accounts::set_password),
+        )
+        .route("/articles", get(articles::list))
+        .route("/articles/{slug}", get(articles::show))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{*path}", get(static_files::serve))
@@ -98,4 +124,49 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
     tracing::info_span!("request", method = %request.method(), route)
+}
+
+/// A page with a fixed message and no form.
+fn message_page(
+    state: &AppState,
+    status: StatusCode,
+    template: &str,
+) -> Result<Response, AppError> {
+    Ok((
+        status,
+        state.pages.render(template, minijinja::context! {})?,
+    )
+        .into_response())
+}
+
+/// 403: the form's CSRF token is missing or not this browser's.
+fn csrf_refused(state: &AppState) -> Result<Response, AppError> {
+    message_page(state, StatusCode::FORBIDDEN, "form_expired.html")
+}
+
+/// 404 with the one page for unknown, used and expired links (D-04).
+fn invalid_link(state: &AppState) -> Result<Response, AppError> {
+    message_page(state, StatusCode::NOT_FOUND, "invalid_link.html")
+}
+
+/// 429 with the page that says so and how long to wait.
+fn too_many_requests(state: &AppState, wait: Duration) -> Result<Response, AppError> {
+    let page = message_page(state, StatusCode::TOO_MANY_REQUESTS, "too_many.html")?;
+    let retry_after = (wait.as_secs() + 1).to_string();
+    Ok(([(header::RETRY_AFTER, retry_after)], page).into_response())
+}
+
+/// The per-IP limit on requests that send email (signup, reset, sign-in
+/// link, D-10): `Some(429 page)` past it.
+fn limit_email_requests(state: &AppState, ip: IpAddr) -> Result<Option<Response>, AppError> {
+    let Some(limiter) = &state.email_request_limiter else {
+        return Ok(None);
+    };
+    match limiter.check_key(&ip) {
+        Ok(()) => Ok(None),
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            too_many_requests(state, wait).map(Some)
+        }
+    }
 }

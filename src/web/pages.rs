@@ -20,6 +20,7 @@ impl Pages {
                 .with_context(|| format!("page template {name} does not compile"))?;
         }
         env.add_global("site_name", site_name.to_owned());
+        env.add_filter("date", format_date);
         Ok(Self { env })
     }
 
@@ -31,4 +32,11 @@ impl Pages {
             .with_context(|| format!("while rendering page {name}"))?;
         Ok(Html(html))
     }
+}
+
+/// `{{ published_at|date }}`: Unix milliseconds as "27 November 2026".
+fn format_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|time| time.format("%-d %B %Y").to_string())
+        .unwrap_or_default()
 }

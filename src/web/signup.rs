@@ -10,11 +10,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use axum_extra::extract::cookie::CookieJar;
-use governor::clock::{Clock as _, DefaultClock};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::AppError;
+use super::{AppError, csrf_refused, invalid_link, message_page};
 use crate::{
     app::AppState,
     consent::Evidence,
@@ -37,26 +36,19 @@ pub struct SubscribeForm {
     website: String,
 }
 
-pub async fn home(State(state): State<AppState>, jar: CookieJar) -> Result<Response, AppError> {
-    render_form(
-        &state,
-        jar,
-        "home.html",
-        &SubscribeForm::default(),
-        None,
-        StatusCode::OK,
-    )
+pub async fn form(State(state): State<AppState>, jar: CookieJar) -> Result<Response, AppError> {
+    render_empty_form(&state, jar, "subscribe.html", context! {})
 }
 
-pub async fn form(State(state): State<AppState>, jar: CookieJar) -> Result<Response, AppError> {
-    render_form(
-        &state,
-        jar,
-        "subscribe.html",
-        &SubscribeForm::default(),
-        None,
-        StatusCode::OK,
-    )
+/// A page holding an empty signup form, plus `extra` template variables.
+pub(super) fn render_empty_form(
+    state: &AppState,
+    jar: CookieJar,
+    template: &str,
+    extra: minijinja::Value,
+) -> Result<Response, AppError> {
+    let form = SubscribeForm::default();
+    render_form(state, jar, template, &form, None, StatusCode::OK, extra)
 }
 
 pub async fn subscribe(
@@ -66,16 +58,11 @@ pub async fn subscribe(
     jar: CookieJar,
     Form(form): Form<SubscribeForm>,
 ) -> Result<Response, AppError> {
-    if let Some(limiter) = &state.signup_limiter
-        && let Err(not_until) = limiter.check_key(&peer.ip())
-    {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        let page = message_page(&state, StatusCode::TOO_MANY_REQUESTS, "too_many.html")?;
-        let retry_after = (wait.as_secs() + 1).to_string();
-        return Ok(([(header::RETRY_AFTER, retry_after)], page).into_response());
+    if let Some(response) = super::limit_email_requests(&state, peer.ip())? {
+        return Ok(response);
     }
     if !state.csrf.verify(&jar, &form.csrf) {
-        return message_page(&state, StatusCode::FORBIDDEN, "form_expired.html");
+        return csrf_refused(&state);
     }
     if !form.website.is_empty() {
         // D-07/D-11: a bot gets the same answer as everyone, and nothing is stored.
@@ -127,7 +114,7 @@ pub async fn confirm_page(
         None => false,
     };
     if !usable {
-        return message_page(&state, StatusCode::NOT_FOUND, "invalid_link.html");
+        return invalid_link(&state);
     }
     // D-06: a page with one button; the POST does the change.
     let (jar, csrf) = state.csrf.issue(jar);
@@ -150,10 +137,10 @@ pub async fn confirm(
     Form(form): Form<ConfirmForm>,
 ) -> Result<Response, AppError> {
     if !state.csrf.verify(&jar, &form.csrf) {
-        return message_page(&state, StatusCode::FORBIDDEN, "form_expired.html");
+        return csrf_refused(&state);
     }
     let Some(token) = Token::parse(&token) else {
-        return message_page(&state, StatusCode::NOT_FOUND, "invalid_link.html");
+        return invalid_link(&state);
     };
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -162,7 +149,7 @@ pub async fn confirm(
     if state.signup.confirm(&token, &evidence).await? {
         message_page(&state, StatusCode::OK, "confirmed.html")
     } else {
-        message_page(&state, StatusCode::NOT_FOUND, "invalid_link.html")
+        invalid_link(&state)
     }
 }
 
@@ -172,13 +159,15 @@ fn invalid(
     form: &SubscribeForm,
     message: &str,
 ) -> Result<Response, AppError> {
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
     render_form(
         state,
         jar,
         "subscribe.html",
         form,
         Some(message),
-        StatusCode::UNPROCESSABLE_ENTITY,
+        status,
+        context! {},
     )
 }
 
@@ -189,6 +178,7 @@ fn render_form(
     form: &SubscribeForm,
     error: Option<&str>,
     status: StatusCode,
+    extra: minijinja::Value,
 ) -> Result<Response, AppError> {
     let (jar, csrf) = state.csrf.issue(jar);
     let page = state.pages.render(
@@ -201,16 +191,8 @@ fn render_form(
             newsletter => form.newsletter.is_some(),
             wording => state.newsletter_wording.body,
             wording_id => state.newsletter_wording.id,
+            ..extra
         },
     )?;
     Ok((status, jar, page).into_response())
-}
-
-/// A page with a fixed message and no form.
-fn message_page(
-    state: &AppState,
-    status: StatusCode,
-    template: &str,
-) -> Result<Response, AppError> {
-    Ok((status, state.pages.render(template, context! {})?).into_response())
 }

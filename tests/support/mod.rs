@@ -118,7 +118,8 @@ impl TestDatabase {
 
 pub struct TestApp {
     pub base_url: String,
-    pub client: reqwest::Client,
+    /// The first browser; `app.get(…)` and friends go through it.
+    pub browser: Browser,
     pub clock: Clock,
     pub smtp: Option<SmtpServer>,
     pub worker: Worker,
@@ -168,15 +169,10 @@ impl TestApp {
         let store = app.store();
         let stop = CancellationToken::new();
         let server = tokio::spawn(app.run(Some(listener), role, stop.clone().cancelled_owned()));
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client");
+        let browser = Browser::new(&base_url);
         Self {
             base_url,
-            client,
+            browser,
             clock,
             smtp,
             worker,
@@ -196,6 +192,117 @@ impl TestApp {
             .expect("server task")
             .expect("server stops cleanly");
         self.database.drop_database().await;
+    }
+
+    /// Another browser, with a cookie jar of its own.
+    pub fn new_browser(&self) -> Browser {
+        Browser::new(&self.base_url)
+    }
+
+    /// Signs `email` up and confirms it; returns the path of the
+    /// set-password link from the credentials email.
+    pub async fn confirmed_reader(&self, email: &str, newsletter: bool) -> String {
+        assert_eq!(self.sign_up(email, newsletter).await.status(), 200);
+        self.drain_outbox().await;
+        let confirm = link_path(&self.last_mail_to(email).text(), &self.base_url, "confirm");
+        assert_eq!(self.confirm(&confirm).await.status(), 200);
+        self.drain_outbox().await;
+        link_path(
+            &self.last_mail_to(email).text(),
+            &self.base_url,
+            "account/password",
+        )
+    }
+
+    /// A confirmed reader with `password` set; returns nothing, signs nobody in.
+    pub async fn reader_with_password(&self, email: &str, password: &str) {
+        let path = self.confirmed_reader(email, false).await;
+        let response = self.submit(&path, &path, &[("password", password)]).await;
+        assert_eq!(response.status(), 303, "setting the password");
+        self.drain_outbox().await;
+    }
+
+    /// The newest message received for `address` (compared case-insensitively).
+    pub fn last_mail_to(&self, address: &str) -> ReceivedMail {
+        let wanted = format!("<{}>", address.to_lowercase());
+        self.received()
+            .into_iter()
+            .rev()
+            .find(|mail| mail.to.iter().any(|to| to.to_lowercase() == wanted))
+            .unwrap_or_else(|| panic!("no mail to {address}"))
+    }
+
+    /// Stores an article from Markdown with front matter.
+    pub async fn import_article(&self, markdown: &str) {
+        let article = broadsheet::articles::parse_markdown_file(markdown).expect("a valid article");
+        broadsheet::articles::save(&self.store, &self.clock, &article)
+            .await
+            .expect("saved");
+    }
+
+    /// Runs delivery batches until the queue has nothing due.
+    pub async fn drain_outbox(&self) -> BatchOutcome {
+        let never = CancellationToken::new();
+        let mut total = BatchOutcome::default();
+        loop {
+            let batch = self.worker.deliver_batch(&never).await.expect("batch");
+            if batch.claimed == 0 {
+                return total;
+            }
+            total.claimed += batch.claimed;
+            total.sent += batch.sent;
+            total.retried += batch.retried;
+            total.failed += batch.failed;
+        }
+    }
+
+    pub fn received(&self) -> Vec<ReceivedMail> {
+        self.smtp.as_ref().expect("an SMTP server").received()
+    }
+
+    /// One integer from the database, e.g. a count.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.store.pool())
+            .await
+            .expect(sql)
+    }
+
+    /// One optional text value from the database.
+    pub async fn text(&self, sql: &str) -> Option<String> {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.store.pool())
+            .await
+            .expect(sql)
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Browser;
+
+    fn deref(&self) -> &Browser {
+        &self.browser
+    }
+}
+
+/// An HTTP client with its own cookie jar that does not follow redirects.
+pub struct Browser {
+    pub base_url: String,
+    pub client: reqwest::Client,
+}
+
+impl Browser {
+    pub fn new(base_url: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        Self {
+            base_url: base_url.to_owned(),
+            client,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -244,40 +351,27 @@ impl TestApp {
         self.post_form(link_path, &[("csrf", csrf.as_str())]).await
     }
 
-    /// Runs delivery batches until the queue has nothing due.
-    pub async fn drain_outbox(&self) -> BatchOutcome {
-        let never = CancellationToken::new();
-        let mut total = BatchOutcome::default();
-        loop {
-            let batch = self.worker.deliver_batch(&never).await.expect("batch");
-            if batch.claimed == 0 {
-                return total;
-            }
-            total.claimed += batch.claimed;
-            total.sent += batch.sent;
-            total.retried += batch.retried;
-            total.failed += batch.failed;
-        }
+    /// Loads a page with a form and submits it with the page's CSRF token.
+    pub async fn submit(
+        &self,
+        page_path: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let page = self.get(page_path).await.text().await.expect("body");
+        let csrf = hidden_field(&page, "csrf");
+        let mut fields = fields.to_vec();
+        fields.push(("csrf", csrf.as_str()));
+        self.post_form(action, &fields).await
     }
 
-    pub fn received(&self) -> Vec<ReceivedMail> {
-        self.smtp.as_ref().expect("an SMTP server").received()
-    }
-
-    /// One integer from the database, e.g. a count.
-    pub async fn scalar(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(self.store.pool())
-            .await
-            .expect(sql)
-    }
-
-    /// One optional text value from the database.
-    pub async fn text(&self, sql: &str) -> Option<String> {
-        sqlx::query_scalar(sql)
-            .fetch_one(self.store.pool())
-            .await
-            .expect(sql)
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.submit(
+            "/login",
+            "/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
     }
 }
 

@@ -1,0 +1,294 @@
+//! Readers' accounts: setting a password, signing in (password or emailed
+//! link), sessions, sign-out and reset (DESIGN, STANDARDS A-01…A-10).
+
+mod hashing;
+mod throttle;
+
+use serde_json::json;
+
+pub use hashing::PasswordHasher;
+pub use throttle::LoginThrottle;
+
+use crate::{
+    clock::{Clock, hours_ms},
+    consent,
+    domain::{EmailAddress, NewPassword, Token, TokenHash, TokenPurpose, mask_email},
+    emails::{Emails, LinkEmail},
+    store::{self, Store, sessions::SessionRow},
+};
+
+pub const PASSWORD_SET_EMAIL: &str = "password_set";
+pub const PASSWORD_RESET_EMAIL: &str = "password_reset";
+pub const SIGN_IN_LINK_EMAIL: &str = "sign_in_link";
+
+const MINUTE_MS: i64 = 60_000;
+
+/// Settings the account flows take from configuration.
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    pub reset_ttl_min: u64,
+    pub sign_in_link_ttl_min: u64,
+    pub session_idle_h: u64,
+    pub session_absolute_h: u64,
+    /// Reset and sign-in-link emails per address per hour.
+    pub max_link_emails_per_hour: u32,
+}
+
+/// A signed-in reader, as handlers see them.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    pub subscriber_id: String,
+    pub username: String,
+    pub session: TokenHash,
+}
+
+/// What the account page shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AccountPage {
+    pub username: String,
+    pub created_at: i64,
+    /// `on`, `awaiting_confirmation` or `off`, from the consent ledger.
+    pub digest: &'static str,
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    store: Store,
+    clock: Clock,
+    emails: Emails,
+    hasher: PasswordHasher,
+    settings: AccountSettings,
+}
+
+impl Accounts {
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        emails: Emails,
+        hasher: PasswordHasher,
+        settings: AccountSettings,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            emails,
+            hasher,
+            settings,
+        }
+    }
+
+    /// True if a token of `purpose` could be used now; changes nothing (D-06).
+    pub async fn link_is_usable(
+        &self,
+        token: &Token,
+        purpose: TokenPurpose,
+    ) -> anyhow::Result<bool> {
+        let mut conn = self.store.pool().acquire().await?;
+        store::tokens::is_usable(&mut conn, &token.hash(), purpose, self.clock.now_ms()).await
+    }
+
+    /// Sets the password behind a welcome or reset link: voids the link and
+    /// every other, revokes every session but `keep`, and tells the reader
+    /// by email. `Ok(false)` for an unusable link.
+    pub async fn set_password(
+        &self,
+        token: &Token,
+        password: &NewPassword,
+        keep: Option<&TokenHash>,
+    ) -> anyhow::Result<bool> {
+        // Hash first: it is slow, and no transaction should wait on it.
+        let hash = self.hasher.hash(password).await?;
+        let now = self.clock.now_ms();
+        let mut tx = self.store.begin().await?;
+        let Some(used) =
+            store::tokens::consume(&mut tx, &token.hash(), TokenPurpose::SetPassword, now).await?
+        else {
+            tracing::info!(
+                event = "token_rejected",
+                purpose = "set_password",
+                "password link invalid or expired"
+            );
+            return Ok(false);
+        };
+        let id = &used.subscriber_id;
+        let username = store::subscribers::set_password_hash(&mut tx, id, &hash).await?;
+        store::tokens::void_all(&mut tx, id, TokenPurpose::SetPassword).await?;
+        store::tokens::void_all(&mut tx, id, TokenPurpose::SignIn).await?;
+        let revoked = store::sessions::delete_all_but(&mut tx, id, keep).await?;
+        let context = json!({ "login_url": format!("{}/login", self.emails.base_url()) });
+        self.emails
+            .queue(&mut tx, PASSWORD_SET_EMAIL, id, &username, context, now)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(event = "password_set", subscriber_id = %id, revoked_sessions = revoked, "password set");
+        Ok(true)
+    }
+
+    /// Checks an address and password; on success starts a new session and
+    /// returns its secret. Unknown addresses cost as much time as wrong
+    /// passwords, and both answer `None`.
+    pub async fn sign_in(&self, email: &str, password: &str) -> anyhow::Result<Option<Token>> {
+        let account = match EmailAddress::parse(email) {
+            Ok(address) => {
+                let mut conn = self.store.pool().acquire().await?;
+                store::subscribers::find_account(&mut conn, address.canonical()).await?
+            }
+            Err(_) => None,
+        };
+        let hash = account.as_ref().and_then(|a| a.password_hash.as_deref());
+        let valid = self.hasher.verify(password, hash).await?;
+        match account {
+            Some(account) if valid => {
+                tracing::info!(event = "sign_in", subscriber_id = %account.subscriber_id, "signed in");
+                self.start_session(&account.subscriber_id).await.map(Some)
+            }
+            _ => {
+                tracing::info!(event = "sign_in_failed", email = %mask_email(email), "sign-in failed");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Emails a 1-hour set-password link if the address has an account; the
+    /// caller answers the same either way.
+    pub async fn request_reset(&self, email: &EmailAddress) -> anyhow::Result<()> {
+        let link = LinkEmail {
+            template: PASSWORD_RESET_EMAIL,
+            purpose: TokenPurpose::SetPassword,
+            path: "/account/password",
+            ttl_ms: i64::try_from(self.settings.reset_ttl_min).unwrap_or(60) * MINUTE_MS,
+            context: json!({ "expires_minutes": self.settings.reset_ttl_min }),
+        };
+        self.email_link_if_known(email, link).await
+    }
+
+    /// Emails a single-use sign-in link, valid for minutes, if the
+    /// address has an account.
+    pub async fn request_sign_in_link(&self, email: &EmailAddress) -> anyhow::Result<()> {
+        let link = LinkEmail {
+            template: SIGN_IN_LINK_EMAIL,
+            purpose: TokenPurpose::SignIn,
+            path: "/login/link",
+            ttl_ms: i64::try_from(self.settings.sign_in_link_ttl_min).unwrap_or(10) * MINUTE_MS,
+            context: json!({ "expires_minutes": self.settings.sign_in_link_ttl_min }),
+        };
+        self.email_link_if_known(email, link).await
+    }
+
+    async fn email_link_if_known(
+        &self,
+        email: &EmailAddress,
+        link: LinkEmail<'_>,
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now_ms();
+        let mut tx = self.store.begin().await?;
+        let Some(account) = store::subscribers::find_account(&mut tx, email.canonical()).await?
+        else {
+            tracing::info!(event = "link_requested_unknown", email = %mask_email(email.canonical()), template = link.template, "no account");
+            return Ok(());
+        };
+        let id = &account.subscriber_id;
+        let sent =
+            store::outbox::count_recent(&mut tx, id, link.template, now - hours_ms(1)).await?;
+        if sent >= i64::from(self.settings.max_link_emails_per_hour) {
+            tracing::info!(event = "link_throttled", subscriber_id = %id, template = link.template, "too many link emails");
+            return Ok(());
+        }
+        let template = link.template;
+        self.emails
+            .send_link(&mut tx, link, id, &account.username, now)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(event = "link_requested", subscriber_id = %id, template, "link emailed");
+        Ok(())
+    }
+
+    /// Uses a sign-in link once and starts a session.
+    pub async fn sign_in_with_link(&self, token: &Token) -> anyhow::Result<Option<Token>> {
+        let now = self.clock.now_ms();
+        let mut tx = self.store.begin().await?;
+        let used =
+            store::tokens::consume(&mut tx, &token.hash(), TokenPurpose::SignIn, now).await?;
+        tx.commit().await?;
+        match used {
+            Some(used) => {
+                tracing::info!(event = "sign_in", subscriber_id = %used.subscriber_id, method = "link", "signed in");
+                self.start_session(&used.subscriber_id).await.map(Some)
+            }
+            None => {
+                tracing::info!(
+                    event = "token_rejected",
+                    purpose = "sign_in",
+                    "sign-in link invalid or expired"
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// A new session with a new secret, so a planted id never survives sign-in.
+    async fn start_session(&self, subscriber_id: &str) -> anyhow::Result<Token> {
+        let token = Token::generate();
+        let now = self.clock.now_ms();
+        let mut conn = self.store.pool().acquire().await?;
+        let expires_at = now + hours_ms(self.settings.session_absolute_h);
+        store::sessions::create(&mut conn, &token.hash(), subscriber_id, now, expires_at).await?;
+        Ok(token)
+    }
+
+    /// The reader behind a session secret, if the session is live. Refreshes
+    /// its idle timer at most once a minute.
+    pub async fn reader(&self, session: &Token) -> anyhow::Result<Option<Reader>> {
+        let now = self.clock.now_ms();
+        let hash = session.hash();
+        let idle_since = now - hours_ms(self.settings.session_idle_h);
+        let Some(SessionRow {
+            subscriber_id,
+            username,
+            last_seen_at,
+        }) = store::sessions::find_live(self.store.pool(), &hash, now, idle_since).await?
+        else {
+            return Ok(None);
+        };
+        if now - last_seen_at > MINUTE_MS {
+            store::sessions::touch(self.store.pool(), &hash, now).await?;
+        }
+        Ok(Some(Reader {
+            subscriber_id,
+            username,
+            session: hash,
+        }))
+    }
+
+    /// Revokes a session server-side.
+    pub async fn sign_out(&self, reader: &Reader) -> anyhow::Result<()> {
+        let mut conn = self.store.pool().acquire().await?;
+        store::sessions::delete(&mut conn, &reader.session).await?;
+        tracing::info!(event = "sign_out", subscriber_id = %reader.subscriber_id, "signed out");
+        Ok(())
+    }
+
+    pub async fn account_page(&self, reader: &Reader) -> anyhow::Result<Option<AccountPage>> {
+        let mut conn = self.store.pool().acquire().await?;
+        let Some(overview) =
+            store::subscribers::account_overview(&mut conn, &reader.subscriber_id).await?
+        else {
+            return Ok(None);
+        };
+        let digest =
+            match store::consent::latest(&mut conn, &reader.subscriber_id, consent::NEWSLETTER)
+                .await?
+                .map(|(action, _)| action)
+                .as_deref()
+            {
+                Some("confirmed") => "on",
+                Some("granted") => "awaiting_confirmation",
+                _ => "off",
+            };
+        Ok(Some(AccountPage {
+            username: overview.username,
+            created_at: overview.created_at,
+            digest,
+        }))
+    }
+}

@@ -1,0 +1,233 @@
+//! Articles: Markdown with TOML front matter (as Zola and Hugo write it),
+//! rendered to HTML and sanitised with an allow-list before it is stored (E-28).
+
+use chrono::{DateTime, Utc};
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+use serde::Deserialize;
+
+use crate::{
+    clock::Clock,
+    domain::{Slug, SlugError},
+    store::{
+        self, Store,
+        articles::{ArticleRecord, Upserted},
+    },
+};
+
+/// Why a Markdown file could not become an article.
+#[derive(Debug, thiserror::Error)]
+pub enum ArticleError {
+    #[error("the file must begin with TOML front matter between two `+++` lines")]
+    NoFrontMatter,
+    #[error("front matter: {0}")]
+    FrontMatter(String),
+    #[error("`title` must be 1 to 200 characters without control characters")]
+    Title,
+    #[error("`published_at` must be an RFC 3339 time such as 2026-11-27T07:00:00Z")]
+    PublishedAt,
+    #[error("`categories` must be names of 1 to 50 characters")]
+    Category,
+    #[error("`slug`: {0}")]
+    Slug(#[from] SlugError),
+}
+
+#[derive(Debug, Deserialize)]
+struct FrontMatter {
+    title: String,
+    slug: Option<String>,
+    author: Option<String>,
+    #[serde(default)]
+    categories: Vec<String>,
+    published_at: Option<toml::Value>,
+    teaser: Option<String>,
+}
+
+/// A parsed, validated article, its body already sanitised HTML.
+#[derive(Debug, Clone)]
+pub struct NewArticle {
+    pub slug: Slug,
+    pub title: String,
+    pub teaser: String,
+    pub author: String,
+    pub categories: Vec<String>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub body_markdown: String,
+    pub body_html: String,
+}
+
+const TEASER_CHARS: usize = 280;
+
+/// Parses `+++ front matter +++ markdown`.
+pub fn parse_markdown_file(text: &str) -> Result<NewArticle, ArticleError> {
+    let text = text.trim_start_matches('\u{feff}').replace("\r\n", "\n");
+    let rest = text
+        .strip_prefix("+++\n")
+        .ok_or(ArticleError::NoFrontMatter)?;
+    let end = rest.find("\n+++").ok_or(ArticleError::NoFrontMatter)?;
+    let (front, body) = (&rest[..end], &rest[end + 4..]);
+    let front: FrontMatter =
+        toml::from_str(front).map_err(|e| ArticleError::FrontMatter(e.message().to_owned()))?;
+    let title = front.title.trim().to_owned();
+    if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
+        return Err(ArticleError::Title);
+    }
+    let slug = match &front.slug {
+        Some(slug) => Slug::parse(slug)?,
+        None => Slug::from_title(&title)?,
+    };
+    let categories = front
+        .categories
+        .iter()
+        .map(|c| c.trim().to_owned())
+        .collect::<Vec<_>>();
+    if categories
+        .iter()
+        .any(|c| c.is_empty() || c.chars().count() > 50 || c.chars().any(char::is_control))
+    {
+        return Err(ArticleError::Category);
+    }
+    let published_at = front.published_at.map(parse_time).transpose()?;
+    let body_markdown = body.trim_start_matches('\n').to_owned();
+    let teaser = match front.teaser {
+        Some(teaser) => teaser.trim().to_owned(),
+        None => first_paragraph(&body_markdown),
+    };
+    Ok(NewArticle {
+        slug,
+        title,
+        teaser,
+        author: front
+            .author
+            .unwrap_or_else(|| "Staff".into())
+            .trim()
+            .to_owned(),
+        categories,
+        published_at,
+        body_html: render_markdown(&body_markdown),
+        body_markdown,
+    })
+}
+
+/// TOML's own datetime (`2026-11-27T07:00:00Z`) or a string in RFC 3339.
+fn parse_time(value: toml::Value) -> Result<DateTime<Utc>, ArticleError> {
+    let text = match value {
+        toml::Value::String(text) => text,
+        toml::Value::Datetime(datetime) => datetime.to_string(),
+        _ => return Err(ArticleError::PublishedAt),
+    };
+    DateTime::parse_from_rfc3339(&text)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|_| ArticleError::PublishedAt)
+}
+
+/// Markdown to HTML, then through ammonia's allow-list: no scripts, styles,
+/// event handlers or `javascript:` links survive (E-28, E-29).
+pub fn render_markdown(markdown: &str) -> String {
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_FOOTNOTES;
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, Parser::new_ext(markdown, options));
+    ammonia::clean(&html)
+}
+
+/// The first paragraph as plain text, cut at a word near 280 characters.
+fn first_paragraph(markdown: &str) -> String {
+    let mut text = String::new();
+    let mut in_paragraph = false;
+    for event in Parser::new(markdown) {
+        match event {
+            Event::Start(Tag::Paragraph) => in_paragraph = true,
+            Event::End(TagEnd::Paragraph) if !text.is_empty() => break,
+            Event::Text(t) | Event::Code(t) if in_paragraph => text.push_str(&t),
+            Event::SoftBreak | Event::HardBreak if in_paragraph => text.push(' '),
+            _ => {}
+        }
+    }
+    if text.chars().count() <= TEASER_CHARS {
+        return text;
+    }
+    let cut: String = text.chars().take(TEASER_CHARS).collect();
+    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
+    format!("{}…", cut.trim_end_matches([',', ';', ':', '.']))
+}
+
+/// Stores an article, replacing the one with the same slug (imports are
+/// idempotent). Without `published_at`, it is published now.
+pub async fn save(store: &Store, clock: &Clock, article: &NewArticle) -> anyhow::Result<Upserted> {
+    let now = clock.now();
+    let record = ArticleRecord {
+        slug: article.slug.as_str(),
+        title: &article.title,
+        teaser: &article.teaser,
+        body_markdown: &article.body_markdown,
+        body_html: &article.body_html,
+        author: &article.author,
+        categories: &article.categories,
+        published_at: article.published_at.unwrap_or(now).timestamp_millis(),
+    };
+    let mut tx = store.begin().await?;
+    let outcome =
+        store::articles::upsert(&mut tx, &store::new_id(), &record, now.timestamp_millis()).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "+++\ntitle = \"Budget talks resume\"\nauthor = \"LP Staff\"\ncategories = [\"politics\", \"europe\"]\npublished_at = 2026-11-27T07:00:00Z\n+++\n\nTalks resumed *today*.\n\nSecond paragraph.\n";
+
+    #[test]
+    fn front_matter_and_body_are_parsed() {
+        let article = parse_markdown_file(SAMPLE).unwrap();
+        assert_eq!(article.slug.as_str(), "budget-talks-resume");
+        assert_eq!(article.categories, ["politics", "europe"]);
+        assert_eq!(article.teaser, "Talks resumed today.");
+        assert_eq!(
+            article.published_at.unwrap().to_rfc3339(),
+            "2026-11-27T07:00:00+00:00"
+        );
+        assert!(article.body_html.contains("<em>today</em>"));
+    }
+
+    #[test]
+    fn html_in_markdown_is_sanitised() {
+        let html = render_markdown(
+            "Hi <script>alert(1)</script><img src=x onerror=alert(1)> [x](javascript:alert(1))",
+        );
+        assert!(
+            !html.contains("<script") && !html.contains("onerror") && !html.contains("javascript:"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn bad_files_say_what_is_wrong() {
+        assert!(matches!(
+            parse_markdown_file("no front matter"),
+            Err(ArticleError::NoFrontMatter)
+        ));
+        assert!(matches!(
+            parse_markdown_file("+++\ntitle = \"x\"\npublished_at = \"yesterday\"\n+++\nbody"),
+            Err(ArticleError::PublishedAt)
+        ));
+        assert!(matches!(
+            parse_markdown_file("+++\ntitle = 3\n+++\n"),
+            Err(ArticleError::FrontMatter(_))
+        ));
+        assert!(matches!(
+            parse_markdown_file("+++\ntitle = \"x\"\nslug = \"Bad Slug\"\n+++\n"),
+            Err(ArticleError::Slug(_))
+        ));
+    }
+
+    #[test]
+    fn long_first_paragraphs_are_cut_at_a_word() {
+        let teaser = first_paragraph(&"word ".repeat(100));
+        assert!(
+            teaser.ends_with('…') && teaser.chars().count() <= TEASER_CHARS + 1,
+            "{teaser}"
+        );
+    }
+}

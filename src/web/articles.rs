@@ -1,0 +1,79 @@
+//! The home page and articles: teasers for everyone, full stories for
+//! signed-in readers.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use axum_extra::extract::cookie::CookieJar;
+use minijinja::context;
+use serde::Deserialize;
+
+use super::{AppError, error::not_found, session::MaybeReader, signup::render_empty_form};
+use crate::{app::AppState, store};
+
+const PER_PAGE: i64 = 20;
+const ON_HOME: i64 = 5;
+
+pub async fn home(
+    State(state): State<AppState>,
+    MaybeReader(reader): MaybeReader,
+    jar: CookieJar,
+) -> Result<Response, AppError> {
+    let now = state.clock.now_ms();
+    let articles = store::articles::list_published(state.store.pool(), now, ON_HOME, 0).await?;
+    let extra = context! { articles, signed_in => reader.is_some() };
+    render_empty_form(&state, jar, "home.html", extra)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    page: Option<u32>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    MaybeReader(reader): MaybeReader,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, AppError> {
+    let page = i64::from(query.page.unwrap_or(1).max(1));
+    let now = state.clock.now_ms();
+    // One more than a page tells whether there is a next one.
+    let mut articles = store::articles::list_published(
+        state.store.pool(),
+        now,
+        PER_PAGE + 1,
+        (page - 1) * PER_PAGE,
+    )
+    .await?;
+    let has_next = articles.len() > PER_PAGE as usize;
+    articles.truncate(PER_PAGE as usize);
+    let html = state.pages.render(
+        "articles.html",
+        context! { articles, page, has_next, signed_in => reader.is_some() },
+    )?;
+    Ok(html.into_response())
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    MaybeReader(reader): MaybeReader,
+    Path(slug): Path<String>,
+) -> Result<Response, AppError> {
+    let now = state.clock.now_ms();
+    let Some((mut article, categories)) =
+        store::articles::find_published(state.store.pool(), &slug, now).await?
+    else {
+        return Ok(not_found().await.into_response());
+    };
+    let signed_in = reader.is_some();
+    if !signed_in {
+        // The full story never leaves the server for anonymous visitors.
+        article.body_html.clear();
+    }
+    let html = state
+        .pages
+        .render("article.html", context! { article, categories, signed_in })?;
+    Ok((StatusCode::OK, html).into_response())
+}

@@ -1,0 +1,87 @@
+//! The session cookie and the extractor that turns it into a signed-in reader.
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+
+use super::AppError;
+use crate::{accounts::Reader, app::AppState, domain::Token};
+
+/// `__Host-` binds the cookie to this exact origin over https.
+fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-bs_session"
+    } else {
+        "bs_session"
+    }
+}
+
+/// The cookie that carries a new session's secret: HttpOnly, SameSite=Lax,
+/// Path=/, Secure over https, and no longer-lived than the session itself.
+pub fn session_cookie(token: &Token, secure: bool, max_age_h: u64) -> Cookie<'static> {
+    let max_age = i64::try_from(max_age_h.saturating_mul(3600)).unwrap_or(i64::MAX);
+    Cookie::build((cookie_name(secure), token.expose().to_owned()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .path("/")
+        .max_age(time::Duration::seconds(max_age))
+        .build()
+}
+
+/// Tells the browser to drop the session cookie.
+pub fn removal_cookie(secure: bool) -> Cookie<'static> {
+    let mut cookie = Cookie::build((cookie_name(secure), ""))
+        .path("/")
+        .secure(secure)
+        .build();
+    cookie.make_removal();
+    cookie
+}
+
+/// The signed-in reader, or `None` for anonymous visitors and dead sessions.
+pub struct MaybeReader(pub Option<Reader>);
+
+impl FromRequestParts<AppState> for MaybeReader {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let secure = state.config.server.is_https();
+        let Some(token) = jar
+            .get(cookie_name(secure))
+            .and_then(|c| Token::parse(c.value()))
+        else {
+            return Ok(Self(None));
+        };
+        Ok(Self(state.accounts.reader(&token).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn over_https_the_cookie_is_secure_and_host_prefixed() {
+        let token = Token::generate();
+        let cookie = session_cookie(&token, true, 720).to_string();
+        for attribute in [
+            "__Host-bs_session=",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Path=/",
+            "Max-Age=2592000",
+        ] {
+            assert!(
+                cookie.contains(attribute),
+                "{attribute} missing from {cookie}"
+            );
+        }
+        let plain = session_cookie(&token, false, 720).to_string();
+        assert!(
+            plain.starts_with("bs_session=") && !plain.contains("Secure"),
+            "{plain}"
+        );
+    }
+}
