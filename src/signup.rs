@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::{
     clock::{Clock, hours_ms},
-    consent::{self, Evidence},
+    consent::{self, Action, Evidence, Source},
     domain::{EmailAddress, SubscriberName, Token, TokenPurpose, mask_email},
     emails::{Emails, LinkEmail},
     store::{
@@ -110,7 +110,17 @@ impl Signup {
         now: i64,
     ) -> anyhow::Result<SignupOutcome> {
         if let Some(wording) = &request.newsletter_wording {
-            record_consent(conn, &target.id, "granted", wording, &request.evidence, now).await?;
+            let (id, evidence) = (&target.id, &request.evidence);
+            consent::record_newsletter(
+                conn,
+                id,
+                Action::Granted,
+                wording,
+                Source::SignupForm,
+                evidence,
+                now,
+            )
+            .await?;
         }
         let sent_today =
             store::outbox::count_recent(conn, &target.id, CONFIRM_EMAIL, now - DAY_MS).await?;
@@ -195,20 +205,7 @@ impl Signup {
                 .await?
         {
             store::subscribers::create_account(&mut tx, &subscriber_id, &address, now).await?;
-            if let Some((action, wording)) =
-                store::consent::latest(&mut tx, &subscriber_id, consent::NEWSLETTER).await?
-                && action == "granted"
-            {
-                record_consent(
-                    &mut tx,
-                    &subscriber_id,
-                    "confirmed",
-                    &wording,
-                    evidence,
-                    now,
-                )
-                .await?;
-            }
+            consent::confirm_pending_newsletter(&mut tx, &subscriber_id, evidence, now).await?;
             self.queue_credentials(&mut tx, &subscriber_id, &address, now)
                 .await?;
         }
@@ -264,24 +261,4 @@ impl Signup {
         let mut conn = self.store.pool().acquire().await?;
         store::consent::text_exists(&mut conn, wording_id, consent::NEWSLETTER).await
     }
-}
-
-async fn record_consent(
-    conn: &mut Conn,
-    subscriber_id: &str,
-    action: &str,
-    wording: &str,
-    evidence: &Evidence,
-    now: i64,
-) -> anyhow::Result<()> {
-    let event = store::consent::ConsentEvent {
-        subscriber_id,
-        purpose: consent::NEWSLETTER,
-        action,
-        text_id: wording,
-        source: "web_form",
-        ip: evidence.ip.as_deref(),
-        user_agent: evidence.user_agent.as_deref(),
-    };
-    store::consent::record(conn, &event, now).await
 }

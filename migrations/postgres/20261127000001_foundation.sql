@@ -44,7 +44,12 @@ CREATE TABLE consent_texts (
 -- IP and user agent live only here, on the events that prove opt-in (G-07).
 CREATE TABLE consent_events (
     id            TEXT PRIMARY KEY,
-    subscriber_id TEXT NOT NULL REFERENCES subscribers (id) ON DELETE CASCADE,
+    -- Whose consent: a subscriber's id, a browser's pseudonymous cookie-consent
+    -- id, or, after erasure, only a keyed hash of the address (G-13). No
+    -- foreign key, so proof of consent can outlive the subscriber row.
+    subject_kind  TEXT NOT NULL CHECK (subject_kind IN ('subscriber', 'browser', 'erased')),
+    subject       TEXT NOT NULL,
+    -- newsletter, or cookies.<category>
     purpose       TEXT NOT NULL,
     action        TEXT NOT NULL CHECK (action IN ('granted', 'confirmed', 'withdrawn')),
     text_id       TEXT NOT NULL REFERENCES consent_texts (id),
@@ -54,7 +59,7 @@ CREATE TABLE consent_events (
     created_at    BIGINT NOT NULL
 );
 -- "What did this reader last say about this purpose?"
-CREATE INDEX consent_events_by_subject ON consent_events (subscriber_id, purpose, created_at);
+CREATE INDEX consent_events_by_subject ON consent_events (subject, purpose, created_at);
 
 -- Durable mail: written in the transaction that caused it, sent by workers.
 CREATE TABLE outbox (
@@ -65,7 +70,10 @@ CREATE TABLE outbox (
     -- Template variables as JSON. It can hold a tokenised link, so it is
     -- emptied once the message is sent or has failed for good.
     context          TEXT NOT NULL,
-    status           TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+    -- account mail (confirmations, credentials) or newsletter mail (digests);
+    -- withdrawing consent cancels pending newsletter mail only.
+    stream           TEXT NOT NULL DEFAULT 'account' CHECK (stream IN ('account', 'newsletter')),
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),
     attempts         BIGINT NOT NULL DEFAULT 0,
     next_attempt_at  BIGINT NOT NULL,
     -- A claim by one worker; an expired lease lets another worker take the row.

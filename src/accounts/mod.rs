@@ -11,7 +11,7 @@ pub use throttle::LoginThrottle;
 
 use crate::{
     clock::{Clock, hours_ms},
-    consent,
+    consent::{self, DigestConsent},
     domain::{EmailAddress, NewPassword, Token, TokenHash, TokenPurpose, mask_email},
     emails::{Emails, LinkEmail},
     store::{self, Store, sessions::SessionRow},
@@ -47,8 +47,7 @@ pub struct Reader {
 pub struct AccountPage {
     pub username: String,
     pub created_at: i64,
-    /// `on`, `awaiting_confirmation` or `off`, from the consent ledger.
-    pub digest: &'static str,
+    pub digest: DigestConsent,
 }
 
 #[derive(Clone)]
@@ -275,16 +274,7 @@ impl Accounts {
         else {
             return Ok(None);
         };
-        let digest =
-            match store::consent::latest(&mut conn, &reader.subscriber_id, consent::NEWSLETTER)
-                .await?
-                .map(|(action, _)| action)
-                .as_deref()
-            {
-                Some("confirmed") => "on",
-                Some("granted") => "awaiting_confirmation",
-                _ => "off",
-            };
+        let digest = consent::digest_consent(&mut conn, &reader.subscriber_id).await?;
         Ok(Some(AccountPage {
             username: overview.username,
             created_at: overview.created_at,

@@ -41,9 +41,32 @@ pub async fn text_exists(conn: &mut Conn, id: &str, purpose: &str) -> anyhow::Re
     Ok(found.is_some())
 }
 
+/// Whose consent an event records.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    Subscriber(&'a str),
+    /// A browser's pseudonymous cookie-consent id.
+    Browser(&'a str),
+}
+
+impl Subject<'_> {
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Subscriber(_) => "subscriber",
+            Self::Browser(_) => "browser",
+        }
+    }
+
+    fn id(&self) -> &str {
+        match self {
+            Self::Subscriber(id) | Self::Browser(id) => id,
+        }
+    }
+}
+
 /// One entry of the ledger.
 pub struct ConsentEvent<'a> {
-    pub subscriber_id: &'a str,
+    pub subject: Subject<'a>,
     pub purpose: &'a str,
     pub action: &'a str,
     pub text_id: &'a str,
@@ -55,11 +78,12 @@ pub struct ConsentEvent<'a> {
 pub async fn record(conn: &mut Conn, event: &ConsentEvent<'_>, now: i64) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO consent_events
-           (id, subscriber_id, purpose, action, text_id, source, ip, user_agent, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+           (id, subject_kind, subject, purpose, action, text_id, source, ip, user_agent, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(super::new_id())
-    .bind(event.subscriber_id)
+    .bind(event.subject.kind())
+    .bind(event.subject.id())
     .bind(event.purpose)
     .bind(event.action)
     .bind(event.text_id)
@@ -77,15 +101,17 @@ pub async fn record(conn: &mut Conn, event: &ConsentEvent<'_>, now: i64) -> anyh
 /// derived from the ledger, never stored in a column (G-06).
 pub async fn latest(
     conn: &mut Conn,
-    subscriber_id: &str,
+    subject: Subject<'_>,
     purpose: &str,
 ) -> anyhow::Result<Option<(String, String)>> {
     // UUID v7 ids are time-ordered, which breaks ties between events of one millisecond.
     let row = sqlx::query(
-        "SELECT action, text_id FROM consent_events WHERE subscriber_id = $1 AND purpose = $2
+        "SELECT action, text_id FROM consent_events
+         WHERE subject_kind = $1 AND subject = $2 AND purpose = $3
          ORDER BY created_at DESC, id DESC LIMIT 1",
     )
-    .bind(subscriber_id)
+    .bind(subject.kind())
+    .bind(subject.id())
     .bind(purpose)
     .fetch_optional(&mut *conn)
     .await

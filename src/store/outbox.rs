@@ -167,3 +167,19 @@ pub async fn release(store: &Store, id: &str, owner: &str) -> anyhow::Result<()>
     .context("while releasing an email")?;
     Ok(())
 }
+
+/// Cancels a reader's unsent newsletter mail (consent withdrawn, G-10).
+pub async fn cancel_pending_newsletter(
+    conn: &mut Conn,
+    subscriber_id: &str,
+) -> anyhow::Result<u64> {
+    let result = sqlx::query(
+        "UPDATE outbox SET status = 'cancelled', context = '{}', lease_owner = NULL, lease_until = NULL
+         WHERE subscriber_id = $1 AND stream = 'newsletter' AND status = 'pending'",
+    )
+    .bind(subscriber_id)
+    .execute(&mut *conn)
+    .await
+    .context("while cancelling newsletter mail")?;
+    Ok(result.rows_affected())
+}

@@ -1,39 +1,8 @@
-//! The consent ledger's rules: wording versions and what evidence is kept (G-04…G-07).
+//! What evidence a consent event keeps about how it was given (G-04, G-07).
 
 use std::net::IpAddr;
 
-use crate::{
-    clock::Clock,
-    config::IpMode,
-    domain::content_hash,
-    store::{self, Store},
-};
-
-/// The purpose of the digest consent.
-pub const NEWSLETTER: &str = "newsletter";
-
-/// A wording shown to readers, identified by the hash of its text (G-05).
-#[derive(Debug, Clone)]
-pub struct Wording {
-    pub id: String,
-    pub body: String,
-}
-
-/// Stores `body` as a version of `purpose`'s wording if it is new, and returns it.
-pub async fn register_wording(
-    store: &Store,
-    clock: &Clock,
-    purpose: &str,
-    body: &str,
-) -> anyhow::Result<Wording> {
-    let id = content_hash(&format!("{purpose}\0{body}"));
-    let mut conn = store.pool().acquire().await?;
-    store::consent::ensure_text(&mut conn, &id, purpose, body, "en", clock.now_ms()).await?;
-    Ok(Wording {
-        id,
-        body: body.to_owned(),
-    })
-}
+use crate::config::IpMode;
 
 /// How a consent was given, kept on the events that prove it (G-04, G-07).
 #[derive(Debug, Clone, Default)]

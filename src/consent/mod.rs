@@ -1,0 +1,196 @@
+//! The consent ledger's rules (DESIGN "Consent ledger", G-04…G-10): wording
+//! versions, the digest consent of each reader as a query over events, and
+//! withdrawal that takes effect at once.
+
+mod evidence;
+
+pub use evidence::Evidence;
+
+use crate::{
+    clock::Clock,
+    domain::content_hash,
+    store::{
+        self, Conn, Store,
+        consent::{ConsentEvent, Subject},
+    },
+};
+
+/// The purpose of the digest consent.
+pub const NEWSLETTER: &str = "newsletter";
+/// Wording purposes that are notices, not consents.
+pub const PRIVACY_NOTICE: &str = "privacy_notice";
+pub const COOKIE_BANNER: &str = "cookie_banner";
+
+/// A wording shown to readers, identified by the hash of its text (G-05).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Wording {
+    pub id: String,
+    pub body: String,
+}
+
+/// Stores `body` as a version of `purpose`'s wording if it is new, and returns it.
+pub async fn register_wording(
+    store: &Store,
+    clock: &Clock,
+    purpose: &str,
+    body: &str,
+) -> anyhow::Result<Wording> {
+    let id = content_hash(&format!("{purpose}\0{body}"));
+    let mut conn = store.pool().acquire().await?;
+    store::consent::ensure_text(&mut conn, &id, purpose, body, "en", clock.now_ms()).await?;
+    Ok(Wording {
+        id,
+        body: body.to_owned(),
+    })
+}
+
+/// What a consent event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Granted,
+    Confirmed,
+    Withdrawn,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Granted => "granted",
+            Self::Confirmed => "confirmed",
+            Self::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+/// Where a consent event came from (G-04 "how").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    SignupForm,
+    ConfirmationLink,
+    AccountPage,
+    PreferenceCentre,
+    UnsubscribePage,
+    /// RFC 8058 one-click POST from a mail client.
+    OneClick,
+    CookieBanner,
+    Operator,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignupForm => "signup_form",
+            Self::ConfirmationLink => "confirmation_link",
+            Self::AccountPage => "account_page",
+            Self::PreferenceCentre => "preference_centre",
+            Self::UnsubscribePage => "unsubscribe_page",
+            Self::OneClick => "one_click_unsubscribe",
+            Self::CookieBanner => "cookie_banner",
+            Self::Operator => "operator",
+        }
+    }
+}
+
+/// A reader's digest consent, derived from their latest newsletter event (G-06).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DigestConsent {
+    /// Confirmed: digests may be sent (L-02).
+    On,
+    /// Given at signup, waiting for the double opt-in.
+    AwaitingConfirmation,
+    Off,
+}
+
+pub async fn digest_consent(conn: &mut Conn, subscriber_id: &str) -> anyhow::Result<DigestConsent> {
+    let latest =
+        store::consent::latest(conn, Subject::Subscriber(subscriber_id), NEWSLETTER).await?;
+    Ok(match latest.as_ref().map(|(action, _)| action.as_str()) {
+        Some("confirmed") => DigestConsent::On,
+        Some("granted") => DigestConsent::AwaitingConfirmation,
+        _ => DigestConsent::Off,
+    })
+}
+
+/// Appends a newsletter event for a reader.
+pub async fn record_newsletter(
+    conn: &mut Conn,
+    subscriber_id: &str,
+    action: Action,
+    wording_id: &str,
+    source: Source,
+    evidence: &Evidence,
+    now: i64,
+) -> anyhow::Result<()> {
+    let event = ConsentEvent {
+        subject: Subject::Subscriber(subscriber_id),
+        purpose: NEWSLETTER,
+        action: action.as_str(),
+        text_id: wording_id,
+        source: source.as_str(),
+        ip: evidence.ip.as_deref(),
+        user_agent: evidence.user_agent.as_deref(),
+    };
+    store::consent::record(conn, &event, now).await
+}
+
+/// Confirms a digest consent given at signup, if there is one waiting.
+pub async fn confirm_pending_newsletter(
+    conn: &mut Conn,
+    subscriber_id: &str,
+    evidence: &Evidence,
+    now: i64,
+) -> anyhow::Result<()> {
+    let latest =
+        store::consent::latest(conn, Subject::Subscriber(subscriber_id), NEWSLETTER).await?;
+    if let Some((action, wording)) = latest
+        && action == Action::Granted.as_str()
+    {
+        let source = Source::ConfirmationLink;
+        record_newsletter(
+            conn,
+            subscriber_id,
+            Action::Confirmed,
+            &wording,
+            source,
+            evidence,
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Withdraws the digest consent and cancels the reader's pending newsletter
+/// mail at once (G-09, G-10). Returns false, recording nothing, when there
+/// was no consent to withdraw, so repeating it is harmless.
+pub async fn withdraw_newsletter(
+    conn: &mut Conn,
+    subscriber_id: &str,
+    source: Source,
+    evidence: &Evidence,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let latest =
+        store::consent::latest(conn, Subject::Subscriber(subscriber_id), NEWSLETTER).await?;
+    let Some((action, wording)) = latest else {
+        return Ok(false);
+    };
+    if action == Action::Withdrawn.as_str() {
+        return Ok(false);
+    }
+    // The withdrawal points at the wording that was consented to.
+    record_newsletter(
+        conn,
+        subscriber_id,
+        Action::Withdrawn,
+        &wording,
+        source,
+        evidence,
+        now,
+    )
+    .await?;
+    let cancelled = store::outbox::cancel_pending_newsletter(conn, subscriber_id).await?;
+    tracing::info!(event = "consent_withdrawn", %subscriber_id, source = source.as_str(), cancelled, "digest consent withdrawn");
+    Ok(true)
+}
