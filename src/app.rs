@@ -50,6 +50,8 @@ pub struct AppState {
     pub signup: Signup,
     pub accounts: Accounts,
     pub newsletter_wording: Arc<Wording>,
+    /// The current cookie banner; its id is the version every choice records (C-08).
+    pub cookie_banner: Arc<Wording>,
     /// Signup, reset and sign-in-link requests per IP (D-10).
     pub email_request_limiter: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
     pub login_throttle: Arc<LoginThrottle>,
@@ -99,6 +101,13 @@ impl App {
             config.accounts.login_per_ip_per_minute,
             config.accounts.login_per_account_per_hour,
         ));
+        let cookie_banner = consent::register_wording(
+            &store,
+            &clock,
+            consent::COOKIE_BANNER,
+            &config.cookies.banner_text,
+        )
+        .await?;
         let signup = Signup::new(
             store.clone(),
             clock.clone(),
@@ -124,7 +133,7 @@ impl App {
         let email_request_limiter = NonZeroU32::new(config.signup.per_ip_per_hour)
             .map(|n| Arc::new(RateLimiter::keyed(Quota::per_hour(n))));
         let state = AppState {
-            pages: Arc::new(Pages::load(&config.site.name)?),
+            pages: Arc::new(Pages::load(&config.site.name, &config.cookies.banner_text)?),
             csrf: Csrf::new(csrf_key.as_bytes(), config.server.is_https()),
             config: Arc::new(config),
             store,
@@ -132,6 +141,7 @@ impl App {
             signup,
             accounts,
             newsletter_wording: Arc::new(newsletter_wording),
+            cookie_banner: Arc::new(cookie_banner),
             email_request_limiter,
             login_throttle,
         };

@@ -31,6 +31,7 @@ pub struct Config {
     pub signup: SignupConfig,
     pub accounts: AccountsConfig,
     pub privacy: PrivacyConfig,
+    pub cookies: CookiesConfig,
     pub log: LogConfig,
 }
 
@@ -260,12 +261,59 @@ pub enum IpMode {
 pub struct PrivacyConfig {
     /// How much of the client IP consent events keep (G-07).
     pub ip_mode: IpMode,
+    /// Days after which unconfirmed signups are deleted (G-16).
+    pub unconfirmed_retention_days: u64,
+    /// Days after which IPs and user agents on consent events are removed (G-07).
+    pub ip_retention_days: u64,
+    /// When the retention jobs run: a 6-field cron expression (seconds first), UTC.
+    pub purge_cron: String,
+    /// A Markdown file with the privacy notice; the built-in notice if unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice_file: Option<PathBuf>,
+    /// The data controller named in consent receipts (G-08).
+    pub controller_name: String,
+    pub controller_email: String,
+    pub controller_address: String,
+    /// The jurisdiction named in consent receipts.
+    pub jurisdiction: String,
 }
 
 impl Default for PrivacyConfig {
     fn default() -> Self {
         Self {
             ip_mode: IpMode::Truncated,
+            unconfirmed_retention_days: 7,
+            ip_retention_days: 365,
+            purge_cron: "0 30 3 * * *".into(),
+            notice_file: None,
+            controller_name: "Broadsheet".into(),
+            controller_email: "privacy@localhost".into(),
+            controller_address: "".into(),
+            jurisdiction: "EU".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CookiesConfig {
+    /// Optional cookie categories offered in the banner, all off until chosen (C-02).
+    pub categories: Vec<String>,
+    /// The banner's text; its hash is the banner version recorded with each choice.
+    pub banner_text: String,
+    /// Days a choice is remembered before the banner asks again.
+    pub max_age_days: u64,
+}
+
+impl Default for CookiesConfig {
+    fn default() -> Self {
+        Self {
+            categories: vec!["preferences".into(), "analytics".into()],
+            banner_text: "We use cookies that the site needs to work (sign-in, security). With \
+                your permission we would also use cookies to remember your preferences and to \
+                count visits anonymously. Nothing optional is stored until you choose."
+                .into(),
+            max_age_days: 180,
         }
     }
 }
@@ -362,6 +410,17 @@ impl Config {
         ] {
             if value == 0 {
                 bail!("invalid configuration: {key} must be at least 1");
+            }
+        }
+        for category in &self.cookies.categories {
+            let valid = !category.is_empty()
+                && category
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !valid {
+                bail!(
+                    "invalid configuration: cookies.categories entries are lower-case letters, digits and _ (got {category:?})"
+                );
             }
         }
         if self.signup.newsletter_consent_text.trim().is_empty() {

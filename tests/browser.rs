@@ -27,6 +27,31 @@ async fn a_reader_signs_up_confirms_signs_in_and_reads_in_a_real_browser(backend
     .await;
     let page = &browser.client;
     page.goto(&app.url("/")).await.unwrap();
+    // C-01: before a choice, only the strictly necessary CSRF cookie.
+    assert_eq!(cookie_names(page).await, ["bs_csrf"]);
+    // C-05/C-06: "Reject all" answers the banner and the page stays usable.
+    page.find(Locator::Css("#cookie-banner button[value=reject_all]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until_gone(page, "#cookie-banner").await;
+    assert_eq!(cookie_names(page).await, ["bs_cookie_consent", "bs_csrf"]);
+    let withdrawn = "SELECT COUNT(*) FROM consent_events WHERE subject_kind = 'browser' AND action = 'withdrawn'";
+    assert_eq!(
+        app.scalar(withdrawn).await,
+        2,
+        "C-08: one event per category"
+    );
+    page.goto(&app.url("/")).await.unwrap();
+    assert!(
+        page.find_all(Locator::Id("cookie-banner"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "asked once"
+    );
     page.find(Locator::Id("email"))
         .await
         .unwrap()
@@ -59,10 +84,11 @@ async fn a_reader_signs_up_confirms_signs_in_and_reads_in_a_real_browser(backend
         .await
         .unwrap();
     wait_for_heading(page, "Check your inbox").await;
-    // C-01: the only cookie is the strictly necessary CSRF one.
-    let cookies = page.get_all_cookies().await.unwrap();
-    let names: Vec<&str> = cookies.iter().map(|cookie| cookie.name()).collect();
-    assert_eq!(names, ["bs_csrf"]);
+    assert_eq!(
+        cookie_names(page).await,
+        ["bs_cookie_consent", "bs_csrf"],
+        "nothing optional"
+    );
 
     app.drain_outbox().await;
     let path = link_path(&app.received()[0].text(), &app.base_url, "confirm");
@@ -82,6 +108,30 @@ async fn a_reader_signs_up_confirms_signs_in_and_reads_in_a_real_browser(backend
 
     browser.stop().await;
     app.stop().await;
+}
+
+/// The names of the cookies the browser holds for the page, sorted.
+async fn cookie_names(page: &Client) -> Vec<String> {
+    let mut names: Vec<String> = page
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Waits up to 10 s for the element matching `css` to leave the page.
+async fn wait_until_gone(page: &Client, css: &str) {
+    for _ in 0..100 {
+        if page.find_all(Locator::Css(css)).await.unwrap().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} is still on the page after 10 s");
 }
 
 /// Waits (up to fantoccini's default 30 s) for the page whose `<h1>` is `text`.

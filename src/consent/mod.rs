@@ -194,3 +194,37 @@ pub async fn withdraw_newsletter(
     tracing::info!(event = "consent_withdrawn", %subscriber_id, source = source.as_str(), cancelled, "digest consent withdrawn");
     Ok(true)
 }
+
+/// Records a browser's cookie choice: one event per configured category,
+/// against its pseudonymous consent id and the banner version (C-08). No IP
+/// or user agent: nothing here needs to identify a person.
+pub async fn record_cookie_choice(
+    store: &Store,
+    clock: &Clock,
+    consent_id: &str,
+    banner_version: &str,
+    decisions: &[(&str, bool)],
+) -> anyhow::Result<()> {
+    let now = clock.now_ms();
+    let mut tx = store.begin().await?;
+    for (category, accepted) in decisions {
+        let purpose = format!("cookies.{category}");
+        let action = if *accepted {
+            Action::Granted
+        } else {
+            Action::Withdrawn
+        };
+        let event = ConsentEvent {
+            subject: Subject::Browser(consent_id),
+            purpose: &purpose,
+            action: action.as_str(),
+            text_id: banner_version,
+            source: Source::CookieBanner.as_str(),
+            ip: None,
+            user_agent: None,
+        };
+        store::consent::record(&mut tx, &event, now).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -13,8 +13,11 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::{
-    AppError, csrf_refused, invalid_link, message_page,
-    session::{MaybeReader, removal_cookie, session_cookie},
+    AppError, csrf_refused,
+    frame::Frame,
+    invalid_link, message_page,
+    session::{removal_cookie, session_cookie},
+    signup::CsrfForm,
     too_many_requests,
 };
 use crate::{
@@ -33,24 +36,22 @@ pub struct LoginForm {
     csrf: String,
 }
 
-pub async fn login_page(
-    State(state): State<AppState>,
-    jar: CookieJar,
-) -> Result<Response, AppError> {
-    render_login(&state, jar, "", None, StatusCode::OK)
+pub async fn login_page(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
+    render_email_form(&state, &frame, "login.html", "", None, StatusCode::OK)
 }
 
 pub async fn login(
     State(state): State<AppState>,
+    frame: Frame,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     if !state.csrf.verify(&jar, &form.csrf) {
-        return csrf_refused(&state);
+        return csrf_refused(&state, &frame);
     }
     if let Err(wait) = state.login_throttle.check(peer.ip(), form.email.trim()) {
-        return too_many_requests(&state, wait);
+        return too_many_requests(&state, &frame, wait);
     }
     match state.accounts.sign_in(&form.email, &form.password).await? {
         Some(session) => {
@@ -61,66 +62,58 @@ pub async fn login(
             );
             Ok((jar.add(cookie), Redirect::to("/account")).into_response())
         }
-        None => render_login(
-            &state,
-            jar,
-            &form.email,
-            Some(INVALID_CREDENTIALS),
-            StatusCode::UNAUTHORIZED,
-        ),
+        None => {
+            let status = StatusCode::UNAUTHORIZED;
+            render_email_form(
+                &state,
+                &frame,
+                "login.html",
+                &form.email,
+                Some(INVALID_CREDENTIALS),
+                status,
+            )
+        }
     }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CsrfForm {
-    csrf: String,
 }
 
 /// Revokes the session server-side and drops the cookie.
 pub async fn logout(
     State(state): State<AppState>,
-    MaybeReader(reader): MaybeReader,
+    frame: Frame,
     jar: CookieJar,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, AppError> {
     if !state.csrf.verify(&jar, &form.csrf) {
-        return csrf_refused(&state);
+        return csrf_refused(&state, &frame);
     }
-    if let Some(reader) = reader {
-        state.accounts.sign_out(&reader).await?;
+    if let Some(reader) = &frame.reader {
+        state.accounts.sign_out(reader).await?;
     }
     Ok((jar.add(removal_cookie(secure(&state))), Redirect::to("/")).into_response())
 }
 
-pub async fn account(
-    State(state): State<AppState>,
-    MaybeReader(reader): MaybeReader,
-    jar: CookieJar,
-) -> Result<Response, AppError> {
-    let Some(reader) = reader else {
+pub async fn account(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
+    let Some(reader) = &frame.reader else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let Some(account) = state.accounts.account_page(&reader).await? else {
+    let Some(account) = state.accounts.account_page(reader).await? else {
         return Ok(Redirect::to("/login").into_response());
     };
-    let (jar, csrf) = state.csrf.issue(jar);
-    let page = state.pages.render(
-        "account.html",
-        context! { account, csrf, signed_in => true },
-    )?;
-    Ok((jar, page).into_response())
+    Ok(state
+        .pages
+        .render("account.html", &frame, context! { account })?
+        .into_response())
 }
 
 pub async fn password_page(
     State(state): State<AppState>,
+    frame: Frame,
     Path(token): Path<String>,
-    jar: CookieJar,
 ) -> Result<Response, AppError> {
     if !usable(&state, &token, TokenPurpose::SetPassword).await? {
-        return invalid_link(&state);
+        return invalid_link(&state, &frame);
     }
-    render_password_form(&state, jar, None, StatusCode::OK)
+    render_password_form(&state, &frame, None, StatusCode::OK)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,34 +125,34 @@ pub struct PasswordForm {
 
 pub async fn set_password(
     State(state): State<AppState>,
+    frame: Frame,
     Path(token): Path<String>,
-    MaybeReader(reader): MaybeReader,
     jar: CookieJar,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
     if !state.csrf.verify(&jar, &form.csrf) {
-        return csrf_refused(&state);
+        return csrf_refused(&state, &frame);
     }
     let Some(token) = Token::parse(&token) else {
-        return invalid_link(&state);
+        return invalid_link(&state, &frame);
     };
     let password = match NewPassword::parse(&form.password) {
         Ok(password) => password,
         Err(error) => {
             return render_password_form(
                 &state,
-                jar,
+                &frame,
                 Some(&error.to_string()),
                 StatusCode::UNPROCESSABLE_ENTITY,
             );
         }
     };
     // The session of this browser survives; every other one is revoked.
-    let keep = reader.as_ref().map(|reader| &reader.session);
+    let keep = frame.reader.as_ref().map(|reader| &reader.session);
     if state.accounts.set_password(&token, &password, keep).await? {
         Ok(Redirect::to("/login").into_response())
     } else {
-        invalid_link(&state)
+        invalid_link(&state, &frame)
     }
 }
 
@@ -170,38 +163,34 @@ pub struct EmailForm {
     csrf: String,
 }
 
-pub async fn reset_page(
-    State(state): State<AppState>,
-    jar: CookieJar,
-) -> Result<Response, AppError> {
-    render_email_form(&state, jar, "login_reset.html", "", None, StatusCode::OK)
+pub async fn reset_page(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
+    render_email_form(&state, &frame, "login_reset.html", "", None, StatusCode::OK)
 }
 
-pub async fn link_page(
-    State(state): State<AppState>,
-    jar: CookieJar,
-) -> Result<Response, AppError> {
-    render_email_form(&state, jar, "login_link.html", "", None, StatusCode::OK)
+pub async fn link_page(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
+    render_email_form(&state, &frame, "login_link.html", "", None, StatusCode::OK)
 }
 
 /// `POST /login/reset`: the same answer for every address.
 pub async fn request_reset(
     state: State<AppState>,
+    frame: Frame,
     peer: ConnectInfo<SocketAddr>,
     jar: CookieJar,
     form: Form<EmailForm>,
 ) -> Result<Response, AppError> {
-    request_link(state, peer, jar, form, LinkKind::Reset).await
+    request_link(state, frame, peer, jar, form, LinkKind::Reset).await
 }
 
 /// `POST /login/link`: the same answer for every address.
 pub async fn request_sign_in_link(
     state: State<AppState>,
+    frame: Frame,
     peer: ConnectInfo<SocketAddr>,
     jar: CookieJar,
     form: Form<EmailForm>,
 ) -> Result<Response, AppError> {
-    request_link(state, peer, jar, form, LinkKind::SignIn).await
+    request_link(state, frame, peer, jar, form, LinkKind::SignIn).await
 }
 
 /// The two emailed links a reader can ask for by address.
@@ -222,16 +211,17 @@ impl LinkKind {
 
 async fn request_link(
     State(state): State<AppState>,
+    frame: Frame,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     Form(form): Form<EmailForm>,
     kind: LinkKind,
 ) -> Result<Response, AppError> {
-    if let Some(response) = super::limit_email_requests(&state, peer.ip())? {
+    if let Some(response) = super::limit_email_requests(&state, &frame, peer.ip())? {
         return Ok(response);
     }
     if !state.csrf.verify(&jar, &form.csrf) {
-        return csrf_refused(&state);
+        return csrf_refused(&state, &frame);
     }
     let email = match EmailAddress::parse(&form.email) {
         Ok(email) => email,
@@ -240,7 +230,7 @@ async fn request_link(
             let status = StatusCode::UNPROCESSABLE_ENTITY;
             return render_email_form(
                 &state,
-                jar,
+                &frame,
                 kind.form_template(),
                 &form.email,
                 Some(&message),
@@ -252,38 +242,37 @@ async fn request_link(
         LinkKind::Reset => state.accounts.request_reset(&email).await?,
         LinkKind::SignIn => state.accounts.request_sign_in_link(&email).await?,
     }
-    message_page(&state, StatusCode::OK, "link_sent.html")
+    message_page(&state, &frame, StatusCode::OK, "link_sent.html")
 }
 
 /// D-06, A-10: following the link shows a button; the POST signs in.
 pub async fn sign_in_link_page(
     State(state): State<AppState>,
+    frame: Frame,
     Path(token): Path<String>,
-    jar: CookieJar,
 ) -> Result<Response, AppError> {
     if !usable(&state, &token, TokenPurpose::SignIn).await? {
-        return invalid_link(&state);
+        return invalid_link(&state, &frame);
     }
-    let (jar, csrf) = state.csrf.issue(jar);
-    let page = state.pages.render("sign_in_link.html", context! { csrf })?;
-    Ok((jar, page).into_response())
+    message_page(&state, &frame, StatusCode::OK, "sign_in_link.html")
 }
 
 pub async fn sign_in_with_link(
     State(state): State<AppState>,
+    frame: Frame,
     Path(token): Path<String>,
     jar: CookieJar,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, AppError> {
     if !state.csrf.verify(&jar, &form.csrf) {
-        return csrf_refused(&state);
+        return csrf_refused(&state, &frame);
     }
     let session = match Token::parse(&token) {
         Some(token) => state.accounts.sign_in_with_link(&token).await?,
         None => None,
     };
     let Some(session) = session else {
-        return invalid_link(&state);
+        return invalid_link(&state, &frame);
     };
     let cookie = session_cookie(
         &session,
@@ -304,40 +293,28 @@ fn secure(state: &AppState) -> bool {
     state.config.server.is_https()
 }
 
-fn render_login(
-    state: &AppState,
-    jar: CookieJar,
-    email: &str,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Result<Response, AppError> {
-    render_email_form(state, jar, "login.html", email, error, status)
-}
-
 fn render_email_form(
     state: &AppState,
-    jar: CookieJar,
+    frame: &Frame,
     template: &str,
     email: &str,
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, AppError> {
-    let (jar, csrf) = state.csrf.issue(jar);
     let page = state
         .pages
-        .render(template, context! { csrf, email, error })?;
-    Ok((status, jar, page).into_response())
+        .render(template, frame, context! { email, error })?;
+    Ok((status, page).into_response())
 }
 
 fn render_password_form(
     state: &AppState,
-    jar: CookieJar,
+    frame: &Frame,
     error: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, AppError> {
-    let (jar, csrf) = state.csrf.issue(jar);
     let page = state
         .pages
-        .render("set_password.html", context! { csrf, error })?;
-    Ok((status, jar, page).into_response())
+        .render("set_password.html", frame, context! { error })?;
+    Ok((status, page).into_response())
 }

@@ -6,25 +6,19 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{AppError, error::not_found, session::MaybeReader, signup::render_empty_form};
+use super::{AppError, error::not_found, frame::Frame, signup::render_empty_form};
 use crate::{app::AppState, store};
 
 const PER_PAGE: i64 = 20;
 const ON_HOME: i64 = 5;
 
-pub async fn home(
-    State(state): State<AppState>,
-    MaybeReader(reader): MaybeReader,
-    jar: CookieJar,
-) -> Result<Response, AppError> {
+pub async fn home(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
     let now = state.clock.now_ms();
     let articles = store::articles::list_published(state.store.pool(), now, ON_HOME, 0).await?;
-    let extra = context! { articles, signed_in => reader.is_some() };
-    render_empty_form(&state, jar, "home.html", extra)
+    render_empty_form(&state, &frame, "home.html", context! { articles })
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,7 +28,7 @@ pub struct ListQuery {
 
 pub async fn list(
     State(state): State<AppState>,
-    MaybeReader(reader): MaybeReader,
+    frame: Frame,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, AppError> {
     let page = i64::from(query.page.unwrap_or(1).max(1));
@@ -51,14 +45,15 @@ pub async fn list(
     articles.truncate(PER_PAGE as usize);
     let html = state.pages.render(
         "articles.html",
-        context! { articles, page, has_next, signed_in => reader.is_some() },
+        &frame,
+        context! { articles, page, has_next },
     )?;
     Ok(html.into_response())
 }
 
 pub async fn show(
     State(state): State<AppState>,
-    MaybeReader(reader): MaybeReader,
+    frame: Frame,
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {
     let now = state.clock.now_ms();
@@ -67,13 +62,12 @@ pub async fn show(
     else {
         return Ok(not_found().await.into_response());
     };
-    let signed_in = reader.is_some();
-    if !signed_in {
+    if frame.reader.is_none() {
         // The full story never leaves the server for anonymous visitors.
         article.body_html.clear();
     }
     let html = state
         .pages
-        .render("article.html", context! { article, categories, signed_in })?;
+        .render("article.html", &frame, context! { article, categories })?;
     Ok((StatusCode::OK, html).into_response())
 }

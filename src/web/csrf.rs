@@ -8,8 +8,6 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::domain::Token;
-
 type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Clone)]
@@ -27,7 +25,7 @@ impl Csrf {
     }
 
     /// `__Host-` binds the cookie to this exact origin over https.
-    fn cookie_name(&self) -> &'static str {
+    pub fn cookie_name(&self) -> &'static str {
         if self.secure {
             "__Host-bs_csrf"
         } else {
@@ -35,22 +33,20 @@ impl Csrf {
         }
     }
 
-    /// The token for this browser's forms, setting its cookie if it has none.
-    /// A strictly necessary cookie, so it needs no consent (C-01).
-    pub fn issue(&self, jar: CookieJar) -> (CookieJar, String) {
-        if let Some(existing) = jar.get(self.cookie_name()) {
-            let token = self.sign(existing.value());
-            return (jar, token);
-        }
-        let value = Token::generate().expose().to_owned();
-        let token = self.sign(&value);
-        let cookie = Cookie::build((self.cookie_name(), value))
+    /// The cookie holding a browser's random CSRF value. Strictly necessary,
+    /// so it needs no consent (C-01).
+    pub fn cookie(&self, value: String) -> Cookie<'static> {
+        Cookie::build((self.cookie_name(), value))
             .http_only(true)
             .same_site(SameSite::Lax)
             .secure(self.secure)
             .path("/")
-            .build();
-        (jar.add(cookie), token)
+            .build()
+    }
+
+    /// The token forms carry for the browser whose cookie holds `value`.
+    pub fn sign(&self, value: &str) -> String {
+        hex::encode(self.mac(value).finalize().into_bytes())
     }
 
     /// True if `submitted` is this browser's token (constant-time compare).
@@ -60,10 +56,6 @@ impl Csrf {
             return false;
         };
         self.mac(cookie.value()).verify_slice(&submitted).is_ok()
-    }
-
-    fn sign(&self, value: &str) -> String {
-        hex::encode(self.mac(value).finalize().into_bytes())
     }
 
     fn mac(&self, value: &str) -> HmacSha256 {
@@ -80,11 +72,12 @@ mod tests {
     #[test]
     fn a_token_verifies_only_with_its_own_cookie_and_key() {
         let csrf = Csrf::new(b"key", false);
-        let (jar, token) = csrf.issue(CookieJar::new());
+        let jar = CookieJar::new().add(csrf.cookie("one".into()));
+        let token = csrf.sign("one");
         assert!(csrf.verify(&jar, &token));
         assert!(!csrf.verify(&jar, "00"));
         assert!(!csrf.verify(&CookieJar::new(), &token));
-        let (other_jar, _) = csrf.issue(CookieJar::new());
+        let other_jar = CookieJar::new().add(csrf.cookie("two".into()));
         assert!(!csrf.verify(&other_jar, &token));
         assert!(!Csrf::new(b"other", false).verify(&jar, &token));
     }

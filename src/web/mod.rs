@@ -2,20 +2,26 @@
 
 mod accounts;
 mod articles;
+mod cookies;
 mod csrf;
 mod error;
+mod frame;
 mod health;
 mod pages;
 mod session;
 mod signup;
 mod static_files;
 
-use std::{net::IpAddr, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
 
 use axum::{
     Router,
     extract::{DefaultBodyLimit, MatchedPath},
-    http::{HeaderName, HeaderValue, Request, StatusCode, header},
+    http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header},
+    middleware,
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -32,7 +38,8 @@ pub use csrf::Csrf;
 pub use error::AppError;
 pub use pages::Pages;
 
-use crate::app::AppState;
+use crate::{app::AppState, consent::Evidence};
+use frame::Frame;
 
 /// Forms are small; anything larger is refused with 413 (S-03).
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -48,7 +55,8 @@ pub fn router(state: AppState) -> Router {
         .server
         .is_https()
         .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
-    Router::new()
+    // Pages get a CSRF cookie on first sight, so every form works.
+    let pages = Router::new()
         .route("/", get(articles::home))
         .route("/subscribe", get(signup::form).post(signup::subscribe))
         .route(
@@ -76,6 +84,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/articles", get(articles::list))
         .route("/articles/{slug}", get(articles::show))
+        .route("/cookies", get(cookies::page).post(cookies::choose))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            frame::ensure_csrf_cookie,
+        ));
+    Router::new()
+        .merge(pages)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{*path}", get(static_files::serve))
@@ -129,36 +144,47 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
 /// A page with a fixed message and no form.
 fn message_page(
     state: &AppState,
+    frame: &Frame,
     status: StatusCode,
     template: &str,
 ) -> Result<Response, AppError> {
     Ok((
         status,
-        state.pages.render(template, minijinja::context! {})?,
+        state
+            .pages
+            .render(template, frame, minijinja::context! {})?,
     )
         .into_response())
 }
 
 /// 403: the form's CSRF token is missing or not this browser's.
-fn csrf_refused(state: &AppState) -> Result<Response, AppError> {
-    message_page(state, StatusCode::FORBIDDEN, "form_expired.html")
+fn csrf_refused(state: &AppState, frame: &Frame) -> Result<Response, AppError> {
+    message_page(state, frame, StatusCode::FORBIDDEN, "form_expired.html")
 }
 
 /// 404 with the one page for unknown, used and expired links (D-04).
-fn invalid_link(state: &AppState) -> Result<Response, AppError> {
-    message_page(state, StatusCode::NOT_FOUND, "invalid_link.html")
+fn invalid_link(state: &AppState, frame: &Frame) -> Result<Response, AppError> {
+    message_page(state, frame, StatusCode::NOT_FOUND, "invalid_link.html")
 }
 
 /// 429 with the page that says so and how long to wait.
-fn too_many_requests(state: &AppState, wait: Duration) -> Result<Response, AppError> {
-    let page = message_page(state, StatusCode::TOO_MANY_REQUESTS, "too_many.html")?;
+fn too_many_requests(
+    state: &AppState,
+    frame: &Frame,
+    wait: Duration,
+) -> Result<Response, AppError> {
+    let page = message_page(state, frame, StatusCode::TOO_MANY_REQUESTS, "too_many.html")?;
     let retry_after = (wait.as_secs() + 1).to_string();
     Ok(([(header::RETRY_AFTER, retry_after)], page).into_response())
 }
 
 /// The per-IP limit on requests that send email (signup, reset, sign-in
 /// link, D-10): `Some(429 page)` past it.
-fn limit_email_requests(state: &AppState, ip: IpAddr) -> Result<Option<Response>, AppError> {
+fn limit_email_requests(
+    state: &AppState,
+    frame: &Frame,
+    ip: IpAddr,
+) -> Result<Option<Response>, AppError> {
     let Some(limiter) = &state.email_request_limiter else {
         return Ok(None);
     };
@@ -166,7 +192,15 @@ fn limit_email_requests(state: &AppState, ip: IpAddr) -> Result<Option<Response>
         Ok(()) => Ok(None),
         Err(not_until) => {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            too_many_requests(state, wait).map(Some)
+            too_many_requests(state, frame, wait).map(Some)
         }
     }
+}
+
+/// How a consent was given, from the connection and its headers (G-04).
+fn evidence(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Evidence {
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    Evidence::new(peer.ip(), user_agent, state.config.privacy.ip_mode)
 }

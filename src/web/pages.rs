@@ -6,6 +6,7 @@ use axum::response::Html;
 use minijinja::Environment;
 use serde::Serialize;
 
+use super::frame::Frame;
 use crate::assets::WEB_TEMPLATES;
 
 pub struct Pages {
@@ -13,18 +14,33 @@ pub struct Pages {
 }
 
 impl Pages {
-    pub fn load(site_name: &str) -> anyhow::Result<Self> {
+    pub fn load(site_name: &str, cookie_banner_text: &str) -> anyhow::Result<Self> {
         let mut env = Environment::new();
         for (name, source) in WEB_TEMPLATES {
             env.add_template(name, source)
                 .with_context(|| format!("page template {name} does not compile"))?;
         }
         env.add_global("site_name", site_name.to_owned());
+        env.add_global("cookie_banner_text", cookie_banner_text.to_owned());
         env.add_filter("date", format_date);
         Ok(Self { env })
     }
 
-    pub fn render(&self, name: &str, context: impl Serialize) -> anyhow::Result<Html<String>> {
+    /// Renders page `name` with `context` plus what the frame gives every
+    /// page: `csrf`, `signed_in`, `cookie_banner` and `path`.
+    pub fn render(
+        &self,
+        name: &str,
+        frame: &Frame,
+        context: impl Serialize,
+    ) -> anyhow::Result<Html<String>> {
+        let context = minijinja::context! {
+            csrf => frame.csrf,
+            signed_in => frame.reader.is_some(),
+            cookie_banner => frame.cookie_choice.is_none(),
+            path => frame.path,
+            ..minijinja::Value::from_serialize(context)
+        };
         let html = self
             .env
             .get_template(name)?

@@ -6,17 +6,16 @@ use std::net::SocketAddr;
 use axum::{
     Form,
     extract::{ConnectInfo, Path, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{AppError, csrf_refused, invalid_link, message_page};
+use super::{AppError, csrf_refused, evidence, frame::Frame, invalid_link, message_page};
 use crate::{
     app::AppState,
-    consent::Evidence,
     domain::{EmailAddress, SubscriberName, Token},
     signup::SignupRequest,
 };
@@ -36,46 +35,47 @@ pub struct SubscribeForm {
     website: String,
 }
 
-pub async fn form(State(state): State<AppState>, jar: CookieJar) -> Result<Response, AppError> {
-    render_empty_form(&state, jar, "subscribe.html", context! {})
+pub async fn form(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
+    render_empty_form(&state, &frame, "subscribe.html", context! {})
 }
 
 /// A page holding an empty signup form, plus `extra` template variables.
 pub(super) fn render_empty_form(
     state: &AppState,
-    jar: CookieJar,
+    frame: &Frame,
     template: &str,
     extra: minijinja::Value,
 ) -> Result<Response, AppError> {
     let form = SubscribeForm::default();
-    render_form(state, jar, template, &form, None, StatusCode::OK, extra)
+    render_form(state, frame, template, &form, None, StatusCode::OK, extra)
 }
 
 pub async fn subscribe(
     State(state): State<AppState>,
+    frame: Frame,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     jar: CookieJar,
     Form(form): Form<SubscribeForm>,
 ) -> Result<Response, AppError> {
-    if let Some(response) = super::limit_email_requests(&state, peer.ip())? {
+    if let Some(response) = super::limit_email_requests(&state, &frame, peer.ip())? {
         return Ok(response);
     }
     if !state.csrf.verify(&jar, &form.csrf) {
-        return csrf_refused(&state);
+        return csrf_refused(&state, &frame);
     }
     if !form.website.is_empty() {
         // D-07/D-11: a bot gets the same answer as everyone, and nothing is stored.
         tracing::info!(event = "signup_honeypot", "signup dropped by honeypot");
-        return message_page(&state, StatusCode::OK, "check_inbox.html");
+        return message_page(&state, &frame, StatusCode::OK, "check_inbox.html");
     }
     let email = match EmailAddress::parse(&form.email) {
         Ok(email) => email,
-        Err(error) => return invalid(&state, jar, &form, &error.to_string()),
+        Err(error) => return invalid(&state, &frame, &form, &error.to_string()),
     };
     let name = match SubscriberName::parse_optional(&form.name) {
         Ok(name) => name,
-        Err(error) => return invalid(&state, jar, &form, &error.to_string()),
+        Err(error) => return invalid(&state, &frame, &form, &error.to_string()),
     };
     let newsletter_wording = match &form.newsletter {
         None => None,
@@ -88,81 +88,77 @@ pub async fn subscribe(
                 newsletter: None,
                 ..form
             };
-            return invalid(&state, jar, &form, message);
+            return invalid(&state, &frame, &form, message);
         }
     };
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
     let request = SignupRequest {
         email,
         name,
         newsletter_wording,
-        evidence: Evidence::new(peer.ip(), user_agent, state.config.privacy.ip_mode),
+        evidence: evidence(&state, peer, &headers),
     };
     state.signup.subscribe(&request).await?;
-    message_page(&state, StatusCode::OK, "check_inbox.html")
+    message_page(&state, &frame, StatusCode::OK, "check_inbox.html")
 }
 
 pub async fn confirm_page(
     State(state): State<AppState>,
+    frame: Frame,
     Path(token): Path<String>,
-    jar: CookieJar,
 ) -> Result<Response, AppError> {
     let usable = match Token::parse(&token) {
         Some(token) => state.signup.confirmation_is_usable(&token).await?,
         None => false,
     };
     if !usable {
-        return invalid_link(&state);
+        return invalid_link(&state, &frame);
     }
     // D-06: a page with one button; the POST does the change.
-    let (jar, csrf) = state.csrf.issue(jar);
-    let page = state.pages.render("confirm.html", context! { csrf })?;
-    Ok((jar, page).into_response())
+    message_page(&state, &frame, StatusCode::OK, "confirm.html")
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ConfirmForm {
-    csrf: String,
+pub struct CsrfForm {
+    pub csrf: String,
 }
 
 pub async fn confirm(
     State(state): State<AppState>,
+    frame: Frame,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(token): Path<String>,
     headers: HeaderMap,
     jar: CookieJar,
-    Form(form): Form<ConfirmForm>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, AppError> {
     if !state.csrf.verify(&jar, &form.csrf) {
-        return csrf_refused(&state);
+        return csrf_refused(&state, &frame);
     }
     let Some(token) = Token::parse(&token) else {
-        return invalid_link(&state);
+        return invalid_link(&state, &frame);
     };
-    let user_agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
-    let evidence = Evidence::new(peer.ip(), user_agent, state.config.privacy.ip_mode);
-    if state.signup.confirm(&token, &evidence).await? {
-        message_page(&state, StatusCode::OK, "confirmed.html")
+    if state
+        .signup
+        .confirm(&token, &evidence(&state, peer, &headers))
+        .await?
+    {
+        message_page(&state, &frame, StatusCode::OK, "confirmed.html")
     } else {
-        invalid_link(&state)
+        invalid_link(&state, &frame)
     }
 }
 
 fn invalid(
     state: &AppState,
-    jar: CookieJar,
+    frame: &Frame,
     form: &SubscribeForm,
     message: &str,
 ) -> Result<Response, AppError> {
     let status = StatusCode::UNPROCESSABLE_ENTITY;
     render_form(
         state,
-        jar,
+        frame,
         "subscribe.html",
         form,
         Some(message),
@@ -173,18 +169,17 @@ fn invalid(
 
 fn render_form(
     state: &AppState,
-    jar: CookieJar,
+    frame: &Frame,
     template: &str,
     form: &SubscribeForm,
     error: Option<&str>,
     status: StatusCode,
     extra: minijinja::Value,
 ) -> Result<Response, AppError> {
-    let (jar, csrf) = state.csrf.issue(jar);
     let page = state.pages.render(
         template,
+        frame,
         context! {
-            csrf,
             error,
             email => form.email,
             name => form.name,
@@ -194,5 +189,5 @@ fn render_form(
             ..extra
         },
     )?;
-    Ok((status, jar, page).into_response())
+    Ok((status, page).into_response())
 }

@@ -1,0 +1,71 @@
+//! What every page shares: the CSRF token for its forms, who is signed in,
+//! and whether to show the cookie banner.
+
+use axum::{
+    extract::{FromRequestParts, Request, State},
+    http::{HeaderValue, header, request::Parts},
+    middleware::Next,
+    response::Response,
+};
+use axum_extra::extract::cookie::CookieJar;
+
+use super::{AppError, cookies::CookieChoice, session::MaybeReader};
+use crate::{accounts::Reader, app::AppState, domain::Token};
+
+/// The browser's CSRF cookie value, as the middleware found or made it.
+#[derive(Clone)]
+struct CsrfCookie(String);
+
+/// Gives every browser a CSRF cookie on its first page, so any form on any
+/// page (the cookie banner is on all of them) can carry a valid token.
+pub async fn ensure_csrf_cookie(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let jar = CookieJar::from_headers(request.headers());
+    let existing = jar
+        .get(state.csrf.cookie_name())
+        .map(|c| c.value().to_owned());
+    let value = existing
+        .clone()
+        .unwrap_or_else(|| Token::generate().expose().to_owned());
+    request.extensions_mut().insert(CsrfCookie(value.clone()));
+    let mut response = next.run(request).await;
+    if existing.is_none()
+        && let Ok(cookie) = HeaderValue::from_str(&state.csrf.cookie(value).to_string())
+    {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The page chrome's inputs; every HTML handler takes one.
+pub struct Frame {
+    pub csrf: String,
+    pub reader: Option<Reader>,
+    /// `None` until the browser has made a choice for the current banner.
+    pub cookie_choice: Option<CookieChoice>,
+    /// The path of this page, for forms that come back to it.
+    pub path: String,
+}
+
+impl FromRequestParts<AppState> for Frame {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let csrf = match parts.extensions.get::<CsrfCookie>() {
+            Some(CsrfCookie(value)) => state.csrf.sign(value),
+            None => String::new(),
+        };
+        let MaybeReader(reader) = MaybeReader::from_request_parts(parts, state).await?;
+        let jar = CookieJar::from_headers(&parts.headers);
+        let cookie_choice = CookieChoice::from_jar(&jar, &state.cookie_banner.id);
+        Ok(Self {
+            csrf,
+            reader,
+            cookie_choice,
+            path: parts.uri.path().to_owned(),
+        })
+    }
+}
