@@ -20,7 +20,7 @@ use crate::{
     config::Config,
     consent::{self, Wording},
     delivery::{Worker, WorkerSettings},
-    domain::Token,
+    domain::LinkSigner,
     emails::Emails,
     mail::{EmailTemplates, Transport, message_id_domain},
     signup::{Signup, SignupSettings},
@@ -55,6 +55,14 @@ pub struct AppState {
     /// Signup, reset and sign-in-link requests per IP (D-10).
     pub email_request_limiter: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
     pub login_throttle: Arc<LoginThrottle>,
+    /// Signs and checks unsubscribe and preference links (E-04).
+    pub links: LinkSigner,
+    /// Keys the hashes of erased and suppressed addresses (G-13).
+    pub suppression_key: Arc<[u8]>,
+    /// The current privacy notice, rendered, and its version.
+    pub privacy_notice: Arc<Wording>,
+    /// Exports are heavy: at most this many at once (S-03).
+    pub export_permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// A started application: migrated storage, loaded templates, ready to serve.
@@ -72,9 +80,15 @@ impl App {
         let from: Mailbox = config.mail.from.parse().context("mail.from")?;
         let templates = Arc::new(EmailTemplates::load(config.mail.templates_dir.as_deref())?);
         let transport = Transport::from_config(&config.mail, &config.smtp)?;
-        let csrf_key = store::settings::get_or_create(&store, "csrf_key", || {
-            Token::generate().expose().to_owned()
-        })
+        let csrf_key = store::settings::secret(&store, "csrf_key").await?;
+        let link_key = store::settings::secret(&store, "link_key").await?;
+        let suppression_key = store::settings::secret(&store, "suppression_key").await?;
+        let privacy_notice = consent::register_wording(
+            &store,
+            &clock,
+            consent::PRIVACY_NOTICE,
+            &load_privacy_notice(config.privacy.notice_file.as_deref())?,
+        )
         .await?;
         let newsletter_wording = consent::register_wording(
             &store,
@@ -113,6 +127,7 @@ impl App {
             clock.clone(),
             emails,
             SignupSettings {
+                suppression_key: suppression_key.as_bytes().to_vec(),
                 confirm_ttl_h: config.signup.confirm_token_ttl_h,
                 credentials_ttl_h: config.signup.credentials_token_ttl_h,
                 max_confirmations_per_day: config.signup.max_confirmations_per_day,
@@ -144,6 +159,10 @@ impl App {
             cookie_banner: Arc::new(cookie_banner),
             email_request_limiter,
             login_throttle,
+            links: LinkSigner::new(link_key.as_bytes()),
+            suppression_key: suppression_key.as_bytes().into(),
+            privacy_notice: Arc::new(privacy_notice),
+            export_permits: Arc::new(tokio::sync::Semaphore::new(2)),
         };
         Ok(Self { state, worker })
     }
@@ -169,6 +188,17 @@ impl App {
         role: Role,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let mut scheduler = match role {
+            Role::Web => None,
+            _ => Some(
+                crate::scheduler::start(
+                    self.state.store.clone(),
+                    self.state.clock.clone(),
+                    self.state.config.clone(),
+                )
+                .await?,
+            ),
+        };
         let stop_workers = CancellationToken::new();
         let worker = (role != Role::Web)
             .then(|| tokio::spawn(self.worker.clone().run(stop_workers.clone())));
@@ -188,6 +218,12 @@ impl App {
             }
         }
         stop_workers.cancel();
+        if let Some(scheduler) = scheduler.as_mut() {
+            scheduler
+                .shutdown()
+                .await
+                .context("while stopping the scheduler")?;
+        }
         if let Some(worker) = worker {
             worker.await.context("delivery worker panicked")?;
         }
@@ -212,6 +248,19 @@ impl App {
                 logins.forget_idle();
             }
         })
+    }
+}
+
+/// The privacy notice's Markdown: the configured file, or the built-in one.
+fn load_privacy_notice(file: Option<&std::path::Path>) -> anyhow::Result<String> {
+    match file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read privacy.notice_file {}", path.display())),
+        None => Ok(crate::assets::WEB_TEMPLATES
+            .iter()
+            .find(|(name, _)| *name == "privacy_notice.md")
+            .map(|(_, text)| (*text).to_owned())
+            .unwrap_or_default()),
     }
 }
 

@@ -10,6 +10,8 @@ use crate::{
     articles,
     clock::Clock,
     config::Config,
+    domain::{EmailAddress, mask_email},
+    privacy,
     store::Store,
     store::articles::Upserted,
     telemetry,
@@ -43,6 +45,28 @@ enum Command {
     Article {
         #[command(subcommand)]
         command: ArticleCommand,
+    },
+    /// Act on one reader's data (GDPR requests).
+    Subscriber {
+        #[command(subcommand)]
+        command: SubscriberCommand,
+    },
+    /// Apply the retention rules now (they also run daily under `serve`).
+    Purge,
+}
+
+#[derive(Debug, Subcommand)]
+enum SubscriberCommand {
+    /// Print everything held about a reader as JSON (schema: docs/export.md).
+    Export {
+        /// The reader's email address.
+        email: String,
+    },
+    /// Erase a reader: only a keyed hash of the address and pseudonymised
+    /// consent records remain.
+    Erase {
+        /// The reader's email address.
+        email: String,
     },
 }
 
@@ -79,6 +103,17 @@ impl Cli {
             Command::Article {
                 command: ArticleCommand::Import { files },
             } => import_articles(&config, &files).await,
+            Command::Subscriber { command } => subscriber_command(&config, command).await,
+            Command::Purge => {
+                let store = Store::connect(&config.database).await?;
+                store.migrate().await?;
+                let idle = config.accounts.session_idle_h;
+                let report =
+                    privacy::purge(&store, &Clock::default(), &config.privacy, idle).await?;
+                store.close().await;
+                print_json(&report)?;
+                Ok(())
+            }
             Command::Migrate => {
                 let store = Store::connect(&config.database).await?;
                 store.migrate().await?;
@@ -112,5 +147,46 @@ async fn import_articles(config: &Config, files: &[PathBuf]) -> anyhow::Result<(
     }
     store.close().await;
     tracing::info!(created, updated, "articles imported");
+    Ok(())
+}
+
+async fn subscriber_command(config: &Config, command: SubscriberCommand) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database).await?;
+    store.migrate().await?;
+    let clock = Clock::default();
+    let email = match &command {
+        SubscriberCommand::Export { email } | SubscriberCommand::Erase { email } => email,
+    };
+    let address = EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("{email:?}: {e}"))?;
+    let mut conn = store.pool().acquire().await?;
+    let id = crate::store::subscribers::find_id_by_email(&mut conn, address.canonical()).await?;
+    drop(conn);
+    let Some(id) = id else {
+        anyhow::bail!(
+            "no reader with the address {}",
+            mask_email(address.canonical())
+        );
+    };
+    match command {
+        SubscriberCommand::Export { .. } => {
+            let data = privacy::export(&store, &clock, &id)
+                .await?
+                .context("the reader vanished")?;
+            print_json(&data)?;
+        }
+        SubscriberCommand::Erase { .. } => {
+            let key = crate::store::settings::secret(&store, "suppression_key").await?;
+            privacy::erase(&store, &clock, key.as_bytes(), &id).await?;
+            eprintln!("erased {}", mask_email(address.canonical()));
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// Commands whose output is data print it to stdout, pretty JSON.
+#[allow(clippy::print_stdout)] // stdout is these commands' interface
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

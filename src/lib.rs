@@ -24,6 +24,12 @@ pub mod domain;
 pub mod emails;
 /// Email templates, messages and transports.
 pub mod mail;
+/// The preference centre: digest on/off, frequency, topics, pause.
+pub mod preferences;
+/// Data rights and retention: export, erasure, purges.
+pub mod privacy;
+/// Timed jobs: retention purges.
+pub mod scheduler;
 /// Double opt-in signup and confirmation.
 pub mod signup;
 /// All SQL, for SQLite and PostgreSQL.

@@ -8,6 +8,7 @@ use crate::{
     consent::{self, Action, Evidence, Source},
     domain::{EmailAddress, SubscriberName, Token, TokenPurpose, mask_email},
     emails::{Emails, LinkEmail},
+    privacy,
     store::{
         self, Conn, Store,
         subscribers::{SignupTarget, SubscriberStatus},
@@ -24,6 +25,8 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 /// Settings the signup flow takes from configuration.
 #[derive(Debug, Clone)]
 pub struct SignupSettings {
+    /// Keys the suppression list, which a fresh double opt-in clears of an erasure.
+    pub suppression_key: Vec<u8>,
     pub confirm_ttl_h: u64,
     pub credentials_ttl_h: u64,
     pub max_confirmations_per_day: u32,
@@ -205,6 +208,8 @@ impl Signup {
                 .await?
         {
             store::subscribers::create_account(&mut tx, &subscriber_id, &address, now).await?;
+            let hash = privacy::suppression_hash(&self.settings.suppression_key, &address);
+            store::preferences::lift_erasure(&mut tx, &hash).await?;
             consent::confirm_pending_newsletter(&mut tx, &subscriber_id, evidence, now).await?;
             self.queue_credentials(&mut tx, &subscriber_id, &address, now)
                 .await?;

@@ -401,7 +401,11 @@ async fn used_expired_and_unknown_links_show_the_same_invalid_page(backend: Back
         assert_eq!(response.status(), 404, "{path}");
         // The cookie banner's return address is the one part that names the path.
         let return_to = regex_lite::Regex::new(r#"name="return_to" value="[^"]*""#).unwrap();
-        pages.push(return_to.replace(&response.text().await.unwrap(), "").into_owned());
+        pages.push(
+            return_to
+                .replace(&response.text().await.unwrap(), "")
+                .into_owned(),
+        );
     }
     assert!(pages[0].contains(INVALID_PAGE) && pages[0].contains("href=\"/subscribe\""));
     assert!(

@@ -259,6 +259,14 @@ impl Accounts {
         }))
     }
 
+    /// Re-checks a signed-in reader's password before a grave step (erasure).
+    pub async fn verify_password(&self, reader: &Reader, password: &str) -> anyhow::Result<bool> {
+        let mut conn = self.store.pool().acquire().await?;
+        let hash = store::subscribers::password_hash_of(&mut conn, &reader.subscriber_id).await?;
+        drop(conn);
+        self.hasher.verify(password, hash.as_deref()).await
+    }
+
     /// Revokes a session server-side.
     pub async fn sign_out(&self, reader: &Reader) -> anyhow::Result<()> {
         let mut conn = self.store.pool().acquire().await?;

@@ -228,3 +228,18 @@ pub async fn record_cookie_choice(
     tx.commit().await?;
     Ok(())
 }
+
+/// Unsubscribes a reader in a transaction of its own; harmless to repeat.
+pub async fn unsubscribe(
+    store: &Store,
+    clock: &Clock,
+    subscriber_id: &str,
+    source: Source,
+    evidence: &Evidence,
+) -> anyhow::Result<bool> {
+    let mut tx = store.begin().await?;
+    let withdrawn =
+        withdraw_newsletter(&mut tx, subscriber_id, source, evidence, clock.now_ms()).await?;
+    tx.commit().await?;
+    Ok(withdrawn)
+}

@@ -3,12 +3,14 @@
 mod email;
 mod name;
 mod password;
+mod reader_link;
 mod slug;
 mod token;
 
 pub use email::{EmailAddress, EmailError, mask_email};
 pub use name::{NameError, SubscriberName};
 pub use password::{NewPassword, PasswordError};
+pub use reader_link::{LinkPurpose, LinkSigner};
 pub use slug::{Slug, SlugError};
 pub use token::{Token, TokenHash, TokenPurpose};
 
@@ -16,4 +18,13 @@ pub use token::{Token, TokenHash, TokenPurpose};
 pub fn content_hash(text: &str) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Hex HMAC-SHA256 of `text` under `key`: how an erased or suppressed address
+/// is kept without keeping the address (G-13).
+pub fn keyed_hash(key: &[u8], text: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(text.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }

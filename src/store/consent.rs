@@ -119,3 +119,90 @@ pub async fn latest(
     row.map(|row| Ok((row.try_get("action")?, row.try_get("text_id")?)))
         .transpose()
 }
+
+/// A ledger entry with the wording it refers to, for exports and receipts.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct EventWithText {
+    pub id: String,
+    pub purpose: String,
+    pub action: String,
+    pub source: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub text_id: String,
+    pub text_body: String,
+    pub text_language: String,
+}
+
+/// A reader's events, oldest first.
+pub async fn events_of(conn: &mut Conn, subscriber_id: &str) -> anyhow::Result<Vec<EventWithText>> {
+    sqlx::query_as(
+        "SELECT e.id, e.purpose, e.action, e.source, e.ip, e.user_agent, e.created_at,
+                e.text_id, t.body AS text_body, t.language AS text_language
+         FROM consent_events e JOIN consent_texts t ON t.id = e.text_id
+         WHERE e.subject_kind = 'subscriber' AND e.subject = $1
+         ORDER BY e.created_at, e.id",
+    )
+    .bind(subscriber_id)
+    .fetch_all(&mut *conn)
+    .await
+    .context("while reading consent events")
+}
+
+/// Erasure: a reader's events keep what they prove, under a keyed hash of
+/// the address instead of the reader, and without IP or user agent (G-13).
+pub async fn pseudonymise(
+    conn: &mut Conn,
+    subscriber_id: &str,
+    subject_hash: &str,
+) -> anyhow::Result<u64> {
+    let result = sqlx::query(
+        "UPDATE consent_events SET subject_kind = 'erased', subject = $1, ip = NULL, user_agent = NULL
+         WHERE subject_kind = 'subscriber' AND subject = $2",
+    )
+    .bind(subject_hash)
+    .bind(subscriber_id)
+    .execute(&mut *conn)
+    .await
+    .context("while pseudonymising consent events")?;
+    Ok(result.rows_affected())
+}
+
+/// Retention: IPs and user agents older than `before` are removed (G-07).
+pub async fn clear_evidence_before(conn: &mut Conn, before: i64) -> anyhow::Result<u64> {
+    let result = sqlx::query(
+        "UPDATE consent_events SET ip = NULL, user_agent = NULL
+         WHERE created_at < $1 AND (ip IS NOT NULL OR user_agent IS NOT NULL)",
+    )
+    .bind(before)
+    .execute(&mut *conn)
+    .await
+    .context("while clearing old consent evidence")?;
+    Ok(result.rows_affected())
+}
+
+/// The versions of a wording, newest first: (id, created_at).
+pub async fn text_versions(conn: &mut Conn, purpose: &str) -> anyhow::Result<Vec<(String, i64)>> {
+    sqlx::query_as(
+        "SELECT id, created_at FROM consent_texts WHERE purpose = $1 ORDER BY created_at DESC, id",
+    )
+    .bind(purpose)
+    .fetch_all(&mut *conn)
+    .await
+    .context("while listing wording versions")
+}
+
+/// One wording version's text.
+pub async fn text(
+    conn: &mut Conn,
+    id: &str,
+    purpose: &str,
+) -> anyhow::Result<Option<(String, i64)>> {
+    sqlx::query_as("SELECT body, created_at FROM consent_texts WHERE id = $1 AND purpose = $2")
+        .bind(id)
+        .bind(purpose)
+        .fetch_optional(&mut *conn)
+        .await
+        .context("while reading a wording version")
+}

@@ -10,6 +10,7 @@
 pub mod articles;
 pub mod consent;
 pub mod outbox;
+pub mod preferences;
 pub mod sessions;
 pub mod settings;
 pub mod subscribers;

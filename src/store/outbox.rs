@@ -183,3 +183,27 @@ pub async fn cancel_pending_newsletter(
     .context("while cancelling newsletter mail")?;
     Ok(result.rows_affected())
 }
+
+/// One email in a reader's history (no body, no link).
+#[derive(Debug, FromRow, serde::Serialize)]
+pub struct EmailRecord {
+    pub template: String,
+    pub stream: String,
+    pub status: String,
+    pub attempts: i64,
+    pub message_id: String,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+pub async fn history(conn: &mut Conn, subscriber_id: &str) -> anyhow::Result<Vec<EmailRecord>> {
+    sqlx::query_as(
+        "SELECT template, stream, status, attempts, message_id, created_at, sent_at, last_error
+         FROM outbox WHERE subscriber_id = $1 ORDER BY created_at, id",
+    )
+    .bind(subscriber_id)
+    .fetch_all(&mut *conn)
+    .await
+    .context("while reading email history")
+}

@@ -89,3 +89,32 @@ pub async fn delete_all_but(
         .context("while revoking sessions")?;
     Ok(result.rows_affected())
 }
+
+/// A reader's sessions, without their secrets.
+#[derive(Debug, FromRow, serde::Serialize)]
+pub struct SessionRecord {
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+pub async fn list(conn: &mut Conn, subscriber_id: &str) -> anyhow::Result<Vec<SessionRecord>> {
+    sqlx::query_as(
+        "SELECT created_at, last_seen_at, expires_at FROM sessions WHERE subscriber_id = $1 ORDER BY created_at",
+    )
+    .bind(subscriber_id)
+    .fetch_all(&mut *conn)
+    .await
+    .context("while listing sessions")
+}
+
+/// Retention: sessions past their absolute or idle timeout.
+pub async fn purge_dead(conn: &mut Conn, now: i64, idle_since: i64) -> anyhow::Result<u64> {
+    let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+        .bind(now)
+        .bind(idle_since)
+        .execute(&mut *conn)
+        .await
+        .context("while purging sessions")?;
+    Ok(result.rows_affected())
+}

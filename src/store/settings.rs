@@ -23,3 +23,12 @@ pub async fn get_or_create(
         .await
         .with_context(|| format!("while reading setting {key}"))
 }
+
+/// An instance secret (256 random bits, hex): created on first use, then
+/// shared by every instance through the database.
+pub async fn secret(store: &Store, key: &str) -> anyhow::Result<String> {
+    get_or_create(store, key, || {
+        crate::domain::Token::generate().expose().to_owned()
+    })
+    .await
+}

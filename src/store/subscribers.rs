@@ -166,3 +166,89 @@ pub async fn account_overview(
         .await
         .context("while reading an account")
 }
+
+/// The subscriber with this address (case-insensitive, exact match first).
+pub async fn find_id_by_email(conn: &mut Conn, address: &str) -> anyhow::Result<Option<String>> {
+    sqlx::query_scalar(
+        "SELECT id FROM subscribers WHERE lower(email_canonical) = lower($1)
+         ORDER BY CASE WHEN email_canonical = $1 THEN 0 ELSE 1 END LIMIT 1",
+    )
+    .bind(address)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("while looking up a subscriber")
+}
+
+/// Everything the subscribers and accounts tables hold about one reader.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Profile {
+    pub id: String,
+    pub email: String,
+    pub email_canonical: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub created_at: i64,
+    pub confirmed_at: Option<i64>,
+    pub username: Option<String>,
+    pub account_created_at: Option<i64>,
+    pub has_password: i64,
+}
+
+pub async fn profile(conn: &mut Conn, id: &str) -> anyhow::Result<Option<Profile>> {
+    sqlx::query_as(
+        "SELECT s.id, s.email, s.email_canonical, s.name, s.status, s.created_at, s.confirmed_at,
+                a.username, a.created_at AS account_created_at,
+                CASE WHEN a.password_hash IS NULL THEN 0 ELSE 1 END AS has_password
+         FROM subscribers s LEFT JOIN accounts a ON a.subscriber_id = s.id
+         WHERE s.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("while reading a profile")
+}
+
+/// Deletes a subscriber and, by cascade, their account, tokens, sessions,
+/// queued and sent mail, and preferences.
+pub async fn delete(conn: &mut Conn, id: &str) -> anyhow::Result<bool> {
+    let result = sqlx::query("DELETE FROM subscribers WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .context("while deleting a subscriber")?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Deletes signups never confirmed since `before`, with their consent
+/// events (G-16); returns how many.
+pub async fn purge_unconfirmed(conn: &mut Conn, before: i64) -> anyhow::Result<u64> {
+    sqlx::query(
+        "DELETE FROM consent_events WHERE subject_kind = 'subscriber' AND subject IN
+           (SELECT id FROM subscribers WHERE status = 'pending' AND created_at < $1)",
+    )
+    .bind(before)
+    .execute(&mut *conn)
+    .await
+    .context("while purging unconfirmed consent events")?;
+    let result =
+        sqlx::query("DELETE FROM subscribers WHERE status = 'pending' AND created_at < $1")
+            .bind(before)
+            .execute(&mut *conn)
+            .await
+            .context("while purging unconfirmed signups")?;
+    Ok(result.rows_affected())
+}
+
+/// The password hash of a reader's account, if they set one.
+pub async fn password_hash_of(
+    conn: &mut Conn,
+    subscriber_id: &str,
+) -> anyhow::Result<Option<String>> {
+    let hash: Option<Option<String>> =
+        sqlx::query_scalar("SELECT password_hash FROM accounts WHERE subscriber_id = $1")
+            .bind(subscriber_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .context("while reading a password hash")?;
+    Ok(hash.flatten())
+}

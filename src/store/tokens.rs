@@ -100,3 +100,13 @@ pub async fn void_all(
         .context("while voiding tokens")?;
     Ok(())
 }
+
+/// Retention: tokens used or expired.
+pub async fn purge_spent(conn: &mut Conn, now: i64) -> anyhow::Result<u64> {
+    let result = sqlx::query("DELETE FROM tokens WHERE used_at IS NOT NULL OR expires_at <= $1")
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .context("while purging tokens")?;
+    Ok(result.rows_affected())
+}

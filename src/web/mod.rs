@@ -4,10 +4,13 @@ mod accounts;
 mod articles;
 mod cookies;
 mod csrf;
+mod data_rights;
 mod error;
 mod frame;
 mod health;
 mod pages;
+mod privacy_notice;
+mod reader_links;
 mod session;
 mod signup;
 mod static_files;
@@ -85,6 +88,27 @@ pub fn router(state: AppState) -> Router {
         .route("/articles", get(articles::list))
         .route("/articles/{slug}", get(articles::show))
         .route("/cookies", get(cookies::page).post(cookies::choose))
+        .route(
+            "/unsubscribe/{token}",
+            get(reader_links::unsubscribe_page).post(reader_links::unsubscribe),
+        )
+        .route(
+            "/preferences/{token}",
+            get(reader_links::preferences_page).post(reader_links::save_preferences),
+        )
+        .route(
+            "/account/preferences",
+            get(data_rights::preferences_page).post(data_rights::save_preferences),
+        )
+        .route("/account/export", get(data_rights::export))
+        .route(
+            "/account/delete",
+            get(data_rights::delete_page).post(data_rights::delete),
+        )
+        .route("/account/consents", get(data_rights::consents))
+        .route("/account/consents/{id}", get(data_rights::receipt))
+        .route("/privacy", get(privacy_notice::current))
+        .route("/privacy/{version}", get(privacy_notice::version))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             frame::ensure_csrf_cookie,

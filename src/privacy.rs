@@ -1,0 +1,167 @@
+//! Data rights and retention: export (G-19/G-20), erasure (G-13) and the
+//! purges that keep personal data no longer than needed (G-16/G-17).
+//! The export format is documented in `docs/export.md`.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::{
+    clock::{Clock, hours_ms},
+    config::PrivacyConfig,
+    consent,
+    domain::keyed_hash,
+    store::{self, Store},
+};
+
+/// The export schema's name; bump it when the shape changes.
+pub const EXPORT_SCHEMA: &str = "broadsheet.export.v1";
+
+/// Unix milliseconds as RFC 3339, the form every time in an export takes.
+pub fn rfc3339(ms: i64) -> Option<String> {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+/// Everything held about a reader, or `None` if there is no such reader.
+pub async fn export(
+    store: &Store,
+    clock: &Clock,
+    subscriber_id: &str,
+) -> anyhow::Result<Option<Value>> {
+    let mut conn = store.pool().acquire().await?;
+    let Some(profile) = store::subscribers::profile(&mut conn, subscriber_id).await? else {
+        return Ok(None);
+    };
+    let preferences = store::preferences::load(&mut conn, subscriber_id).await?;
+    let digest = consent::digest_consent(&mut conn, subscriber_id).await?;
+    let events = store::consent::events_of(&mut conn, subscriber_id).await?;
+    let emails = store::outbox::history(&mut conn, subscriber_id).await?;
+    let sessions = store::sessions::list(&mut conn, subscriber_id).await?;
+    let account = profile.username.as_ref().map(|username| {
+        json!({
+            "username": username,
+            "created_at": profile.account_created_at.and_then(rfc3339),
+            "has_password": profile.has_password != 0,
+        })
+    });
+    Ok(Some(json!({
+        "schema": EXPORT_SCHEMA,
+        "exported_at": rfc3339(clock.now_ms()),
+        "profile": {
+            "id": profile.id,
+            "email": profile.email,
+            "email_canonical": profile.email_canonical,
+            "name": profile.name,
+            "status": profile.status,
+            "signed_up_at": rfc3339(profile.created_at),
+            "confirmed_at": profile.confirmed_at.and_then(rfc3339),
+        },
+        "account": account,
+        "preferences": preferences,
+        "consent": {
+            "digest": digest,
+            "events": events.iter().map(|e| json!({
+                "id": e.id,
+                "purpose": e.purpose,
+                "action": e.action,
+                "source": e.source,
+                "at": rfc3339(e.created_at),
+                "ip": e.ip,
+                "user_agent": e.user_agent,
+                "wording": { "version": e.text_id, "language": e.text_language, "text": e.text_body },
+            })).collect::<Vec<_>>(),
+        },
+        "emails": emails.iter().map(|m| json!({
+            "template": m.template,
+            "stream": m.stream,
+            "status": m.status,
+            "attempts": m.attempts,
+            "message_id": m.message_id,
+            "queued_at": rfc3339(m.created_at),
+            "sent_at": m.sent_at.and_then(rfc3339),
+            "last_error": m.last_error,
+        })).collect::<Vec<_>>(),
+        "sessions": sessions.iter().map(|s| json!({
+            "signed_in_at": rfc3339(s.created_at),
+            "last_seen_at": rfc3339(s.last_seen_at),
+            "expires_at": rfc3339(s.expires_at),
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+/// The key under which erased and suppressed addresses are hashed.
+pub fn suppression_hash(key: &[u8], canonical_email: &str) -> String {
+    keyed_hash(key, &canonical_email.to_lowercase())
+}
+
+/// Erases a reader: the address survives only as a keyed hash on the
+/// suppression list, consent events stay as pseudonymised proof, and
+/// everything else goes (G-13). Returns false if there was no such reader.
+pub async fn erase(
+    store: &Store,
+    clock: &Clock,
+    key: &[u8],
+    subscriber_id: &str,
+) -> anyhow::Result<bool> {
+    let now = clock.now_ms();
+    let mut tx = store.begin().await?;
+    let Some(profile) = store::subscribers::profile(&mut tx, subscriber_id).await? else {
+        return Ok(false);
+    };
+    let hash = suppression_hash(key, &profile.email_canonical);
+    store::preferences::suppress(&mut tx, &hash, "erased", now).await?;
+    let kept = store::consent::pseudonymise(&mut tx, subscriber_id, &hash).await?;
+    store::subscribers::delete(&mut tx, subscriber_id).await?;
+    tx.commit().await?;
+    // Logged without the address: the hash prefix lets an operator match a request.
+    tracing::info!(
+        event = "erasure",
+        subject = &hash[..12],
+        consent_events_kept = kept,
+        "reader erased"
+    );
+    Ok(true)
+}
+
+/// What one purge removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PurgeReport {
+    pub unconfirmed_signups: u64,
+    pub consent_evidence_cleared: u64,
+    pub tokens: u64,
+    pub sessions: u64,
+}
+
+/// Runs every retention rule once; safe to run on several instances at once.
+pub async fn purge(
+    store: &Store,
+    clock: &Clock,
+    config: &PrivacyConfig,
+    session_idle_h: u64,
+) -> anyhow::Result<PurgeReport> {
+    let now = clock.now_ms();
+    let day = hours_ms(24);
+    let mut conn = store.pool().acquire().await?;
+    let days = |n: u64| {
+        i64::try_from(n)
+            .unwrap_or(i64::MAX / day)
+            .saturating_mul(day)
+    };
+    let report = PurgeReport {
+        unconfirmed_signups: store::subscribers::purge_unconfirmed(
+            &mut conn,
+            now - days(config.unconfirmed_retention_days),
+        )
+        .await?,
+        consent_evidence_cleared: store::consent::clear_evidence_before(
+            &mut conn,
+            now - days(config.ip_retention_days),
+        )
+        .await?,
+        tokens: store::tokens::purge_spent(&mut conn, now).await?,
+        sessions: store::sessions::purge_dead(&mut conn, now, now - hours_ms(session_idle_h))
+            .await?,
+    };
+    tracing::info!(event = "purge", ?report, "retention rules applied");
+    Ok(report)
+}

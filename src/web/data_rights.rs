@@ -1,0 +1,231 @@
+//! A signed-in reader's data rights: preferences, export, erasure, and their
+//! consent history with receipts (G-08, G-13, G-19/G-20).
+
+use std::net::SocketAddr;
+
+use axum::{
+    Form, Json,
+    extract::{ConnectInfo, Path, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::cookie::CookieJar;
+use minijinja::context;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{
+    AppError, csrf_refused, evidence,
+    frame::Frame,
+    message_page,
+    reader_links::{Feedback, apply_preferences, render_preferences},
+    session::removal_cookie,
+};
+use crate::{app::AppState, consent::Source, privacy, store};
+
+fn sign_in_first() -> Response {
+    Redirect::to("/login").into_response()
+}
+
+/// `POST /account/preferences`: the account page's preference form.
+pub async fn save_preferences(
+    State(state): State<AppState>,
+    frame: Frame,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let Some(reader) = &frame.reader else {
+        return Ok(sign_in_first());
+    };
+    let evidence = evidence(&state, peer, &headers);
+    let id = reader.subscriber_id.clone();
+    apply_preferences(
+        &state,
+        &frame,
+        &jar,
+        &id,
+        &fields,
+        Source::AccountPage,
+        &evidence,
+        "account_preferences.html",
+    )
+    .await
+}
+
+/// `GET /account/preferences`.
+pub async fn preferences_page(
+    State(state): State<AppState>,
+    frame: Frame,
+) -> Result<Response, AppError> {
+    let Some(reader) = &frame.reader else {
+        return Ok(sign_in_first());
+    };
+    let id = reader.subscriber_id.clone();
+    render_preferences(
+        &state,
+        &frame,
+        &id,
+        "account_preferences.html",
+        Feedback::None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// `GET /account/export`: everything held about the reader, as JSON.
+pub async fn export(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
+    let Some(reader) = &frame.reader else {
+        return Ok(sign_in_first());
+    };
+    let Ok(_permit) = state.export_permits.try_acquire() else {
+        return super::too_many_requests(&state, &frame, std::time::Duration::from_secs(5));
+    };
+    let Some(data) = privacy::export(&state.store, &state.clock, &reader.subscriber_id).await?
+    else {
+        return Ok(sign_in_first());
+    };
+    tracing::info!(event = "export", subscriber_id = %reader.subscriber_id, "data exported");
+    let disposition = "attachment; filename=\"broadsheet-export.json\"";
+    Ok((
+        [
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Json(data),
+    )
+        .into_response())
+}
+
+/// `GET /account/delete`: asks for the password before erasing.
+pub async fn delete_page(
+    State(state): State<AppState>,
+    frame: Frame,
+) -> Result<Response, AppError> {
+    if frame.reader.is_none() {
+        return Ok(sign_in_first());
+    }
+    Ok(state
+        .pages
+        .render("delete.html", &frame, context! { error => None::<&str> })?
+        .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeleteForm {
+    password: String,
+    csrf: String,
+}
+
+/// `POST /account/delete`: erases the reader once the password checks out.
+pub async fn delete(
+    State(state): State<AppState>,
+    frame: Frame,
+    jar: CookieJar,
+    Form(form): Form<DeleteForm>,
+) -> Result<Response, AppError> {
+    let Some(reader) = &frame.reader else {
+        return Ok(sign_in_first());
+    };
+    if !state.csrf.verify(&jar, &form.csrf) {
+        return csrf_refused(&state, &frame);
+    }
+    if !state
+        .accounts
+        .verify_password(reader, &form.password)
+        .await?
+    {
+        let page = state.pages.render(
+            "delete.html",
+            &frame,
+            context! { error => "That password is not right." },
+        )?;
+        return Ok((StatusCode::UNAUTHORIZED, page).into_response());
+    }
+    privacy::erase(
+        &state.store,
+        &state.clock,
+        &state.suppression_key,
+        &reader.subscriber_id,
+    )
+    .await?;
+    let jar = jar.add(removal_cookie(state.config.server.is_https()));
+    let signed_out = Frame {
+        reader: None,
+        ..frame
+    };
+    Ok((
+        jar,
+        message_page(&state, &signed_out, StatusCode::OK, "erased.html")?,
+    )
+        .into_response())
+}
+
+/// `GET /account/consents`: the reader's consent history.
+pub async fn consents(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
+    let Some(reader) = &frame.reader else {
+        return Ok(sign_in_first());
+    };
+    let mut conn = state.store.pool().acquire().await?;
+    let events = store::consent::events_of(&mut conn, &reader.subscriber_id).await?;
+    Ok(state
+        .pages
+        .render("consents.html", &frame, context! { events })?
+        .into_response())
+}
+
+/// `GET /account/consents/{id}`: one event as a consent receipt with the
+/// fields of Kantara Consent Receipt v1.1 (G-08).
+pub async fn receipt(
+    State(state): State<AppState>,
+    frame: Frame,
+    Path(event_id): Path<String>,
+) -> Result<Response, AppError> {
+    let Some(reader) = &frame.reader else {
+        return Ok(sign_in_first());
+    };
+    let mut conn = state.store.pool().acquire().await?;
+    let events = store::consent::events_of(&mut conn, &reader.subscriber_id).await?;
+    let Some(event) = events.into_iter().find(|e| e.id == event_id) else {
+        return Ok(super::error::not_found().await.into_response());
+    };
+    let privacy = &state.config.privacy;
+    let receipt = json!({
+        "version": "KI-CR-v1.1.0",
+        "jurisdiction": privacy.jurisdiction,
+        "consentTimestamp": event.created_at / 1000,
+        "collectionMethod": event.source,
+        "consentReceiptID": event.id,
+        "language": event.text_language,
+        "piiPrincipalId": reader.username,
+        "piiControllers": [{
+            "piiController": privacy.controller_name,
+            "onBehalf": false,
+            "contact": privacy.controller_email,
+            "address": privacy.controller_address,
+            "email": privacy.controller_email,
+            "phone": "",
+        }],
+        "policyUrl": format!("{}/privacy", state.config.server.base_url),
+        "services": [{
+            "service": "Email digest of new articles",
+            "purposes": [{
+                "purpose": event.text_body,
+                "purposeCategory": ["Marketing"],
+                "consentType": "EXPLICIT",
+                "piiCategory": ["Email address"],
+                "primaryPurpose": true,
+                "termination": "Until withdrawn: one click in any digest, or the account page",
+                "thirdPartyDisclosure": false,
+            }],
+        }],
+        "sensitive": false,
+        "spiCat": [],
+        // Beyond v1.1: what this event recorded, and which wording it refers to.
+        "action": event.action,
+        "wordingVersion": event.text_id,
+    });
+    Ok(Json(receipt).into_response())
+}

@@ -1,0 +1,48 @@
+//! `/privacy`: the current privacy notice and every earlier version (G-05).
+
+use axum::{
+    extract::{Path, State},
+    response::{IntoResponse, Response},
+};
+use minijinja::context;
+
+use super::{AppError, error::not_found, frame::Frame};
+use crate::{app::AppState, articles::render_markdown, consent, store};
+
+pub async fn current(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
+    let version = state.privacy_notice.id.clone();
+    render(&state, &frame, &version).await
+}
+
+pub async fn version(
+    State(state): State<AppState>,
+    frame: Frame,
+    Path(version): Path<String>,
+) -> Result<Response, AppError> {
+    render(&state, &frame, &version).await
+}
+
+async fn render(state: &AppState, frame: &Frame, version: &str) -> Result<Response, AppError> {
+    let mut conn = state.store.pool().acquire().await?;
+    let Some((markdown, since)) =
+        store::consent::text(&mut conn, version, consent::PRIVACY_NOTICE).await?
+    else {
+        return Ok(not_found().await.into_response());
+    };
+    let versions: Vec<_> = store::consent::text_versions(&mut conn, consent::PRIVACY_NOTICE)
+        .await?
+        .into_iter()
+        .map(|(id, created_at)| context! { id, created_at })
+        .collect();
+    let context = context! {
+        notice => render_markdown(&markdown),
+        version,
+        since,
+        is_current => version == state.privacy_notice.id,
+        versions,
+    };
+    Ok(state
+        .pages
+        .render("privacy.html", frame, context)?
+        .into_response())
+}

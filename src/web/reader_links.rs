@@ -1,0 +1,245 @@
+//! The links every digest carries: one-click unsubscribe (RFC 8058, E-03…E-05)
+//! and the preference centre, both usable without signing in.
+
+use std::net::SocketAddr;
+
+use axum::{
+    Form,
+    extract::{ConnectInfo, FromRequest, Multipart, Path, Request, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use axum_extra::extract::cookie::CookieJar;
+use minijinja::context;
+
+use super::{AppError, csrf_refused, evidence, frame::Frame, invalid_link, message_page};
+use crate::{
+    app::AppState,
+    consent::{self, Source},
+    domain::LinkPurpose,
+    preferences::{self, PreferenceChange},
+};
+
+/// `GET /unsubscribe/{token}`: a page with one button; a GET never
+/// unsubscribes (E-05), since mail scanners follow links.
+pub async fn unsubscribe_page(
+    State(state): State<AppState>,
+    frame: Frame,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    if state
+        .links
+        .verify(LinkPurpose::Unsubscribe, &token)
+        .is_none()
+    {
+        return invalid_link(&state, &frame);
+    }
+    message_page(&state, &frame, StatusCode::OK, "unsubscribe.html")
+}
+
+/// `POST /unsubscribe/{token}` with `List-Unsubscribe=One-Click`, form-urlencoded
+/// or multipart, without cookies or CSRF token: withdraws and answers 200,
+/// never a redirect; repeating it changes nothing (E-03).
+pub async fn unsubscribe(
+    State(state): State<AppState>,
+    frame: Frame,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, AppError> {
+    let fields = match body_fields(&state, request).await {
+        Ok(fields) => fields,
+        Err(rejection) => return Ok(rejection),
+    };
+    let has = |key: &str, value: &str| fields.iter().any(|(k, v)| k == key && v == value);
+    if !has("List-Unsubscribe", "One-Click") {
+        let message = "The body must be List-Unsubscribe=One-Click (RFC 8058).";
+        return Ok((StatusCode::BAD_REQUEST, message).into_response());
+    }
+    let Some(subscriber_id) = state.links.verify(LinkPurpose::Unsubscribe, &token) else {
+        return invalid_link(&state, &frame);
+    };
+    // Our own page's button says so; anything else is a mail client's one-click.
+    let source = if has("from", "page") {
+        Source::UnsubscribePage
+    } else {
+        Source::OneClick
+    };
+    let evidence = evidence(&state, peer, &headers);
+    consent::unsubscribe(
+        &state.store,
+        &state.clock,
+        &subscriber_id,
+        source,
+        &evidence,
+    )
+    .await?;
+    let preferences = state.links.token(LinkPurpose::Preferences, &subscriber_id);
+    let page = state
+        .pages
+        .render("unsubscribed.html", &frame, context! { preferences })?;
+    Ok(page.into_response())
+}
+
+/// The fields of a form-urlencoded or multipart body.
+async fn body_fields(
+    state: &AppState,
+    request: Request,
+) -> Result<Vec<(String, String)>, Response> {
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        let Form(fields) = Form::<Vec<(String, String)>>::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        return Ok(fields);
+    }
+    let mut form = Multipart::from_request(request, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let mut fields = Vec::new();
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(IntoResponse::into_response)?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let value = field.text().await.map_err(IntoResponse::into_response)?;
+        fields.push((name, value));
+    }
+    Ok(fields)
+}
+
+/// `GET /preferences/{token}`: the preference centre, linked from every digest.
+pub async fn preferences_page(
+    State(state): State<AppState>,
+    frame: Frame,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    let Some(subscriber_id) = state.links.verify(LinkPurpose::Preferences, &token) else {
+        return invalid_link(&state, &frame);
+    };
+    render_preferences(
+        &state,
+        &frame,
+        &subscriber_id,
+        "preferences.html",
+        Feedback::None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+pub async fn save_preferences(
+    State(state): State<AppState>,
+    frame: Frame,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let Some(subscriber_id) = state.links.verify(LinkPurpose::Preferences, &token) else {
+        return invalid_link(&state, &frame);
+    };
+    let evidence = evidence(&state, peer, &headers);
+    let source = Source::PreferenceCentre;
+    apply_preferences(
+        &state,
+        &frame,
+        &jar,
+        &subscriber_id,
+        &fields,
+        source,
+        &evidence,
+        "preferences.html",
+    )
+    .await
+}
+
+/// Parses and applies a preferences form, then shows the form again.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn apply_preferences(
+    state: &AppState,
+    frame: &Frame,
+    jar: &CookieJar,
+    subscriber_id: &str,
+    fields: &[(String, String)],
+    source: Source,
+    evidence: &consent::Evidence,
+    template: &str,
+) -> Result<Response, AppError> {
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    if !state.csrf.verify(jar, &field("csrf").unwrap_or_default()) {
+        return csrf_refused(state, frame);
+    }
+    let change = PreferenceChange {
+        digest_on: field("digest").is_some(),
+        wording_id: field("consent_version"),
+        frequency: field("frequency").unwrap_or_else(|| "daily".into()),
+        paused: field("paused").is_some(),
+        topics: fields
+            .iter()
+            .filter(|(k, _)| k == "topic")
+            .map(|(_, v)| v.clone())
+            .collect(),
+    };
+    let (feedback, status) = match preferences::update(
+        &state.store,
+        &state.clock,
+        subscriber_id,
+        &change,
+        source,
+        evidence,
+    )
+    .await?
+    {
+        Ok(()) => (Feedback::Saved, StatusCode::OK),
+        Err(error) => (
+            Feedback::Error(error.to_string()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    };
+    render_preferences(state, frame, subscriber_id, template, feedback, status).await
+}
+
+/// What the preferences form says above itself.
+pub(super) enum Feedback {
+    None,
+    Saved,
+    Error(String),
+}
+
+/// Renders a page holding the preferences form for a reader.
+pub(super) async fn render_preferences(
+    state: &AppState,
+    frame: &Frame,
+    subscriber_id: &str,
+    template: &str,
+    feedback: Feedback,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    let view = preferences::view(&state.store, subscriber_id).await?;
+    let (saved, error) = match feedback {
+        Feedback::None => (false, None),
+        Feedback::Saved => (true, None),
+        Feedback::Error(message) => (false, Some(message)),
+    };
+    let context = context! {
+        view,
+        saved,
+        error,
+        wording => state.newsletter_wording.body,
+        wording_id => state.newsletter_wording.id,
+    };
+    Ok((status, state.pages.render(template, frame, context)?).into_response())
+}
