@@ -180,6 +180,11 @@ impl App {
         self.state.store.clone()
     }
 
+    /// The signer of unsubscribe and preference links, e.g. for tests.
+    pub fn links(&self) -> LinkSigner {
+        self.state.links.clone()
+    }
+
     /// Serves until `shutdown` resolves, then stops accepting, finishes
     /// requests and in-flight sends, hands back unsent leases and returns.
     pub async fn run(

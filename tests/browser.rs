@@ -8,6 +8,7 @@ use std::{
     time::Duration,
 };
 
+use broadsheet::domain::LinkPurpose;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use support::{Backend, TestApp, free_port, link_path};
@@ -106,8 +107,65 @@ async fn a_reader_signs_up_confirms_signs_in_and_reads_in_a_real_browser(backend
         1
     );
 
+    app.drain_outbox().await;
+    let mail = app.last_mail_to("browser@example.com").text();
+    page.goto(&app.url(&link_path(&mail, &app.base_url, "account/password")))
+        .await
+        .unwrap();
+    let password = "a long and unusual passphrase";
+    type_into(page, "password", password).await;
+    click(page, "main form button").await;
+    wait_for_heading(page, "Sign in").await;
+    type_into(page, "email", "browser@example.com").await;
+    type_into(page, "password", password).await;
+    click(page, "main form button").await;
+    wait_for_heading(page, "Your account").await;
+
+    page.goto(&app.url("/articles/night-ferry")).await.unwrap();
+    assert!(
+        page.source().await.unwrap().contains("OSPREY-3"),
+        "signed in: the full story"
+    );
+    page.goto(&app.url("/account")).await.unwrap();
+    click(page, "form[action='/logout'] button").await;
+    wait_for_heading(page, "Broadsheet").await;
+    page.goto(&app.url("/articles/night-ferry")).await.unwrap();
+    assert!(
+        !page.source().await.unwrap().contains("OSPREY-3"),
+        "signed out: the teaser only"
+    );
+
+    // The unsubscribe page's button withdraws the digest consent.
+    let unsubscribe = app
+        .reader_link("browser@example.com", LinkPurpose::Unsubscribe)
+        .await;
+    page.goto(&app.url(&unsubscribe)).await.unwrap();
+    click(page, "main form button").await;
+    wait_for_heading(page, "You're unsubscribed").await;
+    let withdrawn =
+        "SELECT COUNT(*) FROM consent_events WHERE purpose = 'newsletter' AND action = 'withdrawn'";
+    assert_eq!(app.scalar(withdrawn).await, 1);
+
     browser.stop().await;
     app.stop().await;
+}
+
+async fn type_into(page: &Client, id: &str, text: &str) {
+    page.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn click(page: &Client, css: &str) {
+    page.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 /// The names of the cookies the browser holds for the page, sorted.

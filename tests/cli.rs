@@ -16,6 +16,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_broadsheet");
 storage_tests!(
     serve_writes_the_signup_and_credentials_emails_as_eml_files_and_stops_on_sigterm,
     importing_the_example_articles_twice_changes_nothing,
+    subscriber_export_and_erase_act_on_one_reader,
 );
 
 #[test]
@@ -248,4 +249,46 @@ fn an_invalid_article_file_is_refused_with_its_name_and_nothing_is_stored() {
         "{stderr}"
     );
     assert!(!dir.path().join("var/broadsheet.db").exists());
+}
+
+async fn subscriber_export_and_erase_act_on_one_reader(backend: Backend) {
+    let app = support::TestApp::spawn(backend).await;
+    app.confirmed_reader("cli@example.com", true).await;
+    let run = |args: &[&str]| {
+        Command::new(BINARY)
+            .env("BROADSHEET_DATABASE__URL", app.config.database.url.expose())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let export = run(&["subscriber", "export", "CLI@example.com"]);
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let data: serde_json::Value = serde_json::from_slice(&export.stdout).unwrap();
+    assert_eq!(data["profile"]["email"], "cli@example.com");
+    assert_eq!(data["consent"]["digest"], "on");
+
+    let erase = run(&["subscriber", "erase", "cli@example.com"]);
+    assert!(
+        erase.status.success(),
+        "{}",
+        String::from_utf8_lossy(&erase.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&erase.stderr).contains("cli@example.com"),
+        "masked"
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM subscribers").await, 0);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM suppressions").await, 1);
+    let again = run(&["subscriber", "export", "cli@example.com"]);
+    assert!(!again.status.success(), "no such reader any more");
+
+    let purge = run(&["purge"]);
+    assert!(purge.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&purge.stdout).unwrap();
+    assert!(report["tokens"].is_u64());
+    app.stop().await;
 }

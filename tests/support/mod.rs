@@ -124,6 +124,7 @@ pub struct TestApp {
     pub smtp: Option<SmtpServer>,
     pub worker: Worker,
     pub store: Store,
+    pub links: broadsheet::domain::LinkSigner,
     pub config: Config,
     database: TestDatabase,
     stop: CancellationToken,
@@ -167,6 +168,7 @@ impl TestApp {
             .expect("app builds");
         let worker = app.worker();
         let store = app.store();
+        let links = app.links();
         let stop = CancellationToken::new();
         let server = tokio::spawn(app.run(Some(listener), role, stop.clone().cancelled_owned()));
         let browser = Browser::new(&base_url);
@@ -177,6 +179,7 @@ impl TestApp {
             smtp,
             worker,
             store,
+            links,
             config,
             database,
             stop,
@@ -230,6 +233,32 @@ impl TestApp {
             .rev()
             .find(|mail| mail.to.iter().any(|to| to.to_lowercase() == wanted))
             .unwrap_or_else(|| panic!("no mail to {address}"))
+    }
+
+    /// The id of the subscriber with this canonical address.
+    pub async fn subscriber_id(&self, canonical: &str) -> String {
+        sqlx::query_scalar("SELECT id FROM subscribers WHERE email_canonical = $1")
+            .bind(canonical)
+            .fetch_one(self.store.pool())
+            .await
+            .expect("a subscriber")
+    }
+
+    /// The path of a reader's unsubscribe or preferences link.
+    pub async fn reader_link(
+        &self,
+        canonical: &str,
+        purpose: broadsheet::domain::LinkPurpose,
+    ) -> String {
+        let id = self.subscriber_id(canonical).await;
+        let prefix = match purpose {
+            broadsheet::domain::LinkPurpose::Unsubscribe => "unsubscribe",
+            broadsheet::domain::LinkPurpose::Preferences => "preferences",
+        };
+        format!(
+            "/{prefix}/{}",
+            self.links.token(purpose, &id).expect("a uuid")
+        )
     }
 
     /// Stores an article from Markdown with front matter.

@@ -1,0 +1,678 @@
+//! GDPR: one-click unsubscribe, the preference centre, export, erasure,
+//! retention, receipts, cookie consent and the privacy notice.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod support;
+
+use std::time::Duration;
+
+use broadsheet::domain::LinkPurpose;
+use support::{Backend, TestApp};
+
+storage_tests!(
+    one_click_unsubscribe_withdraws_and_the_export_shows_its_source,
+    the_unsubscribe_get_only_shows_a_button,
+    a_wrong_body_or_a_forged_link_unsubscribes_no_one,
+    withdrawal_cancels_pending_newsletter_mail,
+    the_preference_centre_changes_consent_topics_frequency_and_pause,
+    the_account_turns_the_digest_on_only_with_the_box_and_its_wording,
+    the_export_holds_everything_and_no_secret,
+    erasure_leaves_only_the_keyed_hash,
+    purges_remove_unconfirmed_signups_old_evidence_and_spent_secrets,
+    cookie_choices_are_recorded_changeable_and_optional,
+    the_privacy_page_shows_the_notice_and_its_versions,
+    consent_receipts_carry_the_kantara_fields,
+);
+
+const PASSWORD: &str = "a long and unusual passphrase";
+
+/// A confirmed reader with the digest on and a password, signed in.
+async fn digest_reader(app: &TestApp, email: &str) {
+    let path = app.confirmed_reader(email, true).await;
+    assert_eq!(
+        app.submit(&path, &path, &[("password", PASSWORD)])
+            .await
+            .status(),
+        303
+    );
+    app.drain_outbox().await;
+    assert_eq!(app.sign_in(email, PASSWORD).await.status(), 303);
+}
+
+/// A client like a mail client: no cookies, no redirects followed.
+fn mail_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn export(app: &TestApp) -> serde_json::Value {
+    let response = app.get("/account/export").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    response.json().await.unwrap()
+}
+
+async fn one_click_unsubscribe_withdraws_and_the_export_shows_its_source(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    digest_reader(&app, "oneclick@example.com").await;
+    let link = app
+        .reader_link("oneclick@example.com", LinkPurpose::Unsubscribe)
+        .await;
+    for _ in 0..2 {
+        let response = mail_client()
+            .post(app.url(&link))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "E-03: 200, never a redirect");
+        assert!(response.text().await.unwrap().contains("unsubscribed"));
+    }
+    let data = export(&app).await;
+    assert_eq!(data["consent"]["digest"], "off");
+    let events = data["consent"]["events"].as_array().unwrap();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["granted", "confirmed", "withdrawn"],
+        "repeating it recorded nothing more"
+    );
+    assert_eq!(events[2]["source"], "one_click_unsubscribe");
+    assert_eq!(
+        events[2]["wording"]["text"],
+        app.config.signup.newsletter_consent_text.as_str()
+    );
+
+    // Multipart works too, and is as harmless when repeated.
+    let form = reqwest::multipart::Form::new().text("List-Unsubscribe", "One-Click");
+    let multipart = mail_client()
+        .post(app.url(&link))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(multipart.status(), 200);
+    app.stop().await;
+}
+
+async fn the_unsubscribe_get_only_shows_a_button(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    digest_reader(&app, "scanner@example.com").await;
+    let link = app
+        .reader_link("scanner@example.com", LinkPurpose::Unsubscribe)
+        .await;
+    let page = mail_client().get(app.url(&link)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"name="List-Unsubscribe" value="One-Click""#) && html.contains("<button")
+    );
+    assert_eq!(
+        export(&app).await["consent"]["digest"],
+        "on",
+        "E-05: a GET changes nothing"
+    );
+    // The page's own button unsubscribes, recorded as such.
+    let button = app
+        .post_form(
+            &link,
+            &[("List-Unsubscribe", "One-Click"), ("from", "page")],
+        )
+        .await;
+    assert_eq!(button.status(), 200);
+    let data = export(&app).await;
+    assert_eq!(data["consent"]["events"][2]["source"], "unsubscribe_page");
+    app.stop().await;
+}
+
+async fn a_wrong_body_or_a_forged_link_unsubscribes_no_one(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    digest_reader(&app, "keep@example.com").await;
+    let link = app
+        .reader_link("keep@example.com", LinkPurpose::Unsubscribe)
+        .await;
+    let wrong = mail_client()
+        .post(app.url(&link))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=Maybe")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 400);
+    let preferences = app
+        .reader_link("keep@example.com", LinkPurpose::Preferences)
+        .await;
+    let wrong_purpose = preferences.replace("/preferences/", "/unsubscribe/");
+    let mut forged = link.clone();
+    forged.replace_range(forged.len() - 4.., "0000");
+    for path in [
+        wrong_purpose.as_str(),
+        forged.as_str(),
+        "/unsubscribe/nonsense",
+    ] {
+        let response = mail_client()
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    assert_eq!(export(&app).await["consent"]["digest"], "on");
+    app.stop().await;
+}
+
+async fn withdrawal_cancels_pending_newsletter_mail(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    digest_reader(&app, "pending@example.com").await;
+    let id = app.subscriber_id("pending@example.com").await;
+    sqlx::query(
+        "INSERT INTO outbox (id, template, subscriber_id, recipient, context, stream, status,
+                             next_attempt_at, message_id, created_at)
+         VALUES ('digest-1', 'digest', $1, 'pending@example.com', '{}', 'newsletter', 'pending', 0, '<d1@x>', 0)",
+    )
+    .bind(&id)
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+    let link = app
+        .reader_link("pending@example.com", LinkPurpose::Unsubscribe)
+        .await;
+    app.post_form(&link, &[("List-Unsubscribe", "One-Click")])
+        .await;
+    assert_eq!(
+        app.text("SELECT status FROM outbox WHERE id = 'digest-1'")
+            .await
+            .as_deref(),
+        Some("cancelled"),
+        "G-10"
+    );
+    let account_mail = app
+        .scalar("SELECT COUNT(*) FROM outbox WHERE stream = 'account' AND status = 'cancelled'")
+        .await;
+    assert_eq!(account_mail, 0, "account mail is not touched");
+    app.stop().await;
+}
+
+async fn the_preference_centre_changes_consent_topics_frequency_and_pause(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.import_article("+++\ntitle = \"One\"\ncategories = [\"city\", \"history\"]\n+++\nBody.\n")
+        .await;
+    digest_reader(&app, "prefs@example.com").await;
+    let link = app
+        .reader_link("prefs@example.com", LinkPurpose::Preferences)
+        .await;
+    let visitor = app.new_browser();
+    let page = visitor.get(&link).await;
+    assert_eq!(page.status(), 200, "no sign-in needed");
+    let html = page.text().await.unwrap();
+    let version = support::hidden_field(&html, "consent_version");
+
+    let saved = visitor
+        .submit(
+            &link,
+            &link,
+            &[
+                ("frequency", "weekly"),
+                ("paused", "on"),
+                ("topic", "history"),
+                ("consent_version", &version),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), 200);
+    assert!(saved.text().await.unwrap().contains("Saved."));
+    let data = export(&app).await;
+    assert_eq!(
+        data["preferences"],
+        serde_json::json!({"frequency": "weekly", "paused": true, "topics": ["history"]})
+    );
+    assert_eq!(
+        data["consent"]["digest"], "off",
+        "the box was left unticked: withdrawn"
+    );
+    assert_eq!(data["consent"]["events"][2]["source"], "preference_centre");
+
+    let stale = [
+        ("digest", "on"),
+        ("frequency", "daily"),
+        ("consent_version", "old"),
+    ];
+    let bad_topic = [("frequency", "daily"), ("topic", "nonexistent")];
+    let bad_frequency = [("frequency", "hourly")];
+    for fields in [&stale[..], &bad_topic[..], &bad_frequency[..]] {
+        assert_eq!(
+            visitor.submit(&link, &link, fields).await.status(),
+            422,
+            "{fields:?}"
+        );
+    }
+    assert_eq!(
+        export(&app).await["consent"]["digest"],
+        "off",
+        "G-05: not on a stale wording"
+    );
+    let on = [
+        ("digest", "on"),
+        ("frequency", "daily"),
+        ("consent_version", version.as_str()),
+    ];
+    assert_eq!(visitor.submit(&link, &link, &on).await.status(), 200);
+    assert_eq!(export(&app).await["consent"]["digest"], "on");
+
+    let no_csrf = app
+        .new_browser()
+        .post_form(&link, &[("frequency", "daily")])
+        .await;
+    assert_eq!(no_csrf.status(), 403);
+    let mut forged = link.clone();
+    forged.replace_range(forged.len() - 4.., "0000");
+    assert_eq!(visitor.get(&forged).await.status(), 404);
+    app.stop().await;
+}
+
+async fn the_account_turns_the_digest_on_only_with_the_box_and_its_wording(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.reader_with_password("later@example.com", PASSWORD)
+        .await;
+    app.sign_in("later@example.com", PASSWORD).await;
+    let page = app.get("/account/preferences").await.text().await.unwrap();
+    let version = support::hidden_field(&page, "consent_version");
+    let plain = [
+        ("frequency", "daily"),
+        ("consent_version", version.as_str()),
+    ];
+    app.submit("/account/preferences", "/account/preferences", &plain)
+        .await;
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM consent_events").await,
+        0,
+        "no act, no event"
+    );
+    let ticked = [
+        ("digest", "on"),
+        ("frequency", "daily"),
+        ("consent_version", version.as_str()),
+    ];
+    app.submit("/account/preferences", "/account/preferences", &ticked)
+        .await;
+    let (action, source, text_id): (String, String, String) =
+        sqlx::query_as("SELECT action, source, text_id FROM consent_events")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (action.as_str(), source.as_str(), text_id),
+        ("confirmed", "account_page", version)
+    );
+    assert!(
+        app.get("/account")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("<dd>On</dd>")
+    );
+    app.stop().await;
+}
+
+async fn the_export_holds_everything_and_no_secret(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    digest_reader(&app, "Export@Example.com").await;
+    let response = app.get("/account/export").await;
+    let raw = response.text().await.unwrap();
+    let data: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(data["schema"], "broadsheet.export.v1");
+    assert_eq!(data["profile"]["email"], "Export@Example.com");
+    assert_eq!(data["profile"]["email_canonical"], "Export@example.com");
+    assert_eq!(data["account"]["has_password"], true);
+    assert_eq!(data["consent"]["events"].as_array().unwrap().len(), 2);
+    assert_eq!(data["consent"]["events"][0]["ip"], "127.0.0.0");
+    let templates: Vec<&str> = data["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["template"].as_str().unwrap())
+        .collect();
+    assert_eq!(templates, ["confirm", "credentials", "password_set"]);
+    assert_eq!(data["sessions"].as_array().unwrap().len(), 1);
+    for secret in [
+        "$argon2",
+        "password_hash",
+        "id_hash",
+        "link_url",
+        "/confirm/",
+    ] {
+        assert!(!raw.contains(secret), "G-19: {secret} in export");
+    }
+    assert_eq!(
+        app.new_browser().get("/account/export").await.status(),
+        303,
+        "signed in only"
+    );
+    app.stop().await;
+}
+
+/// Every text value in every table that contains `needle` (case-insensitive).
+async fn traces_of(app: &TestApp, needle: &str) -> Vec<String> {
+    let tables: Vec<String> = match app.store.backend() {
+        broadsheet::store::Backend::Sqlite => sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap(),
+        broadsheet::store::Backend::Postgres => sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap(),
+    };
+    let mut found = Vec::new();
+    for table in tables {
+        let columns: Vec<String> = match app.store.backend() {
+            broadsheet::store::Backend::Sqlite => {
+                sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
+                    .bind(&table)
+                    .fetch_all(app.store.pool())
+                    .await
+                    .unwrap()
+            }
+            broadsheet::store::Backend::Postgres => sqlx::query_scalar(
+                "SELECT column_name::text FROM information_schema.columns WHERE table_name = $1",
+            )
+            .bind(&table)
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap(),
+        };
+        for column in columns {
+            let sql =
+                format!("SELECT COUNT(*) FROM {table} WHERE lower(CAST({column} AS TEXT)) LIKE $1");
+            let n: i64 = sqlx::query_scalar(&sql)
+                .bind(format!("%{}%", needle.to_lowercase()))
+                .fetch_one(app.store.pool())
+                .await
+                .unwrap();
+            if n > 0 {
+                found.push(format!("{table}.{column}"));
+            }
+        }
+    }
+    found
+}
+
+async fn erasure_leaves_only_the_keyed_hash(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    digest_reader(&app, "Gone@Example.com").await;
+    assert!(
+        !traces_of(&app, "gone@example.com").await.is_empty(),
+        "the scan finds the address while it is there"
+    );
+    let wrong = app
+        .submit(
+            "/account/delete",
+            "/account/delete",
+            &[("password", "not it")],
+        )
+        .await;
+    assert_eq!(wrong.status(), 401);
+    let erased = app
+        .submit(
+            "/account/delete",
+            "/account/delete",
+            &[("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(erased.status(), 200);
+    assert!(erased.text().await.unwrap().contains("Your data is erased"));
+
+    assert_eq!(
+        traces_of(&app, "gone@example.com").await,
+        Vec::<String>::new(),
+        "G-13"
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM suppressions WHERE reason = 'erased'")
+            .await,
+        1
+    );
+    let kept = "SELECT COUNT(*) FROM consent_events WHERE subject_kind = 'erased' AND ip IS NULL AND user_agent IS NULL";
+    assert_eq!(app.scalar(kept).await, 2, "pseudonymised proof of consent");
+    assert_eq!(app.get("/account").await.status(), 303, "signed out");
+
+    // The address can come back only through a fresh double opt-in.
+    app.sign_up("gone@example.com", true).await;
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM subscribers WHERE status = 'pending'")
+            .await,
+        1
+    );
+    app.drain_outbox().await;
+    let confirm = support::link_path(
+        &app.last_mail_to("gone@example.com").text(),
+        &app.base_url,
+        "confirm",
+    );
+    app.confirm(&confirm).await;
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM suppressions").await,
+        0,
+        "the fresh opt-in lifts it"
+    );
+    app.stop().await;
+}
+
+async fn purges_remove_unconfirmed_signups_old_evidence_and_spent_secrets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    digest_reader(&app, "stays@example.com").await;
+    app.sign_up("never@example.com", true).await;
+    app.drain_outbox().await;
+    let purge = || {
+        broadsheet::privacy::purge(
+            &app.store,
+            &app.clock,
+            &app.config.privacy,
+            app.config.accounts.session_idle_h,
+        )
+    };
+    let now = purge().await.unwrap();
+    assert_eq!(now.unconfirmed_signups, 0, "not before 7 days");
+    assert!(now.tokens >= 2, "used tokens go at once: {now:?}");
+
+    app.clock.advance(Duration::from_secs(8 * 24 * 3600));
+    let week = purge().await.unwrap();
+    assert_eq!(week.unconfirmed_signups, 1, "G-16");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM subscribers").await, 1);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM consent_events").await,
+        2,
+        "only the confirmed reader's"
+    );
+
+    app.clock.advance(Duration::from_secs(366 * 24 * 3600));
+    let year = purge().await.unwrap();
+    assert_eq!(
+        year.consent_evidence_cleared, 2,
+        "G-07: IPs after ip_retention_days"
+    );
+    assert_eq!(year.sessions, 1);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM consent_events WHERE ip IS NOT NULL")
+            .await,
+        0
+    );
+    app.stop().await;
+}
+
+async fn cookie_choices_are_recorded_changeable_and_optional(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = app.get("/articles").await;
+    let set: Vec<String> = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        set.len() == 1 && set[0].starts_with("bs_csrf="),
+        "C-01: {set:?}"
+    );
+    let html = first.text().await.unwrap();
+    assert!(
+        html.contains(
+            r#"<button type="submit" name="choice" value="accept_all">Accept all</button>"#
+        )
+    );
+    assert!(
+        html.contains(
+            r#"<button type="submit" name="choice" value="reject_all">Reject all</button>"#
+        ),
+        "C-05"
+    );
+    assert!(
+        html.contains(r#"href="/cookies">Choose</a>"#)
+            && html.contains(r#"href="/cookies">Cookie settings</a>"#)
+    );
+
+    let accepted = app
+        .submit(
+            "/articles",
+            "/cookies",
+            &[("choice", "accept_all"), ("return_to", "/articles")],
+        )
+        .await;
+    assert_eq!(accepted.status(), 303);
+    assert_eq!(accepted.headers()["location"], "/articles");
+    assert!(
+        !app.get("/articles")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("cookie-banner"),
+        "asked once"
+    );
+    let banner_version = broadsheet::domain::content_hash(&format!(
+        "cookie_banner\0{}",
+        app.config.cookies.banner_text
+    ));
+    let granted = format!(
+        "SELECT COUNT(*) FROM consent_events WHERE subject_kind = 'browser' AND action = 'granted' AND text_id = '{banner_version}'"
+    );
+    assert_eq!(
+        app.scalar(&granted).await,
+        2,
+        "C-08: per category, with the banner version"
+    );
+
+    app.submit(
+        "/cookies",
+        "/cookies",
+        &[("choice", "save"), ("category", "analytics")],
+    )
+    .await;
+    let settings = app.get("/cookies").await.text().await.unwrap();
+    assert!(
+        settings.contains(r#"value="analytics" checked"#)
+            && !settings.contains(r#"value="preferences" checked"#)
+    );
+    let latest = "SELECT action FROM consent_events WHERE purpose = 'cookies.preferences' ORDER BY created_at DESC, id DESC LIMIT 1";
+    assert_eq!(
+        app.text(latest).await.as_deref(),
+        Some("withdrawn"),
+        "C-07: withdrawal is recorded"
+    );
+    let subjects =
+        "SELECT COUNT(DISTINCT subject) FROM consent_events WHERE subject_kind = 'browser'";
+    assert_eq!(
+        app.scalar(subjects).await,
+        1,
+        "one pseudonymous id per browser"
+    );
+
+    let open_redirect = app
+        .submit(
+            "/cookies",
+            "/cookies",
+            &[("choice", "reject_all"), ("return_to", "//evil.example")],
+        )
+        .await;
+    assert_eq!(open_redirect.headers()["location"], "/");
+    let no_csrf = app
+        .new_browser()
+        .post_form("/cookies", &[("choice", "accept_all")])
+        .await;
+    assert_eq!(no_csrf.status(), 403);
+    app.stop().await;
+}
+
+async fn the_privacy_page_shows_the_notice_and_its_versions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = app.get("/privacy").await.text().await.unwrap();
+    assert!(first.contains("Your rights") && first.contains("Current version"));
+    let version = regex_lite::Regex::new(r#"href="/privacy/([0-9a-f]{64})""#).unwrap();
+    let old = version.captures(&first).unwrap()[1].to_owned();
+    broadsheet::consent::register_wording(
+        &app.store,
+        &app.clock,
+        "privacy_notice",
+        "## A newer notice",
+    )
+    .await
+    .unwrap();
+    let page = app
+        .get(&format!("/privacy/{old}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Your rights"));
+    assert_eq!(
+        page.matches("<li><a href=\"/privacy/").count(),
+        2,
+        "both versions are listed"
+    );
+    assert_eq!(app.get("/privacy/unknown").await.status(), 404);
+    app.stop().await;
+}
+
+async fn consent_receipts_carry_the_kantara_fields(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    digest_reader(&app, "receipt@example.com").await;
+    let page = app.get("/account/consents").await.text().await.unwrap();
+    assert!(page.contains(&app.config.signup.newsletter_consent_text));
+    let href = regex_lite::Regex::new(r#"href="(/account/consents/[^"]+)""#).unwrap();
+    let path = href.captures(&page).unwrap()[1].to_owned();
+    let receipt: serde_json::Value = app.get(&path).await.json().await.unwrap();
+    assert_eq!(receipt["version"], "KI-CR-v1.1.0");
+    assert_eq!(receipt["piiPrincipalId"], "receipt@example.com");
+    assert_eq!(
+        receipt["piiControllers"][0]["piiController"],
+        app.config.privacy.controller_name.as_str()
+    );
+    assert_eq!(
+        receipt["services"][0]["purposes"][0]["purpose"],
+        app.config.signup.newsletter_consent_text.as_str()
+    );
+    assert_eq!(receipt["collectionMethod"], "signup_form");
+    assert_eq!(
+        app.new_browser().get(&path).await.status(),
+        303,
+        "only the reader's own"
+    );
+    app.stop().await;
+}
