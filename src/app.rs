@@ -19,7 +19,7 @@ use crate::{
     clock::Clock,
     config::Config,
     consent::{self, Wording},
-    delivery::{Worker, WorkerSettings},
+    delivery::{DigestSettings, Worker, WorkerSettings},
     domain::LinkSigner,
     emails::Emails,
     mail::{EmailTemplates, Transport, message_id_domain},
@@ -139,6 +139,18 @@ impl App {
             WorkerSettings {
                 templates,
                 transport,
+                digest: DigestSettings {
+                    from: if config.digest.from.is_empty() {
+                        from.clone()
+                    } else {
+                        config.digest.from.parse().context("digest.from")?
+                    },
+                    list_id: config.digest.list_id.clone(),
+                    base_url: config.server.base_url.clone(),
+                    site_name: config.site.name.clone(),
+                    unsubscribe_mailto: config.digest.unsubscribe_mailto.clone(),
+                    links: LinkSigner::new(link_key.as_bytes()),
+                },
                 from,
                 config: config.delivery.clone(),
                 concurrency: config.smtp.concurrency,

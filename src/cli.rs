@@ -53,6 +53,31 @@ enum Command {
     },
     /// Apply the retention rules now (they also run daily under `serve`).
     Purge,
+    /// Start and watch digests.
+    Digest {
+        #[command(subcommand)]
+        command: DigestCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DigestCommand {
+    /// Start the schedule's digest if it is due (or at once with --now);
+    /// with --wait, also send until every campaign is done.
+    Send {
+        /// The schedule (default: the first one configured).
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Start a campaign now, covering the articles since the last digest.
+        #[arg(long)]
+        now: bool,
+        /// Show what would be sent, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Work as a delivery worker until every campaign is done, with a progress bar.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +129,15 @@ impl Cli {
                 command: ArticleCommand::Import { files },
             } => import_articles(&config, &files).await,
             Command::Subscriber { command } => subscriber_command(&config, command).await,
+            Command::Digest {
+                command:
+                    DigestCommand::Send {
+                        schedule,
+                        now,
+                        dry_run,
+                        wait,
+                    },
+            } => crate::digest_cli::send(config, schedule.as_deref(), now, dry_run, wait).await,
             Command::Purge => {
                 let store = Store::connect(&config.database).await?;
                 store.migrate().await?;

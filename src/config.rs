@@ -32,6 +32,7 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub privacy: PrivacyConfig,
     pub cookies: CookiesConfig,
+    pub digest: DigestConfig,
     pub log: LogConfig,
 }
 
@@ -320,6 +321,72 @@ impl Default for CookiesConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+pub enum Frequency {
+    Daily,
+    Weekly,
+}
+
+impl Frequency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Daily => "daily",
+            Self::Weekly => "weekly",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Names the schedule in campaigns and on the command line.
+    pub name: String,
+    /// 6-field cron, seconds first, in `timezone`.
+    pub cron: String,
+    /// An IANA time zone name such as `Europe/London`.
+    #[serde(default = "utc")]
+    pub timezone: String,
+    /// Readers whose chosen frequency matches get this digest.
+    pub frequency: Frequency,
+    /// The subject line, a minijinja template (`{{ date }}`, `{{ count }}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DigestConfig {
+    pub schedules: Vec<ScheduleConfig>,
+    /// Identifies the list in `List-Id` (RFC 2919), e.g. `digest.example.com`.
+    pub list_id: String,
+    /// Sender of digests; `mail.from` if empty (E-13).
+    pub from: String,
+    /// An address for `mailto:` unsubscribes in `List-Unsubscribe`, if any.
+    pub unsubscribe_mailto: String,
+}
+
+impl Default for DigestConfig {
+    fn default() -> Self {
+        Self {
+            schedules: vec![ScheduleConfig {
+                name: "daily".into(),
+                cron: "0 0 7 * * *".into(),
+                timezone: utc(),
+                frequency: Frequency::Daily,
+                subject: None,
+            }],
+            list_id: "digest.localhost".into(),
+            from: String::new(),
+            unsubscribe_mailto: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
@@ -422,6 +489,25 @@ impl Config {
                     "invalid configuration: cookies.categories entries are lower-case letters, digits and _ (got {category:?})"
                 );
             }
+        }
+        for schedule in &self.digest.schedules {
+            crate::digest::Schedule::parse(schedule).map_err(|e| {
+                anyhow::anyhow!(
+                    "invalid configuration: digest.schedules {:?}: {e}",
+                    schedule.name
+                )
+            })?;
+        }
+        if !self.digest.from.is_empty() {
+            self.digest
+                .from
+                .parse::<lettre::message::Mailbox>()
+                .with_context(|| {
+                    format!(
+                        "invalid configuration: digest.from must be an address (got {:?})",
+                        self.digest.from
+                    )
+                })?;
         }
         if self.signup.newsletter_consent_text.trim().is_empty() {
             bail!("invalid configuration: signup.newsletter_consent_text must not be empty");

@@ -18,6 +18,10 @@ pub mod config;
 pub mod consent;
 /// Durable mail: the outbox queue and its workers.
 pub mod delivery;
+/// Digests: schedules, campaigns, recipients.
+pub mod digest;
+/// `broadsheet digest send`.
+pub mod digest_cli;
 /// Validated values: addresses, names, tokens.
 pub mod domain;
 /// Queueing the emails readers get, with or without a single-use link.

@@ -1,13 +1,18 @@
 //! Timed jobs, run by tokio-cron-scheduler in the processes that run workers:
-//! the daily retention purge (G-16/G-17). Every job is safe to run on
-//! several instances at once.
+//! a minute tick that fires due digest schedules, and the daily retention
+//! purge (G-16/G-17). Every job is safe to run on several instances at once.
+//!
+//! Digest schedules are not cron jobs of their own: tokio-cron-scheduler fixes
+//! a time zone's UTC offset when a job is created, so 07:00 in London would
+//! drift by an hour across daylight saving. The tick asks [`digest::run_due`],
+//! which does the time-zone math per firing and catches up after downtime.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::{clock::Clock, config::Config, privacy, store::Store};
+use crate::{clock::Clock, config::Config, digest, privacy, store::Store};
 
 /// Starts the scheduler with its jobs; stop it with `shutdown`.
 pub async fn start(
@@ -18,8 +23,20 @@ pub async fn start(
     let scheduler = JobScheduler::new()
         .await
         .context("cannot start the scheduler")?;
+    scheduler
+        .add(purge_job(store.clone(), clock.clone(), config.clone())?)
+        .await?;
+    scheduler.add(digest_tick(store, clock, &config)?).await?;
+    scheduler
+        .start()
+        .await
+        .context("cannot start the scheduler")?;
+    Ok(scheduler)
+}
+
+fn purge_job(store: Store, clock: Clock, config: Arc<Config>) -> anyhow::Result<Job> {
     let cron = config.privacy.purge_cron.clone();
-    let purge = Job::new_async(cron.as_str(), move |_, _| {
+    Job::new_async(cron.as_str(), move |_, _| {
         let (store, clock, config) = (store.clone(), clock.clone(), config.clone());
         Box::pin(async move {
             let idle = config.accounts.session_idle_h;
@@ -33,14 +50,21 @@ pub async fn start(
     })
     .with_context(|| {
         format!("privacy.purge_cron {cron:?} is not a 6-field cron expression (seconds first)")
-    })?;
-    scheduler
-        .add(purge)
-        .await
-        .context("cannot schedule the purge")?;
-    scheduler
-        .start()
-        .await
-        .context("cannot start the scheduler")?;
-    Ok(scheduler)
+    })
+}
+
+fn digest_tick(store: Store, clock: Clock, config: &Config) -> anyhow::Result<Job> {
+    let schedules = digest::schedules(config)?;
+    Job::new_async("0 * * * * *", move |_, _| {
+        let (store, clock, schedules) = (store.clone(), clock.clone(), schedules.clone());
+        Box::pin(async move {
+            if let Err(error) = digest::run_due(&store, &clock, &schedules).await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "digest schedules could not run; next minute again"
+                );
+            }
+        })
+    })
+    .context("cannot create the digest tick")
 }

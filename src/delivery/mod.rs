@@ -2,8 +2,10 @@
 //! workers that claim, render, send and record (DESIGN "Durable mail").
 
 mod backoff;
+mod digest;
 mod queue;
 mod worker;
 
+pub use digest::DigestSettings;
 pub use queue::{QueuedEmail, queue_email};
 pub use worker::{BatchOutcome, Worker, WorkerSettings};

@@ -8,11 +8,11 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lettre::message::Mailbox;
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::retry_delay_ms;
+use super::{backoff::retry_delay_ms, digest::DigestSettings};
 use crate::{
     clock::{Clock, hours_ms, secs_ms},
     config::DeliveryConfig,
-    mail::{EmailTemplates, SendError, Transport, build_message},
+    mail::{EmailTemplates, Envelope, SendError, Transport, build_message},
     store::{
         Store,
         outbox::{self, ClaimedEmail},
@@ -26,7 +26,21 @@ pub struct BatchOutcome {
     pub sent: usize,
     pub retried: usize,
     pub failed: usize,
+    /// Digests not sent because the reader no longer qualifies.
+    pub cancelled: usize,
     pub released: usize,
+}
+
+impl BatchOutcome {
+    /// Adds another batch's counts to these.
+    pub fn add(&mut self, other: BatchOutcome) {
+        self.claimed += other.claimed;
+        self.sent += other.sent;
+        self.retried += other.retried;
+        self.failed += other.failed;
+        self.cancelled += other.cancelled;
+        self.released += other.released;
+    }
 }
 
 enum Delivered {
@@ -38,16 +52,17 @@ enum Delivered {
 
 #[derive(Clone)]
 pub struct Worker {
-    store: Store,
-    clock: Clock,
-    templates: Arc<EmailTemplates>,
-    transport: Transport,
-    from: Mailbox,
-    config: DeliveryConfig,
-    concurrency: usize,
-    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    pub(super) store: Store,
+    pub(super) clock: Clock,
+    pub(super) templates: Arc<EmailTemplates>,
+    pub(super) transport: Transport,
+    pub(super) from: Mailbox,
+    pub(super) digest: DigestSettings,
+    pub(super) config: DeliveryConfig,
+    pub(super) concurrency: usize,
+    pub(super) limiter: Option<Arc<DefaultDirectRateLimiter>>,
     /// Names this worker's leases, so a release never touches another's rows.
-    owner: String,
+    pub(super) owner: String,
 }
 
 /// What a worker needs besides the store and the clock.
@@ -55,6 +70,7 @@ pub struct WorkerSettings {
     pub templates: Arc<EmailTemplates>,
     pub transport: Transport,
     pub from: Mailbox,
+    pub digest: DigestSettings,
     pub config: DeliveryConfig,
     pub concurrency: u32,
     /// Messages per second; 0 means unlimited.
@@ -71,6 +87,7 @@ impl Worker {
             templates: settings.templates,
             transport: settings.transport,
             from: settings.from,
+            digest: settings.digest,
             config: settings.config,
             concurrency: settings.concurrency.max(1) as usize,
             limiter,
@@ -114,7 +131,12 @@ impl Worker {
     pub async fn run(self, cancel: CancellationToken) {
         let idle = Duration::from_millis(self.config.poll_interval_ms);
         while !cancel.is_cancelled() {
-            let rest = match self.deliver_batch(&cancel).await {
+            let batches = async {
+                let mut outcome = self.deliver_batch(&cancel).await?;
+                outcome.add(self.deliver_digest_batch(&cancel).await?);
+                anyhow::Ok(outcome)
+            };
+            let rest = match batches.await {
                 Ok(outcome) if outcome.claimed > 0 => {
                     tracing::debug!(?outcome, "delivered a batch");
                     continue;
@@ -148,9 +170,14 @@ impl Worker {
             .map_err(anyhow::Error::from)
             .and_then(|context| self.templates.render(&row.template, &context))
             .and_then(|rendered| {
-                let date = self.clock.now().into();
-                let message =
-                    build_message(&self.from, &row.recipient, &row.message_id, date, &rendered)?;
+                let envelope = Envelope {
+                    from: &self.from,
+                    to: &row.recipient,
+                    message_id: &row.message_id,
+                    date: self.clock.now().into(),
+                    extra: &[],
+                };
+                let message = build_message(&envelope, &rendered)?;
                 Ok((message, rendered.template_version))
             });
         let (message, template_version) = match prepared {

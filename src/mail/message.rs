@@ -14,17 +14,37 @@ use lettre::{
 
 use super::RenderedEmail;
 
+/// The headers of one message besides its body.
+pub struct Envelope<'a> {
+    pub from: &'a Mailbox,
+    pub to: &'a str,
+    pub message_id: &'a str,
+    pub date: SystemTime,
+    /// Further headers, such as `List-Id` and `List-Unsubscribe` (E-01, E-13).
+    pub extra: &'a [(&'static str, String)],
+}
+
 /// multipart/alternative, text first and HTML last (E-15), with Date, a fixed
 /// Message-ID (retries reuse it) and `Auto-Submitted: auto-generated` (E-19).
-pub fn build_message(
-    from: &Mailbox,
-    to: &str,
-    message_id: &str,
-    date: SystemTime,
-    email: &RenderedEmail,
-) -> anyhow::Result<Message> {
-    let to: Mailbox = to.parse().context("the recipient is not a valid address")?;
-    Message::builder()
+pub fn build_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> anyhow::Result<Message> {
+    let to: Mailbox = envelope
+        .to
+        .parse()
+        .context("the recipient is not a valid address")?;
+    let (from, message_id, date) = (envelope.from, envelope.message_id, envelope.date);
+    let mut builder = Message::builder();
+    for (name, value) in envelope.extra {
+        // E-17: refused, not stripped; our own values never hold these.
+        anyhow::ensure!(
+            !value.contains(['\r', '\n', '\0']),
+            "header {name} holds a line break"
+        );
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str(name),
+            value.clone(),
+        ));
+    }
+    builder
         .from(from.clone())
         .to(to)
         .subject(email.subject.clone())

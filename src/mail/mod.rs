@@ -5,6 +5,6 @@ mod message;
 mod render;
 mod transport;
 
-pub use message::{build_message, message_id_domain};
+pub use message::{Envelope, build_message, message_id_domain};
 pub use render::{EmailTemplates, RenderedEmail};
 pub use transport::{SendError, Transport};

@@ -115,6 +115,13 @@ mod tests {
             "expires_days": 7,
             "login_url": "https://news.example/login",
             "expires_minutes": 10,
+            "site_name": "Lord's Press",
+            "date": "27 November 2026",
+            "count": 1,
+            "subject": "",
+            "groups": [{"category": "city", "articles": [{"title": "T", "teaser": "t", "author": "a", "url": "u"}]}],
+            "unsubscribe_url": "https://news.example/unsubscribe/x",
+            "preferences_url": "https://news.example/preferences/x",
         });
         for name in [
             "confirm",
@@ -123,6 +130,7 @@ mod tests {
             "password_set",
             "password_reset",
             "sign_in_link",
+            "digest",
         ] {
             let email = templates.render(name, &context).expect(name);
             assert!(

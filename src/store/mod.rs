@@ -9,6 +9,7 @@
 
 pub mod articles;
 pub mod consent;
+pub mod digests;
 pub mod outbox;
 pub mod preferences;
 pub mod sessions;

@@ -269,19 +269,22 @@ impl TestApp {
             .expect("saved");
     }
 
-    /// Runs delivery batches until the queue has nothing due.
+    /// Runs delivery batches (account mail and digests) until nothing is due.
     pub async fn drain_outbox(&self) -> BatchOutcome {
         let never = CancellationToken::new();
         let mut total = BatchOutcome::default();
         loop {
-            let batch = self.worker.deliver_batch(&never).await.expect("batch");
+            let mut batch = self.worker.deliver_batch(&never).await.expect("batch");
+            batch.add(
+                self.worker
+                    .deliver_digest_batch(&never)
+                    .await
+                    .expect("digest batch"),
+            );
             if batch.claimed == 0 {
                 return total;
             }
-            total.claimed += batch.claimed;
-            total.sent += batch.sent;
-            total.retried += batch.retried;
-            total.failed += batch.failed;
+            total.add(batch);
         }
     }
 

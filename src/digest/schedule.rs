@@ -1,0 +1,186 @@
+//! When a digest schedule fires, and which period a firing stands for. Cron
+//! times are matched in the schedule's own time zone, so 07:00 stays 07:00
+//! across daylight-saving changes.
+
+use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono_tz::Tz;
+use croner::{Cron, parser::CronParser, parser::Seconds};
+
+use crate::config::{Frequency, ScheduleConfig};
+
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub name: String,
+    pub frequency: Frequency,
+    pub subject: Option<String>,
+    cron: Cron,
+    timezone: Tz,
+}
+
+impl Schedule {
+    pub fn parse(config: &ScheduleConfig) -> Result<Self, String> {
+        let valid_name = !config.name.is_empty()
+            && config
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !valid_name {
+            return Err("name must be lower-case letters, digits, - and _".into());
+        }
+        let cron = CronParser::builder()
+            .seconds(Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(&config.cron)
+            .map_err(|e| {
+                format!(
+                    "cron {:?} is not a 6-field expression (seconds first): {e}",
+                    config.cron
+                )
+            })?;
+        let timezone = config.timezone.parse::<Tz>().map_err(|_| {
+            format!(
+                "timezone {:?} is not an IANA time zone name such as Europe/London",
+                config.timezone
+            )
+        })?;
+        Ok(Self {
+            name: config.name.clone(),
+            frequency: config.frequency,
+            subject: config.subject.clone(),
+            cron,
+            timezone,
+        })
+    }
+
+    /// The latest firing at or before `now`.
+    pub fn last_fire(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = now.with_timezone(&self.timezone);
+        self.cron
+            .find_previous_occurrence(&local, true)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// The first firing after `now`.
+    pub fn next_fire(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = now.with_timezone(&self.timezone);
+        self.cron
+            .find_next_occurrence(&local, false)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// How far back a first digest reaches: one period.
+    pub fn period(&self) -> Duration {
+        match self.frequency {
+            Frequency::Daily => Duration::days(1),
+            Frequency::Weekly => Duration::weeks(1),
+        }
+    }
+
+    /// The campaign key of a firing: `daily:2026-11-27` (the local date) or
+    /// `weekly:2026-W48` (the ISO week), so every instance derives the same one.
+    pub fn period_key(&self, fire: DateTime<Utc>) -> String {
+        let local = fire.with_timezone(&self.timezone);
+        match self.frequency {
+            Frequency::Daily => format!("{}:{}", self.name, local.format("%Y-%m-%d")),
+            Frequency::Weekly => {
+                let week = local.iso_week();
+                format!("{}:{}-W{:02}", self.name, week.year(), week.week())
+            }
+        }
+    }
+
+    /// The firing's local date, for subjects and headings.
+    pub fn local_date(&self, fire: DateTime<Utc>) -> String {
+        fire.with_timezone(&self.timezone)
+            .format("%-d %B %Y")
+            .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(cron: &str, timezone: &str, frequency: Frequency) -> Schedule {
+        Schedule::parse(&ScheduleConfig {
+            name: frequency.as_str().into(),
+            cron: cron.into(),
+            timezone: timezone.into(),
+            frequency,
+            subject: None,
+        })
+        .unwrap()
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn seven_o_clock_in_london_follows_daylight_saving() {
+        let london = schedule("0 0 7 * * *", "Europe/London", Frequency::Daily);
+        // Summer time (UTC+1): 07:00 local is 06:00 UTC.
+        assert_eq!(
+            london.next_fire(utc("2026-10-24T12:00:00Z")),
+            Some(utc("2026-10-25T07:00:00Z"))
+        );
+        assert_eq!(
+            london.last_fire(utc("2026-10-24T12:00:00Z")),
+            Some(utc("2026-10-24T06:00:00Z"))
+        );
+        // The clocks went back on 25 October: 07:00 local is 07:00 UTC again.
+        assert_eq!(
+            london.next_fire(utc("2026-10-25T12:00:00Z")),
+            Some(utc("2026-10-26T07:00:00Z"))
+        );
+        assert_eq!(
+            london.period_key(utc("2026-10-25T07:00:00Z")),
+            "daily:2026-10-25"
+        );
+    }
+
+    #[test]
+    fn a_firing_at_the_instant_counts_as_the_last_one() {
+        let daily = schedule("0 0 7 * * *", "UTC", Frequency::Daily);
+        assert_eq!(
+            daily.last_fire(utc("2026-11-27T07:00:00Z")),
+            Some(utc("2026-11-27T07:00:00Z"))
+        );
+        assert_eq!(
+            daily.last_fire(utc("2026-11-27T06:59:59Z")),
+            Some(utc("2026-11-26T07:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn weekly_keys_name_the_iso_week_in_local_time() {
+        let weekly = schedule("0 0 8 * * MON", "Asia/Tokyo", Frequency::Weekly);
+        // Sunday 23:30 UTC is already Monday in Tokyo.
+        assert_eq!(
+            weekly.period_key(utc("2026-11-29T23:30:00Z")),
+            "weekly:2026-W49"
+        );
+        assert_eq!(weekly.period(), Duration::weeks(1));
+    }
+
+    #[test]
+    fn bad_schedules_say_what_is_wrong() {
+        let bad_cron = ScheduleConfig {
+            name: "d".into(),
+            cron: "0 7 * * *".into(),
+            timezone: "UTC".into(),
+            frequency: Frequency::Daily,
+            subject: None,
+        };
+        assert!(Schedule::parse(&bad_cron).unwrap_err().contains("6-field"));
+        let bad_zone = ScheduleConfig {
+            cron: "0 0 7 * * *".into(),
+            timezone: "Mars/Olympus".into(),
+            ..bad_cron
+        };
+        assert!(Schedule::parse(&bad_zone).unwrap_err().contains("IANA"));
+    }
+}

@@ -1,0 +1,510 @@
+//! Digest schedules' state, campaigns, and their per-reader deliveries.
+
+use anyhow::Context;
+use sqlx::{FromRow, Row};
+
+use super::{Backend, Conn, Store};
+
+/// A schedule's watermark and last acted-on firing; created on first sight.
+pub async fn schedule_state(
+    conn: &mut Conn,
+    name: &str,
+    last_fire_at: i64,
+) -> anyhow::Result<(i64, i64)> {
+    sqlx::query(
+        "INSERT INTO digest_schedules (name, covered_until, last_fire_at) VALUES ($1, 0, $2)
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(last_fire_at)
+    .execute(&mut *conn)
+    .await
+    .context("while creating schedule state")?;
+    sqlx::query_as("SELECT covered_until, last_fire_at FROM digest_schedules WHERE name = $1")
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await
+        .context("while reading schedule state")
+}
+
+/// Claims a firing: true for the one instance that moves `last_fire_at` forward.
+pub async fn claim_firing(conn: &mut Conn, name: &str, fire_at: i64) -> anyhow::Result<bool> {
+    let result = sqlx::query(
+        "UPDATE digest_schedules SET last_fire_at = $1 WHERE name = $2 AND last_fire_at < $1",
+    )
+    .bind(fire_at)
+    .bind(name)
+    .execute(&mut *conn)
+    .await
+    .context("while claiming a firing")?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn advance_watermark(
+    conn: &mut Conn,
+    name: &str,
+    covered_until: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE digest_schedules SET covered_until = $1 WHERE name = $2 AND covered_until < $1",
+    )
+    .bind(covered_until)
+    .bind(name)
+    .execute(&mut *conn)
+    .await
+    .context("while advancing the watermark")?;
+    Ok(())
+}
+
+/// A campaign about to be created.
+pub struct NewCampaign<'a> {
+    pub id: &'a str,
+    pub schedule: &'a str,
+    pub period_key: &'a str,
+    pub subject: &'a str,
+    pub covers_from: i64,
+    pub covers_until: i64,
+}
+
+/// Creates the campaign with its articles; `None` if one with this period
+/// key exists already (another instance fired first) or no article is new.
+pub async fn create_campaign(
+    conn: &mut Conn,
+    campaign: &NewCampaign<'_>,
+    now: i64,
+) -> anyhow::Result<Option<u64>> {
+    let created = sqlx::query(
+        "INSERT INTO campaigns (id, schedule, period_key, status, subject, covers_from, covers_until, created_at)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7) ON CONFLICT (period_key) DO NOTHING",
+    )
+    .bind(campaign.id)
+    .bind(campaign.schedule)
+    .bind(campaign.period_key)
+    .bind(campaign.subject)
+    .bind(campaign.covers_from)
+    .bind(campaign.covers_until)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .context("while creating a campaign")?;
+    if created.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let articles = sqlx::query(
+        "INSERT INTO campaign_articles (campaign_id, article_id)
+         SELECT $1, id FROM articles WHERE published_at > $2 AND published_at <= $3",
+    )
+    .bind(campaign.id)
+    .bind(campaign.covers_from)
+    .bind(campaign.covers_until)
+    .execute(&mut *conn)
+    .await
+    .context("while choosing a campaign's articles")?;
+    Ok(Some(articles.rows_affected()))
+}
+
+/// Inserts one delivery per eligible reader in a single statement, never
+/// loading readers into memory: confirmed, latest newsletter event
+/// `confirmed` (L-02), not suppressed (E-24), not paused, of this frequency,
+/// and with at least one article in their topics (none chosen means all).
+pub async fn enqueue_recipients(
+    conn: &mut Conn,
+    campaign_id: &str,
+    frequency: &str,
+    now: i64,
+) -> anyhow::Result<u64> {
+    let result = sqlx::query(
+        "INSERT INTO deliveries (campaign_id, subscriber_id, status, next_attempt_at)
+         SELECT $1, s.id, 'pending', $3
+         FROM subscribers s LEFT JOIN preferences p ON p.subscriber_id = s.id
+         WHERE s.status = 'confirmed' AND s.suppressed_at IS NULL
+           AND COALESCE(p.paused, 0) = 0 AND COALESCE(p.frequency, 'daily') = $2
+           AND (SELECT e.action FROM consent_events e
+                WHERE e.subject_kind = 'subscriber' AND e.subject = s.id AND e.purpose = 'newsletter'
+                ORDER BY e.created_at DESC, e.id DESC LIMIT 1) = 'confirmed'
+           AND (NOT EXISTS (SELECT 1 FROM preference_topics t WHERE t.subscriber_id = s.id)
+                OR EXISTS (SELECT 1 FROM preference_topics t
+                           JOIN article_categories c ON c.category = t.category
+                           JOIN campaign_articles ca ON ca.article_id = c.article_id
+                           WHERE t.subscriber_id = s.id AND ca.campaign_id = $1))
+         ON CONFLICT (campaign_id, subscriber_id) DO NOTHING",
+    )
+    .bind(campaign_id)
+    .bind(frequency)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .context("while enqueueing recipients")?;
+    let recipients = result.rows_affected();
+    sqlx::query("UPDATE campaigns SET recipients = $1 WHERE id = $2")
+        .bind(i64::try_from(recipients).unwrap_or(i64::MAX))
+        .bind(campaign_id)
+        .execute(&mut *conn)
+        .await
+        .context("while counting recipients")?;
+    Ok(recipients)
+}
+
+/// A delivery a worker holds the lease on.
+#[derive(Debug, Clone, FromRow)]
+pub struct ClaimedDelivery {
+    pub campaign_id: String,
+    pub subscriber_id: String,
+    pub attempts: i64,
+}
+
+/// Leases up to `limit` due deliveries of running campaigns to `owner`.
+pub async fn claim(
+    store: &Store,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<ClaimedDelivery>> {
+    let lock = match store.backend() {
+        Backend::Postgres => "FOR UPDATE OF d SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE deliveries SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
+         WHERE (campaign_id, subscriber_id) IN (
+             SELECT d.campaign_id, d.subscriber_id FROM deliveries d
+             JOIN campaigns c ON c.id = d.campaign_id
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $3
+               AND (d.lease_until IS NULL OR d.lease_until < $3)
+               AND c.status IN ('queued', 'sending')
+             ORDER BY d.next_attempt_at LIMIT $4 {lock})
+         RETURNING campaign_id, subscriber_id, attempts"
+    );
+    sqlx::query_as(&sql)
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(store.pool())
+        .await
+        .context("while claiming deliveries")
+}
+
+/// What a worker needs to know about a claimed reader, checked again at
+/// claim time (G-10, E-26): may they still be sent to?
+#[derive(Debug, Clone, FromRow)]
+pub struct Recipient {
+    pub id: String,
+    pub email_canonical: String,
+    pub name: Option<String>,
+    pub eligible: i64,
+}
+
+pub async fn recipients(store: &Store, ids: &[String]) -> anyhow::Result<Vec<Recipient>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT s.id, s.email_canonical, s.name,
+                CASE WHEN s.status = 'confirmed' AND s.suppressed_at IS NULL
+                      AND (SELECT e.action FROM consent_events e
+                           WHERE e.subject_kind = 'subscriber' AND e.subject = s.id AND e.purpose = 'newsletter'
+                           ORDER BY e.created_at DESC, e.id DESC LIMIT 1) = 'confirmed'
+                     THEN 1 ELSE 0 END AS eligible
+         FROM subscribers s WHERE s.id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as(&sql);
+    for id in ids {
+        query = query.bind(id);
+    }
+    query
+        .fetch_all(store.pool())
+        .await
+        .context("while loading recipients")
+}
+
+/// Each reader's topics, for a batch.
+pub async fn topics(store: &Store, ids: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT subscriber_id, category FROM preference_topics WHERE subscriber_id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as(&sql);
+    for id in ids {
+        query = query.bind(id);
+    }
+    query
+        .fetch_all(store.pool())
+        .await
+        .context("while loading topics")
+}
+
+/// A campaign as a worker renders it.
+#[derive(Debug, Clone, FromRow)]
+pub struct CampaignRow {
+    pub id: String,
+    pub schedule: String,
+    pub subject: String,
+    pub covers_until: i64,
+}
+
+pub async fn campaign(store: &Store, id: &str) -> anyhow::Result<Option<CampaignRow>> {
+    sqlx::query_as("SELECT id, schedule, subject, covers_until FROM campaigns WHERE id = $1")
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await
+        .context("while reading a campaign")
+}
+
+/// One article of a campaign, with one of its categories ('' for none).
+#[derive(Debug, Clone, FromRow)]
+pub struct CampaignArticle {
+    pub slug: String,
+    pub title: String,
+    pub teaser: String,
+    pub author: String,
+    pub published_at: i64,
+    pub category: String,
+}
+
+pub async fn campaign_articles(
+    store: &Store,
+    campaign_id: &str,
+) -> anyhow::Result<Vec<CampaignArticle>> {
+    sqlx::query_as(
+        "SELECT a.slug, a.title, a.teaser, a.author, a.published_at, COALESCE(c.category, '') AS category
+         FROM campaign_articles ca JOIN articles a ON a.id = ca.article_id
+         LEFT JOIN article_categories c ON c.article_id = a.id
+         WHERE ca.campaign_id = $1 ORDER BY a.published_at DESC, a.id",
+    )
+    .bind(campaign_id)
+    .fetch_all(store.pool())
+    .await
+    .context("while reading a campaign's articles")
+}
+
+/// Final states for several deliveries of one campaign at once.
+pub async fn finish(
+    store: &Store,
+    campaign_id: &str,
+    subscriber_ids: &[String],
+    status: &str,
+    error: Option<&str>,
+    now: i64,
+) -> anyhow::Result<()> {
+    if subscriber_ids.is_empty() {
+        return Ok(());
+    }
+    let placeholders: Vec<String> = (5..5 + subscriber_ids.len())
+        .map(|n| format!("${n}"))
+        .collect();
+    let sql = format!(
+        "UPDATE deliveries SET status = $1, last_error = $2, sent_at = CASE WHEN $1 = 'sent' THEN $3 ELSE NULL END,
+                lease_owner = NULL, lease_until = NULL
+         WHERE campaign_id = $4 AND subscriber_id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(status)
+        .bind(error)
+        .bind(now)
+        .bind(campaign_id);
+    for id in subscriber_ids {
+        query = query.bind(id);
+    }
+    query
+        .execute(store.pool())
+        .await
+        .context("while recording deliveries")?;
+    Ok(())
+}
+
+/// A transient failure: try this delivery again at `next_attempt_at`.
+pub async fn retry(
+    store: &Store,
+    campaign_id: &str,
+    subscriber_id: &str,
+    next_attempt_at: i64,
+    error: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL
+         WHERE campaign_id = $3 AND subscriber_id = $4",
+    )
+    .bind(next_attempt_at)
+    .bind(error)
+    .bind(campaign_id)
+    .bind(subscriber_id)
+    .execute(store.pool())
+    .await
+    .context("while rescheduling a delivery")?;
+    Ok(())
+}
+
+/// Hands back a claimed delivery that was not attempted (shutdown).
+pub async fn release(
+    store: &Store,
+    campaign_id: &str,
+    subscriber_id: &str,
+    owner: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1
+         WHERE campaign_id = $1 AND subscriber_id = $2 AND lease_owner = $3 AND status = 'pending'",
+    )
+    .bind(campaign_id)
+    .bind(subscriber_id)
+    .bind(owner)
+    .execute(store.pool())
+    .await
+    .context("while releasing a delivery")?;
+    Ok(())
+}
+
+/// Stores a campaign's counts and moves it to `sending` or, with nothing
+/// pending any more, to `done`.
+pub async fn refresh_campaign(store: &Store, campaign_id: &str, now: i64) -> anyhow::Result<()> {
+    let row = sqlx::query(
+        "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending,
+                COALESCE(SUM(CASE WHEN status = 'sent' THEN 1 ELSE 0 END), 0) AS sent,
+                COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
+                COALESCE(SUM(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END), 0) AS cancelled
+         FROM deliveries WHERE campaign_id = $1",
+    )
+    .bind(campaign_id)
+    .fetch_one(store.pool())
+    .await
+    .context("while counting deliveries")?;
+    let count = |name: &str| -> anyhow::Result<i64> { Ok(row.try_get(name)?) };
+    let (pending, sent, failed, cancelled) = (
+        count("pending")?,
+        count("sent")?,
+        count("failed")?,
+        count("cancelled")?,
+    );
+    sqlx::query(
+        "UPDATE campaigns SET sent = $1, failed = $2, cancelled = $3,
+                status = CASE WHEN status IN ('queued', 'sending') THEN CASE WHEN $4 = 0 THEN 'done' ELSE 'sending' END ELSE status END,
+                finished_at = CASE WHEN $4 = 0 AND finished_at IS NULL THEN $5 ELSE finished_at END
+         WHERE id = $6",
+    )
+    .bind(sent)
+    .bind(failed)
+    .bind(cancelled)
+    .bind(pending)
+    .bind(now)
+    .bind(campaign_id)
+    .execute(store.pool())
+    .await
+    .context("while updating a campaign")?;
+    Ok(())
+}
+
+/// A campaign's status and counts.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct CampaignStatus {
+    pub id: String,
+    pub period_key: String,
+    pub status: String,
+    pub recipients: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+}
+
+pub async fn campaign_status(store: &Store, id: &str) -> anyhow::Result<Option<CampaignStatus>> {
+    sqlx::query_as("SELECT id, period_key, status, recipients, sent, failed, cancelled FROM campaigns WHERE id = $1")
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await
+        .context("while reading a campaign's status")
+}
+
+/// A hard bounce: the reader is never selected or sent to again (E-24).
+pub async fn suppress_subscriber(
+    store: &Store,
+    subscriber_id: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE subscribers SET suppressed_at = $1 WHERE id = $2 AND suppressed_at IS NULL",
+    )
+    .bind(now)
+    .bind(subscriber_id)
+    .execute(store.pool())
+    .await
+    .context("while suppressing a reader")?;
+    Ok(())
+}
+
+/// Withdrawal cancels a reader's pending digests at once (G-10).
+pub async fn cancel_pending_for(conn: &mut Conn, subscriber_id: &str) -> anyhow::Result<u64> {
+    let result = sqlx::query(
+        "UPDATE deliveries SET status = 'cancelled', lease_owner = NULL, lease_until = NULL
+         WHERE subscriber_id = $1 AND status = 'pending'",
+    )
+    .bind(subscriber_id)
+    .execute(&mut *conn)
+    .await
+    .context("while cancelling deliveries")?;
+    Ok(result.rows_affected())
+}
+
+/// Drops a campaign that turned out to cover nothing.
+pub async fn delete_campaign(conn: &mut Conn, id: &str) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM campaigns WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .context("while dropping an empty campaign")?;
+    Ok(())
+}
+
+/// A campaign with nobody to send to is done at once.
+pub async fn mark_done(conn: &mut Conn, id: &str, now: i64) -> anyhow::Result<()> {
+    sqlx::query("UPDATE campaigns SET status = 'done', finished_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .context("while closing a campaign")?;
+    Ok(())
+}
+
+/// When a campaign was created: retries give up a configured time after it.
+pub async fn campaign_created_at(store: &Store, id: &str) -> anyhow::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT created_at FROM campaigns WHERE id = $1")
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await
+        .context("while reading a campaign")
+}
+
+/// Campaigns still queued or sending.
+pub async fn running(store: &Store) -> anyhow::Result<Vec<CampaignStatus>> {
+    sqlx::query_as(
+        "SELECT id, period_key, status, recipients, sent, failed, cancelled FROM campaigns
+         WHERE status IN ('queued', 'sending') ORDER BY created_at",
+    )
+    .fetch_all(store.pool())
+    .await
+    .context("while listing running campaigns")
+}
+
+/// Closes campaigns left with nothing pending (e.g. every remaining reader
+/// withdrew), so none stays `queued` or `sending` for ever.
+pub async fn close_finished(store: &Store, now: i64) -> anyhow::Result<()> {
+    let idle: Vec<String> = sqlx::query_scalar(
+        "SELECT c.id FROM campaigns c WHERE c.status IN ('queued', 'sending')
+           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = c.id AND d.status = 'pending')",
+    )
+    .fetch_all(store.pool())
+    .await
+    .context("while looking for finished campaigns")?;
+    for id in idle {
+        refresh_campaign(store, &id, now).await?;
+    }
+    Ok(())
+}

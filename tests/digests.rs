@@ -1,0 +1,270 @@
+//! Digests: schedules, campaigns, per-reader selection, headers, and the
+//! delivery engine's unhappy paths.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod support;
+
+use std::time::Duration;
+
+use broadsheet::{
+    digest::{self, Started},
+    domain::LinkPurpose,
+};
+use support::{Backend, Reply, TestApp};
+
+storage_tests!(
+    a_digest_reaches_each_consenting_reader_once_with_list_headers,
+    a_schedule_fires_once_per_period_and_skips_when_nothing_is_new,
+    a_withdrawal_between_enqueue_and_claim_sends_nothing,
+    a_hard_bounce_fails_and_suppresses_the_reader,
+    a_killed_workers_digest_lease_is_reclaimed,
+);
+
+async fn reader(app: &TestApp, email: &str, digest: bool, topics: &[&str], paused: bool) {
+    app.confirmed_reader(email, digest).await;
+    if topics.is_empty() && !paused {
+        return;
+    }
+    let link = app.reader_link(email, LinkPurpose::Preferences).await;
+    let version = support::hidden_field(
+        &app.get(&link).await.text().await.unwrap(),
+        "consent_version",
+    );
+    let mut fields = vec![
+        ("frequency", "daily"),
+        ("consent_version", version.as_str()),
+        ("digest", "on"),
+    ];
+    fields.extend(topics.iter().map(|t| ("topic", *t)));
+    if paused {
+        fields.push(("paused", "on"));
+    }
+    assert_eq!(app.submit(&link, &link, &fields).await.status(), 200);
+}
+
+async fn articles(app: &TestApp) {
+    let hour_ago = (app.clock.now() - chrono::Duration::hours(1)).to_rfc3339();
+    for (slug, category) in [("harbour", "city"), ("ledgers", "history")] {
+        app.import_article(&format!(
+            "+++\ntitle = \"Story {slug}\"\nslug = \"{slug}\"\ncategories = [\"{category}\"]\npublished_at = \"{hour_ago}\"\n+++\nBody.\n"
+        ))
+        .await;
+    }
+}
+
+fn daily(app: &TestApp) -> digest::Schedule {
+    digest::schedules(&app.config).unwrap().remove(0)
+}
+
+async fn a_digest_reaches_each_consenting_reader_once_with_list_headers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    articles(&app).await;
+    reader(&app, "all@example.com", true, &[], false).await;
+    reader(&app, "history@example.com", true, &["history"], false).await;
+    reader(&app, "account-only@example.com", false, &[], false).await;
+    reader(&app, "paused@example.com", true, &[], true).await;
+    app.drain_outbox().await;
+    let before = app.received().len();
+
+    let started = digest::send_now(&app.store, &app.clock, &daily(&app), false)
+        .await
+        .unwrap();
+    let Started::Campaign {
+        recipients,
+        articles,
+        ..
+    } = started
+    else {
+        panic!("{started:?}")
+    };
+    assert_eq!(
+        (articles, recipients),
+        (2, 2),
+        "L-02: consenting, unpaused readers only"
+    );
+    let outcome = app.drain_outbox().await;
+    assert_eq!((outcome.sent, outcome.failed), (2, 0));
+    assert_eq!(app.received().len(), before + 2, "E-27: one each");
+
+    let everything = app.last_mail_to("all@example.com");
+    let text = everything.text();
+    assert!(
+        text.contains("Story harbour") && text.contains("Story ledgers"),
+        "{text}"
+    );
+    let history = app.last_mail_to("history@example.com").text();
+    assert!(
+        history.contains("Story ledgers") && !history.contains("Story harbour"),
+        "topics filter"
+    );
+
+    let parsed = everything.parsed();
+    let header = |name: &str| {
+        parsed
+            .header_raw(name)
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    assert!(header("List-Id").ends_with("<digest.localhost>"), "E-13");
+    let unsubscribe = header("List-Unsubscribe");
+    assert!(
+        unsubscribe.starts_with(&format!("<{}/unsubscribe/", app.base_url)),
+        "E-01: {unsubscribe}"
+    );
+    assert_eq!(
+        header("List-Unsubscribe-Post"),
+        "List-Unsubscribe=One-Click",
+        "E-02"
+    );
+    assert_eq!(header("Auto-Submitted"), "auto-generated");
+    assert!(
+        parsed.message_id().is_some() && parsed.body_html(0).is_some(),
+        "E-15"
+    );
+    assert!(
+        text.contains("/preferences/") && text.contains("/unsubscribe/"),
+        "E-07"
+    );
+
+    let status = "SELECT status FROM campaigns";
+    assert_eq!(app.text(status).await.as_deref(), Some("done"));
+    assert_eq!(app.scalar("SELECT sent FROM campaigns").await, 2);
+    let again = digest::send_now(&app.store, &app.clock, &daily(&app), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        Started::NothingNew,
+        "the watermark moved past these articles"
+    );
+    app.stop().await;
+}
+
+async fn a_schedule_fires_once_per_period_and_skips_when_nothing_is_new(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    reader(&app, "daily@example.com", true, &[], false).await;
+    let schedules = digest::schedules(&app.config).unwrap();
+    assert!(
+        digest::run_due(&app.store, &app.clock, &schedules)
+            .await
+            .unwrap()
+            .is_empty(),
+        "first sight: no send"
+    );
+    articles(&app).await;
+    let next = schedules[0].next_fire(app.clock.now()).unwrap();
+    app.clock
+        .advance((next - app.clock.now()).to_std().unwrap() + Duration::from_secs(1));
+    // Two instances firing together create one campaign.
+    let (a, b) = tokio::join!(
+        digest::run_due(&app.store, &app.clock, &schedules),
+        digest::run_due(&app.store, &app.clock, &schedules)
+    );
+    let started: Vec<Started> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM campaigns").await, 1);
+    let key = app.text("SELECT period_key FROM campaigns").await.unwrap();
+    assert_eq!(key, schedules[0].period_key(next));
+    app.clock.advance(Duration::from_secs(24 * 3600));
+    let quiet = digest::run_due(&app.store, &app.clock, &schedules)
+        .await
+        .unwrap();
+    assert_eq!(quiet, [Started::NothingNew]);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM campaigns").await,
+        1,
+        "no articles, no campaign"
+    );
+    app.stop().await;
+}
+
+async fn a_withdrawal_between_enqueue_and_claim_sends_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    articles(&app).await;
+    reader(&app, "leaving@example.com", true, &[], false).await;
+    app.drain_outbox().await;
+    let before = app.received().len();
+    digest::send_now(&app.store, &app.clock, &daily(&app), false)
+        .await
+        .unwrap();
+    let link = app
+        .reader_link("leaving@example.com", LinkPurpose::Unsubscribe)
+        .await;
+    app.new_browser()
+        .post_form(&link, &[("List-Unsubscribe", "One-Click")])
+        .await;
+    app.drain_outbox().await;
+    assert_eq!(app.received().len(), before, "G-10: nothing goes out");
+    assert_eq!(
+        app.text("SELECT status FROM deliveries").await.as_deref(),
+        Some("cancelled")
+    );
+    assert_eq!(
+        app.text("SELECT status FROM campaigns").await.as_deref(),
+        Some("done"),
+        "nothing is left pending, so the campaign closes"
+    );
+    app.stop().await;
+}
+
+async fn a_hard_bounce_fails_and_suppresses_the_reader(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    articles(&app).await;
+    reader(&app, "bounce@example.com", true, &[], false).await;
+    app.drain_outbox().await;
+    app.smtp
+        .as_ref()
+        .unwrap()
+        .set_rcpt_reply(Reply::Refuse("550 5.1.1 no such user"));
+    digest::send_now(&app.store, &app.clock, &daily(&app), false)
+        .await
+        .unwrap();
+    let outcome = app.drain_outbox().await;
+    assert_eq!((outcome.failed, outcome.retried), (1, 0), "E-21");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM subscribers WHERE suppressed_at IS NOT NULL")
+            .await,
+        1,
+        "E-24"
+    );
+    assert_eq!(
+        app.text("SELECT status FROM campaigns").await.as_deref(),
+        Some("done")
+    );
+    app.import_article("+++\ntitle = \"Later\"\n+++\nBody.\n")
+        .await;
+    let next = digest::send_now(&app.store, &app.clock, &daily(&app), false)
+        .await
+        .unwrap();
+    assert!(
+        matches!(next, Started::Campaign { recipients: 0, .. }),
+        "{next:?}"
+    );
+    app.stop().await;
+}
+
+async fn a_killed_workers_digest_lease_is_reclaimed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    articles(&app).await;
+    reader(&app, "patient@example.com", true, &[], false).await;
+    app.drain_outbox().await;
+    let before = app.received().len();
+    digest::send_now(&app.store, &app.clock, &daily(&app), false)
+        .await
+        .unwrap();
+    let now = app.clock.now_ms();
+    let claimed = broadsheet::store::digests::claim(&app.store, "killed", now, now + 300_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        app.drain_outbox().await.claimed,
+        0,
+        "a live lease is respected"
+    );
+    app.clock
+        .advance(Duration::from_secs(app.config.delivery.lease_s + 1));
+    assert_eq!(app.drain_outbox().await.sent, 1);
+    assert_eq!(app.received().len(), before + 1);
+    app.stop().await;
+}
