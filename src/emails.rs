@@ -19,6 +19,8 @@ pub struct LinkEmail<'a> {
     pub ttl_ms: i64,
     /// Further template variables (an object).
     pub context: Value,
+    /// The digest wording a confirmation link also confirms.
+    pub consent_text_id: Option<&'a str>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +89,7 @@ impl Emails {
             purpose: email.purpose,
             outbox_id: &outbox_id,
             expires_at: now + email.ttl_ms,
+            consent_text_id: email.consent_text_id,
         };
         store::tokens::issue(conn, &new_token, now).await
     }

@@ -3,7 +3,9 @@
 
 use crate::{
     clock::Clock,
+    config::Frequency,
     consent::{self, Action, DigestConsent, Evidence, Source},
+    signup::Signup,
     store::{self, Store, preferences::PreferenceRecord},
 };
 
@@ -38,67 +40,133 @@ pub enum PreferenceError {
         "The wording of the digest consent has changed. Please read it again and tick the box if you agree."
     )]
     StaleWording,
+    #[error("This link belongs to a reader who no longer exists.")]
+    Gone,
 }
 
-pub async fn view(store: &Store, subscriber_id: &str) -> anyhow::Result<PreferenceView> {
+/// The reader's preferences, or `None` if the reader no longer exists
+/// (a link from before an erasure).
+pub async fn view(store: &Store, subscriber_id: &str) -> anyhow::Result<Option<PreferenceView>> {
     let mut conn = store.pool().acquire().await?;
-    Ok(PreferenceView {
+    if store::subscribers::profile(&mut conn, subscriber_id)
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    Ok(Some(PreferenceView {
         digest: consent::digest_consent(&mut conn, subscriber_id).await?,
         preferences: store::preferences::load(&mut conn, subscriber_id).await?,
         known_topics: store::preferences::known_topics(&mut conn).await?,
-    })
+    }))
 }
 
-/// Applies a change in one transaction. Turning the digest on takes the
-/// ticked box and the wording shown (a fresh affirmative act), recorded as a
-/// confirmed consent: the reader proved the address by signing in or by the
-/// emailed link. Turning it off withdraws, cancelling pending digests.
+/// How the reader showed who they are, which decides how turning the digest
+/// on is recorded.
+pub enum Proof<'a> {
+    /// Signed in: a fresh affirmative act on the account page is a confirmed
+    /// consent at once.
+    SignedIn,
+    /// A preferences link from an email, which works for anyone the email was
+    /// forwarded to: turning the digest on is recorded as granted and must be
+    /// confirmed from the inbox (L-02).
+    EmailedLink(&'a Signup),
+}
+
+/// What a saved change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Saved,
+    /// The digest waits for the reader to confirm by email.
+    ConfirmationSent,
+}
+
+/// Applies a change in one transaction, the reader's row locked first so
+/// consent changes for one reader never interleave. Turning the digest off
+/// withdraws at once, cancelling pending digests.
 pub async fn update(
     store: &Store,
     clock: &Clock,
     subscriber_id: &str,
     change: &PreferenceChange,
-    source: Source,
+    proof: Proof<'_>,
     evidence: &Evidence,
-) -> anyhow::Result<Result<(), PreferenceError>> {
-    if change.frequency != "daily" && change.frequency != "weekly" {
+) -> anyhow::Result<Result<Applied, PreferenceError>> {
+    let Some(frequency) = parse_frequency(&change.frequency) else {
         return Ok(Err(PreferenceError::Frequency));
-    }
+    };
     let now = clock.now_ms();
     let mut tx = store.begin().await?;
+    if !store::subscribers::lock(&mut tx, subscriber_id).await? {
+        return Ok(Err(PreferenceError::Gone));
+    }
     let known = store::preferences::known_topics(&mut tx).await?;
     if change.topics.iter().any(|topic| !known.contains(topic)) {
         return Ok(Err(PreferenceError::Topic));
     }
     let record = PreferenceRecord {
-        frequency: change.frequency.clone(),
+        frequency: frequency.as_str().to_owned(),
         paused: change.paused,
         topics: change.topics.clone(),
     };
     store::preferences::save(&mut tx, subscriber_id, &record, now).await?;
+    let source = match proof {
+        Proof::SignedIn => Source::AccountPage,
+        Proof::EmailedLink(_) => Source::PreferenceCentre,
+    };
     let current = consent::digest_consent(&mut tx, subscriber_id).await?;
-    match (change.digest_on, current) {
-        (true, DigestConsent::On) | (false, DigestConsent::Off) => {}
+    let applied = match (change.digest_on, current) {
+        (true, DigestConsent::On) | (false, DigestConsent::Off) => Applied::Saved,
         (true, _) => {
             let wording = change.wording_id.as_deref().unwrap_or_default();
             if !store::consent::text_exists(&mut tx, wording, consent::NEWSLETTER).await? {
                 return Ok(Err(PreferenceError::StaleWording));
             }
-            consent::record_newsletter(
-                &mut tx,
-                subscriber_id,
-                Action::Confirmed,
-                wording,
-                source,
-                evidence,
-                now,
-            )
-            .await?;
+            match proof {
+                Proof::SignedIn => {
+                    consent::record_newsletter(
+                        &mut tx,
+                        subscriber_id,
+                        Action::Confirmed,
+                        wording,
+                        source,
+                        evidence,
+                        now,
+                    )
+                    .await?;
+                    Applied::Saved
+                }
+                Proof::EmailedLink(signup) => {
+                    consent::record_newsletter(
+                        &mut tx,
+                        subscriber_id,
+                        Action::Granted,
+                        wording,
+                        source,
+                        evidence,
+                        now,
+                    )
+                    .await?;
+                    signup
+                        .queue_digest_confirmation(&mut tx, subscriber_id, wording, now)
+                        .await?;
+                    Applied::ConfirmationSent
+                }
+            }
         }
         (false, _) => {
-            consent::withdraw_newsletter(&mut tx, subscriber_id, source, evidence, now).await?;
+            consent::withdraw_newsletter(&mut tx, subscriber_id, source, now).await?;
+            Applied::Saved
         }
-    }
+    };
     tx.commit().await?;
-    Ok(Ok(()))
+    Ok(Ok(applied))
+}
+
+fn parse_frequency(value: &str) -> Option<Frequency> {
+    match value {
+        "daily" => Some(Frequency::Daily),
+        "weekly" => Some(Frequency::Weekly),
+        _ => None,
+    }
 }

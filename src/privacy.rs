@@ -147,12 +147,17 @@ pub async fn purge(
             .unwrap_or(i64::MAX / day)
             .saturating_mul(day)
     };
+    // Both deletes in one transaction, so a reader confirming meanwhile
+    // keeps their consent events.
+    let mut tx = store.begin().await?;
+    let unconfirmed_signups = store::subscribers::purge_unconfirmed(
+        &mut tx,
+        now - days(config.unconfirmed_retention_days),
+    )
+    .await?;
+    tx.commit().await?;
     let report = PurgeReport {
-        unconfirmed_signups: store::subscribers::purge_unconfirmed(
-            &mut conn,
-            now - days(config.unconfirmed_retention_days),
-        )
-        .await?,
+        unconfirmed_signups,
         consent_evidence_cleared: store::consent::clear_evidence_before(
             &mut conn,
             now - days(config.ip_retention_days),

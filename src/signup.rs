@@ -130,7 +130,8 @@ impl Signup {
         if sent_today >= i64::from(self.settings.max_confirmations_per_day) {
             return Ok(SignupOutcome::Throttled);
         }
-        self.queue_confirmation(conn, &target.id, request.email.canonical(), now)
+        let consent = request.newsletter_wording.as_deref();
+        self.queue_confirmation(conn, &target.id, request.email.canonical(), consent, now)
             .await?;
         Ok(if target.created {
             SignupOutcome::Created
@@ -174,16 +175,23 @@ impl Signup {
         Ok(SignupOutcome::AlreadyConfirmed)
     }
 
-    /// True if a confirmation link can still be used; changes nothing (D-06).
-    pub async fn confirmation_is_usable(&self, token: &Token) -> anyhow::Result<bool> {
+    /// `Some(the digest wording it also confirms, if any)` while a
+    /// confirmation link can be used; changes nothing (D-06).
+    pub async fn confirmation(&self, token: &Token) -> anyhow::Result<Option<Option<String>>> {
         let mut conn = self.store.pool().acquire().await?;
-        store::tokens::is_usable(
-            &mut conn,
-            &token.hash(),
-            TokenPurpose::Confirm,
-            self.clock.now_ms(),
-        )
-        .await
+        let now = self.clock.now_ms();
+        let Some(consent) =
+            store::tokens::usable(&mut conn, &token.hash(), TokenPurpose::Confirm, now).await?
+        else {
+            return Ok(None);
+        };
+        let wording = match consent {
+            Some(id) => store::consent::text(&mut conn, &id, consent::NEWSLETTER)
+                .await?
+                .map(|(body, _)| body),
+            None => None,
+        };
+        Ok(Some(wording))
     }
 
     /// Confirms the subscriber behind `token`, records the double-opt-in
@@ -210,20 +218,58 @@ impl Signup {
             store::subscribers::create_account(&mut tx, &subscriber_id, &address, now).await?;
             let hash = privacy::suppression_hash(&self.settings.suppression_key, &address);
             store::preferences::lift_erasure(&mut tx, &hash).await?;
-            consent::confirm_pending_newsletter(&mut tx, &subscriber_id, evidence, now).await?;
             self.queue_credentials(&mut tx, &subscriber_id, &address, now)
                 .await?;
+        }
+        // Only the wording this very link was sent for becomes consent (L-02).
+        if let Some(wording) = used.consent_text_id {
+            let source = Source::ConfirmationLink;
+            consent::record_newsletter(
+                &mut tx,
+                &subscriber_id,
+                Action::Confirmed,
+                &wording,
+                source,
+                evidence,
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         tracing::info!(event = "confirm", %subscriber_id, "subscriber confirmed");
         Ok(true)
     }
 
+    /// Emails the reader a link that confirms the digest wording `wording`,
+    /// unless they had their share of confirmation emails today (D-09).
+    pub(crate) async fn queue_digest_confirmation(
+        &self,
+        conn: &mut Conn,
+        subscriber_id: &str,
+        wording: &str,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let sent_today =
+            store::outbox::count_recent(conn, subscriber_id, CONFIRM_EMAIL, now - DAY_MS).await?;
+        if sent_today >= i64::from(self.settings.max_confirmations_per_day) {
+            return Ok(());
+        }
+        let Some(profile) = store::subscribers::profile(conn, subscriber_id).await? else {
+            return Ok(());
+        };
+        let address = profile.email_canonical;
+        self.queue_confirmation(conn, subscriber_id, &address, Some(wording), now)
+            .await
+    }
+
+    /// Emails a confirmation link, which also confirms `consent` (a digest
+    /// wording version) if given.
     async fn queue_confirmation(
         &self,
         conn: &mut Conn,
         subscriber_id: &str,
         recipient: &str,
+        consent: Option<&str>,
         now: i64,
     ) -> anyhow::Result<()> {
         // D-12: neutral, and nothing the reader typed (not even the name).
@@ -233,6 +279,7 @@ impl Signup {
             path: "/confirm",
             ttl_ms: hours_ms(self.settings.confirm_ttl_h),
             context: json!({ "expires_hours": self.settings.confirm_ttl_h }),
+            consent_text_id: consent,
         };
         self.emails
             .send_link(conn, email, subscriber_id, recipient, now)
@@ -255,6 +302,7 @@ impl Signup {
                 "username": username,
                 "expires_days": self.settings.credentials_ttl_h.div_ceil(24),
             }),
+            consent_text_id: None,
         };
         self.emails
             .send_link(conn, email, subscriber_id, username, now)

@@ -16,6 +16,7 @@ storage_tests!(
     withdrawal_cancels_pending_newsletter_mail,
     the_preference_centre_changes_consent_topics_frequency_and_pause,
     the_account_turns_the_digest_on_only_with_the_box_and_its_wording,
+    a_strangers_tick_is_not_confirmed_by_the_readers_own_link,
     the_export_holds_everything_and_no_secret,
     erasure_leaves_only_the_keyed_hash,
     purges_remove_unconfirmed_signups_old_evidence_and_spent_secrets,
@@ -269,8 +270,41 @@ async fn the_preference_centre_changes_consent_topics_frequency_and_pause(backen
         ("frequency", "daily"),
         ("consent_version", version.as_str()),
     ];
-    assert_eq!(visitor.submit(&link, &link, &on).await.status(), 200);
-    assert_eq!(export(&app).await["consent"]["digest"], "on");
+    let turned_on = visitor.submit(&link, &link, &on).await;
+    assert_eq!(turned_on.status(), 200);
+    assert!(
+        turned_on
+            .text()
+            .await
+            .unwrap()
+            .contains("follow the link we have just emailed you")
+    );
+    // L-02: whoever holds a forwarded link cannot opt the reader in; the inbox confirms.
+    assert_eq!(
+        export(&app).await["consent"]["digest"],
+        "awaiting_confirmation"
+    );
+    app.drain_outbox().await;
+    let confirm = support::link_path(
+        &app.last_mail_to("prefs@example.com").text(),
+        &app.base_url,
+        "confirm",
+    );
+    let page = visitor.get(&confirm).await.text().await.unwrap();
+    assert!(
+        page.contains(&app.config.signup.newsletter_consent_text),
+        "the page says what is confirmed"
+    );
+    assert_eq!(visitor.confirm(&confirm).await.status(), 200);
+    let data = export(&app).await;
+    assert_eq!(data["consent"]["digest"], "on");
+    let last = data["consent"]["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["source"], "confirmation_link");
 
     let no_csrf = app
         .new_browser()
@@ -673,6 +707,30 @@ async fn consent_receipts_carry_the_kantara_fields(backend: Backend) {
         app.new_browser().get(&path).await.status(),
         303,
         "only the reader's own"
+    );
+    app.stop().await;
+}
+
+async fn a_strangers_tick_is_not_confirmed_by_the_readers_own_link(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Someone else signs the address up and ticks the digest box ...
+    app.new_browser().sign_up("victim@example.com", true).await;
+    // ... then the owner signs up without it and confirms their own link.
+    app.sign_up("victim@example.com", false).await;
+    app.drain_outbox().await;
+    let link = support::link_path(
+        &app.last_mail_to("victim@example.com").text(),
+        &app.base_url,
+        "confirm",
+    );
+    let page = app.get(&link).await.text().await.unwrap();
+    assert!(!page.contains("also confirms your request for the digest"));
+    assert_eq!(app.confirm(&link).await.status(), 200);
+    let confirmed = "SELECT COUNT(*) FROM consent_events WHERE action = 'confirmed'";
+    assert_eq!(
+        app.scalar(confirmed).await,
+        0,
+        "L-01/L-02: no digest consent without the owner's act"
     );
     app.stop().await;
 }

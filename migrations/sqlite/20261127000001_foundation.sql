@@ -98,6 +98,10 @@ CREATE TABLE tokens (
     purpose       TEXT NOT NULL,
     -- The email that carried it (evidence for D-13).
     outbox_id     TEXT REFERENCES outbox (id) ON DELETE SET NULL,
+    -- The digest wording this link confirms, if the request that sent it
+    -- ticked the box: only the mailbox owner's click turns a grant into
+    -- consent, never someone else's signup (L-02).
+    consent_text_id TEXT REFERENCES consent_texts (id),
     created_at    BIGINT NOT NULL,
     expires_at    BIGINT NOT NULL,
     used_at       BIGINT

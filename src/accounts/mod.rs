@@ -83,7 +83,9 @@ impl Accounts {
         purpose: TokenPurpose,
     ) -> anyhow::Result<bool> {
         let mut conn = self.store.pool().acquire().await?;
-        store::tokens::is_usable(&mut conn, &token.hash(), purpose, self.clock.now_ms()).await
+        let usable =
+            store::tokens::usable(&mut conn, &token.hash(), purpose, self.clock.now_ms()).await?;
+        Ok(usable.is_some())
     }
 
     /// Sets the password behind a welcome or reset link: voids the link and
@@ -157,6 +159,7 @@ impl Accounts {
             path: "/account/password",
             ttl_ms: i64::try_from(self.settings.reset_ttl_min).unwrap_or(60) * MINUTE_MS,
             context: json!({ "expires_minutes": self.settings.reset_ttl_min }),
+            consent_text_id: None,
         };
         self.email_link_if_known(email, link).await
     }
@@ -170,6 +173,7 @@ impl Accounts {
             path: "/login/link",
             ttl_ms: i64::try_from(self.settings.sign_in_link_ttl_min).unwrap_or(10) * MINUTE_MS,
             context: json!({ "expires_minutes": self.settings.sign_in_link_ttl_min }),
+            consent_text_id: None,
         };
         self.email_link_if_known(email, link).await
     }

@@ -134,33 +134,6 @@ pub async fn record_newsletter(
     store::consent::record(conn, &event, now).await
 }
 
-/// Confirms a digest consent given at signup, if there is one waiting.
-pub async fn confirm_pending_newsletter(
-    conn: &mut Conn,
-    subscriber_id: &str,
-    evidence: &Evidence,
-    now: i64,
-) -> anyhow::Result<()> {
-    let latest =
-        store::consent::latest(conn, Subject::Subscriber(subscriber_id), NEWSLETTER).await?;
-    if let Some((action, wording)) = latest
-        && action == Action::Granted.as_str()
-    {
-        let source = Source::ConfirmationLink;
-        record_newsletter(
-            conn,
-            subscriber_id,
-            Action::Confirmed,
-            &wording,
-            source,
-            evidence,
-            now,
-        )
-        .await?;
-    }
-    Ok(())
-}
-
 /// Withdraws the digest consent and cancels the reader's pending newsletter
 /// mail at once (G-09, G-10). Returns false, recording nothing, when there
 /// was no consent to withdraw, so repeating it is harmless.
@@ -168,7 +141,6 @@ pub async fn withdraw_newsletter(
     conn: &mut Conn,
     subscriber_id: &str,
     source: Source,
-    evidence: &Evidence,
     now: i64,
 ) -> anyhow::Result<bool> {
     let latest =
@@ -179,14 +151,16 @@ pub async fn withdraw_newsletter(
     if action == Action::Withdrawn.as_str() {
         return Ok(false);
     }
-    // The withdrawal points at the wording that was consented to.
+    // The withdrawal points at the wording that was consented to. It keeps
+    // no IP or user agent: those belong only to the proof of opt-in (G-07).
+    let no_evidence = Evidence::default();
     record_newsletter(
         conn,
         subscriber_id,
         Action::Withdrawn,
         &wording,
         source,
-        evidence,
+        &no_evidence,
         now,
     )
     .await?;
@@ -230,17 +204,20 @@ pub async fn record_cookie_choice(
     Ok(())
 }
 
-/// Unsubscribes a reader in a transaction of its own; harmless to repeat.
+/// Unsubscribes a reader in a transaction of its own; harmless to repeat,
+/// and harmless for a reader who no longer exists (erased).
 pub async fn unsubscribe(
     store: &Store,
     clock: &Clock,
     subscriber_id: &str,
     source: Source,
-    evidence: &Evidence,
 ) -> anyhow::Result<bool> {
     let mut tx = store.begin().await?;
-    let withdrawn =
-        withdraw_newsletter(&mut tx, subscriber_id, source, evidence, clock.now_ms()).await?;
+    // Lock the reader first, so a concurrent "turn it on" cannot interleave.
+    if !store::subscribers::lock(&mut tx, subscriber_id).await? {
+        return Ok(false);
+    }
+    let withdrawn = withdraw_newsletter(&mut tx, subscriber_id, source, clock.now_ms()).await?;
     tx.commit().await?;
     Ok(withdrawn)
 }

@@ -303,7 +303,7 @@ pub async fn finish(
     let sql = format!(
         "UPDATE deliveries SET status = $1, last_error = $2, sent_at = CASE WHEN $1 = 'sent' THEN $3 ELSE NULL END,
                 lease_owner = NULL, lease_until = NULL
-         WHERE campaign_id = $4 AND subscriber_id IN ({})",
+         WHERE campaign_id = $4 AND status = 'pending' AND subscriber_id IN ({})",
         placeholders.join(", ")
     );
     let mut query = sqlx::query(&sql)
@@ -331,7 +331,7 @@ pub async fn retry(
 ) -> anyhow::Result<()> {
     sqlx::query(
         "UPDATE deliveries SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL
-         WHERE campaign_id = $3 AND subscriber_id = $4",
+         WHERE campaign_id = $3 AND subscriber_id = $4 AND status = 'pending'",
     )
     .bind(next_attempt_at)
     .bind(error)

@@ -72,10 +72,12 @@ impl Store {
             pool = pool.after_connect(|conn, _meta| {
                 Box::pin(async move {
                     // WAL lets readers run beside the one writer; busy_timeout makes
-                    // writers wait for each other instead of failing at once.
+                    // writers wait for each other instead of failing at once;
+                    // secure_delete overwrites erased rows (G-13).
                     conn.execute(
                         "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                         PRAGMA secure_delete = ON;",
                     )
                     .await?;
                     Ok(())
@@ -109,11 +111,15 @@ impl Store {
         &self.pool
     }
 
+    /// On SQLite every transaction takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a deferred one that reads first and then writes fails
+    /// with "database is busy" instead of waiting when another writer holds it.
     pub async fn begin(&self) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Any>> {
-        self.pool
-            .begin()
-            .await
-            .context("while starting a transaction")
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        tx.context("while starting a transaction")
     }
 
     /// True when the database answers a trivial query (`/readyz`).

@@ -108,7 +108,7 @@ pub async fn mark_sent(
     sqlx::query(
         "UPDATE outbox SET status = 'sent', sent_at = $1, template_version = $2, context = '{}',
                            lease_owner = NULL, lease_until = NULL, last_error = NULL
-         WHERE id = $3",
+         WHERE id = $3 AND status = 'pending'",
     )
     .bind(now)
     .bind(template_version)
@@ -128,7 +128,7 @@ pub async fn reschedule(
 ) -> anyhow::Result<()> {
     sqlx::query(
         "UPDATE outbox SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL
-         WHERE id = $3",
+         WHERE id = $3 AND status = 'pending'",
     )
     .bind(next_attempt_at)
     .bind(error)
@@ -144,7 +144,7 @@ pub async fn mark_failed(store: &Store, id: &str, error: &str) -> anyhow::Result
     sqlx::query(
         "UPDATE outbox SET status = 'failed', last_error = $1, context = '{}',
                            lease_owner = NULL, lease_until = NULL
-         WHERE id = $2",
+         WHERE id = $2 AND status = 'pending'",
     )
     .bind(error)
     .bind(id)

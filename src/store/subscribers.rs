@@ -219,19 +219,20 @@ pub async fn delete(conn: &mut Conn, id: &str) -> anyhow::Result<bool> {
     Ok(result.rows_affected() > 0)
 }
 
-/// Deletes signups never confirmed since `before`, with their consent
-/// events (G-16); returns how many.
+/// Deletes signups neither confirmed nor renewed since `before` (a repeat
+/// signup renews one with a fresh link), with their consent events (G-16);
+/// returns how many. Run it in a transaction.
 pub async fn purge_unconfirmed(conn: &mut Conn, before: i64) -> anyhow::Result<u64> {
     sqlx::query(
         "DELETE FROM consent_events WHERE subject_kind = 'subscriber' AND subject IN
-           (SELECT id FROM subscribers WHERE status = 'pending' AND created_at < $1)",
+           (SELECT id FROM subscribers WHERE status = 'pending' AND updated_at < $1)",
     )
     .bind(before)
     .execute(&mut *conn)
     .await
     .context("while purging unconfirmed consent events")?;
     let result =
-        sqlx::query("DELETE FROM subscribers WHERE status = 'pending' AND created_at < $1")
+        sqlx::query("DELETE FROM subscribers WHERE status = 'pending' AND updated_at < $1")
             .bind(before)
             .execute(&mut *conn)
             .await
@@ -251,4 +252,15 @@ pub async fn password_hash_of(
             .await
             .context("while reading a password hash")?;
     Ok(hash.flatten())
+}
+
+/// Locks a reader's row for the rest of the transaction, so consent changes
+/// for one reader happen one after another; false if there is no such reader.
+pub async fn lock(conn: &mut Conn, id: &str) -> anyhow::Result<bool> {
+    let result = sqlx::query("UPDATE subscribers SET updated_at = updated_at WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .context("while locking a reader")?;
+    Ok(result.rows_affected() == 1)
 }

@@ -13,14 +13,16 @@ pub struct NewToken<'a> {
     pub purpose: TokenPurpose,
     pub outbox_id: &'a str,
     pub expires_at: i64,
+    /// The digest wording a confirmation link also confirms.
+    pub consent_text_id: Option<&'a str>,
 }
 
 /// Stores a token and voids the reader's unused older ones of the same purpose (D-05).
 pub async fn issue(conn: &mut Conn, token: &NewToken<'_>, now: i64) -> anyhow::Result<()> {
     void_all(conn, token.subscriber_id, token.purpose).await?;
     sqlx::query(
-        "INSERT INTO tokens (hash, subscriber_id, purpose, outbox_id, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO tokens (hash, subscriber_id, purpose, outbox_id, created_at, expires_at, consent_text_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(token.hash.as_str())
     .bind(token.subscriber_id)
@@ -28,6 +30,7 @@ pub async fn issue(conn: &mut Conn, token: &NewToken<'_>, now: i64) -> anyhow::R
     .bind(token.outbox_id)
     .bind(now)
     .bind(token.expires_at)
+    .bind(token.consent_text_id)
     .execute(&mut *conn)
     .await
     .context("while storing a token")?;
@@ -38,6 +41,7 @@ pub async fn issue(conn: &mut Conn, token: &NewToken<'_>, now: i64) -> anyhow::R
 pub struct ConsumedToken {
     pub subscriber_id: String,
     pub outbox_id: Option<String>,
+    pub consent_text_id: Option<String>,
 }
 
 /// Uses a token once: `None` if it is unknown, used, expired or of another purpose.
@@ -50,7 +54,7 @@ pub async fn consume(
     let row = sqlx::query(
         "UPDATE tokens SET used_at = $1
          WHERE hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1
-         RETURNING subscriber_id, outbox_id",
+         RETURNING subscriber_id, outbox_id, consent_text_id",
     )
     .bind(now)
     .bind(hash.as_str())
@@ -62,28 +66,30 @@ pub async fn consume(
         Ok(ConsumedToken {
             subscriber_id: row.try_get("subscriber_id")?,
             outbox_id: row.try_get("outbox_id")?,
+            consent_text_id: row.try_get("consent_text_id")?,
         })
     })
     .transpose()
 }
 
-/// True if the token could be used now; reads only (GET pages must not change state, D-06).
-pub async fn is_usable(
+/// `Some(consent wording, if any)` when the token could be used now; reads
+/// only (GET pages must not change state, D-06).
+pub async fn usable(
     conn: &mut Conn,
     hash: &TokenHash,
     purpose: TokenPurpose,
     now: i64,
-) -> anyhow::Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM tokens WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
+) -> anyhow::Result<Option<Option<String>>> {
+    sqlx::query_scalar(
+        "SELECT consent_text_id FROM tokens
+         WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
     )
     .bind(hash.as_str())
     .bind(purpose.as_str())
     .bind(now)
     .fetch_optional(&mut *conn)
     .await
-    .context("while looking up a token")?;
-    Ok(found.is_some())
+    .context("while looking up a token")
 }
 
 /// Voids every unused token of a purpose for a reader (A-02: a password was set).

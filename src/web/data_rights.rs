@@ -21,7 +21,7 @@ use super::{
     reader_links::{Feedback, apply_preferences, render_preferences},
     session::removal_cookie,
 };
-use crate::{app::AppState, consent::Source, privacy, store};
+use crate::{app::AppState, preferences::Proof, privacy, store};
 
 fn sign_in_first() -> Response {
     Redirect::to("/login").into_response()
@@ -47,7 +47,7 @@ pub async fn save_preferences(
         &jar,
         &id,
         &fields,
-        Source::AccountPage,
+        Proof::SignedIn,
         &evidence,
         "account_preferences.html",
     )

@@ -17,7 +17,7 @@ use crate::{
     app::AppState,
     consent::{self, Source},
     domain::LinkPurpose,
-    preferences::{self, PreferenceChange},
+    preferences::{self, Applied, PreferenceChange, PreferenceError, Proof},
 };
 
 /// `GET /unsubscribe/{token}`: a page with one button; a GET never
@@ -43,9 +43,7 @@ pub async fn unsubscribe_page(
 pub async fn unsubscribe(
     State(state): State<AppState>,
     frame: Frame,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(token): Path<String>,
-    headers: HeaderMap,
     request: Request,
 ) -> Result<Response, AppError> {
     let fields = match body_fields(&state, request).await {
@@ -66,15 +64,7 @@ pub async fn unsubscribe(
     } else {
         Source::OneClick
     };
-    let evidence = evidence(&state, peer, &headers);
-    consent::unsubscribe(
-        &state.store,
-        &state.clock,
-        &subscriber_id,
-        source,
-        &evidence,
-    )
-    .await?;
+    consent::unsubscribe(&state.store, &state.clock, &subscriber_id, source).await?;
     let preferences = state.links.token(LinkPurpose::Preferences, &subscriber_id);
     let page = state
         .pages
@@ -147,14 +137,14 @@ pub async fn save_preferences(
         return invalid_link(&state, &frame);
     };
     let evidence = evidence(&state, peer, &headers);
-    let source = Source::PreferenceCentre;
+    let proof = Proof::EmailedLink(&state.signup);
     apply_preferences(
         &state,
         &frame,
         &jar,
         &subscriber_id,
         &fields,
-        source,
+        proof,
         &evidence,
         "preferences.html",
     )
@@ -169,7 +159,7 @@ pub(super) async fn apply_preferences(
     jar: &CookieJar,
     subscriber_id: &str,
     fields: &[(String, String)],
-    source: Source,
+    proof: Proof<'_>,
     evidence: &consent::Evidence,
     template: &str,
 ) -> Result<Response, AppError> {
@@ -193,17 +183,19 @@ pub(super) async fn apply_preferences(
             .map(|(_, v)| v.clone())
             .collect(),
     };
-    let (feedback, status) = match preferences::update(
+    let updated = preferences::update(
         &state.store,
         &state.clock,
         subscriber_id,
         &change,
-        source,
+        proof,
         evidence,
     )
-    .await?
-    {
-        Ok(()) => (Feedback::Saved, StatusCode::OK),
+    .await?;
+    let (feedback, status) = match updated {
+        Ok(Applied::Saved) => (Feedback::Saved, StatusCode::OK),
+        Ok(Applied::ConfirmationSent) => (Feedback::ConfirmationSent, StatusCode::OK),
+        Err(PreferenceError::Gone) => return invalid_link(state, frame),
         Err(error) => (
             Feedback::Error(error.to_string()),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -216,6 +208,8 @@ pub(super) async fn apply_preferences(
 pub(super) enum Feedback {
     None,
     Saved,
+    /// Turning the digest on from an emailed link waits for a confirmation.
+    ConfirmationSent,
     Error(String),
 }
 
@@ -228,15 +222,19 @@ pub(super) async fn render_preferences(
     feedback: Feedback,
     status: StatusCode,
 ) -> Result<Response, AppError> {
-    let view = preferences::view(&state.store, subscriber_id).await?;
-    let (saved, error) = match feedback {
-        Feedback::None => (false, None),
-        Feedback::Saved => (true, None),
-        Feedback::Error(message) => (false, Some(message)),
+    let Some(view) = preferences::view(&state.store, subscriber_id).await? else {
+        return invalid_link(state, frame);
+    };
+    let (saved, confirmation_sent, error) = match feedback {
+        Feedback::None => (false, false, None),
+        Feedback::Saved => (true, false, None),
+        Feedback::ConfirmationSent => (true, true, None),
+        Feedback::Error(message) => (false, false, Some(message)),
     };
     let context = context! {
         view,
         saved,
+        confirmation_sent,
         error,
         wording => state.newsletter_wording.body,
         wording_id => state.newsletter_wording.id,

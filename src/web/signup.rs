@@ -106,15 +106,19 @@ pub async fn confirm_page(
     frame: Frame,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    let usable = match Token::parse(&token) {
-        Some(token) => state.signup.confirmation_is_usable(&token).await?,
-        None => false,
+    let confirmation = match Token::parse(&token) {
+        Some(token) => state.signup.confirmation(&token).await?,
+        None => None,
     };
-    if !usable {
+    let Some(digest_wording) = confirmation else {
         return invalid_link(&state, &frame);
-    }
-    // D-06: a page with one button; the POST does the change.
-    message_page(&state, &frame, StatusCode::OK, "confirm.html")
+    };
+    // D-06: a page with one button; the POST does the change. It says
+    // whether the digest consent is part of what is confirmed.
+    let page = state
+        .pages
+        .render("confirm.html", &frame, context! { digest_wording })?;
+    Ok(page.into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
