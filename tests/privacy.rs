@@ -715,6 +715,7 @@ async fn a_strangers_tick_is_not_confirmed_by_the_readers_own_link(backend: Back
     let app = TestApp::spawn(backend).await;
     // Someone else signs the address up and ticks the digest box ...
     app.new_browser().sign_up("victim@example.com", true).await;
+    app.drain_outbox().await;
     // ... then the owner signs up without it and confirms their own link.
     app.sign_up("victim@example.com", false).await;
     app.drain_outbox().await;
