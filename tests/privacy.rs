@@ -328,8 +328,11 @@ async fn the_account_turns_the_digest_on_only_with_the_box_and_its_wording(backe
         ("frequency", "daily"),
         ("consent_version", version.as_str()),
     ];
-    app.submit("/account/preferences", "/account/preferences", &plain)
+    let saved = app
+        .submit("/account/preferences", "/account/preferences", &plain)
         .await;
+    assert_eq!(saved.status(), 200);
+    assert!(saved.text().await.unwrap().contains("Saved."));
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM consent_events").await,
         0,

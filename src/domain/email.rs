@@ -93,6 +93,31 @@ pub fn mask_email(address: &str) -> String {
     }
 }
 
+/// Masks every address in a free text, such as a mail server's reply, which
+/// often repeats the recipient (D-17).
+pub fn mask_addresses(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.contains('@') {
+            out.push_str(&mask_email(word));
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\'' | '(' | ')' | ',' | ';') {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +160,14 @@ mod tests {
             Err(EmailError::TooLong)
         );
         assert!(EmailAddress::parse(&format!("{}@example.com", "a".repeat(64))).is_ok());
+    }
+
+    #[test]
+    fn addresses_in_server_replies_are_masked() {
+        assert_eq!(
+            mask_addresses("550 5.1.1 <reader@example.com>: Recipient address rejected"),
+            "550 5.1.1 <r***@example.com>: Recipient address rejected"
+        );
     }
 
     #[test]

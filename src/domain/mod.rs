@@ -7,7 +7,7 @@ mod reader_link;
 mod slug;
 mod token;
 
-pub use email::{EmailAddress, EmailError, mask_email};
+pub use email::{EmailAddress, EmailError, mask_addresses, mask_email};
 pub use name::{NameError, SubscriberName};
 pub use password::{NewPassword, PasswordError};
 pub use reader_link::{LinkPurpose, LinkSigner};

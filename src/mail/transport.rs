@@ -9,7 +9,10 @@ use lettre::{
     transport::smtp::{PoolConfig, authentication::Credentials},
 };
 
-use crate::config::{MailConfig, MailTransport, SmtpConfig, SmtpTls};
+use crate::{
+    config::{MailConfig, MailTransport, SmtpConfig, SmtpTls},
+    domain::mask_addresses,
+};
 
 /// How a send failed, which decides whether it is tried again (E-21).
 #[derive(Debug, thiserror::Error)]
@@ -45,10 +48,12 @@ impl Transport {
         match self {
             Self::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|error| {
                 // Only a 5xx reply is permanent; everything else may pass later.
+                // Replies often repeat the recipient; they are logged and stored (D-17).
+                let text = mask_addresses(&error.to_string());
                 if error.is_permanent() {
-                    SendError::Permanent(error.to_string())
+                    SendError::Permanent(text)
                 } else {
-                    SendError::Transient(error.to_string())
+                    SendError::Transient(text)
                 }
             }),
             Self::File(file) => file

@@ -55,6 +55,10 @@ pub async fn login(
     }
     match state.accounts.sign_in(&form.email, &form.password).await? {
         Some(session) => {
+            // The browser's previous session ends with the new one.
+            if let Some(previous) = &frame.reader {
+                state.accounts.sign_out(previous).await?;
+            }
             let cookie = session_cookie(
                 &session,
                 secure(&state),

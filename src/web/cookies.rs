@@ -169,9 +169,17 @@ fn earlier_consent_id(jar: &CookieJar) -> Option<String> {
 }
 
 /// Only a path on this site; anything else goes home (no open redirect).
+/// Visible ASCII only: browsers drop tabs and line breaks, so "/\t/evil"
+/// would become "//evil".
 fn local_path(candidate: Option<&str>) -> &str {
     match candidate {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && path
+                    .bytes()
+                    .all(|b| (0x21..=0x7e).contains(&b) && b != b'\\')
+                && !matches!(path.as_bytes().get(1), Some(b'/')) =>
+        {
             path
         }
         _ => "/",
@@ -185,7 +193,14 @@ mod tests {
     #[test]
     fn return_to_never_leaves_the_site() {
         assert_eq!(local_path(Some("/articles/x")), "/articles/x");
-        for bad in ["//evil.example", "https://evil.example", "/\\evil", "evil"] {
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "evil",
+            "/\t/evil.example",
+            "/\n",
+        ] {
             assert_eq!(local_path(Some(bad)), "/", "{bad}");
         }
     }

@@ -65,7 +65,25 @@ impl FromRequestParts<AppState> for Frame {
             csrf,
             reader,
             cookie_choice,
-            path: parts.uri.path().to_owned(),
+            path: return_path(parts.uri.path()),
         })
+    }
+}
+
+/// Where a form on this page may send the browser back to. Pages whose path
+/// holds an emailed token send it home instead, so the token never travels
+/// further (D-17).
+fn return_path(path: &str) -> String {
+    const TOKEN_PAGES: [&str; 5] = [
+        "/confirm/",
+        "/account/password/",
+        "/login/link/",
+        "/unsubscribe/",
+        "/preferences/",
+    ];
+    if TOKEN_PAGES.iter().any(|prefix| path.starts_with(prefix)) {
+        "/".into()
+    } else {
+        path.into()
     }
 }
