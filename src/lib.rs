@@ -26,6 +26,8 @@ pub mod digest_cli;
 pub mod domain;
 /// Queueing the emails readers get, with or without a single-use link.
 pub mod emails;
+/// Importing readers from CSV.
+pub mod import;
 /// Email templates, messages and transports.
 pub mod mail;
 /// The preference centre: digest on/off, frequency, topics, pause.

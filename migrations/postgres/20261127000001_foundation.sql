@@ -54,6 +54,8 @@ CREATE TABLE consent_events (
     action        TEXT NOT NULL CHECK (action IN ('granted', 'confirmed', 'withdrawn')),
     text_id       TEXT NOT NULL REFERENCES consent_texts (id),
     source        TEXT NOT NULL,
+    -- Where exactly: an import file's name (G-04 "how").
+    source_detail TEXT,
     ip            TEXT,
     user_agent    TEXT,
     created_at    BIGINT NOT NULL
