@@ -78,6 +78,15 @@ enum DigestCommand {
         #[arg(long)]
         wait: bool,
     },
+    /// Print the text of the schedule's next digest, or send it as one test message.
+    Preview {
+        /// The schedule (default: the first one configured).
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Send the preview to this address instead of printing it.
+        #[arg(long, value_name = "EMAIL")]
+        to: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +153,9 @@ impl Cli {
                         wait,
                     },
             } => crate::digest_cli::send(config, schedule.as_deref(), now, dry_run, wait).await,
+            Command::Digest {
+                command: DigestCommand::Preview { schedule, to },
+            } => crate::digest_cli::preview(config, schedule.as_deref(), to.as_deref()).await,
             Command::Purge => {
                 let store = Store::connect(&config.database).await?;
                 store.migrate().await?;

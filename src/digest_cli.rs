@@ -15,15 +15,10 @@ use crate::{
     digest::{self, Started},
 };
 
-pub async fn send(
-    config: Config,
-    schedule: Option<&str>,
-    now: bool,
-    dry_run: bool,
-    wait: bool,
-) -> anyhow::Result<()> {
-    let schedules = digest::schedules(&config)?;
-    let chosen = match schedule {
+/// The schedule called `name`, or the first one configured.
+fn choose(config: &Config, name: Option<&str>) -> anyhow::Result<digest::Schedule> {
+    let schedules = digest::schedules(config)?;
+    let chosen = match name {
         Some(name) => schedules.iter().find(|s| s.name == name).with_context(|| {
             let names: Vec<&str> = schedules.iter().map(|s| s.name.as_str()).collect();
             format!("no schedule named {name:?}; configured: {names:?}")
@@ -31,8 +26,60 @@ pub async fn send(
         None => schedules
             .first()
             .context("no digest schedule is configured")?,
+    };
+    Ok(chosen.clone())
+}
+
+/// `digest preview`: prints the next digest's text part, or mails it to `to`.
+pub async fn preview(
+    config: Config,
+    schedule: Option<&str>,
+    to: Option<&str>,
+) -> anyhow::Result<()> {
+    let chosen = choose(&config, schedule)?;
+    let recipient = match to {
+        Some(address) => crate::domain::EmailAddress::parse(address)
+            .map_err(|e| anyhow::anyhow!("--to: {e}"))?
+            .canonical()
+            .to_owned(),
+        None => "preview@example.invalid".to_owned(),
+    };
+    let clock = Clock::default();
+    let app = App::build(config, clock.clone()).await?;
+    let store = app.store();
+    let (articles, until) = digest::upcoming_articles(&store, &clock, &chosen).await?;
+    let subject = chosen.subject.clone().unwrap_or_default();
+    match app
+        .worker()
+        .preview(articles, until, &subject, &recipient)?
+    {
+        None => eprintln!("no new articles since the last digest: nothing to preview"),
+        Some(preview) if to.is_some() => {
+            app.worker().send_preview(preview).await?;
+            eprintln!(
+                "sent a test digest to {}",
+                crate::domain::mask_email(&recipient)
+            );
+        }
+        Some(preview) => print_text(&preview.text),
     }
-    .clone();
+    store.close().await;
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)] // stdout is `digest preview`'s interface
+fn print_text(text: &str) {
+    println!("{text}");
+}
+
+pub async fn send(
+    config: Config,
+    schedule: Option<&str>,
+    now: bool,
+    dry_run: bool,
+    wait: bool,
+) -> anyhow::Result<()> {
+    let chosen = choose(&config, schedule)?;
     let clock = Clock::default();
     let app = App::build(config, clock.clone()).await?;
     let store = app.store();

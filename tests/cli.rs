@@ -17,6 +17,7 @@ storage_tests!(
     serve_writes_the_signup_and_credentials_emails_as_eml_files_and_stops_on_sigterm,
     importing_the_example_articles_twice_changes_nothing,
     subscriber_export_and_erase_act_on_one_reader,
+    digest_preview_prints_and_send_now_wait_delivers_to_every_reader,
 );
 
 #[test]
@@ -290,5 +291,65 @@ async fn subscriber_export_and_erase_act_on_one_reader(backend: Backend) {
     assert!(purge.status.success());
     let report: serde_json::Value = serde_json::from_slice(&purge.stdout).unwrap();
     assert!(report["tokens"].is_u64());
+    app.stop().await;
+}
+
+async fn digest_preview_prints_and_send_now_wait_delivers_to_every_reader(backend: Backend) {
+    let app = support::TestApp::spawn(backend).await;
+    for n in 0..3 {
+        app.confirmed_reader(&format!("reader{n}@example.com"), true)
+            .await;
+    }
+    app.drain_outbox().await;
+    let before = app.received().len();
+    app.import_article("+++\ntitle = \"Tide tables\"\ncategories = [\"city\"]\n+++\nBody.\n")
+        .await;
+    let port = app.smtp.as_ref().unwrap().addr.port().to_string();
+    let run = |args: &[&str]| {
+        Command::new(BINARY)
+            .env("BROADSHEET_DATABASE__URL", app.config.database.url.expose())
+            .env("BROADSHEET_SERVER__BASE_URL", &app.base_url)
+            .env("BROADSHEET_MAIL__TRANSPORT", "smtp")
+            .env("BROADSHEET_SMTP__PORT", &port)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let preview = run(&["digest", "preview"]);
+    assert!(
+        preview.status.success(),
+        "{}",
+        String::from_utf8_lossy(&preview.stderr)
+    );
+    let text = String::from_utf8_lossy(&preview.stdout);
+    assert!(
+        text.contains("Tide tables") && text.contains("/unsubscribe/"),
+        "{text}"
+    );
+    assert_eq!(
+        app.received().len(),
+        before,
+        "a printed preview sends nothing"
+    );
+
+    let dry = run(&["digest", "send", "--now", "--dry-run"]);
+    assert!(String::from_utf8_lossy(&dry.stderr).contains("3 recipients"));
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM campaigns").await,
+        0,
+        "a dry run changes nothing"
+    );
+
+    let send = run(&["digest", "send", "--now", "--wait"]);
+    assert!(
+        send.status.success(),
+        "{}",
+        String::from_utf8_lossy(&send.stderr)
+    );
+    assert_eq!(app.received().len(), before + 3, "one digest each");
+    assert_eq!(
+        app.text("SELECT status FROM campaigns").await.as_deref(),
+        Some("done")
+    );
     app.stop().await;
 }

@@ -44,7 +44,54 @@ enum Outcome {
     Released,
 }
 
+/// A preview of the next digest: its text part, and the message itself.
+pub struct Preview {
+    pub text: String,
+    pub message: lettre::Message,
+}
+
 impl Worker {
+    /// Renders the digest `articles` would make for a reader of every topic
+    /// at `to`, without a campaign; `None` if there is nothing to show.
+    pub fn preview(
+        &self,
+        articles: Vec<CampaignArticle>,
+        covers_until: i64,
+        subject: &str,
+        to: &str,
+    ) -> anyhow::Result<Option<Preview>> {
+        let campaign = CampaignContext {
+            row: CampaignRow {
+                id: "preview".into(),
+                schedule: String::new(),
+                subject: subject.to_owned(),
+                covers_until,
+            },
+            articles,
+        };
+        // The nil id: links in a preview lead to no reader at all.
+        let recipient = Recipient {
+            id: uuid::Uuid::nil().to_string(),
+            email_canonical: to.to_owned(),
+            name: None,
+            eligible: 1,
+        };
+        let Some(context) = self.digest_context(&campaign, &recipient, &[]) else {
+            return Ok(None);
+        };
+        let text = self.templates.render("digest", &context)?.text;
+        let message = self.build_digest(&campaign, &recipient, &context)?;
+        Ok(Some(Preview { text, message }))
+    }
+
+    /// Sends a preview (a test message), recording nothing.
+    pub async fn send_preview(&self, preview: Preview) -> anyhow::Result<()> {
+        self.transport
+            .send(preview.message)
+            .await
+            .map_err(|e| anyhow::anyhow!("the test message was not sent: {e}"))
+    }
+
     /// Claims and sends one batch of digest deliveries.
     pub async fn deliver_digest_batch(
         &self,

@@ -6,6 +6,6 @@ mod digest;
 mod queue;
 mod worker;
 
-pub use digest::DigestSettings;
+pub use digest::{DigestSettings, Preview};
 pub use queue::{QueuedEmail, queue_email};
 pub use worker::{BatchOutcome, Worker, WorkerSettings};

@@ -148,3 +148,21 @@ pub fn schedules(config: &crate::config::Config) -> anyhow::Result<Vec<Schedule>
         })
         .collect()
 }
+
+/// The articles the schedule's next digest would cover if it ran now.
+pub async fn upcoming_articles(
+    store: &Store,
+    clock: &Clock,
+    schedule: &Schedule,
+) -> anyhow::Result<(Vec<store::digests::CampaignArticle>, i64)> {
+    let now = clock.now();
+    let from = match store::digests::watermark(store, &schedule.name).await? {
+        Some(covered) if covered > 0 => covered,
+        _ => (now - schedule.period()).timestamp_millis(),
+    };
+    let until = now.timestamp_millis();
+    Ok((
+        store::digests::articles_between(store, from, until).await?,
+        until,
+    ))
+}

@@ -508,3 +508,30 @@ pub async fn close_finished(store: &Store, now: i64) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The articles a digest for `(from, until]` would cover, as a campaign holds them.
+pub async fn articles_between(
+    store: &Store,
+    from: i64,
+    until: i64,
+) -> anyhow::Result<Vec<CampaignArticle>> {
+    sqlx::query_as(
+        "SELECT a.slug, a.title, a.teaser, a.author, a.published_at, COALESCE(c.category, '') AS category
+         FROM articles a LEFT JOIN article_categories c ON c.article_id = a.id
+         WHERE a.published_at > $1 AND a.published_at <= $2 ORDER BY a.published_at DESC, a.id",
+    )
+    .bind(from)
+    .bind(until)
+    .fetch_all(store.pool())
+    .await
+    .context("while reading articles for a preview")
+}
+
+/// A schedule's watermark, if it has one yet.
+pub async fn watermark(store: &Store, name: &str) -> anyhow::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT covered_until FROM digest_schedules WHERE name = $1")
+        .bind(name)
+        .fetch_optional(store.pool())
+        .await
+        .context("while reading a watermark")
+}
