@@ -27,7 +27,7 @@ BIN=$PWD/target/release/broadsheet
 work=$(mktemp -d)
 trap 'kill "$sink" 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
-smtp-sink -u nobody -c "127.0.0.1:$PORT" 1000 & sink=$!
+smtp-sink -u nobody -c "127.0.0.1:$PORT" 1000 >/dev/null & sink=$!
 sleep 1
 
 case "$DB" in
@@ -59,7 +59,7 @@ size=$(stat -c %s "$work"/preview/*.eml)
 
 # Reference: what this machine's SMTP path carries, same connections and size.
 ref_start=$(date +%s.%N)
-smtp-source -d -s "$CONNECTIONS" -m "$N" -l "$size" -f bench@localhost -t reader@example.com "127.0.0.1:$PORT"
+smtp-source -d -s "$CONNECTIONS" -m "$N" -l "$size" -f bench@localhost -t reader@example.com "127.0.0.1:$PORT" >/dev/null
 ref_end=$(date +%s.%N)
 ref_rate=$(python3 -c "print(round($N / ($ref_end - $ref_start)))")
 
