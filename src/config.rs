@@ -58,6 +58,9 @@ pub struct ServerConfig {
     /// Public address; every link in an email is built from it (D-15).
     pub base_url: String,
     pub request_timeout_s: u64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (S-07); empty:
+    /// the client is whoever opened the connection.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +69,7 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             base_url: "http://127.0.0.1:8080".into(),
             request_timeout_s: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }

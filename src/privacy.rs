@@ -69,6 +69,7 @@ pub async fn export(
                 "ip": e.ip,
                 "user_agent": e.user_agent,
                 "wording": { "version": e.text_id, "language": e.text_language, "text": e.text_body },
+                "privacy_notice_version": e.notice_id,
             })).collect::<Vec<_>>(),
         },
         "emails": emails.iter().map(|m| json!({

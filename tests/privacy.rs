@@ -90,6 +90,10 @@ async fn one_click_unsubscribe_withdraws_and_the_export_shows_its_source(backend
         "repeating it recorded nothing more"
     );
     assert_eq!(events[2]["source"], "one_click_unsubscribe");
+    assert!(
+        events[2]["ip"].is_null() && events[2]["user_agent"].is_null(),
+        "G-07: no IP on a withdrawal"
+    );
     assert_eq!(
         events[2]["wording"]["text"],
         app.config.signup.newsletter_consent_text.as_str()
@@ -377,6 +381,15 @@ async fn the_export_holds_everything_and_no_secret(backend: Backend) {
     assert_eq!(data["account"]["has_password"], true);
     assert_eq!(data["consent"]["events"].as_array().unwrap().len(), 2);
     assert_eq!(data["consent"]["events"][0]["ip"], "127.0.0.0");
+    let notice = broadsheet::domain::content_hash(&format!(
+        "privacy_notice\0{}",
+        include_str!("../templates/privacy_notice.md")
+    ));
+    assert_eq!(
+        data["consent"]["events"][0]["privacy_notice_version"],
+        notice.as_str(),
+        "G-04"
+    );
     let templates: Vec<&str> = data["emails"]
         .as_array()
         .unwrap()

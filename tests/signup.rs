@@ -23,6 +23,7 @@ storage_tests!(
     the_confirm_link_get_changes_nothing,
     concurrent_signups_of_one_address_create_one_subscriber,
     the_confirmation_email_holds_nothing_the_reader_typed,
+    forwarded_addresses_count_only_from_trusted_proxies,
 );
 
 const INVALID_PAGE: &str = "This link is invalid or has expired";
@@ -519,4 +520,38 @@ async fn the_confirmation_email_holds_nothing_the_reader_typed(backend: Backend)
         Some("Buy cheap watches")
     );
     app.stop().await;
+}
+
+async fn forwarded_addresses_count_only_from_trusted_proxies(backend: Backend) {
+    for (trusted, expected) in [(false, "127.0.0.0"), (true, "198.51.100.0")] {
+        let app = TestApp::spawn_with(backend, broadsheet::app::Role::Web, |config| {
+            if trusted {
+                config.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+            }
+        })
+        .await;
+        let form = app.get("/subscribe").await.text().await.unwrap();
+        let body = format!(
+            "email=fwd%40example.com&newsletter=yes&csrf={}&consent_version={}",
+            hidden_field(&form, "csrf"),
+            hidden_field(&form, "consent_version")
+        );
+        let response = app
+            .client
+            .post(app.url("/subscribe"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", "203.0.113.9, 198.51.100.7")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let ip = app.text("SELECT ip FROM consent_events").await;
+        assert_eq!(
+            ip.as_deref(),
+            Some(expected),
+            "S-07 with trusted = {trusted}"
+        );
+        app.stop().await;
+    }
 }

@@ -56,6 +56,8 @@ CREATE TABLE consent_events (
     source        TEXT NOT NULL,
     -- Where exactly: an import file's name (G-04 "how").
     source_detail TEXT,
+    -- The privacy notice in force when the consent was given (G-04 "what they were told").
+    notice_id     TEXT REFERENCES consent_texts (id),
     ip            TEXT,
     user_agent    TEXT,
     created_at    BIGINT NOT NULL

@@ -9,14 +9,17 @@ use crate::config::IpMode;
 pub struct Evidence {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The privacy notice version the reader could read at the time (G-04).
+    pub notice_id: Option<String>,
 }
 
 impl Evidence {
     /// Keeps the IP as `ip_mode` allows and at most 256 characters of user agent.
-    pub fn new(ip: IpAddr, user_agent: Option<&str>, ip_mode: IpMode) -> Self {
+    pub fn new(ip: IpAddr, user_agent: Option<&str>, ip_mode: IpMode, notice_id: &str) -> Self {
         Self {
             ip: reduce_ip(ip, ip_mode),
             user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
+            notice_id: Some(notice_id.to_owned()),
         }
     }
 }

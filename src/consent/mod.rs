@@ -130,6 +130,7 @@ pub async fn record_newsletter(
         source: source.as_str(),
         ip: evidence.ip.as_deref(),
         user_agent: evidence.user_agent.as_deref(),
+        notice_id: evidence.notice_id.as_deref(),
     };
     store::consent::record(conn, &event, now).await
 }
@@ -197,6 +198,7 @@ pub async fn record_cookie_choice(
             source: Source::CookieBanner.as_str(),
             ip: None,
             user_agent: None,
+            notice_id: None,
         };
         store::consent::record(&mut tx, &event, now).await?;
     }

@@ -2,7 +2,7 @@
 //! times are matched in the schedule's own time zone, so 07:00 stays 07:00
 //! across daylight-saving changes.
 
-use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::{Cron, parser::CronParser, parser::Seconds};
 
@@ -55,20 +55,20 @@ impl Schedule {
 
     /// The latest firing at or before `now`.
     pub fn last_fire(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let local = now.with_timezone(&self.timezone);
+        let local = whole_second(now).with_timezone(&self.timezone);
         self.cron
             .find_previous_occurrence(&local, true)
             .ok()
-            .map(|t| t.with_timezone(&Utc))
+            .map(|t| whole_second(t.with_timezone(&Utc)))
     }
 
     /// The first firing after `now`.
     pub fn next_fire(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let local = now.with_timezone(&self.timezone);
+        let local = whole_second(now).with_timezone(&self.timezone);
         self.cron
             .find_next_occurrence(&local, false)
             .ok()
-            .map(|t| t.with_timezone(&Utc))
+            .map(|t| whole_second(t.with_timezone(&Utc)))
     }
 
     /// How far back a first digest reaches: one period.
@@ -98,6 +98,12 @@ impl Schedule {
             .format("%-d %B %Y")
             .to_string()
     }
+}
+
+/// croner keeps the sub-second part of the time it starts from; firings are
+/// whole seconds, so every instance names the same firing the same way.
+fn whole_second(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.with_nanosecond(0).unwrap_or(time)
 }
 
 #[cfg(test)]
@@ -140,6 +146,15 @@ mod tests {
             london.period_key(utc("2026-10-25T07:00:00Z")),
             "daily:2026-10-25"
         );
+    }
+
+    #[test]
+    fn instances_at_different_instants_name_the_same_firing() {
+        let daily = schedule("0 0 7 * * *", "UTC", Frequency::Daily);
+        let a = daily.last_fire(utc("2026-11-27T09:00:00.123Z"));
+        let b = daily.last_fire(utc("2026-11-27T09:00:05.987Z"));
+        assert_eq!(a, b);
+        assert_eq!(a, Some(utc("2026-11-27T07:00:00Z")));
     }
 
     #[test]

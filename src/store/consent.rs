@@ -73,13 +73,14 @@ pub struct ConsentEvent<'a> {
     pub source: &'a str,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    pub notice_id: Option<&'a str>,
 }
 
 pub async fn record(conn: &mut Conn, event: &ConsentEvent<'_>, now: i64) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO consent_events
-           (id, subject_kind, subject, purpose, action, text_id, source, ip, user_agent, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+           (id, subject_kind, subject, purpose, action, text_id, source, ip, user_agent, notice_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(super::new_id())
     .bind(event.subject.kind())
@@ -90,6 +91,7 @@ pub async fn record(conn: &mut Conn, event: &ConsentEvent<'_>, now: i64) -> anyh
     .bind(event.source)
     .bind(event.ip)
     .bind(event.user_agent)
+    .bind(event.notice_id)
     .bind(now)
     .execute(&mut *conn)
     .await
@@ -133,13 +135,14 @@ pub struct EventWithText {
     pub text_id: String,
     pub text_body: String,
     pub text_language: String,
+    pub notice_id: Option<String>,
 }
 
 /// A reader's events, oldest first.
 pub async fn events_of(conn: &mut Conn, subscriber_id: &str) -> anyhow::Result<Vec<EventWithText>> {
     sqlx::query_as(
         "SELECT e.id, e.purpose, e.action, e.source, e.ip, e.user_agent, e.created_at,
-                e.text_id, t.body AS text_body, t.language AS text_language
+                e.text_id, t.body AS text_body, t.language AS text_language, e.notice_id
          FROM consent_events e JOIN consent_texts t ON t.id = e.text_id
          WHERE e.subject_kind = 'subscriber' AND e.subject = $1
          ORDER BY e.created_at, e.id",

@@ -1,10 +1,8 @@
 //! Sign-in, sign-out, password and sign-in-link pages, and the account page.
 
-use std::net::SocketAddr;
-
 use axum::{
     Form,
-    extract::{ConnectInfo, Path, State},
+    extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
@@ -43,14 +41,16 @@ pub async fn login_page(State(state): State<AppState>, frame: Frame) -> Result<R
 pub async fn login(
     State(state): State<AppState>,
     frame: Frame,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     if !state.csrf.verify(&jar, &form.csrf) {
         return csrf_refused(&state, &frame);
     }
-    if let Err(wait) = state.login_throttle.check(peer.ip(), form.email.trim()) {
+    if let Err(wait) = state
+        .login_throttle
+        .check(frame.client_ip, form.email.trim())
+    {
         return too_many_requests(&state, &frame, wait);
     }
     match state.accounts.sign_in(&form.email, &form.password).await? {
@@ -179,22 +179,20 @@ pub async fn link_page(State(state): State<AppState>, frame: Frame) -> Result<Re
 pub async fn request_reset(
     state: State<AppState>,
     frame: Frame,
-    peer: ConnectInfo<SocketAddr>,
     jar: CookieJar,
     form: Form<EmailForm>,
 ) -> Result<Response, AppError> {
-    request_link(state, frame, peer, jar, form, LinkKind::Reset).await
+    request_link(state, frame, jar, form, LinkKind::Reset).await
 }
 
 /// `POST /login/link`: the same answer for every address.
 pub async fn request_sign_in_link(
     state: State<AppState>,
     frame: Frame,
-    peer: ConnectInfo<SocketAddr>,
     jar: CookieJar,
     form: Form<EmailForm>,
 ) -> Result<Response, AppError> {
-    request_link(state, frame, peer, jar, form, LinkKind::SignIn).await
+    request_link(state, frame, jar, form, LinkKind::SignIn).await
 }
 
 /// The two emailed links a reader can ask for by address.
@@ -216,12 +214,11 @@ impl LinkKind {
 async fn request_link(
     State(state): State<AppState>,
     frame: Frame,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     Form(form): Form<EmailForm>,
     kind: LinkKind,
 ) -> Result<Response, AppError> {
-    if let Some(response) = super::limit_email_requests(&state, &frame, peer.ip())? {
+    if let Some(response) = super::limit_email_requests(&state, &frame)? {
         return Ok(response);
     }
     if !state.csrf.verify(&jar, &form.csrf) {

@@ -1,11 +1,9 @@
 //! A signed-in reader's data rights: preferences, export, erasure, and their
 //! consent history with receipts (G-08, G-13, G-19/G-20).
 
-use std::net::SocketAddr;
-
 use axum::{
     Form, Json,
-    extract::{ConnectInfo, Path, State},
+    extract::{Path, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
@@ -31,7 +29,6 @@ fn sign_in_first() -> Response {
 pub async fn save_preferences(
     State(state): State<AppState>,
     frame: Frame,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     jar: CookieJar,
     Form(fields): Form<Vec<(String, String)>>,
@@ -39,7 +36,7 @@ pub async fn save_preferences(
     let Some(reader) = &frame.reader else {
         return Ok(sign_in_first());
     };
-    let evidence = evidence(&state, peer, &headers);
+    let evidence = evidence(&state, &frame, &headers);
     let id = reader.subscriber_id.clone();
     apply_preferences(
         &state,

@@ -1,8 +1,10 @@
 //! What every page shares: the CSRF token for its forms, who is signed in,
 //! and whether to show the cookie banner.
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::{
-    extract::{FromRequestParts, Request, State},
+    extract::{ConnectInfo, FromRequestParts, Request, State},
     http::{HeaderValue, header, request::Parts},
     middleware::Next,
     response::Response,
@@ -48,6 +50,8 @@ pub struct Frame {
     pub cookie_choice: Option<CookieChoice>,
     /// The path of this page, for forms that come back to it.
     pub path: String,
+    /// The client's address: the connection's, or from a trusted proxy (S-07).
+    pub client_ip: IpAddr,
 }
 
 impl FromRequestParts<AppState> for Frame {
@@ -66,6 +70,7 @@ impl FromRequestParts<AppState> for Frame {
             reader,
             cookie_choice,
             path: return_path(parts.uri.path()),
+            client_ip: client_ip(parts, &state.config.server.trusted_proxies),
         })
     }
 }
@@ -86,4 +91,30 @@ fn return_path(path: &str) -> String {
     } else {
         path.into()
     }
+}
+
+/// The connecting address, unless that is a trusted proxy: then the
+/// right-most address in `X-Forwarded-For` that is not one (S-07). Headers
+/// from anyone else are ignored, so clients cannot choose their own address.
+fn client_ip(parts: &Parts, trusted: &[IpAddr]) -> IpAddr {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let hops: Vec<IpAddr> = forwarded
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    hops.into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
 }

@@ -15,10 +15,7 @@ mod session;
 mod signup;
 mod static_files;
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    time::Duration,
-};
+use std::time::Duration;
 
 use axum::{
     Router,
@@ -204,15 +201,11 @@ fn too_many_requests(
 
 /// The per-IP limit on requests that send email (signup, reset, sign-in
 /// link, D-10): `Some(429 page)` past it.
-fn limit_email_requests(
-    state: &AppState,
-    frame: &Frame,
-    ip: IpAddr,
-) -> Result<Option<Response>, AppError> {
+fn limit_email_requests(state: &AppState, frame: &Frame) -> Result<Option<Response>, AppError> {
     let Some(limiter) = &state.email_request_limiter else {
         return Ok(None);
     };
-    match limiter.check_key(&ip) {
+    match limiter.check_key(&frame.client_ip) {
         Ok(()) => Ok(None),
         Err(not_until) => {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -222,9 +215,14 @@ fn limit_email_requests(
 }
 
 /// How a consent was given, from the connection and its headers (G-04).
-fn evidence(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Evidence {
+fn evidence(state: &AppState, frame: &Frame, headers: &HeaderMap) -> Evidence {
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    Evidence::new(peer.ip(), user_agent, state.config.privacy.ip_mode)
+    Evidence::new(
+        frame.client_ip,
+        user_agent,
+        state.config.privacy.ip_mode,
+        &state.privacy_notice.id,
+    )
 }

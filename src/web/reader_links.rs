@@ -1,11 +1,9 @@
 //! The links every digest carries: one-click unsubscribe (RFC 8058, E-03…E-05)
 //! and the preference centre, both usable without signing in.
 
-use std::net::SocketAddr;
-
 use axum::{
     Form,
-    extract::{ConnectInfo, FromRequest, Multipart, Path, Request, State},
+    extract::{FromRequest, Multipart, Path, Request, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -127,7 +125,6 @@ pub async fn preferences_page(
 pub async fn save_preferences(
     State(state): State<AppState>,
     frame: Frame,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(token): Path<String>,
     headers: HeaderMap,
     jar: CookieJar,
@@ -136,7 +133,7 @@ pub async fn save_preferences(
     let Some(subscriber_id) = state.links.verify(LinkPurpose::Preferences, &token) else {
         return invalid_link(&state, &frame);
     };
-    let evidence = evidence(&state, peer, &headers);
+    let evidence = evidence(&state, &frame, &headers);
     let proof = Proof::EmailedLink(&state.signup);
     apply_preferences(
         &state,

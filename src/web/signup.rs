@@ -1,11 +1,9 @@
 //! Signup and confirmation pages (D-01…D-11). Handlers parse, call
 //! [`crate::signup`], and render.
 
-use std::net::SocketAddr;
-
 use axum::{
     Form,
-    extract::{ConnectInfo, Path, State},
+    extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -53,12 +51,11 @@ pub(super) fn render_empty_form(
 pub async fn subscribe(
     State(state): State<AppState>,
     frame: Frame,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     jar: CookieJar,
     Form(form): Form<SubscribeForm>,
 ) -> Result<Response, AppError> {
-    if let Some(response) = super::limit_email_requests(&state, &frame, peer.ip())? {
+    if let Some(response) = super::limit_email_requests(&state, &frame)? {
         return Ok(response);
     }
     if !state.csrf.verify(&jar, &form.csrf) {
@@ -95,7 +92,7 @@ pub async fn subscribe(
         email,
         name,
         newsletter_wording,
-        evidence: evidence(&state, peer, &headers),
+        evidence: evidence(&state, &frame, &headers),
     };
     state.signup.subscribe(&request).await?;
     message_page(&state, &frame, StatusCode::OK, "check_inbox.html")
@@ -130,7 +127,6 @@ pub struct CsrfForm {
 pub async fn confirm(
     State(state): State<AppState>,
     frame: Frame,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(token): Path<String>,
     headers: HeaderMap,
     jar: CookieJar,
@@ -144,7 +140,7 @@ pub async fn confirm(
     };
     if state
         .signup
-        .confirm(&token, &evidence(&state, peer, &headers))
+        .confirm(&token, &evidence(&state, &frame, &headers))
         .await?
     {
         message_page(&state, &frame, StatusCode::OK, "confirmed.html")
