@@ -162,17 +162,6 @@ async fn a_schedule_fires_once_per_period_and_skips_when_nothing_is_new(backend:
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     let started: Vec<Started> = a.iter().chain(&b).cloned().collect();
-    if started.len() != 1 {
-        let state: Vec<(String, i64, i64)> =
-            sqlx::query_as("SELECT name, covered_until, last_fire_at FROM digest_schedules")
-                .fetch_all(app.store.pool())
-                .await
-                .unwrap();
-        eprintln!(
-            "DIAG a={a:?} b={b:?} next={next} now={} state={state:?}",
-            app.clock.now()
-        );
-    }
     assert_eq!(started.len(), 1, "{started:?}");
     assert_eq!(app.scalar("SELECT COUNT(*) FROM campaigns").await, 1);
     let key = app.text("SELECT period_key FROM campaigns").await.unwrap();
