@@ -3,6 +3,7 @@
 
 mod message;
 mod render;
+mod smtp_pool;
 mod transport;
 
 pub use message::{Envelope, build_message, message_id_domain};

@@ -1,7 +1,7 @@
 //! Where messages go: an SMTP server through a connection pool, or `.eml`
 //! files in a folder (the default, so a bare machine needs no mail server).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use lettre::{
@@ -9,10 +9,8 @@ use lettre::{
     transport::smtp::{PoolConfig, authentication::Credentials},
 };
 
-use crate::{
-    config::{MailConfig, MailTransport, SmtpConfig, SmtpTls},
-    domain::mask_addresses,
-};
+use super::smtp_pool::{SmtpPool, classify};
+use crate::config::{MailConfig, MailTransport, SmtpConfig, SmtpTls};
 
 /// How a send failed, which decides whether it is tried again (E-21).
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +25,9 @@ pub enum SendError {
 
 #[derive(Clone)]
 pub enum Transport {
+    /// Plain or STARTTLS: our pool of no-delay connections (see `smtp_pool`).
+    Pooled(Arc<SmtpPool>),
+    /// Implicit TLS: lettre's pooled transport.
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     File(AsyncFileTransport<Tokio1Executor>),
 }
@@ -40,22 +41,21 @@ impl Transport {
                 })?;
                 Ok(Self::File(AsyncFileTransport::new(&mail.file_dir)))
             }
-            MailTransport::Smtp => Ok(Self::Smtp(smtp_transport(smtp)?)),
+            MailTransport::Smtp if smtp.tls == SmtpTls::Tls => {
+                Ok(Self::Smtp(smtp_transport(smtp)?))
+            }
+            MailTransport::Smtp => Ok(Self::Pooled(Arc::new(SmtpPool::new(smtp)))),
         }
     }
 
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
-            Self::Smtp(smtp) => smtp.send(message).await.map(drop).map_err(|error| {
-                // Only a 5xx reply is permanent; everything else may pass later.
-                // Replies often repeat the recipient; they are logged and stored (D-17).
-                let text = mask_addresses(&error.to_string());
-                if error.is_permanent() {
-                    SendError::Permanent(text)
-                } else {
-                    SendError::Transient(text)
-                }
-            }),
+            Self::Pooled(pool) => pool.send(&message).await,
+            Self::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(drop)
+                .map_err(|error| classify(&error)),
             Self::File(file) => file
                 .send(message)
                 .await
@@ -65,14 +65,10 @@ impl Transport {
     }
 }
 
+/// Implicit TLS (SMTPS, usually port 465), through lettre's own pool.
 fn smtp_transport(smtp: &SmtpConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-    let mut builder = match smtp.tls {
-        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
-        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
-            .context("smtp.tls = \"starttls\": could not set up TLS for smtp.host")?,
-        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
-            .context("smtp.tls = \"tls\": could not set up TLS for smtp.host")?,
-    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
+        .context("smtp.tls = \"tls\": could not set up TLS for smtp.host")?;
     builder = builder
         .port(smtp.port)
         .timeout(Some(Duration::from_secs(smtp.timeout_s)))

@@ -1,0 +1,158 @@
+//! A pool of SMTP connections on sockets with `TCP_NODELAY`.
+//!
+//! lettre's own pool writes a message and its end-of-data marker in two
+//! writes on a socket with Nagle's algorithm on, so the marker waits for the
+//! server's delayed ACK: about 40 ms per message per connection, whatever
+//! the machine (BENCHMARKS.md). The same lettre connection on a no-delay
+//! socket does not wait. Used for `smtp.tls = "none"` and `"starttls"`.
+
+use std::time::Duration;
+
+use lettre::{
+    Message,
+    transport::smtp::{
+        authentication::{Credentials, Mechanism},
+        client::{AsyncSmtpConnection, TlsParameters},
+        extension::ClientId,
+    },
+};
+use tokio::{
+    net::TcpStream,
+    sync::{Mutex, Semaphore},
+    time::timeout,
+};
+
+use super::SendError;
+use crate::{
+    config::{SmtpConfig, SmtpTls},
+    domain::mask_addresses,
+};
+
+/// A failed send, and whether the server answered (rather than the connection failing).
+struct Failure {
+    replied: bool,
+    error: SendError,
+}
+
+pub struct SmtpPool {
+    host: String,
+    port: u16,
+    starttls: bool,
+    credentials: Option<Credentials>,
+    timeout: Duration,
+    hello: ClientId,
+    idle: Mutex<Vec<AsyncSmtpConnection>>,
+    /// At most `smtp.concurrency` connections are busy at once.
+    permits: Semaphore,
+}
+
+impl SmtpPool {
+    pub fn new(config: &SmtpConfig) -> Self {
+        Self {
+            host: config.host.clone(),
+            port: config.port,
+            starttls: config.tls == SmtpTls::Starttls,
+            credentials: (!config.username.is_empty()).then(|| {
+                Credentials::new(config.username.clone(), config.password.expose().to_owned())
+            }),
+            timeout: Duration::from_secs(config.timeout_s),
+            hello: ClientId::default(),
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(config.concurrency.max(1) as usize),
+        }
+    }
+
+    pub async fn send(&self, message: &Message) -> Result<(), SendError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| SendError::Transient(e.to_string()))?;
+        let body = message.formatted();
+        let pooled = self.idle.lock().await.pop();
+        let reused = pooled.is_some();
+        let mut connection = match pooled {
+            Some(connection) => connection,
+            None => self.connect().await?,
+        };
+        match self.send_on(&mut connection, message, &body).await {
+            Ok(()) => {
+                self.idle.lock().await.push(connection);
+                Ok(())
+            }
+            // The server may have closed an idle connection: try once on a
+            // new one. A reply (such as 451) is the server's answer and stands.
+            Err(Failure { replied: false, .. }) if reused => {
+                let mut fresh = self.connect().await?;
+                self.send_on(&mut fresh, message, &body)
+                    .await
+                    .map_err(|f| f.error)?;
+                self.idle.lock().await.push(fresh);
+                Ok(())
+            }
+            Err(failure) => Err(failure.error),
+        }
+    }
+
+    async fn send_on(
+        &self,
+        connection: &mut AsyncSmtpConnection,
+        message: &Message,
+        body: &[u8],
+    ) -> Result<(), Failure> {
+        match timeout(self.timeout, connection.send(message.envelope(), body)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(Failure {
+                replied: error.is_response(),
+                error: classify(&error),
+            }),
+            Err(_) => Err(Failure {
+                replied: false,
+                error: SendError::Transient("the SMTP server did not answer in time".into()),
+            }),
+        }
+    }
+
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let transient =
+            |e: &dyn std::fmt::Display| SendError::Transient(format!("connecting to SMTP: {e}"));
+        let tcp = timeout(
+            self.timeout,
+            TcpStream::connect((self.host.as_str(), self.port)),
+        )
+        .await
+        .map_err(|_| transient(&"timed out"))?
+        .map_err(|e| transient(&e))?;
+        tcp.set_nodelay(true).map_err(|e| transient(&e))?;
+        let setup = async {
+            let mut connection =
+                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?;
+            if self.starttls {
+                let parameters = TlsParameters::new(self.host.clone())?;
+                connection.starttls(parameters, &self.hello).await?;
+            }
+            if let Some(credentials) = &self.credentials {
+                connection
+                    .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                    .await?;
+            }
+            Ok::<_, lettre::transport::smtp::Error>(connection)
+        };
+        match timeout(self.timeout, setup).await {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(error)) => Err(classify(&error)),
+            Err(_) => Err(transient(&"timed out")),
+        }
+    }
+}
+
+/// Only a 5xx reply is permanent; refused and dropped connections, timeouts
+/// and 4xx replies may pass later (E-21). Replies are masked (D-17).
+pub(super) fn classify(error: &lettre::transport::smtp::Error) -> SendError {
+    let text = mask_addresses(&error.to_string());
+    if error.is_permanent() {
+        SendError::Permanent(text)
+    } else {
+        SendError::Transient(text)
+    }
+}
