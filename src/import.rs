@@ -92,6 +92,14 @@ pub async fn import(
     )
     .await?;
     progress(rows_seen);
+    store
+        .analyze(&[
+            "subscribers",
+            "accounts",
+            "consent_events",
+            "preference_topics",
+        ])
+        .await?;
     Ok(report)
 }
 

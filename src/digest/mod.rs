@@ -54,6 +54,7 @@ pub async fn run_due(
         let key = schedule.period_key(fire);
         let outcome = start(&mut tx, schedule, &key, fire, clock.now_ms()).await?;
         tx.commit().await?;
+        analyze_if_created(store, &outcome).await?;
         tracing::info!(schedule = %schedule.name, period = %key, ?outcome, "schedule fired");
         started.push(outcome);
     }
@@ -80,6 +81,7 @@ pub async fn send_now(
         tx.rollback().await?;
     } else {
         tx.commit().await?;
+        analyze_if_created(store, &outcome).await?;
     }
     Ok(outcome)
 }
@@ -165,4 +167,13 @@ pub async fn upcoming_articles(
         store::digests::articles_between(store, from, until).await?,
         until,
     ))
+}
+
+/// A new campaign's deliveries change the table's shape at once; the
+/// planner's statistics follow, so claims keep using the right index.
+async fn analyze_if_created(store: &Store, outcome: &Started) -> anyhow::Result<()> {
+    if matches!(outcome, Started::Campaign { .. }) {
+        store.analyze(&["deliveries", "campaign_articles"]).await?;
+    }
+    Ok(())
 }

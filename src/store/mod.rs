@@ -123,6 +123,20 @@ impl Store {
         tx.context("while starting a transaction")
     }
 
+    /// Refreshes the query planner's statistics after a bulk change (an
+    /// import, a campaign's recipients): without them PostgreSQL plans the
+    /// per-reader consent lookups as scans of the whole ledger.
+    pub async fn analyze(&self, tables: &[&str]) -> anyhow::Result<()> {
+        for table in tables {
+            // Table names are constants of ours, never input.
+            sqlx::query(&format!("ANALYZE {table}"))
+                .execute(&self.pool)
+                .await
+                .with_context(|| format!("while analysing {table}"))?;
+        }
+        Ok(())
+    }
+
     /// True when the database answers a trivial query (`/readyz`).
     pub async fn is_reachable(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
