@@ -101,9 +101,17 @@ impl Accounts {
         let hash = self.hasher.hash(password).await?;
         let now = self.clock.now_ms();
         let mut tx = self.store.begin().await?;
-        let Some(used) =
-            store::tokens::consume(&mut tx, &token.hash(), TokenPurpose::SetPassword, now).await?
-        else {
+        let token_hash = token.hash();
+        let welcome =
+            store::tokens::consume(&mut tx, &token_hash, TokenPurpose::SetPassword, now).await?;
+        let used = match welcome {
+            Some(used) => Some(used),
+            None => {
+                store::tokens::consume(&mut tx, &token_hash, TokenPurpose::ResetPassword, now)
+                    .await?
+            }
+        };
+        let Some(used) = used else {
             tracing::info!(
                 event = "token_rejected",
                 purpose = "set_password",
@@ -114,6 +122,7 @@ impl Accounts {
         let id = &used.subscriber_id;
         let username = store::subscribers::set_password_hash(&mut tx, id, &hash).await?;
         store::tokens::void_all(&mut tx, id, TokenPurpose::SetPassword).await?;
+        store::tokens::void_all(&mut tx, id, TokenPurpose::ResetPassword).await?;
         store::tokens::void_all(&mut tx, id, TokenPurpose::SignIn).await?;
         let revoked = store::sessions::delete_all_but(&mut tx, id, keep).await?;
         let context = json!({ "login_url": format!("{}/login", self.emails.base_url()) });
@@ -155,7 +164,7 @@ impl Accounts {
     pub async fn request_reset(&self, email: &EmailAddress) -> anyhow::Result<()> {
         let link = LinkEmail {
             template: PASSWORD_RESET_EMAIL,
-            purpose: TokenPurpose::SetPassword,
+            purpose: TokenPurpose::ResetPassword,
             path: "/account/password",
             ttl_ms: i64::try_from(self.settings.reset_ttl_min).unwrap_or(60) * MINUTE_MS,
             context: json!({ "expires_minutes": self.settings.reset_ttl_min }),
@@ -261,6 +270,16 @@ impl Accounts {
             username,
             session: hash,
         }))
+    }
+
+    /// True if a welcome or reset link could set a password now; changes nothing.
+    pub async fn password_link_is_usable(&self, token: &Token) -> anyhow::Result<bool> {
+        Ok(self
+            .link_is_usable(token, TokenPurpose::SetPassword)
+            .await?
+            || self
+                .link_is_usable(token, TokenPurpose::ResetPassword)
+                .await?)
     }
 
     /// Re-checks a signed-in reader's password before a grave step (erasure).

@@ -9,8 +9,10 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenPurpose {
     Confirm,
-    /// Both the welcome link (7 days) and the reset link (1 hour).
+    /// The welcome link in the credentials email (7 days).
     SetPassword,
+    /// A password-reset link (1 hour); a reset voids older resets, not the welcome link.
+    ResetPassword,
     /// An emailed sign-in link.
     SignIn,
 }
@@ -20,6 +22,7 @@ impl TokenPurpose {
         match self {
             Self::Confirm => "confirm",
             Self::SetPassword => "set_password",
+            Self::ResetPassword => "reset_password",
             Self::SignIn => "sign_in",
         }
     }

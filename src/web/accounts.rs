@@ -114,7 +114,11 @@ pub async fn password_page(
     frame: Frame,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    if !usable(&state, &token, TokenPurpose::SetPassword).await? {
+    let usable = match Token::parse(&token) {
+        Some(token) => state.accounts.password_link_is_usable(&token).await?,
+        None => false,
+    };
+    if !usable {
         return invalid_link(&state, &frame);
     }
     render_password_form(&state, &frame, None, StatusCode::OK)
