@@ -21,6 +21,7 @@ storage_tests!(
     reset_answers_the_same_for_every_address_and_links_last_an_hour,
     a_sign_in_link_works_once_for_ten_minutes,
     sessions_end_when_idle_too_long,
+    a_reset_leaves_the_welcome_link_working,
 );
 
 const PASSWORD: &str = "a long and unusual passphrase";
@@ -427,6 +428,42 @@ async fn sessions_end_when_idle_too_long(backend: Backend) {
         app.get("/account").await.status(),
         303,
         "A-08: 30 days at most"
+    );
+    app.stop().await;
+}
+
+async fn a_reset_leaves_the_welcome_link_working(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let welcome = app.confirmed_reader("both@example.com", false).await;
+    app.submit(
+        "/login/reset",
+        "/login/reset",
+        &[("email", "both@example.com")],
+    )
+    .await;
+    app.drain_outbox().await;
+    let reset = link_path(
+        &app.last_mail_to("both@example.com").text(),
+        &app.base_url,
+        "account/password",
+    );
+    assert_ne!(reset, welcome);
+    assert_eq!(
+        app.get(&welcome).await.status(),
+        200,
+        "D-04: a reset is a purpose of its own"
+    );
+    assert_eq!(app.get(&reset).await.status(), 200);
+    assert_eq!(
+        app.submit(&reset, &reset, &[("password", PASSWORD)])
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        app.get(&welcome).await.status(),
+        404,
+        "A-02: setting a password voids every link"
     );
     app.stop().await;
 }

@@ -47,10 +47,12 @@ pub async fn login(
     if !state.csrf.verify(&jar, &form.csrf) {
         return csrf_refused(&state, &frame);
     }
-    if let Err(wait) = state
-        .login_throttle
-        .check(frame.client_ip, form.email.trim())
-    {
+    // One key per account however the address is written (case, Unicode domain).
+    let account_key = EmailAddress::parse(&form.email).map_or_else(
+        |_| form.email.trim().to_owned(),
+        |a| a.canonical().to_owned(),
+    );
+    if let Err(wait) = state.login_throttle.check(frame.client_ip, &account_key) {
         return too_many_requests(&state, &frame, wait);
     }
     match state.accounts.sign_in(&form.email, &form.password).await? {
