@@ -18,6 +18,7 @@ storage_tests!(
     importing_the_example_articles_twice_changes_nothing,
     subscriber_export_and_erase_act_on_one_reader,
     digest_preview_prints_and_send_now_wait_delivers_to_every_reader,
+    a_digest_killed_mid_send_reaches_everyone_after_a_restart,
 );
 
 #[test]
@@ -347,6 +348,91 @@ async fn digest_preview_prints_and_send_now_wait_delivers_to_every_reader(backen
         String::from_utf8_lossy(&send.stderr)
     );
     assert_eq!(app.received().len(), before + 3, "one digest each");
+    assert_eq!(
+        app.text("SELECT status FROM campaigns").await.as_deref(),
+        Some("done")
+    );
+    app.stop().await;
+}
+
+async fn a_digest_killed_mid_send_reaches_everyone_after_a_restart(backend: Backend) {
+    const READERS: usize = 30;
+    const BATCH: usize = 5;
+    let app = support::TestApp::spawn(backend).await;
+    let import: String = std::iter::once("email,name,topics,consented_at,source".to_owned())
+        .chain((0..READERS).map(|n| format!("r{n}@example.com,,,2025-01-01T00:00:00Z,test")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let key = broadsheet::store::settings::secret(&app.store, "suppression_key")
+        .await
+        .unwrap();
+    let wording = broadsheet::consent::register_wording(
+        &app.store,
+        &app.clock,
+        "newsletter",
+        &app.config.signup.newsletter_consent_text,
+    )
+    .await
+    .unwrap();
+    broadsheet::import::import(
+        &app.store,
+        import.as_bytes(),
+        "t.csv",
+        &wording.id,
+        key.as_bytes(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    app.import_article("+++\ntitle = \"Night shift\"\n+++\nBody.\n")
+        .await;
+    let smtp = app.smtp.as_ref().unwrap();
+    smtp.set_data_delay(Duration::from_millis(60));
+    let port = smtp.addr.port().to_string();
+    let command = |args: &[&str]| {
+        let mut command = Command::new(BINARY);
+        command
+            .env("BROADSHEET_DATABASE__URL", app.config.database.url.expose())
+            .env("BROADSHEET_MAIL__TRANSPORT", "smtp")
+            .env("BROADSHEET_SMTP__PORT", &port)
+            .env("BROADSHEET_SMTP__CONCURRENCY", "2")
+            .env("BROADSHEET_DELIVERY__BATCH_SIZE", BATCH.to_string())
+            .env("BROADSHEET_DELIVERY__LEASE_S", "1")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    };
+    let mut first = command(&["digest", "send", "--now", "--wait"])
+        .spawn()
+        .unwrap();
+    // Let it send part of the campaign, then kill it without warning.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while smtp.received().len() < READERS / 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run sent nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let before_restart = smtp.received().len();
+    assert!(before_restart < READERS, "killed before the end");
+    // The dead worker's leases expire after lease_s; a new run finishes the campaign.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let status = command(&["digest", "send", "--wait"]).status().unwrap();
+    assert!(status.success());
+    let mut per_reader = std::collections::HashMap::new();
+    for mail in smtp.received() {
+        *per_reader.entry(mail.to[0].clone()).or_insert(0) += 1;
+    }
+    assert_eq!(per_reader.len(), READERS, "every reader served");
+    let duplicates: usize = per_reader.values().map(|n| n - 1).sum();
+    assert!(
+        duplicates <= BATCH,
+        "duplicates ({duplicates}) stay within one claimed batch"
+    );
     assert_eq!(
         app.text("SELECT status FROM campaigns").await.as_deref(),
         Some("done")

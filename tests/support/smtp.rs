@@ -50,6 +50,8 @@ pub enum Reply {
 struct Shared {
     received: Vec<ReceivedMail>,
     rcpt_reply: Option<&'static str>,
+    /// How long the server takes to accept a message's data.
+    data_delay: std::time::Duration,
 }
 
 pub struct SmtpServer {
@@ -79,6 +81,11 @@ impl SmtpServer {
             Reply::Accept => None,
             Reply::Refuse(line) => Some(line),
         };
+    }
+
+    /// Makes every message take `delay` to be accepted, like a slow server.
+    pub fn set_data_delay(&self, delay: std::time::Duration) {
+        self.shared.lock().expect("lock").data_delay = delay;
     }
 
     pub fn received(&self) -> Vec<ReceivedMail> {
@@ -149,6 +156,8 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
                 let chunk = chunk.strip_prefix('.').unwrap_or(&chunk);
                 data.extend_from_slice(chunk.as_bytes());
             }
+            let delay = shared.lock().expect("lock").data_delay;
+            tokio::time::sleep(delay).await;
             shared.lock().expect("lock").received.push(ReceivedMail {
                 to: std::mem::take(&mut recipients),
                 data,
