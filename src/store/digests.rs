@@ -200,7 +200,6 @@ pub async fn recipients(store: &Store, ids: &[String]) -> anyhow::Result<Vec<Rec
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
     let sql = format!(
         "SELECT s.id, s.email_canonical, s.name,
                 CASE WHEN s.status = 'confirmed' AND s.suppressed_at IS NULL
@@ -209,7 +208,7 @@ pub async fn recipients(store: &Store, ids: &[String]) -> anyhow::Result<Vec<Rec
                            ORDER BY e.created_at DESC, e.id DESC LIMIT 1) = 'confirmed'
                      THEN 1 ELSE 0 END AS eligible
          FROM subscribers s WHERE s.id IN ({})",
-        placeholders.join(", ")
+        super::placeholders(1, ids.len())
     );
     let mut query = sqlx::query_as(&sql);
     for id in ids {
@@ -226,10 +225,9 @@ pub async fn topics(store: &Store, ids: &[String]) -> anyhow::Result<Vec<(String
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
     let sql = format!(
         "SELECT subscriber_id, category FROM preference_topics WHERE subscriber_id IN ({})",
-        placeholders.join(", ")
+        super::placeholders(1, ids.len())
     );
     let mut query = sqlx::query_as(&sql);
     for id in ids {
@@ -297,14 +295,11 @@ pub async fn finish(
     if subscriber_ids.is_empty() {
         return Ok(());
     }
-    let placeholders: Vec<String> = (5..5 + subscriber_ids.len())
-        .map(|n| format!("${n}"))
-        .collect();
     let sql = format!(
         "UPDATE deliveries SET status = $1, last_error = $2, sent_at = CASE WHEN $1 = 'sent' THEN $3 ELSE NULL END,
                 lease_owner = NULL, lease_until = NULL
          WHERE campaign_id = $4 AND status = 'pending' AND subscriber_id IN ({})",
-        placeholders.join(", ")
+        super::placeholders(5, subscriber_ids.len())
     );
     let mut query = sqlx::query(&sql)
         .bind(status)

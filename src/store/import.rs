@@ -17,12 +17,7 @@ pub struct ImportedReader<'a> {
 /// `($1, $2, …), ($n, …)` for `rows` rows of `columns` parameters.
 fn values(rows: usize, columns: usize) -> String {
     (0..rows)
-        .map(|row| {
-            let params: Vec<String> = (1..=columns)
-                .map(|c| format!("${}", row * columns + c))
-                .collect();
-            format!("({})", params.join(", "))
-        })
+        .map(|row| format!("({})", super::placeholders(row * columns + 1, columns)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -130,10 +125,9 @@ pub async fn suppressed(conn: &mut Conn, hashes: &[String]) -> anyhow::Result<Ve
     if hashes.is_empty() {
         return Ok(Vec::new());
     }
-    let params: Vec<String> = (1..=hashes.len()).map(|n| format!("${n}")).collect();
     let sql = format!(
         "SELECT email_hash FROM suppressions WHERE email_hash IN ({})",
-        params.join(", ")
+        super::placeholders(1, hashes.len())
     );
     let mut query = sqlx::query_scalar(&sql);
     for hash in hashes {
