@@ -5,9 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::{
-    delivery::{QueuedEmail, queue_email},
     domain::{Token, TokenPurpose},
-    store::{self, Conn, tokens::NewToken},
+    store::{self, Conn, outbox::NewEmail, tokens::NewToken},
 };
 
 /// An email whose template gets `link_url`: `{base_url}{path}/{token}`.
@@ -42,7 +41,9 @@ impl Emails {
         &self.base_url
     }
 
-    /// Queues `template` for a reader; `base_url` is added to the context.
+    /// Queues `template` for a reader in the caller's transaction and returns
+    /// its outbox id; `base_url` is added to the context. The Message-ID is
+    /// fixed now, so every retry carries the same one.
     pub async fn queue(
         &self,
         conn: &mut Conn,
@@ -55,13 +56,18 @@ impl Emails {
         if let Some(object) = context.as_object_mut() {
             object.insert("base_url".into(), json!(self.base_url));
         }
-        let email = QueuedEmail {
+        let id = store::new_id();
+        let message_id = format!("<{id}@{}>", self.message_id_domain);
+        let email = NewEmail {
+            id: &id,
             template,
             subscriber_id: Some(subscriber_id),
             recipient,
-            context,
+            context: &context,
+            message_id: &message_id,
         };
-        queue_email(conn, &email, &self.message_id_domain, now).await
+        store::outbox::enqueue(conn, &email, now).await?;
+        Ok(id)
     }
 
     /// Issues a fresh token (voiding the reader's older ones of that purpose)
