@@ -73,7 +73,6 @@ pub enum Source {
     /// RFC 8058 one-click POST from a mail client.
     OneClick,
     CookieBanner,
-    Operator,
 }
 
 impl Source {
@@ -86,7 +85,6 @@ impl Source {
             Self::UnsubscribePage => "unsubscribe_page",
             Self::OneClick => "one_click_unsubscribe",
             Self::CookieBanner => "cookie_banner",
-            Self::Operator => "operator",
         }
     }
 }
