@@ -152,6 +152,7 @@ impl App {
                     links: LinkSigner::new(link_key.as_bytes()),
                 },
                 from,
+                dkim: crate::mail::dkim::load(&config.dkim)?,
                 config: config.delivery.clone(),
                 concurrency: config.smtp.concurrency,
                 rate_per_second: config.smtp.rate_per_second,

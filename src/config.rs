@@ -33,6 +33,7 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     pub cookies: CookiesConfig,
     pub digest: DigestConfig,
+    pub dkim: DkimConfig,
     pub log: LogConfig,
 }
 
@@ -385,6 +386,36 @@ impl Default for DigestConfig {
             list_id: "digest.localhost".into(),
             from: String::new(),
             unsubscribe_mailto: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DkimAlgorithm {
+    Rsa,
+    Ed25519,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DkimConfig {
+    /// The signing domain (`d=`); empty turns DKIM signing off.
+    pub domain: String,
+    /// The selector (`s=`): the key is published at `<selector>._domainkey.<domain>`.
+    pub selector: String,
+    /// RSA: a PKCS#1 PEM file (2048 bits or more). Ed25519: the base64 of the 32-byte seed.
+    pub private_key_path: PathBuf,
+    pub algorithm: DkimAlgorithm,
+}
+
+impl Default for DkimConfig {
+    fn default() -> Self {
+        Self {
+            domain: String::new(),
+            selector: "broadsheet".into(),
+            private_key_path: PathBuf::new(),
+            algorithm: DkimAlgorithm::Ed25519,
         }
     }
 }

@@ -18,6 +18,7 @@ storage_tests!(
     a_withdrawal_between_enqueue_and_claim_sends_nothing,
     a_hard_bounce_fails_and_suppresses_the_reader,
     a_killed_workers_digest_lease_is_reclaimed,
+    digests_are_dkim_signed_over_the_unsubscribe_headers,
 );
 
 async fn reader(app: &TestApp, email: &str, digest: bool, topics: &[&str], paused: bool) {
@@ -267,5 +268,50 @@ async fn a_killed_workers_digest_lease_is_reclaimed(backend: Backend) {
         .advance(Duration::from_secs(app.config.delivery.lease_s + 1));
     assert_eq!(app.drain_outbox().await.sent, 1);
     assert_eq!(app.received().len(), before + 1);
+    app.stop().await;
+}
+
+async fn digests_are_dkim_signed_over_the_unsubscribe_headers(backend: Backend) {
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_path = key_dir.path().join("dkim.key");
+    // A throwaway Ed25519 seed (bytes 0..32), base64.
+    std::fs::write(&key_path, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+    let app = TestApp::spawn_with(backend, broadsheet::app::Role::Web, |config| {
+        config.dkim.domain = "lordspress.test".into();
+        config.dkim.selector = "bs2026".into();
+        config.dkim.private_key_path = key_path.clone();
+    })
+    .await;
+    articles(&app).await;
+    reader(&app, "signed@example.com", true, &[], false).await;
+    digest::send_now(&app.store, &app.clock, &daily(&app), false)
+        .await
+        .unwrap();
+    app.drain_outbox().await;
+    let mail = app.last_mail_to("signed@example.com");
+    let parsed = mail.parsed();
+    let signature = parsed
+        .header_raw("DKIM-Signature")
+        .expect("E-06: signed")
+        .to_lowercase();
+    assert!(
+        signature.contains("d=lordspress.test") && signature.contains("s=bs2026"),
+        "{signature}"
+    );
+    assert!(signature.contains("a=ed25519-sha256"), "{signature}");
+    for header in [
+        "from",
+        "subject",
+        "date",
+        "to",
+        "message-id",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+    ] {
+        assert!(
+            signature.contains(header),
+            "E-06: {header} not signed: {signature}"
+        );
+    }
     app.stop().await;
 }

@@ -248,6 +248,7 @@ impl Worker {
             message_id: &message_id,
             date: self.clock.now().into(),
             extra: &extra,
+            dkim: self.dkim.as_deref(),
         };
         build_message(&envelope, &rendered)
     }

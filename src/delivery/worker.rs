@@ -5,7 +5,7 @@ use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 use futures_util::{StreamExt, stream};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, dkim::DkimConfig};
 use tokio_util::sync::CancellationToken;
 
 use super::{backoff::retry_delay_ms, digest::DigestSettings};
@@ -58,6 +58,7 @@ pub struct Worker {
     pub(super) transport: Transport,
     pub(super) from: Mailbox,
     pub(super) digest: DigestSettings,
+    pub(super) dkim: Option<Arc<DkimConfig>>,
     pub(super) config: DeliveryConfig,
     pub(super) concurrency: usize,
     pub(super) limiter: Option<Arc<DefaultDirectRateLimiter>>,
@@ -71,6 +72,7 @@ pub struct WorkerSettings {
     pub transport: Transport,
     pub from: Mailbox,
     pub digest: DigestSettings,
+    pub dkim: Option<DkimConfig>,
     pub config: DeliveryConfig,
     pub concurrency: u32,
     /// Messages per second; 0 means unlimited.
@@ -88,6 +90,7 @@ impl Worker {
             transport: settings.transport,
             from: settings.from,
             digest: settings.digest,
+            dkim: settings.dkim.map(Arc::new),
             config: settings.config,
             concurrency: settings.concurrency.max(1) as usize,
             limiter,
@@ -176,6 +179,7 @@ impl Worker {
                     message_id: &row.message_id,
                     date: self.clock.now().into(),
                     extra: &[],
+                    dkim: self.dkim.as_deref(),
                 };
                 let message = build_message(&envelope, &rendered)?;
                 Ok((message, rendered.template_version))

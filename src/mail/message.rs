@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use lettre::{
     Message,
+    message::dkim::DkimConfig,
     message::{
         Mailbox, MultiPart,
         header::{HeaderName, HeaderValue},
@@ -22,6 +23,8 @@ pub struct Envelope<'a> {
     pub date: SystemTime,
     /// Further headers, such as `List-Id` and `List-Unsubscribe` (E-01, E-13).
     pub extra: &'a [(&'static str, String)],
+    /// Signs the message when DKIM is configured (E-06).
+    pub dkim: Option<&'a DkimConfig>,
 }
 
 /// multipart/alternative, text first and HTML last (E-15), with Date, a fixed
@@ -44,7 +47,7 @@ pub fn build_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> anyhow::
             value.clone(),
         ));
     }
-    builder
+    let mut message = builder
         .from(from.clone())
         .to(to)
         .subject(email.subject.clone())
@@ -58,7 +61,11 @@ pub fn build_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> anyhow::
             email.text.clone(),
             email.html.clone(),
         ))
-        .context("while building a message")
+        .context("while building a message")?;
+    if let Some(dkim) = envelope.dkim {
+        message.sign(dkim);
+    }
+    Ok(message)
 }
 
 /// The domain Message-IDs are made in: the sender's.

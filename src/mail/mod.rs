@@ -1,6 +1,7 @@
 //! Email: templates rendered with minijinja, messages built with lettre, and
 //! the transports that carry them (SMTP, or `.eml` files).
 
+pub mod dkim;
 mod message;
 mod render;
 mod smtp_pool;
