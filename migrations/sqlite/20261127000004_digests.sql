@@ -49,5 +49,7 @@ CREATE TABLE deliveries (
 );
 -- Workers look for due pending rows.
 CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+-- "Is anything of this campaign still pending?" after every batch.
+CREATE INDEX deliveries_by_campaign_status ON deliveries (campaign_id, status);
 -- Withdrawal cancels a reader's pending rows (G-10); export lists them.
 CREATE INDEX deliveries_by_subscriber ON deliveries (subscriber_id, status);

@@ -345,6 +345,7 @@ impl Worker {
         let now = self.clock.now_ms();
         let mut sent: HashMap<String, Vec<String>> = HashMap::new();
         let mut cancelled: HashMap<String, Vec<String>> = HashMap::new();
+        let mut failed: HashMap<String, i64> = HashMap::new();
         for (delivery, result) in results {
             match result? {
                 Outcome::Sent => {
@@ -372,7 +373,7 @@ impl Worker {
                         now,
                     )
                     .await?;
-                    sent.entry(delivery.campaign_id).or_default();
+                    *failed.entry(delivery.campaign_id).or_default() += 1;
                 }
                 Outcome::Retried => outcome.retried += 1,
                 Outcome::Released => outcome.released += 1,
@@ -384,10 +385,19 @@ impl Worker {
         for (campaign, ids) in &cancelled {
             digests::finish(&self.store, campaign, ids, "cancelled", None, now).await?;
         }
-        let touched: std::collections::HashSet<&String> =
-            sent.keys().chain(cancelled.keys()).collect();
+        let touched: std::collections::HashSet<&String> = sent
+            .keys()
+            .chain(cancelled.keys())
+            .chain(failed.keys())
+            .collect();
         for campaign in touched {
-            digests::refresh_campaign(&self.store, campaign, now).await?;
+            let count = |ids: Option<&Vec<String>>| ids.map_or(0, |ids| ids.len() as i64);
+            let counts = digests::BatchCounts {
+                sent: count(sent.get(campaign)),
+                failed: failed.get(campaign).copied().unwrap_or(0),
+                cancelled: count(cancelled.get(campaign)),
+            };
+            digests::add_counts(&self.store, campaign, counts, now).await?;
         }
         Ok(())
     }

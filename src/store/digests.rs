@@ -530,3 +530,45 @@ pub async fn watermark(store: &Store, name: &str) -> anyhow::Result<Option<i64>>
         .await
         .context("while reading a watermark")
 }
+
+/// What one batch did to a campaign.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchCounts {
+    pub sent: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+}
+
+/// Adds a batch's counts to its campaign, which is then `sending`, or
+/// `done` once nothing is pending. Cheap per batch, unlike a recount over
+/// every delivery of the campaign ([`refresh_campaign`] does that when idle).
+pub async fn add_counts(
+    store: &Store,
+    campaign_id: &str,
+    counts: BatchCounts,
+    now: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE campaigns SET sent = sent + $1, failed = failed + $2, cancelled = cancelled + $3,
+                status = CASE WHEN status = 'queued' THEN 'sending' ELSE status END
+         WHERE id = $4",
+    )
+    .bind(counts.sent)
+    .bind(counts.failed)
+    .bind(counts.cancelled)
+    .bind(campaign_id)
+    .execute(store.pool())
+    .await
+    .context("while counting a batch")?;
+    sqlx::query(
+        "UPDATE campaigns SET status = 'done', finished_at = $1
+         WHERE id = $2 AND status IN ('queued', 'sending')
+           AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = $2 AND status = 'pending')",
+    )
+    .bind(now)
+    .bind(campaign_id)
+    .execute(store.pool())
+    .await
+    .context("while closing a campaign")?;
+    Ok(())
+}
