@@ -667,6 +667,22 @@ async fn cookie_choices_are_recorded_changeable_and_optional(backend: Backend) {
         .post_form("/cookies", &[("choice", "accept_all")])
         .await;
     assert_eq!(no_csrf.status(), 403);
+    let extra = app
+        .submit(
+            "/cookies",
+            "/cookies",
+            &[("choice", "accept_all"), ("admin", "1")],
+        )
+        .await;
+    assert!(
+        extra.status().is_client_error(),
+        "S-02: unknown fields are refused: {}",
+        extra.status()
+    );
+    let bogus = app
+        .submit("/cookies", "/cookies", &[("choice", "everything")])
+        .await;
+    assert!(bogus.status().is_client_error());
     app.stop().await;
 }
 

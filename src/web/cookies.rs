@@ -2,13 +2,16 @@
 //! the cookie that remembers the choice (strictly necessary, so exempt).
 
 use axum::{
-    Form,
     extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
 };
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::{
+    Form as HtmlForm,
+    cookie::{Cookie, CookieJar, SameSite},
+};
 use minijinja::context;
+use serde::Deserialize;
 
 use super::{AppError, csrf_refused, frame::Frame};
 use crate::{app::AppState, consent};
@@ -91,38 +94,47 @@ pub async fn page(State(state): State<AppState>, frame: Frame) -> Result<Respons
 
 /// `POST /cookies`: `choice` = `accept_all`, `reject_all` or `save` (with
 /// the ticked `category` fields), plus `csrf` and `return_to`.
+/// The banner's and the settings page's form; unknown fields are refused (S-02).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CookieForm {
+    /// Missing reads as empty, so it is refused as 403 like a wrong one.
+    #[serde(default)]
+    csrf: String,
+    choice: Choice,
+    return_to: Option<String>,
+    /// Repeated, one per ticked category (with `choice = save`).
+    #[serde(default)]
+    category: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Choice {
+    AcceptAll,
+    RejectAll,
+    Save,
+}
+
 pub async fn choose(
     State(state): State<AppState>,
     frame: Frame,
     headers: HeaderMap,
     jar: CookieJar,
-    Form(fields): Form<Vec<(String, String)>>,
+    HtmlForm(form): HtmlForm<CookieForm>,
 ) -> Result<Response, AppError> {
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    if !state.csrf.verify(&jar, field("csrf").unwrap_or_default()) {
+    if !state.csrf.verify(&jar, &form.csrf) {
         return csrf_refused(&state, &frame);
     }
     let configured = &state.config.cookies.categories;
-    let accepted: Vec<String> = match field("choice") {
-        Some("accept_all") => configured.clone(),
-        Some("reject_all") => Vec::new(),
-        Some("save") => configured
+    let accepted: Vec<String> = match form.choice {
+        Choice::AcceptAll => configured.clone(),
+        Choice::RejectAll => Vec::new(),
+        Choice::Save => configured
             .iter()
-            .filter(|name| fields.iter().any(|(k, v)| k == "category" && v == *name))
+            .filter(|name| form.category.contains(name))
             .cloned()
             .collect(),
-        _ => {
-            return Ok((
-                StatusCode::BAD_REQUEST,
-                "choice must be accept_all, reject_all or save",
-            )
-                .into_response());
-        }
     };
     let consent_id = frame
         .cookie_choice
@@ -158,7 +170,7 @@ pub async fn choose(
     {
         return Ok((jar, StatusCode::NO_CONTENT).into_response());
     }
-    Ok((jar, Redirect::to(local_path(field("return_to")))).into_response())
+    Ok((jar, Redirect::to(local_path(form.return_to.as_deref()))).into_response())
 }
 
 /// The consent id of a choice made for an older banner, so one browser keeps

@@ -7,7 +7,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
-use axum_extra::extract::cookie::CookieJar;
+use axum_extra::extract::{Form as HtmlForm, cookie::CookieJar};
 use minijinja::context;
 use serde::Deserialize;
 use serde_json::json;
@@ -16,7 +16,7 @@ use super::{
     AppError, csrf_refused, evidence,
     frame::Frame,
     message_page,
-    reader_links::{Feedback, apply_preferences, render_preferences},
+    reader_links::{Feedback, PreferencesForm, apply_preferences, render_preferences},
     session::removal_cookie,
 };
 use crate::{app::AppState, preferences::Proof, privacy, store};
@@ -31,7 +31,7 @@ pub async fn save_preferences(
     frame: Frame,
     headers: HeaderMap,
     jar: CookieJar,
-    Form(fields): Form<Vec<(String, String)>>,
+    HtmlForm(form): HtmlForm<PreferencesForm>,
 ) -> Result<Response, AppError> {
     let Some(reader) = &frame.reader else {
         return Ok(sign_in_first());
@@ -43,7 +43,7 @@ pub async fn save_preferences(
         &frame,
         &jar,
         &id,
-        &fields,
+        form,
         Proof::SignedIn,
         &evidence,
         "account_preferences.html",

@@ -7,8 +7,10 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use axum_extra::extract::cookie::CookieJar;
+// serde_html_form: repeated fields (`topic`) into a Vec, unknown fields refused.
+use axum_extra::extract::{Form as HtmlForm, cookie::CookieJar};
 use minijinja::context;
+use serde::Deserialize;
 
 use super::{AppError, csrf_refused, evidence, frame::Frame, invalid_link, message_page};
 use crate::{
@@ -128,7 +130,7 @@ pub async fn save_preferences(
     Path(token): Path<String>,
     headers: HeaderMap,
     jar: CookieJar,
-    Form(fields): Form<Vec<(String, String)>>,
+    HtmlForm(form): HtmlForm<PreferencesForm>,
 ) -> Result<Response, AppError> {
     let Some(subscriber_id) = state.links.verify(LinkPurpose::Preferences, &token) else {
         return invalid_link(&state, &frame);
@@ -140,7 +142,7 @@ pub async fn save_preferences(
         &frame,
         &jar,
         &subscriber_id,
-        &fields,
+        form,
         proof,
         &evidence,
         "preferences.html",
@@ -148,37 +150,50 @@ pub async fn save_preferences(
     .await
 }
 
-/// Parses and applies a preferences form, then shows the form again.
+/// The preferences form as posted; unknown fields are refused (S-02).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreferencesForm {
+    /// Missing reads as empty, so it is refused as 403 like a wrong one.
+    #[serde(default)]
+    csrf: String,
+    /// Present when the digest box is ticked.
+    digest: Option<String>,
+    /// The wording shown beside the box.
+    consent_version: Option<String>,
+    #[serde(default = "daily")]
+    frequency: String,
+    paused: Option<String>,
+    /// Repeated, one per ticked topic.
+    #[serde(default)]
+    topic: Vec<String>,
+}
+
+fn daily() -> String {
+    "daily".into()
+}
+
+/// Applies a preferences form, then shows the form again.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn apply_preferences(
     state: &AppState,
     frame: &Frame,
     jar: &CookieJar,
     subscriber_id: &str,
-    fields: &[(String, String)],
+    form: PreferencesForm,
     proof: Proof<'_>,
     evidence: &consent::Evidence,
     template: &str,
 ) -> Result<Response, AppError> {
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    if !state.csrf.verify(jar, &field("csrf").unwrap_or_default()) {
+    if !state.csrf.verify(jar, &form.csrf) {
         return csrf_refused(state, frame);
     }
     let change = PreferenceChange {
-        digest_on: field("digest").is_some(),
-        wording_id: field("consent_version"),
-        frequency: field("frequency").unwrap_or_else(|| "daily".into()),
-        paused: field("paused").is_some(),
-        topics: fields
-            .iter()
-            .filter(|(k, _)| k == "topic")
-            .map(|(_, v)| v.clone())
-            .collect(),
+        digest_on: form.digest.is_some(),
+        wording_id: form.consent_version,
+        frequency: form.frequency,
+        paused: form.paused.is_some(),
+        topics: form.topic,
     };
     let updated = preferences::update(
         &state.store,
