@@ -217,7 +217,7 @@ async fn subscriber_command(config: &Config, command: SubscriberCommand) -> anyh
         }
         SubscriberCommand::Erase { email } => {
             let id = find_reader(&store, &email).await?;
-            let key = crate::store::settings::secret(&store, "suppression_key").await?;
+            let key = privacy::suppression_key(&store, &config.privacy).await?;
             privacy::erase(&store, &clock, key.as_bytes(), &id).await?;
             eprintln!("erased {}", mask_email(&email));
         }
@@ -267,7 +267,7 @@ async fn import_subscribers(
         &config.signup.newsletter_consent_text,
     )
     .await?;
-    let key = crate::store::settings::secret(store, "suppression_key").await?;
+    let key = privacy::suppression_key(store, &config.privacy).await?;
     let bar = indicatif::ProgressBar::new_spinner().with_style(
         indicatif::ProgressStyle::with_template("{spinner} {pos} rows ({per_sec})")?,
     );

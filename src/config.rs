@@ -282,6 +282,10 @@ pub struct PrivacyConfig {
     pub controller_address: String,
     /// The jurisdiction named in consent receipts.
     pub jurisdiction: String,
+    /// A file holding the key that hashes erased addresses (G-13). Kept out of
+    /// the database, a dump of it alone cannot test guesses against the
+    /// hashes; empty: a key generated into the database.
+    pub suppression_key_file: PathBuf,
 }
 
 impl Default for PrivacyConfig {
@@ -296,6 +300,7 @@ impl Default for PrivacyConfig {
             controller_email: "privacy@localhost".into(),
             controller_address: "".into(),
             jurisdiction: "EU".into(),
+            suppression_key_file: PathBuf::new(),
         }
     }
 }

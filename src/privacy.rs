@@ -90,7 +90,28 @@ pub async fn export(
     })))
 }
 
-/// The key under which erased and suppressed addresses are hashed.
+/// The key erased and suppressed addresses are hashed with: from
+/// `privacy.suppression_key_file`, or generated into the database.
+pub async fn suppression_key(store: &Store, config: &PrivacyConfig) -> anyhow::Result<String> {
+    if config.suppression_key_file.as_os_str().is_empty() {
+        return store::settings::secret(store, "suppression_key").await;
+    }
+    let path = &config.suppression_key_file;
+    let key = std::fs::read_to_string(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read privacy.suppression_key_file {}: {e}",
+            path.display()
+        )
+    })?;
+    let key = key.trim().to_owned();
+    anyhow::ensure!(
+        key.len() >= 32,
+        "privacy.suppression_key_file must hold at least 32 characters"
+    );
+    Ok(key)
+}
+
+/// The keyed hash an erased or suppressed address is kept as.
 pub fn suppression_hash(key: &[u8], canonical_email: &str) -> String {
     keyed_hash(key, &canonical_email.to_lowercase())
 }

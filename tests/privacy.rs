@@ -19,6 +19,7 @@ storage_tests!(
     a_strangers_tick_is_not_confirmed_by_the_readers_own_link,
     the_export_holds_everything_and_no_secret,
     erasure_leaves_only_the_keyed_hash,
+    the_suppression_key_can_live_outside_the_database,
     purges_remove_unconfirmed_signups_old_evidence_and_spent_secrets,
     cookie_choices_are_recorded_changeable_and_optional,
     the_privacy_page_shows_the_notice_and_its_versions,
@@ -764,6 +765,42 @@ async fn a_strangers_tick_is_not_confirmed_by_the_readers_own_link(backend: Back
         app.scalar(confirmed).await,
         0,
         "L-01/L-02: no digest consent without the owner's act"
+    );
+    app.stop().await;
+}
+
+async fn the_suppression_key_can_live_outside_the_database(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("suppression.key");
+    std::fs::write(
+        &key_file,
+        "a-secret-that-never-enters-the-database-0123456789\n",
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(backend, broadsheet::app::Role::Web, |config| {
+        config.privacy.suppression_key_file = key_file.clone();
+    })
+    .await;
+    digest_reader(&app, "keyed@example.com").await;
+    app.submit(
+        "/account/delete",
+        "/account/delete",
+        &[("password", PASSWORD)],
+    )
+    .await;
+    let expected = broadsheet::privacy::suppression_hash(
+        b"a-secret-that-never-enters-the-database-0123456789",
+        "keyed@example.com",
+    );
+    assert_eq!(
+        app.text("SELECT email_hash FROM suppressions").await,
+        Some(expected)
+    );
+    let stored = "SELECT COUNT(*) FROM settings WHERE key = 'suppression_key'";
+    assert_eq!(
+        app.scalar(stored).await,
+        0,
+        "G-13: the key is not in the database"
     );
     app.stop().await;
 }
