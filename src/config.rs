@@ -181,7 +181,7 @@ pub struct DeliveryConfig {
 impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
-            batch_size: 50,
+            batch_size: 500,
             poll_interval_ms: 1000,
             lease_s: 300,
             retry_base_s: 30,
