@@ -115,12 +115,18 @@ fn parse(record: &csv::StringRecord) -> Result<Row, String> {
     }
     let email = EmailAddress::parse(&record[0]).map_err(|e| e.to_string())?;
     let name = SubscriberName::parse_optional(&record[1]).map_err(|e| e.to_string())?;
-    let topics: Vec<String> = record[2]
+    let mut topics: Vec<String> = record[2]
         .split(';')
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(str::to_owned)
         .collect();
+    topics.sort();
+    topics.dedup();
+    // Bounds the parameters of one multi-row statement (PostgreSQL allows 65,535).
+    if topics.len() > 50 {
+        return Err("at most 50 topics per reader".into());
+    }
     if topics
         .iter()
         .any(|t| t.chars().count() > 50 || t.chars().any(char::is_control))

@@ -19,6 +19,7 @@ storage_tests!(
     a_hard_bounce_fails_and_suppresses_the_reader,
     a_killed_workers_digest_lease_is_reclaimed,
     digests_are_dkim_signed_over_the_unsubscribe_headers,
+    a_refusal_of_our_sender_suppresses_no_reader,
 );
 
 async fn reader(app: &TestApp, email: &str, digest: bool, topics: &[&str], paused: bool) {
@@ -313,5 +314,27 @@ async fn digests_are_dkim_signed_over_the_unsubscribe_headers(backend: Backend) 
             "E-06: {header} not signed: {signature}"
         );
     }
+    app.stop().await;
+}
+
+async fn a_refusal_of_our_sender_suppresses_no_reader(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    articles(&app).await;
+    reader(&app, "innocent@example.com", true, &[], false).await;
+    app.drain_outbox().await;
+    app.smtp
+        .as_ref()
+        .unwrap()
+        .set_rcpt_reply(Reply::Refuse("550 5.1.7 bad sender address syntax"));
+    digest::send_now(&app.store, &app.clock, &daily(&app), false)
+        .await
+        .unwrap();
+    assert_eq!(app.drain_outbox().await.failed, 1);
+    let suppressed = "SELECT COUNT(*) FROM subscribers WHERE suppressed_at IS NOT NULL";
+    assert_eq!(
+        app.scalar(suppressed).await,
+        0,
+        "E-24: only an unknown mailbox suppresses"
+    );
     app.stop().await;
 }

@@ -113,6 +113,17 @@ async fn an_import_never_brings_back_an_erased_or_withdrawn_reader(backend: Back
         (report.imported, report.existing, report.suppressed),
         (0, 1, 1)
     );
+    let future = run(
+        &app,
+        "email,name,topics,consented_at,source\nlater@example.com,,,2999-01-01T00:00:00Z,x\n",
+    )
+    .await;
+    assert_eq!(future.imported, 0);
+    assert!(
+        future.invalid[0].1.contains("future"),
+        "{:?}",
+        future.invalid
+    );
     let latest = "SELECT action FROM consent_events WHERE subject_kind = 'subscriber' ORDER BY created_at DESC, id DESC LIMIT 1";
     assert_eq!(
         app.text(latest).await.as_deref(),

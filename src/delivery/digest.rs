@@ -202,8 +202,12 @@ impl Worker {
         match self.transport.send(message).await {
             Ok(()) => Ok(Outcome::Sent),
             Err(SendError::Permanent(error)) => {
-                // E-24: a 5.1.x refusal means the mailbox does not exist.
-                if error.contains("5.1.") {
+                // E-24: 5.1.1, 5.1.2 and 5.1.10 say the mailbox or its domain does
+                // not exist; other 5.1.x (such as a bad sender, 5.1.7) are ours.
+                let unknown_mailbox = error
+                    .split_whitespace()
+                    .any(|word| matches!(word, "5.1.1" | "5.1.2" | "5.1.10"));
+                if unknown_mailbox {
                     digests::suppress_subscriber(&self.store, &recipient.id, self.clock.now_ms())
                         .await?;
                 }
@@ -346,8 +350,18 @@ impl Worker {
         let mut sent: HashMap<String, Vec<String>> = HashMap::new();
         let mut cancelled: HashMap<String, Vec<String>> = HashMap::new();
         let mut failed: HashMap<String, i64> = HashMap::new();
+        let mut first_error = None;
         for (delivery, result) in results {
-            match result? {
+            let result = match result {
+                Ok(result) => result,
+                Err(error) => {
+                    // Record everyone else's outcome first: sent mail must not
+                    // stay pending and go out again.
+                    first_error.get_or_insert(error);
+                    continue;
+                }
+            };
+            match result {
                 Outcome::Sent => {
                     outcome.sent += 1;
                     sent.entry(delivery.campaign_id)
@@ -399,6 +413,9 @@ impl Worker {
             };
             digests::add_counts(&self.store, campaign, counts, now).await?;
         }
-        Ok(())
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
     }
 }

@@ -107,7 +107,6 @@ async fn start(
     } else {
         (until - schedule.period()).timestamp_millis()
     };
-    store::digests::advance_watermark(conn, &schedule.name, until_ms).await?;
     let id = store::new_id();
     let subject = schedule.subject.clone().unwrap_or_default();
     let campaign = NewCampaign {
@@ -119,13 +118,15 @@ async fn start(
         covers_until: until_ms,
     };
     let articles = match store::digests::create_campaign(conn, &campaign, now).await? {
+        // Another run owns this period: the watermark stays, so no article is skipped.
         None => return Ok(Started::AlreadyStarted),
-        Some(0) => {
-            store::digests::delete_campaign(conn, &id).await?;
-            return Ok(Started::NothingNew);
-        }
         Some(n) => n,
     };
+    store::digests::advance_watermark(conn, &schedule.name, until_ms).await?;
+    if articles == 0 {
+        store::digests::delete_campaign(conn, &id).await?;
+        return Ok(Started::NothingNew);
+    }
     let recipients =
         store::digests::enqueue_recipients(conn, &id, schedule.frequency.as_str(), now).await?;
     if recipients == 0 {

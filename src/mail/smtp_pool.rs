@@ -28,7 +28,8 @@ use crate::{
     domain::mask_addresses,
 };
 
-/// A failed send, and whether the server answered (rather than the connection failing).
+/// A failed send, and whether the message may have reached the server (a
+/// reply, or a timeout) rather than the connection failing before it.
 struct Failure {
     replied: bool,
     error: SendError,
@@ -106,8 +107,9 @@ impl SmtpPool {
                 replied: error.is_response(),
                 error: classify(&error),
             }),
+            // The server may have taken the message and answered late: never resend.
             Err(_) => Err(Failure {
-                replied: false,
+                replied: true,
                 error: SendError::Transient("the SMTP server did not answer in time".into()),
             }),
         }
@@ -140,7 +142,9 @@ impl SmtpPool {
         };
         match timeout(self.timeout, setup).await {
             Ok(Ok(connection)) => Ok(connection),
-            Ok(Err(error)) => Err(classify(&error)),
+            // Greeting, STARTTLS and login failures (a wrong password, a
+            // blocklist) are about the setup, not the message: retry later.
+            Ok(Err(error)) => Err(SendError::Transient(mask_addresses(&error.to_string()))),
             Err(_) => Err(transient(&"timed out")),
         }
     }

@@ -203,11 +203,12 @@ pub async fn recipients(store: &Store, ids: &[String]) -> anyhow::Result<Vec<Rec
     let sql = format!(
         "SELECT s.id, s.email_canonical, s.name,
                 CASE WHEN s.status = 'confirmed' AND s.suppressed_at IS NULL
+                      AND COALESCE(p.paused, 0) = 0
                       AND (SELECT e.action FROM consent_events e
                            WHERE e.subject_kind = 'subscriber' AND e.subject = s.id AND e.purpose = 'newsletter'
                            ORDER BY e.created_at DESC, e.id DESC LIMIT 1) = 'confirmed'
                      THEN 1 ELSE 0 END AS eligible
-         FROM subscribers s WHERE s.id IN ({})",
+         FROM subscribers s LEFT JOIN preferences p ON p.subscriber_id = s.id WHERE s.id IN ({})",
         super::placeholders(1, ids.len())
     );
     let mut query = sqlx::query_as(&sql);
