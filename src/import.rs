@@ -138,6 +138,10 @@ fn parse(record: &csv::StringRecord) -> Result<Row, String> {
             "consented_at must be an RFC 3339 time such as 2025-03-01T09:30:00Z".to_owned()
         })?
         .timestamp_millis();
+    // A future time would sort after, and so outweigh, a real later withdrawal.
+    if consented_at > chrono::Utc::now().timestamp_millis() + 60_000 {
+        return Err("consented_at lies in the future".into());
+    }
     let source = record[4].trim().chars().take(200).collect();
     Ok(Row {
         email,
