@@ -5,7 +5,8 @@ use sqlx::{FromRow, Row};
 
 use super::{Backend, Conn, Store};
 
-/// A schedule's watermark and last acted-on firing; created on first sight.
+/// A schedule's watermark and last acted-on firing, locked for the rest of
+/// the transaction; created on first sight.
 pub async fn schedule_state(
     conn: &mut Conn,
     name: &str,
@@ -20,6 +21,13 @@ pub async fn schedule_state(
     .execute(&mut *conn)
     .await
     .context("while creating schedule state")?;
+    // Lock the row (a write does, on both databases) before reading it, so a
+    // "send now" and a scheduled firing never read the same watermark.
+    sqlx::query("UPDATE digest_schedules SET covered_until = covered_until WHERE name = $1")
+        .bind(name)
+        .execute(&mut *conn)
+        .await
+        .context("while locking schedule state")?;
     sqlx::query_as("SELECT covered_until, last_fire_at FROM digest_schedules WHERE name = $1")
         .bind(name)
         .fetch_one(&mut *conn)
