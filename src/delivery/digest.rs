@@ -33,6 +33,21 @@ pub struct DigestSettings {
 struct CampaignContext {
     row: CampaignRow,
     articles: Vec<CampaignArticle>,
+    /// The digest's date as readers see it, formatted once per campaign.
+    date: String,
+}
+
+impl CampaignContext {
+    fn new(row: CampaignRow, articles: Vec<CampaignArticle>) -> Self {
+        let date = chrono::DateTime::from_timestamp_millis(row.covers_until)
+            .map(|t| t.format("%-d %B %Y").to_string())
+            .unwrap_or_default();
+        Self {
+            row,
+            articles,
+            date,
+        }
+    }
 }
 
 enum Outcome {
@@ -60,15 +75,14 @@ impl Worker {
         subject: &str,
         to: &str,
     ) -> anyhow::Result<Option<Preview>> {
-        let campaign = CampaignContext {
-            row: CampaignRow {
-                id: "preview".into(),
-                schedule: String::new(),
-                subject: subject.to_owned(),
-                covers_until,
-            },
-            articles,
+        let row = CampaignRow {
+            id: "preview".into(),
+            schedule: String::new(),
+            subject: subject.to_owned(),
+            covers_until,
+            created_at: covers_until,
         };
+        let campaign = CampaignContext::new(row, articles);
         // The nil id: links in a preview lead to no reader at all.
         let recipient = Recipient {
             id: uuid::Uuid::nil().to_string(),
@@ -159,7 +173,7 @@ impl Worker {
             }
             if let Some(row) = digests::campaign(&self.store, &delivery.campaign_id).await? {
                 let articles = digests::campaign_articles(&self.store, &row.id).await?;
-                campaigns.insert(row.id.clone(), CampaignContext { row, articles });
+                campaigns.insert(row.id.clone(), CampaignContext::new(row, articles));
             }
         }
         Ok(campaigns)
@@ -194,7 +208,11 @@ impl Worker {
         };
         let message = match self.build_digest(campaign, recipient, &context) {
             Ok(message) => message,
-            Err(error) => return self.retry_digest(delivery, &format!("{error:#}")).await,
+            Err(error) => {
+                return self
+                    .retry_digest(delivery, campaign, &format!("{error:#}"))
+                    .await;
+            }
         };
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
@@ -213,7 +231,7 @@ impl Worker {
                 }
                 Ok(Outcome::Failed(error))
             }
-            Err(SendError::Transient(error)) => self.retry_digest(delivery, &error).await,
+            Err(SendError::Transient(error)) => self.retry_digest(delivery, campaign, &error).await,
         }
     }
 
@@ -293,13 +311,10 @@ impl Worker {
                 .token(purpose, &recipient.id)
                 .map(|t| format!("{}/{prefix}/{t}", digest.base_url))
         };
-        let date = chrono::DateTime::from_timestamp_millis(campaign.row.covers_until)
-            .map(|t| t.format("%-d %B %Y").to_string())
-            .unwrap_or_default();
         Some(json!({
             "site_name": digest.site_name,
             "base_url": digest.base_url,
-            "date": date,
+            "date": campaign.date,
             "count": seen.len(),
             "subject": campaign.row.subject,
             "name": recipient.name,
@@ -315,13 +330,11 @@ impl Worker {
     async fn retry_digest(
         &self,
         delivery: &ClaimedDelivery,
+        campaign: &CampaignContext,
         error: &str,
     ) -> anyhow::Result<Outcome> {
         let now = self.clock.now_ms();
-        let created = digests::campaign_created_at(&self.store, &delivery.campaign_id)
-            .await?
-            .unwrap_or(now);
-        if now - created >= hours_ms(self.config.give_up_after_h) {
+        if now - campaign.row.created_at >= hours_ms(self.config.give_up_after_h) {
             return Ok(Outcome::Failed(format!("gave up: {error}")));
         }
         let delay = retry_delay_ms(

@@ -5,6 +5,16 @@ use sqlx::{FromRow, Row};
 
 use super::{Backend, Conn, Store};
 
+/// Who may be sent a digest, over `subscribers s LEFT JOIN preferences p`:
+/// confirmed, not suppressed (E-24), not paused, and whose latest newsletter
+/// event is `confirmed` (L-02). Checked when recipients are chosen and again
+/// when each delivery is claimed (G-10, E-26).
+const SENDABLE: &str = "s.status = 'confirmed' AND s.suppressed_at IS NULL
+    AND COALESCE(p.paused, 0) = 0
+    AND (SELECT e.action FROM consent_events e
+         WHERE e.subject_kind = 'subscriber' AND e.subject = s.id AND e.purpose = 'newsletter'
+         ORDER BY e.created_at DESC, e.id DESC LIMIT 1) = 'confirmed'";
+
 /// A schedule's watermark and last acted-on firing, locked for the rest of
 /// the transaction; created on first sight.
 pub async fn schedule_state(
@@ -121,28 +131,25 @@ pub async fn enqueue_recipients(
     frequency: &str,
     now: i64,
 ) -> anyhow::Result<u64> {
-    let result = sqlx::query(
+    let sql = format!(
         "INSERT INTO deliveries (campaign_id, subscriber_id, status, next_attempt_at)
          SELECT $1, s.id, 'pending', $3
          FROM subscribers s LEFT JOIN preferences p ON p.subscriber_id = s.id
-         WHERE s.status = 'confirmed' AND s.suppressed_at IS NULL
-           AND COALESCE(p.paused, 0) = 0 AND COALESCE(p.frequency, 'daily') = $2
-           AND (SELECT e.action FROM consent_events e
-                WHERE e.subject_kind = 'subscriber' AND e.subject = s.id AND e.purpose = 'newsletter'
-                ORDER BY e.created_at DESC, e.id DESC LIMIT 1) = 'confirmed'
+         WHERE {SENDABLE} AND COALESCE(p.frequency, 'daily') = $2
            AND (NOT EXISTS (SELECT 1 FROM preference_topics t WHERE t.subscriber_id = s.id)
                 OR EXISTS (SELECT 1 FROM preference_topics t
                            JOIN article_categories c ON c.category = t.category
                            JOIN campaign_articles ca ON ca.article_id = c.article_id
                            WHERE t.subscriber_id = s.id AND ca.campaign_id = $1))
-         ON CONFLICT (campaign_id, subscriber_id) DO NOTHING",
-    )
-    .bind(campaign_id)
-    .bind(frequency)
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .context("while enqueueing recipients")?;
+         ON CONFLICT (campaign_id, subscriber_id) DO NOTHING"
+    );
+    let result = sqlx::query(&sql)
+        .bind(campaign_id)
+        .bind(frequency)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .context("while enqueueing recipients")?;
     let recipients = result.rows_affected();
     sqlx::query("UPDATE campaigns SET recipients = $1 WHERE id = $2")
         .bind(i64::try_from(recipients).unwrap_or(i64::MAX))
@@ -210,14 +217,9 @@ pub async fn recipients(store: &Store, ids: &[String]) -> anyhow::Result<Vec<Rec
     }
     let sql = format!(
         "SELECT s.id, s.email_canonical, s.name,
-                CASE WHEN s.status = 'confirmed' AND s.suppressed_at IS NULL
-                      AND COALESCE(p.paused, 0) = 0
-                      AND (SELECT e.action FROM consent_events e
-                           WHERE e.subject_kind = 'subscriber' AND e.subject = s.id AND e.purpose = 'newsletter'
-                           ORDER BY e.created_at DESC, e.id DESC LIMIT 1) = 'confirmed'
-                     THEN 1 ELSE 0 END AS eligible
-         FROM subscribers s LEFT JOIN preferences p ON p.subscriber_id = s.id WHERE s.id IN ({})",
-        super::placeholders(1, ids.len())
+                CASE WHEN {SENDABLE} THEN 1 ELSE 0 END AS eligible
+         FROM subscribers s LEFT JOIN preferences p ON p.subscriber_id = s.id WHERE s.id IN ({ids})",
+        ids = super::placeholders(1, ids.len())
     );
     let mut query = sqlx::query_as(&sql);
     for id in ids {
@@ -255,14 +257,18 @@ pub struct CampaignRow {
     pub schedule: String,
     pub subject: String,
     pub covers_until: i64,
+    /// Retries give up a configured time after this.
+    pub created_at: i64,
 }
 
 pub async fn campaign(store: &Store, id: &str) -> anyhow::Result<Option<CampaignRow>> {
-    sqlx::query_as("SELECT id, schedule, subject, covers_until FROM campaigns WHERE id = $1")
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await
-        .context("while reading a campaign")
+    sqlx::query_as(
+        "SELECT id, schedule, subject, covers_until, created_at FROM campaigns WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await
+    .context("while reading a campaign")
 }
 
 /// One article of a campaign, with one of its categories ('' for none).
@@ -475,15 +481,6 @@ pub async fn mark_done(conn: &mut Conn, id: &str, now: i64) -> anyhow::Result<()
         .await
         .context("while closing a campaign")?;
     Ok(())
-}
-
-/// When a campaign was created: retries give up a configured time after it.
-pub async fn campaign_created_at(store: &Store, id: &str) -> anyhow::Result<Option<i64>> {
-    sqlx::query_scalar("SELECT created_at FROM campaigns WHERE id = $1")
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await
-        .context("while reading a campaign")
 }
 
 /// Campaigns still queued or sending.
