@@ -74,7 +74,6 @@ pub async fn export(
         },
         "emails": emails.iter().map(|m| json!({
             "template": m.template,
-            "stream": m.stream,
             "status": m.status,
             "attempts": m.attempts,
             "message_id": m.message_id,

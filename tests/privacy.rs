@@ -182,31 +182,31 @@ async fn a_wrong_body_or_a_forged_link_unsubscribes_no_one(backend: Backend) {
 
 async fn withdrawal_cancels_pending_newsletter_mail(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    app.import_article("+++\ntitle = \"Queued\"\n+++\nBody.\n")
+        .await;
     digest_reader(&app, "pending@example.com").await;
-    let id = app.subscriber_id("pending@example.com").await;
-    sqlx::query(
-        "INSERT INTO outbox (id, template, subscriber_id, recipient, context, stream, status,
-                             next_attempt_at, message_id, created_at)
-         VALUES ('digest-1', 'digest', $1, 'pending@example.com', '{}', 'newsletter', 'pending', 0, '<d1@x>', 0)",
-    )
-    .bind(&id)
-    .execute(app.store.pool())
-    .await
-    .unwrap();
+    let schedule = broadsheet::digest::schedules(&app.config)
+        .unwrap()
+        .remove(0);
+    broadsheet::digest::send_now(&app.store, &app.clock, &schedule, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.text("SELECT status FROM deliveries").await.as_deref(),
+        Some("pending")
+    );
     let link = app
         .reader_link("pending@example.com", LinkPurpose::Unsubscribe)
         .await;
     app.post_form(&link, &[("List-Unsubscribe", "One-Click")])
         .await;
     assert_eq!(
-        app.text("SELECT status FROM outbox WHERE id = 'digest-1'")
-            .await
-            .as_deref(),
+        app.text("SELECT status FROM deliveries").await.as_deref(),
         Some("cancelled"),
         "G-10"
     );
     let account_mail = app
-        .scalar("SELECT COUNT(*) FROM outbox WHERE stream = 'account' AND status = 'cancelled'")
+        .scalar("SELECT COUNT(*) FROM outbox WHERE status = 'cancelled'")
         .await;
     assert_eq!(account_mail, 0, "account mail is not touched");
     app.stop().await;

@@ -74,9 +74,6 @@ CREATE TABLE outbox (
     -- Template variables as JSON. It can hold a tokenised link, so it is
     -- emptied once the message is sent or has failed for good.
     context          TEXT NOT NULL,
-    -- account mail (confirmations, credentials) or newsletter mail (digests);
-    -- withdrawing consent cancels pending newsletter mail only.
-    stream           TEXT NOT NULL DEFAULT 'account' CHECK (stream IN ('account', 'newsletter')),
     status           TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed', 'cancelled')),
     attempts         BIGINT NOT NULL DEFAULT 0,
     next_attempt_at  BIGINT NOT NULL,

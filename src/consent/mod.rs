@@ -163,8 +163,7 @@ pub async fn withdraw_newsletter(
         now,
     )
     .await?;
-    let cancelled = store::outbox::cancel_pending_newsletter(conn, subscriber_id).await?
-        + store::digests::cancel_pending_for(conn, subscriber_id).await?;
+    let cancelled = store::digests::cancel_pending_for(conn, subscriber_id).await?;
     tracing::info!(event = "consent_withdrawn", %subscriber_id, source = source.as_str(), cancelled, "digest consent withdrawn");
     Ok(true)
 }

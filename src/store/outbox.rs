@@ -168,27 +168,10 @@ pub async fn release(store: &Store, id: &str, owner: &str) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Cancels a reader's unsent newsletter mail (consent withdrawn, G-10).
-pub async fn cancel_pending_newsletter(
-    conn: &mut Conn,
-    subscriber_id: &str,
-) -> anyhow::Result<u64> {
-    let result = sqlx::query(
-        "UPDATE outbox SET status = 'cancelled', context = '{}', lease_owner = NULL, lease_until = NULL
-         WHERE subscriber_id = $1 AND stream = 'newsletter' AND status = 'pending'",
-    )
-    .bind(subscriber_id)
-    .execute(&mut *conn)
-    .await
-    .context("while cancelling newsletter mail")?;
-    Ok(result.rows_affected())
-}
-
 /// One email in a reader's history (no body, no link).
 #[derive(Debug, FromRow, serde::Serialize)]
 pub struct EmailRecord {
     pub template: String,
-    pub stream: String,
     pub status: String,
     pub attempts: i64,
     pub message_id: String,
@@ -199,7 +182,7 @@ pub struct EmailRecord {
 
 pub async fn history(conn: &mut Conn, subscriber_id: &str) -> anyhow::Result<Vec<EmailRecord>> {
     sqlx::query_as(
-        "SELECT template, stream, status, attempts, message_id, created_at, sent_at, last_error
+        "SELECT template, status, attempts, message_id, created_at, sent_at, last_error
          FROM outbox WHERE subscriber_id = $1 ORDER BY created_at, id",
     )
     .bind(subscriber_id)
