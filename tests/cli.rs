@@ -256,13 +256,7 @@ fn an_invalid_article_file_is_refused_with_its_name_and_nothing_is_stored() {
 async fn subscriber_export_and_erase_act_on_one_reader(backend: Backend) {
     let app = support::TestApp::spawn(backend).await;
     app.confirmed_reader("cli@example.com", true).await;
-    let run = |args: &[&str]| {
-        Command::new(BINARY)
-            .env("BROADSHEET_DATABASE__URL", app.config.database.url.expose())
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| cli_for(&app).args(args).output().unwrap();
     let export = run(&["subscriber", "export", "CLI@example.com"]);
     assert!(
         export.status.success(),
@@ -305,17 +299,7 @@ async fn digest_preview_prints_and_send_now_wait_delivers_to_every_reader(backen
     let before = app.received().len();
     app.import_article("+++\ntitle = \"Tide tables\"\ncategories = [\"city\"]\n+++\nBody.\n")
         .await;
-    let port = app.smtp.as_ref().unwrap().addr.port().to_string();
-    let run = |args: &[&str]| {
-        Command::new(BINARY)
-            .env("BROADSHEET_DATABASE__URL", app.config.database.url.expose())
-            .env("BROADSHEET_SERVER__BASE_URL", &app.base_url)
-            .env("BROADSHEET_MAIL__TRANSPORT", "smtp")
-            .env("BROADSHEET_SMTP__PORT", &port)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| cli_for(&app).args(args).output().unwrap();
     let preview = run(&["digest", "preview"]);
     assert!(
         preview.status.success(),
@@ -388,13 +372,9 @@ async fn a_digest_killed_mid_send_reaches_everyone_after_a_restart(backend: Back
         .await;
     let smtp = app.smtp.as_ref().unwrap();
     smtp.set_data_delay(Duration::from_millis(60));
-    let port = smtp.addr.port().to_string();
     let command = |args: &[&str]| {
-        let mut command = Command::new(BINARY);
+        let mut command = cli_for(&app);
         command
-            .env("BROADSHEET_DATABASE__URL", app.config.database.url.expose())
-            .env("BROADSHEET_MAIL__TRANSPORT", "smtp")
-            .env("BROADSHEET_SMTP__PORT", &port)
             .env("BROADSHEET_SMTP__CONCURRENCY", "2")
             .env("BROADSHEET_DELIVERY__BATCH_SIZE", BATCH.to_string())
             .env("BROADSHEET_DELIVERY__LEASE_S", "1")
@@ -438,4 +418,15 @@ async fn a_digest_killed_mid_send_reaches_everyone_after_a_restart(backend: Back
         Some("done")
     );
     app.stop().await;
+}
+
+/// The binary, configured like `app`: its database, base URL and SMTP server.
+fn cli_for(app: &support::TestApp) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .env("BROADSHEET_DATABASE__URL", app.config.database.url.expose())
+        .env("BROADSHEET_SERVER__BASE_URL", &app.base_url)
+        .env("BROADSHEET_MAIL__TRANSPORT", "smtp")
+        .env("BROADSHEET_SMTP__PORT", app.config.smtp.port.to_string());
+    command
 }
