@@ -156,6 +156,7 @@ impl App {
                 config: config.delivery.clone(),
                 concurrency: config.smtp.concurrency,
                 rate_per_second: config.smtp.rate_per_second,
+                send_timeout_s: config.smtp.timeout_s,
             },
         );
         let email_request_limiter = NonZeroU32::new(config.signup.per_ip_per_hour)

@@ -519,6 +519,15 @@ impl Config {
                 bail!("invalid configuration: {key} must be at least 1");
             }
         }
+        // A send may start until smtp.timeout_s before its lease ends
+        // (src/delivery); a shorter lease would leave no time to send.
+        if self.delivery.lease_s < self.smtp.timeout_s.saturating_mul(2) {
+            bail!(
+                "invalid configuration: delivery.lease_s ({}) must be at least twice smtp.timeout_s ({})",
+                self.delivery.lease_s,
+                self.smtp.timeout_s
+            );
+        }
         for category in &self.cookies.categories {
             let valid = !category.is_empty()
                 && category

@@ -122,41 +122,71 @@ fn report(outcome: &Started, dry_run: bool) {
     }
 }
 
-/// Sends as a worker until no campaign is queued or sending.
+/// Sends as a worker until no campaign is queued or sending, or until
+/// Ctrl-C or SIGTERM, which let the messages in flight finish and hand the
+/// rest back for other workers.
 async fn deliver_until_done(app: &App) -> anyhow::Result<()> {
     let store = app.store();
     let worker = app.worker();
-    let never = CancellationToken::new();
+    let stop = CancellationToken::new();
+    let stopping = stop.clone();
+    tokio::spawn(async move {
+        crate::app::shutdown_signal().await;
+        stopping.cancel();
+    });
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} ({per_sec}, eta {eta})")
             .context("progress template")?,
     );
-    loop {
-        let running = digest::unfinished(&store).await?;
-        let total: i64 = running.iter().map(|c| c.recipients).sum();
-        let done: i64 = running
-            .iter()
-            .map(|c| c.sent + c.failed + c.cancelled)
-            .sum();
-        let (sent, failed): (i64, i64) = running
-            .iter()
-            .fold((0, 0), |(s, f), c| (s + c.sent, f + c.failed));
-        bar.set_length(u64::try_from(total).unwrap_or(0));
-        bar.set_position(u64::try_from(done).unwrap_or(0));
-        bar.set_message(format!(
-            "sent {sent}, failed {failed}, pending {}",
-            total - done
-        ));
-        if running.is_empty() {
-            break;
-        }
-        let mut outcome: BatchOutcome = worker.deliver_batch(&never).await?;
-        outcome.add(worker.deliver_digest_batch(&never).await?);
+    while show_progress(&store, &bar).await? && !stop.is_cancelled() {
+        let deliver = async {
+            let mut outcome: BatchOutcome = worker.deliver_batch(&stop).await?;
+            outcome.add(worker.deliver_digests(&stop).await?);
+            anyhow::Ok(outcome)
+        };
+        let ticker = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                show_progress(&store, &bar).await?;
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = deliver => outcome?,
+            error = ticker => return error,
+        };
         if outcome.claimed == 0 {
             // Retries are waiting for their time, or another worker holds the rest.
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
         }
     }
-    bar.finish_with_message("every campaign is done");
+    if stop.is_cancelled() {
+        bar.abandon_with_message("stopped; the rest is sent by the next worker");
+    } else {
+        bar.finish_with_message("every campaign is done");
+    }
     Ok(())
+}
+
+/// Shows the unfinished campaigns' progress; false once there are none.
+async fn show_progress(store: &crate::store::Store, bar: &ProgressBar) -> anyhow::Result<bool> {
+    let running = digest::unfinished(store).await?;
+    let total: i64 = running.iter().map(|c| c.recipients).sum();
+    let (sent, failed, cancelled) = running.iter().fold((0, 0, 0), |(s, f, c), campaign| {
+        (
+            s + campaign.sent,
+            f + campaign.failed,
+            c + campaign.cancelled,
+        )
+    });
+    let done = sent + failed + cancelled;
+    bar.set_length(u64::try_from(total).unwrap_or(0));
+    bar.set_position(u64::try_from(done).unwrap_or(0));
+    bar.set_message(format!(
+        "sent {sent}, failed {failed}, pending {}",
+        total - done
+    ));
+    Ok(!running.is_empty())
 }

@@ -377,7 +377,8 @@ async fn a_digest_killed_mid_send_reaches_everyone_after_a_restart(backend: Back
         command
             .env("BROADSHEET_SMTP__CONCURRENCY", "2")
             .env("BROADSHEET_DELIVERY__BATCH_SIZE", BATCH.to_string())
-            .env("BROADSHEET_DELIVERY__LEASE_S", "1")
+            .env("BROADSHEET_SMTP__TIMEOUT_S", "1")
+            .env("BROADSHEET_DELIVERY__LEASE_S", "2")
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -400,7 +401,7 @@ async fn a_digest_killed_mid_send_reaches_everyone_after_a_restart(backend: Back
     let before_restart = smtp.received().len();
     assert!(before_restart < READERS, "killed before the end");
     // The dead worker's leases expire after lease_s; a new run finishes the campaign.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let status = command(&["digest", "send", "--wait"]).status().unwrap();
     assert!(status.success());
     let mut per_reader = std::collections::HashMap::new();

@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use broadsheet::app::Role;
 use broadsheet::{
     digest::{self, Started},
     domain::LinkPurpose,
@@ -20,6 +21,7 @@ storage_tests!(
     a_killed_workers_digest_lease_is_reclaimed,
     digests_are_dkim_signed_over_the_unsubscribe_headers,
     a_refusal_of_our_sender_suppresses_no_reader,
+    a_send_that_could_outlast_its_lease_is_handed_back_unsent,
 );
 
 async fn reader(app: &TestApp, email: &str, digest: bool, topics: &[&str], paused: bool) {
@@ -336,5 +338,42 @@ async fn a_refusal_of_our_sender_suppresses_no_reader(backend: Backend) {
         0,
         "E-24: only an unknown mailbox suppresses"
     );
+    app.stop().await;
+}
+
+/// A slow server: each send takes 0.4 s, the lease is 2 s and a send may
+/// take 1 s, so a claimed delivery must start within 1 s of its claim. The
+/// ones that cannot are handed back and claimed afresh, never sent twice.
+async fn a_send_that_could_outlast_its_lease_is_handed_back_unsent(backend: Backend) {
+    let app = TestApp::spawn_with(backend, Role::Web, |config| {
+        config.smtp.timeout_s = 1;
+        config.smtp.concurrency = 1;
+        config.delivery.lease_s = 2;
+    })
+    .await;
+    articles(&app).await;
+    for n in 0..4 {
+        reader(&app, &format!("slow{n}@example.com"), true, &[], false).await;
+    }
+    app.drain_outbox().await;
+    let before = app.received().len();
+    digest::send_now(&app.store, &app.clock, &daily(&app), false)
+        .await
+        .unwrap();
+    app.smtp
+        .as_ref()
+        .unwrap()
+        .set_data_delay(Duration::from_millis(400));
+    let outcome = app.drain_outbox().await;
+    assert!(outcome.released >= 1, "{outcome:?}");
+    assert_eq!(outcome.sent, 4, "{outcome:?}");
+    let mut digests: Vec<String> = app.received()[before..]
+        .iter()
+        .map(|mail| mail.to[0].clone())
+        .collect();
+    digests.sort();
+    digests.dedup();
+    assert_eq!(digests.len(), 4, "each reader once");
+    assert_eq!(app.received().len(), before + 4, "no digest sent twice");
     app.stop().await;
 }

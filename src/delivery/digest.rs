@@ -2,11 +2,15 @@
 //! claim time (G-10, E-26), render their digest, send, and record results
 //! a batch at a time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::Arc,
+};
 
 use futures_util::{StreamExt, stream};
 use lettre::message::Mailbox;
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Worker, backoff::retry_delay_ms, worker::BatchOutcome};
@@ -47,6 +51,103 @@ impl CampaignContext {
             articles,
             date,
         }
+    }
+}
+
+/// A claimed delivery with what sending it needs.
+struct Job {
+    delivery: ClaimedDelivery,
+    campaign: Option<Arc<CampaignContext>>,
+    recipient: Option<Recipient>,
+    topics: Vec<String>,
+    /// The last moment a send may start and still end within the lease.
+    send_by: i64,
+}
+
+/// Claims batches of due deliveries, one whenever the last is handed out,
+/// and hands them out one at a time with their reader and campaign.
+struct Claims {
+    // Owned, not borrowed: a borrowing stream state trips rustc's check
+    // that the spawned worker future is Send (rust-lang/rust#102211).
+    worker: Worker,
+    cancel: CancellationToken,
+    ready: VecDeque<Job>,
+    /// Campaigns seen by this run, loaded once.
+    campaigns: HashMap<String, Option<Arc<CampaignContext>>>,
+    done: bool,
+}
+
+impl Claims {
+    fn new(worker: Worker, cancel: CancellationToken) -> Self {
+        Self {
+            worker,
+            cancel,
+            ready: VecDeque::new(),
+            campaigns: HashMap::new(),
+            done: false,
+        }
+    }
+
+    /// The next job and the claims left, as `stream::unfold` wants them.
+    async fn next_job(mut self) -> Option<(anyhow::Result<Job>, Self)> {
+        let job = self.next().await?;
+        Some((job, self))
+    }
+
+    async fn next(&mut self) -> Option<anyhow::Result<Job>> {
+        if self.ready.is_empty()
+            && !self.done
+            && !self.cancel.is_cancelled()
+            && let Err(error) = self.claim().await
+        {
+            self.done = true;
+            return Some(Err(error));
+        }
+        self.ready.pop_front().map(Ok)
+    }
+
+    async fn claim(&mut self) -> anyhow::Result<()> {
+        let worker = &self.worker;
+        let now = worker.clock.now_ms();
+        let lease_until = now + crate::clock::secs_ms(worker.config.lease_s);
+        let claimed = digests::claim(
+            &worker.store,
+            &worker.owner,
+            now,
+            lease_until,
+            worker.digest_batch,
+        )
+        .await?;
+        if claimed.is_empty() {
+            self.done = true;
+            return digests::close_finished(&worker.store, now).await;
+        }
+        for delivery in &claimed {
+            if !self.campaigns.contains_key(&delivery.campaign_id) {
+                let campaign = worker.load_campaign(&delivery.campaign_id).await?;
+                self.campaigns
+                    .insert(delivery.campaign_id.clone(), campaign);
+            }
+        }
+        let ids: Vec<String> = claimed.iter().map(|d| d.subscriber_id.clone()).collect();
+        let mut recipients: HashMap<String, Recipient> = digests::recipients(&worker.store, &ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        let mut topics: HashMap<String, Vec<String>> = HashMap::new();
+        for (id, topic) in digests::topics(&worker.store, &ids).await? {
+            topics.entry(id).or_default().push(topic);
+        }
+        let send_by = lease_until - worker.send_margin_ms;
+        self.ready.extend(claimed.into_iter().map(|delivery| Job {
+            campaign: self.campaigns.get(&delivery.campaign_id).cloned().flatten(),
+            recipient: recipients.remove(&delivery.subscriber_id),
+            topics: topics.remove(&delivery.subscriber_id).unwrap_or_default(),
+            send_by,
+            delivery,
+        }));
+        Ok(())
     }
 }
 
@@ -106,104 +207,74 @@ impl Worker {
             .map_err(|e| anyhow::anyhow!("the test message was not sent: {e}"))
     }
 
-    /// Claims and sends one batch of digest deliveries.
-    pub async fn deliver_digest_batch(
+    /// Sends digest deliveries until none is due, or `cancel` fires. The next
+    /// batch is claimed while the last one's messages are still going out,
+    /// and results are recorded as they arrive, a few at a time, so the
+    /// connections never wait for the database and a crash leaves only the
+    /// messages in flight unrecorded (they are sent again after the lease).
+    pub async fn deliver_digests(
         &self,
         cancel: &CancellationToken,
     ) -> anyhow::Result<BatchOutcome> {
-        let now = self.clock.now_ms();
-        let lease_until = now + crate::clock::secs_ms(self.config.lease_s);
-        let claimed = digests::claim(
-            &self.store,
-            &self.owner,
-            now,
-            lease_until,
-            i64::from(self.config.batch_size),
-        )
-        .await?;
-        let mut outcome = BatchOutcome {
-            claimed: claimed.len(),
-            ..BatchOutcome::default()
-        };
-        if claimed.is_empty() {
-            digests::close_finished(&self.store, now).await?;
-            return Ok(outcome);
-        }
-        let campaigns = self.load_campaigns(&claimed).await?;
-        let ids: Vec<String> = claimed.iter().map(|d| d.subscriber_id.clone()).collect();
-        let recipients: HashMap<String, Recipient> = digests::recipients(&self.store, &ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
-        let mut topics: HashMap<String, Vec<String>> = HashMap::new();
-        for (id, topic) in digests::topics(&self.store, &ids).await? {
-            topics.entry(id).or_default().push(topic);
-        }
-        let results: Vec<(ClaimedDelivery, anyhow::Result<Outcome>)> = stream::iter(claimed)
-            .map(|delivery| {
-                let campaign = campaigns.get(&delivery.campaign_id);
-                let recipient = recipients.get(&delivery.subscriber_id);
-                let reader_topics = topics
-                    .get(&delivery.subscriber_id)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                async move {
-                    let result = self
-                        .deliver_digest(&delivery, campaign, recipient, reader_topics, cancel)
-                        .await;
-                    (delivery, result)
+        let claims = stream::unfold(Claims::new(self.clone(), cancel.clone()), Claims::next_job);
+        let (results, mut arrived) = mpsc::channel(self.concurrency * 4);
+        let send = async move {
+            let mut sending = std::pin::pin!(
+                claims
+                    .map(|job| async move {
+                        let job = job?;
+                        let result = self.deliver_digest(&job, cancel).await;
+                        anyhow::Ok((job.delivery, result))
+                    })
+                    .buffer_unordered(self.concurrency)
+            );
+            while let Some(result) = sending.next().await {
+                if results.send(result).await.is_err() {
+                    break; // recording failed: stop; the leases run out
                 }
-            })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
-        self.record(results, &mut outcome).await?;
-        Ok(outcome)
+            }
+        };
+        let record = async {
+            let mut outcome = BatchOutcome::default();
+            let mut chunk = Vec::new();
+            let limit = usize::try_from(self.digest_batch).unwrap_or(usize::MAX);
+            while arrived.recv_many(&mut chunk, limit).await > 0 {
+                outcome.claimed += chunk.len();
+                self.record(std::mem::take(&mut chunk), &mut outcome)
+                    .await?;
+            }
+            anyhow::Ok(outcome)
+        };
+        let ((), outcome) = tokio::join!(send, record);
+        outcome
     }
 
-    async fn load_campaigns(
-        &self,
-        claimed: &[ClaimedDelivery],
-    ) -> anyhow::Result<HashMap<String, CampaignContext>> {
-        let mut campaigns = HashMap::new();
-        for delivery in claimed {
-            if campaigns.contains_key(&delivery.campaign_id) {
-                continue;
-            }
-            if let Some(row) = digests::campaign(&self.store, &delivery.campaign_id).await? {
-                let articles = digests::campaign_articles(&self.store, &row.id).await?;
-                campaigns.insert(row.id.clone(), CampaignContext::new(row, articles));
-            }
-        }
-        Ok(campaigns)
+    async fn load_campaign(&self, id: &str) -> anyhow::Result<Option<Arc<CampaignContext>>> {
+        let Some(row) = digests::campaign(&self.store, id).await? else {
+            return Ok(None);
+        };
+        let articles = digests::campaign_articles(&self.store, &row.id).await?;
+        Ok(Some(Arc::new(CampaignContext::new(row, articles))))
     }
 
     async fn deliver_digest(
         &self,
-        delivery: &ClaimedDelivery,
-        campaign: Option<&CampaignContext>,
-        recipient: Option<&Recipient>,
-        topics: &[String],
+        job: &Job,
         cancel: &CancellationToken,
     ) -> anyhow::Result<Outcome> {
-        if cancel.is_cancelled() {
-            digests::release(
-                &self.store,
-                &delivery.campaign_id,
-                &delivery.subscriber_id,
-                &self.owner,
-            )
-            .await?;
-            return Ok(Outcome::Released);
+        let delivery = &job.delivery;
+        // Shutting down, or too late to finish within the lease (a slow
+        // server, a rate limit): hand it back untouched.
+        if cancel.is_cancelled() || self.clock.now_ms() > job.send_by {
+            return self.release(delivery).await;
         }
-        let (Some(campaign), Some(recipient)) = (campaign, recipient) else {
+        let (Some(campaign), Some(recipient)) = (&job.campaign, &job.recipient) else {
             return Ok(Outcome::Cancelled);
         };
         if recipient.eligible == 0 {
             return Ok(Outcome::Cancelled);
         }
-        let Some(context) = self.digest_context(campaign, recipient, topics) else {
+        let Some(context) = self.digest_context(campaign, recipient, &job.topics) else {
             return Ok(Outcome::Cancelled);
         };
         let message = match self.build_digest(campaign, recipient, &context) {
@@ -216,6 +287,9 @@ impl Worker {
         };
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
+            if self.clock.now_ms() > job.send_by {
+                return self.release(delivery).await;
+            }
         }
         match self.transport.send(message).await {
             Ok(()) => Ok(Outcome::Sent),
@@ -233,6 +307,17 @@ impl Worker {
             }
             Err(SendError::Transient(error)) => self.retry_digest(delivery, campaign, &error).await,
         }
+    }
+
+    async fn release(&self, delivery: &ClaimedDelivery) -> anyhow::Result<Outcome> {
+        digests::release(
+            &self.store,
+            &delivery.campaign_id,
+            &delivery.subscriber_id,
+            &self.owner,
+        )
+        .await?;
+        Ok(Outcome::Released)
     }
 
     fn build_digest(
@@ -353,23 +438,25 @@ impl Worker {
         Ok(Outcome::Retried)
     }
 
-    /// Records final outcomes with one statement per campaign and outcome.
+    /// Records final outcomes with one statement per campaign and outcome,
+    /// and counts what changed: a reader who withdrew meanwhile is already
+    /// `cancelled` and is not counted again.
     async fn record(
         &self,
-        results: Vec<(ClaimedDelivery, anyhow::Result<Outcome>)>,
+        results: Vec<anyhow::Result<(ClaimedDelivery, anyhow::Result<Outcome>)>>,
         outcome: &mut BatchOutcome,
     ) -> anyhow::Result<()> {
         let now = self.clock.now_ms();
         let mut sent: HashMap<String, Vec<String>> = HashMap::new();
         let mut cancelled: HashMap<String, Vec<String>> = HashMap::new();
-        let mut failed: HashMap<String, i64> = HashMap::new();
+        let mut counts: HashMap<String, digests::BatchCounts> = HashMap::new();
         let mut first_error = None;
-        for (delivery, result) in results {
-            let result = match result {
-                Ok(result) => result,
-                Err(error) => {
-                    // Record everyone else's outcome first: sent mail must not
-                    // stay pending and go out again.
+        for result in results {
+            // Record everyone else's outcome first: sent mail must not stay
+            // pending and go out again.
+            let (delivery, result) = match result {
+                Ok((delivery, Ok(result))) => (delivery, result),
+                Ok((_, Err(error))) | Err(error) => {
                     first_error.get_or_insert(error);
                     continue;
                 }
@@ -391,7 +478,7 @@ impl Worker {
                 Outcome::Failed(error) => {
                     outcome.failed += 1;
                     let ids = [delivery.subscriber_id];
-                    digests::finish(
+                    let changed = digests::finish(
                         &self.store,
                         &delivery.campaign_id,
                         &ids,
@@ -400,31 +487,23 @@ impl Worker {
                         now,
                     )
                     .await?;
-                    *failed.entry(delivery.campaign_id).or_default() += 1;
+                    counts.entry(delivery.campaign_id).or_default().failed += changed;
                 }
                 Outcome::Retried => outcome.retried += 1,
                 Outcome::Released => outcome.released += 1,
             }
         }
         for (campaign, ids) in &sent {
-            digests::finish(&self.store, campaign, ids, "sent", None, now).await?;
+            let changed = digests::finish(&self.store, campaign, ids, "sent", None, now).await?;
+            counts.entry(campaign.clone()).or_default().sent += changed;
         }
         for (campaign, ids) in &cancelled {
-            digests::finish(&self.store, campaign, ids, "cancelled", None, now).await?;
+            let changed =
+                digests::finish(&self.store, campaign, ids, "cancelled", None, now).await?;
+            counts.entry(campaign.clone()).or_default().cancelled += changed;
         }
-        let touched: std::collections::HashSet<&String> = sent
-            .keys()
-            .chain(cancelled.keys())
-            .chain(failed.keys())
-            .collect();
-        for campaign in touched {
-            let count = |ids: Option<&Vec<String>>| ids.map_or(0, |ids| ids.len() as i64);
-            let counts = digests::BatchCounts {
-                sent: count(sent.get(campaign)),
-                failed: failed.get(campaign).copied().unwrap_or(0),
-                cancelled: count(cancelled.get(campaign)),
-            };
-            digests::add_counts(&self.store, campaign, counts, now).await?;
+        for (campaign, counts) in counts {
+            digests::add_counts(&self.store, &campaign, counts, now).await?;
         }
         match first_error {
             Some(error) => Err(error),

@@ -62,6 +62,13 @@ pub struct Worker {
     pub(super) config: DeliveryConfig,
     pub(super) concurrency: usize,
     pub(super) limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// Digest deliveries claimed at once: `batch_size`, fewer if the rate
+    /// limit could not send that many within a lease.
+    pub(super) digest_batch: i64,
+    /// How long before its lease ends a claimed delivery may still start
+    /// sending: a send may take `smtp.timeout_s`, and must end while the
+    /// lease holds, or another worker could send the same digest.
+    pub(super) send_margin_ms: i64,
     /// Names this worker's leases, so a release never touches another's rows.
     pub(super) owner: String,
 }
@@ -77,15 +84,30 @@ pub struct WorkerSettings {
     pub concurrency: u32,
     /// Messages per second; 0 means unlimited.
     pub rate_per_second: u32,
+    /// The longest an SMTP send may take (`smtp.timeout_s`).
+    pub send_timeout_s: u64,
 }
 
 impl Worker {
     pub fn new(store: Store, clock: Clock, settings: WorkerSettings) -> Self {
         let limiter = NonZeroU32::new(settings.rate_per_second)
             .map(|rate| Arc::new(RateLimiter::direct(Quota::per_second(rate))));
+        let batch = i64::from(settings.config.batch_size);
+        let sendable_in_lease = settings
+            .config
+            .lease_s
+            .saturating_sub(settings.send_timeout_s)
+            .saturating_mul(u64::from(settings.rate_per_second));
+        let digest_batch = match i64::try_from(sendable_in_lease) {
+            _ if settings.rate_per_second == 0 => batch,
+            Ok(sendable) => batch.min(sendable).max(1),
+            Err(_) => batch,
+        };
         Self {
             store,
             clock,
+            digest_batch,
+            send_margin_ms: secs_ms(settings.send_timeout_s),
             templates: settings.templates,
             transport: settings.transport,
             from: settings.from,
@@ -130,25 +152,34 @@ impl Worker {
         Ok(outcome)
     }
 
-    /// Runs batches until `cancel` fires, resting when the queue is empty.
+    /// Sends account mail and digests until `cancel` fires, resting when
+    /// nothing is due. The two run side by side, so a long campaign never
+    /// holds up a confirmation email; they share the SMTP connections.
     pub async fn run(self, cancel: CancellationToken) {
+        tokio::join!(
+            self.run_loop("account mail", &cancel, || self.deliver_batch(&cancel)),
+            self.run_loop("digests", &cancel, || self.deliver_digests(&cancel)),
+        );
+        tracing::info!("delivery worker stopped");
+    }
+
+    async fn run_loop<F, Fut>(&self, what: &str, cancel: &CancellationToken, mut deliver: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = anyhow::Result<BatchOutcome>>,
+    {
         let idle = Duration::from_millis(self.config.poll_interval_ms);
         while !cancel.is_cancelled() {
-            let batches = async {
-                let mut outcome = self.deliver_batch(&cancel).await?;
-                outcome.add(self.deliver_digest_batch(&cancel).await?);
-                anyhow::Ok(outcome)
-            };
-            let rest = match batches.await {
+            let rest = match deliver().await {
                 Ok(outcome) if outcome.claimed > 0 => {
-                    tracing::debug!(?outcome, "delivered a batch");
+                    tracing::debug!(?outcome, what, "delivered");
                     continue;
                 }
                 Ok(_) => idle,
                 Err(error) => {
                     // The database may be away for a while; nothing is lost,
                     // the rows stay queued.
-                    tracing::warn!(error = format!("{error:#}"), "delivery batch failed");
+                    tracing::warn!(error = format!("{error:#}"), what, "delivery failed");
                     idle * 5
                 }
             };
@@ -157,7 +188,6 @@ impl Worker {
                 () = tokio::time::sleep(rest) => {}
             }
         }
-        tracing::info!("delivery worker stopped");
     }
 
     async fn deliver_one(

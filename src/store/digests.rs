@@ -298,7 +298,8 @@ pub async fn campaign_articles(
     .context("while reading a campaign's articles")
 }
 
-/// Final states for several deliveries of one campaign at once.
+/// Final states for several deliveries of one campaign at once; returns how
+/// many were still pending and changed.
 pub async fn finish(
     store: &Store,
     campaign_id: &str,
@@ -306,9 +307,9 @@ pub async fn finish(
     status: &str,
     error: Option<&str>,
     now: i64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<i64> {
     if subscriber_ids.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let sql = format!(
         "UPDATE deliveries SET status = $1, last_error = $2, sent_at = CASE WHEN $1 = 'sent' THEN $3 ELSE NULL END,
@@ -324,11 +325,11 @@ pub async fn finish(
     for id in subscriber_ids {
         query = query.bind(id);
     }
-    query
+    let result = query
         .execute(store.pool())
         .await
         .context("while recording deliveries")?;
-    Ok(())
+    Ok(i64::try_from(result.rows_affected()).unwrap_or(i64::MAX))
 }
 
 /// A transient failure: try this delivery again at `next_attempt_at`.
@@ -538,7 +539,7 @@ pub async fn watermark(store: &Store, name: &str) -> anyhow::Result<Option<i64>>
 }
 
 /// What one batch did to a campaign.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct BatchCounts {
     pub sent: i64,
     pub failed: i64,
@@ -566,15 +567,17 @@ pub async fn add_counts(
     .execute(store.pool())
     .await
     .context("while counting a batch")?;
-    sqlx::query(
-        "UPDATE campaigns SET status = 'done', finished_at = $1
-         WHERE id = $2 AND status IN ('queued', 'sending')
-           AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = $2 AND status = 'pending')",
+    let pending: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM deliveries WHERE campaign_id = $1 AND status = 'pending' LIMIT 1",
     )
-    .bind(now)
     .bind(campaign_id)
-    .execute(store.pool())
+    .fetch_optional(store.pool())
     .await
-    .context("while closing a campaign")?;
+    .context("while looking for pending deliveries")?;
+    if pending.is_none() {
+        // Done: one exact recount, which also takes in readers whose
+        // withdrawal cancelled their delivery outside any batch.
+        refresh_campaign(store, campaign_id, now).await?;
+    }
     Ok(())
 }

@@ -277,7 +277,7 @@ impl TestApp {
             let mut batch = self.worker.deliver_batch(&never).await.expect("batch");
             batch.add(
                 self.worker
-                    .deliver_digest_batch(&never)
+                    .deliver_digests(&never)
                     .await
                     .expect("digest batch"),
             );
