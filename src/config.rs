@@ -33,6 +33,8 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     pub cookies: CookiesConfig,
     pub digest: DigestConfig,
+    /// RSS and Atom feeds whose entries become articles.
+    pub feeds: Vec<FeedConfig>,
     pub dkim: DkimConfig,
     pub log: LogConfig,
 }
@@ -362,6 +364,27 @@ pub struct ScheduleConfig {
     pub subject: Option<String>,
 }
 
+/// One `[[feeds]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    /// The feed's http(s) address.
+    pub url: String,
+    /// When to poll it: 5-field cron, UTC.
+    #[serde(default = "every_quarter_hour")]
+    pub poll: String,
+    /// Categories given to every article from this feed, beside its own.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Lets the feed live on a private or loopback address (S-04: refused otherwise).
+    #[serde(default)]
+    pub allow_private: bool,
+}
+
+fn every_quarter_hour() -> String {
+    "*/15 * * * *".into()
+}
+
 fn utc() -> String {
     "UTC".into()
 }
@@ -546,6 +569,10 @@ impl Config {
                     schedule.name
                 )
             })?;
+        }
+        for feed in &self.feeds {
+            crate::feeds::Feed::parse(feed)
+                .map_err(|e| anyhow::anyhow!("invalid configuration: feeds {:?}: {e}", feed.url))?;
         }
         if !self.digest.from.is_empty() {
             self.digest

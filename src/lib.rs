@@ -26,6 +26,8 @@ pub mod digest_cli;
 pub mod domain;
 /// Queueing the emails readers get, with or without a single-use link.
 pub mod emails;
+/// RSS and Atom feeds polled into articles, fetched SSRF-safely (S-04).
+pub mod feeds;
 /// Importing readers from CSV.
 pub mod import;
 /// Email templates, messages and transports.

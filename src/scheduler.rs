@@ -1,5 +1,6 @@
 //! Timed jobs, run by tokio-cron-scheduler in the processes that run workers:
-//! a minute tick that fires due digest schedules, and the daily retention
+//! a minute tick that fires due digest schedules, one that polls due feeds,
+//! and the daily retention
 //! purge (G-16/G-17). Every job is safe to run on several instances at once.
 //!
 //! Digest schedules are not cron jobs of their own: tokio-cron-scheduler fixes
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::{clock::Clock, config::Config, digest, privacy, store::Store};
+use crate::{clock::Clock, config::Config, digest, feeds, privacy, store::Store};
 
 /// Starts the scheduler with its jobs; stop it with `shutdown`.
 pub async fn start(
@@ -26,7 +27,12 @@ pub async fn start(
     scheduler
         .add(purge_job(store.clone(), clock.clone(), config.clone())?)
         .await?;
-    scheduler.add(digest_tick(store, clock, &config)?).await?;
+    scheduler
+        .add(digest_tick(store.clone(), clock.clone(), &config)?)
+        .await?;
+    if !config.feeds.is_empty() {
+        scheduler.add(feed_tick(store, clock, &config)?).await?;
+    }
     scheduler
         .start()
         .await
@@ -67,4 +73,22 @@ fn digest_tick(store: Store, clock: Clock, config: &Config) -> anyhow::Result<Jo
         })
     })
     .context("cannot create the digest tick")
+}
+
+/// Every minute, half a minute after the digest tick: polls the feeds whose
+/// cron time has come (once across instances, see [`feeds::poll_due`]).
+fn feed_tick(store: Store, clock: Clock, config: &Config) -> anyhow::Result<Job> {
+    let feeds = feeds::feeds(&config.feeds)?;
+    Job::new_async("30 * * * * *", move |_, _| {
+        let (store, clock, feeds) = (store.clone(), clock.clone(), feeds.clone());
+        Box::pin(async move {
+            if let Err(error) = feeds::poll_due(&store, &clock, &feeds).await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "feeds could not be polled; next minute again"
+                );
+            }
+        })
+    })
+    .context("cannot create the feed tick")
 }

@@ -5,6 +5,7 @@
 mod schedule;
 
 pub use schedule::Schedule;
+pub(crate) use schedule::whole_second;
 
 use chrono::{DateTime, Utc};
 

@@ -102,7 +102,7 @@ impl Schedule {
 
 /// croner keeps the sub-second part of the time it starts from; firings are
 /// whole seconds, so every instance names the same firing the same way.
-fn whole_second(time: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn whole_second(time: DateTime<Utc>) -> DateTime<Utc> {
     time.with_nanosecond(0).unwrap_or(time)
 }
 

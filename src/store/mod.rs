@@ -10,6 +10,7 @@
 pub mod articles;
 pub mod consent;
 pub mod digests;
+pub mod feeds;
 pub mod import;
 pub mod outbox;
 pub mod preferences;

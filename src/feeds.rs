@@ -1,0 +1,460 @@
+//! Article feeds: `[[feeds]]` entries polled on their own cron by the
+//! scheduler. New entries (by GUID, or link) become articles with sanitised
+//! HTML (E-28). Fetching follows S-04: http(s) only; private, loopback and
+//! link-local addresses refused unless the feed says `allow_private`, checked
+//! on every connection (redirects included, and after DNS, so a name cannot
+//! rebind to an inside address); at most 5 redirects, 5 MiB and 20 seconds.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use croner::{Cron, parser::CronParser, parser::Seconds};
+use futures_util::StreamExt;
+use reqwest::{
+    Url,
+    dns::{Addrs, Name, Resolve, Resolving},
+    redirect,
+};
+
+use crate::{
+    clock::Clock,
+    config::FeedConfig,
+    digest::whole_second,
+    domain::{Slug, content_hash},
+    store::{Store, articles::ArticleRecord, feeds},
+};
+
+const MAX_BYTES: usize = 5 * 1024 * 1024;
+const TIMEOUT: Duration = Duration::from_secs(20);
+const MAX_REDIRECTS: usize = 5;
+const TEASER_CHARS: usize = 280;
+/// Categories taken from one entry at most.
+const MAX_CATEGORIES: usize = 10;
+
+/// A configured feed, checked.
+#[derive(Clone)]
+pub struct Feed {
+    pub url: Url,
+    pub categories: Vec<String>,
+    pub allow_private: bool,
+    poll: Cron,
+}
+
+impl Feed {
+    pub fn parse(config: &FeedConfig) -> Result<Self, String> {
+        let url = Url::parse(&config.url).map_err(|e| format!("url is not an address: {e}"))?;
+        check_url(&url, config.allow_private)?;
+        let poll = CronParser::builder()
+            .seconds(Seconds::Disallowed)
+            .dom_and_dow(true)
+            .build()
+            .parse(&config.poll)
+            .map_err(|e| {
+                format!(
+                    "poll {:?} is not a 5-field cron expression: {e}",
+                    config.poll
+                )
+            })?;
+        Ok(Self {
+            url,
+            categories: config.categories.clone(),
+            allow_private: config.allow_private,
+            poll,
+        })
+    }
+
+    /// The latest poll time at or before `now` (UTC), in whole seconds so
+    /// every instance names it alike.
+    fn last_fire(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.poll
+            .find_previous_occurrence(&whole_second(now), true)
+            .ok()
+            .map(whole_second)
+    }
+}
+
+/// Every configured feed.
+pub fn feeds(configs: &[FeedConfig]) -> anyhow::Result<Vec<Feed>> {
+    configs
+        .iter()
+        .map(|c| Feed::parse(c).map_err(|e| anyhow::anyhow!("feeds {:?}: {e}", c.url)))
+        .collect()
+}
+
+/// What one poll did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Polled {
+    pub entries: usize,
+    pub new: usize,
+}
+
+/// Polls each feed whose cron time has come and that no other instance has
+/// polled for that time. A failing feed is recorded and does not stop the rest.
+pub async fn poll_due(store: &Store, clock: &Clock, feeds: &[Feed]) -> anyhow::Result<()> {
+    let now = clock.now();
+    for feed in feeds {
+        let Some(fire) = feed.last_fire(now) else {
+            continue;
+        };
+        if !feeds::claim_poll(store, feed.url.as_str(), fire.timestamp_millis()).await? {
+            continue;
+        }
+        match poll(store, clock, feed).await {
+            Ok(polled) => tracing::info!(feed = %feed.url, ?polled, "feed polled"),
+            Err(error) => {
+                tracing::warn!(feed = %feed.url, error = format!("{error:#}"), "feed poll failed")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fetches a feed and stores its new entries; the outcome is kept as the
+/// feed's last result either way.
+pub async fn poll(store: &Store, clock: &Clock, feed: &Feed) -> anyhow::Result<Polled> {
+    let result = fetch_and_store(store, clock, feed).await;
+    let summary = match &result {
+        Ok(polled) => format!("{} entries, {} new", polled.entries, polled.new),
+        Err(error) => format!("failed: {error:#}"),
+    };
+    feeds::record_result(store, feed.url.as_str(), clock.now_ms(), &summary).await?;
+    result
+}
+
+async fn fetch_and_store(store: &Store, clock: &Clock, feed: &Feed) -> anyhow::Result<Polled> {
+    let body = fetch(feed).await?;
+    let parsed = feed_rs::parser::parse(body.as_slice()).context("not an RSS or Atom feed")?;
+    let source = parsed.title.map(|t| t.content).unwrap_or_default();
+    let now = clock.now();
+    let mut polled = Polled {
+        entries: parsed.entries.len(),
+        new: 0,
+    };
+    let mut tx = store.begin().await?;
+    for entry in parsed.entries {
+        let Some(article) = Entry::from_feed(entry, &source, &feed.categories, now) else {
+            continue;
+        };
+        let record = ArticleRecord {
+            slug: article.slug.as_str(),
+            title: &article.title,
+            teaser: &article.teaser,
+            body_markdown: "",
+            body_html: &article.body_html,
+            author: &article.author,
+            categories: &article.categories,
+            published_at: article.published_at.timestamp_millis(),
+        };
+        let suffix = &content_hash(&format!("{}\0{}", feed.url, article.guid))[..8];
+        let stored = feeds::save_entry(
+            &mut tx,
+            feed.url.as_str(),
+            &article.guid,
+            &record,
+            suffix,
+            now.timestamp_millis(),
+        )
+        .await?;
+        polled.new += usize::from(stored);
+    }
+    tx.commit().await?;
+    Ok(polled)
+}
+
+/// An entry as an article.
+struct Entry {
+    guid: String,
+    slug: Slug,
+    title: String,
+    teaser: String,
+    author: String,
+    categories: Vec<String>,
+    body_html: String,
+    published_at: DateTime<Utc>,
+}
+
+impl Entry {
+    fn from_feed(
+        entry: feed_rs::model::Entry,
+        source: &str,
+        defaults: &[String],
+        now: DateTime<Utc>,
+    ) -> Option<Self> {
+        let link = entry.links.first().map(|l| l.href.clone());
+        // feed-rs makes up an id from the content when a feed gives none;
+        // the link is steadier then.
+        let guid = if entry.id.is_empty() {
+            link.clone()?
+        } else {
+            entry.id
+        };
+        let title = entry
+            .title
+            .map(|t| plain_text(&t.content))
+            .filter(|t| !t.is_empty())?;
+        let summary = entry.summary.map(|s| s.content);
+        let content = entry.content.and_then(|c| c.body);
+        let html = content.or_else(|| summary.clone()).unwrap_or_default();
+        let mut body = html;
+        if let Some(link) = &link {
+            body.push_str(&format!(
+                "<p><a href=\"{}\">Read the original</a></p>",
+                link.replace('"', "%22")
+            ));
+        }
+        let mut categories: Vec<String> = defaults.to_vec();
+        for category in entry.categories.into_iter().take(MAX_CATEGORIES) {
+            let term = category.term.trim().to_lowercase();
+            if !term.is_empty() && !categories.contains(&term) {
+                categories.push(term);
+            }
+        }
+        let author = entry
+            .authors
+            .first()
+            .map(|a| a.name.clone())
+            .unwrap_or_else(|| source.to_owned());
+        Some(Self {
+            slug: Slug::from_title(&title).ok()?,
+            teaser: teaser(&plain_text(summary.as_deref().unwrap_or(&body))),
+            title,
+            author,
+            categories,
+            body_html: ammonia::clean(&body),
+            // A date in the future would hold the entry back from digests.
+            published_at: entry.published.or(entry.updated).unwrap_or(now).min(now),
+            guid,
+        })
+    }
+}
+
+/// HTML to plain text: tags dropped, the common entities decoded (templates
+/// escape again when they show it).
+fn plain_text(html: &str) -> String {
+    let text = ammonia::Builder::empty().clean(html).to_string();
+    let decoded = text
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&");
+    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn teaser(text: &str) -> String {
+    if text.chars().count() <= TEASER_CHARS {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(TEASER_CHARS).collect();
+    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
+    format!("{cut}…")
+}
+
+/// Fetches at most `MAX_BYTES` from the feed, S-04-safe.
+async fn fetch(feed: &Feed) -> anyhow::Result<Vec<u8>> {
+    let allow_private = feed.allow_private;
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .user_agent(concat!(
+            "Broadsheet/",
+            env!("CARGO_PKG_VERSION"),
+            " (feed reader)"
+        ))
+        .dns_resolver(Arc::new(PublicResolver { allow_private }))
+        .redirect(redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+            }
+            match check_url(attempt.url(), allow_private) {
+                Ok(()) => attempt.follow(),
+                Err(reason) => attempt.error(format!("redirect refused: {reason}")),
+            }
+        }))
+        .build()
+        .context("cannot set up the feed client")?;
+    let response = client
+        .get(feed.url.clone())
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("fetching failed: {}", error_chain(&e)))?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "the feed answered {}",
+        response.status()
+    );
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BYTES as u64)
+    {
+        anyhow::bail!("the feed is larger than {} MiB", MAX_BYTES >> 20);
+    }
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| anyhow::anyhow!("reading failed: {}", error_chain(&e)))?;
+        anyhow::ensure!(
+            body.len() + chunk.len() <= MAX_BYTES,
+            "the feed is larger than {} MiB",
+            MAX_BYTES >> 20
+        );
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// http(s) only; an address written as an IP must be public unless allowed.
+/// Names are checked after DNS, by [`PublicResolver`].
+fn check_url(url: &Url, allow_private: bool) -> Result<(), String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "only http and https are fetched, not {}",
+            url.scheme()
+        ));
+    }
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+        Some(url::Host::Domain(_)) => return Ok(()),
+        None => return Err("the address has no host".into()),
+    };
+    if allow_private || is_public(ip) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{ip} is a private address (set allow_private = true to fetch it)"
+        ))
+    }
+}
+
+/// Resolves names with the system resolver and keeps public addresses only
+/// (or every address for a feed that allows private ones).
+struct PublicResolver {
+    allow_private: bool,
+}
+
+impl Resolve for PublicResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| allow_private || is_public(a.ip()))
+                .collect();
+            if found.is_empty() {
+                return Err(format!(
+                    "{host} resolves to no public address (set allow_private = true to fetch it)"
+                )
+                .into());
+            }
+            let addrs: Addrs = Box::new(found.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// Not loopback, private, link-local, shared, documentation, multicast or
+/// otherwise reserved: an address on the public internet.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // shared, RFC 6598
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link-local
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8)) // documentation
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: &str) -> FeedConfig {
+        FeedConfig {
+            url: url.into(),
+            poll: "*/15 * * * *".into(),
+            categories: Vec::new(),
+            allow_private: false,
+        }
+    }
+
+    #[test]
+    fn only_public_http_addresses_are_accepted() {
+        assert!(Feed::parse(&config("https://news.example/feed.xml")).is_ok());
+        for bad in [
+            "ftp://news.example/feed.xml",
+            "file:///etc/passwd",
+            "http://127.0.0.1/feed",
+            "http://10.1.2.3/feed",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/feed",
+            "http://[::ffff:192.168.0.1]/feed",
+            "http://100.64.0.1/feed",
+        ] {
+            assert!(Feed::parse(&config(bad)).is_err(), "{bad}");
+        }
+        let mut allowed = config("http://127.0.0.1/feed");
+        allowed.allow_private = true;
+        assert!(Feed::parse(&allowed).is_ok());
+    }
+
+    #[test]
+    fn polls_are_five_field_crons() {
+        let mut bad = config("https://news.example/feed.xml");
+        bad.poll = "0 */15 * * * *".into();
+        assert!(Feed::parse(&bad).err().unwrap().contains("5-field"));
+    }
+
+    #[test]
+    fn public_addresses_are_public() {
+        for ip in ["93.184.216.34", "2a00:1450:4001:82b::200e"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn text_loses_tags_and_keeps_its_characters() {
+        assert_eq!(
+            plain_text("<p>Fish &amp; chips <script>x</script><b>now</b></p>"),
+            "Fish & chips now"
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! Feeds' poll state, and which entry became which article.
+
+use anyhow::Context;
+
+use super::{Conn, Store, articles::ArticleRecord};
+
+/// Claims a poll: true for the one instance that moves `last_fire_at` forward.
+pub async fn claim_poll(store: &Store, url: &str, fire_at: i64) -> anyhow::Result<bool> {
+    sqlx::query(
+        "INSERT INTO feeds (url, last_fire_at) VALUES ($1, 0) ON CONFLICT (url) DO NOTHING",
+    )
+    .bind(url)
+    .execute(store.pool())
+    .await
+    .context("while creating feed state")?;
+    let claimed =
+        sqlx::query("UPDATE feeds SET last_fire_at = $1 WHERE url = $2 AND last_fire_at < $1")
+            .bind(fire_at)
+            .bind(url)
+            .execute(store.pool())
+            .await
+            .context("while claiming a feed poll")?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+/// Keeps a poll's outcome, e.g. "3 new articles" or the error.
+pub async fn record_result(store: &Store, url: &str, now: i64, result: &str) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO feeds (url, last_fire_at, polled_at, last_result) VALUES ($1, 0, $2, $3)
+         ON CONFLICT (url) DO UPDATE SET polled_at = excluded.polled_at, last_result = excluded.last_result",
+    )
+    .bind(url)
+    .bind(now)
+    .bind(result)
+        .execute(store.pool())
+        .await
+        .context("while recording a feed poll")?;
+    Ok(())
+}
+
+/// Stores an entry as a new article unless this feed's entry `guid` was
+/// stored before; true if it was new. A slug taken by another article gets
+/// `suffix` appended, so a feed never overwrites an editor's article.
+pub async fn save_entry(
+    conn: &mut Conn,
+    feed_url: &str,
+    guid: &str,
+    article: &ArticleRecord<'_>,
+    suffix: &str,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let known: Option<String> =
+        sqlx::query_scalar("SELECT article_id FROM feed_entries WHERE feed_url = $1 AND guid = $2")
+            .bind(feed_url)
+            .bind(guid)
+            .fetch_optional(&mut *conn)
+            .await
+            .context("while looking up a feed entry")?;
+    if known.is_some() {
+        return Ok(false);
+    }
+    let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM articles WHERE slug = $1")
+        .bind(article.slug)
+        .fetch_optional(&mut *conn)
+        .await
+        .context("while checking a slug")?;
+    let slug = match taken {
+        // Slugs are ASCII and at most 100 bytes: keep room for the suffix.
+        Some(_) => {
+            let base = &article.slug[..article.slug.len().min(90)];
+            format!("{}-{suffix}", base.trim_end_matches('-'))
+        }
+        None => article.slug.to_owned(),
+    };
+    let id = super::new_id();
+    let record = ArticleRecord {
+        slug: &slug,
+        ..*article
+    };
+    super::articles::upsert(conn, &id, &record, now).await?;
+    sqlx::query("INSERT INTO feed_entries (feed_url, guid, article_id) VALUES ($1, $2, $3)")
+        .bind(feed_url)
+        .bind(guid)
+        .bind(&id)
+        .execute(&mut *conn)
+        .await
+        .context("while recording a feed entry")?;
+    Ok(true)
+}
