@@ -1,5 +1,6 @@
 //! Timed jobs, run by tokio-cron-scheduler in the processes that run workers:
-//! a minute tick that fires due digest schedules, one that polls due feeds,
+//! a tick every 10 seconds that fires due digest schedules, a minute tick that
+//! polls due feeds,
 //! and the daily retention
 //! purge (G-16/G-17). Every job is safe to run on several instances at once.
 //!
@@ -61,13 +62,15 @@ fn purge_job(store: Store, clock: Clock, config: Arc<Config>) -> anyhow::Result<
 
 fn digest_tick(store: Store, clock: Clock, config: &Config) -> anyhow::Result<Job> {
     let schedules = digest::schedules(config)?;
-    Job::new_async("0 * * * * *", move |_, _| {
+    // Every 10 seconds: cheap (one small transaction per schedule), and a
+    // firing starts within 10 s of its time.
+    Job::new_async("*/10 * * * * *", move |_, _| {
         let (store, clock, schedules) = (store.clone(), clock.clone(), schedules.clone());
         Box::pin(async move {
             if let Err(error) = digest::run_due(&store, &clock, &schedules).await {
                 tracing::warn!(
                     error = format!("{error:#}"),
-                    "digest schedules could not run; next minute again"
+                    "digest schedules could not run; trying again in 10 s"
                 );
             }
         })
@@ -75,11 +78,11 @@ fn digest_tick(store: Store, clock: Clock, config: &Config) -> anyhow::Result<Jo
     .context("cannot create the digest tick")
 }
 
-/// Every minute, half a minute after the digest tick: polls the feeds whose
+/// Every minute at second 35 (between digest ticks): polls the feeds whose
 /// cron time has come (once across instances, see [`feeds::poll_due`]).
 fn feed_tick(store: Store, clock: Clock, config: &Config) -> anyhow::Result<Job> {
     let feeds = feeds::feeds(&config.feeds)?;
-    Job::new_async("30 * * * * *", move |_, _| {
+    Job::new_async("35 * * * * *", move |_, _| {
         let (store, clock, feeds) = (store.clone(), clock.clone(), feeds.clone());
         Box::pin(async move {
             if let Err(error) = feeds::poll_due(&store, &clock, &feeds).await {

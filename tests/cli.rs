@@ -19,6 +19,7 @@ storage_tests!(
     subscriber_export_and_erase_act_on_one_reader,
     digest_preview_prints_and_send_now_wait_delivers_to_every_reader,
     a_digest_killed_mid_send_reaches_everyone_after_a_restart,
+    two_served_instances_fire_one_campaign_and_send_each_digest_once,
 );
 
 #[test]
@@ -343,31 +344,7 @@ async fn a_digest_killed_mid_send_reaches_everyone_after_a_restart(backend: Back
     const READERS: usize = 30;
     const BATCH: usize = 5;
     let app = support::TestApp::spawn(backend).await;
-    let import: String = std::iter::once("email,name,topics,consented_at,source".to_owned())
-        .chain((0..READERS).map(|n| format!("r{n}@example.com,,,2025-01-01T00:00:00Z,test")))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let key = broadsheet::store::settings::secret(&app.store, "suppression_key")
-        .await
-        .unwrap();
-    let wording = broadsheet::consent::register_wording(
-        &app.store,
-        &app.clock,
-        "newsletter",
-        &app.config.signup.newsletter_consent_text,
-    )
-    .await
-    .unwrap();
-    broadsheet::import::import(
-        &app.store,
-        import.as_bytes(),
-        "t.csv",
-        &wording.id,
-        key.as_bytes(),
-        |_| {},
-    )
-    .await
-    .unwrap();
+    import_readers(&app, READERS).await;
     app.import_article("+++\ntitle = \"Night shift\"\n+++\nBody.\n")
         .await;
     let smtp = app.smtp.as_ref().unwrap();
@@ -414,6 +391,96 @@ async fn a_digest_killed_mid_send_reaches_everyone_after_a_restart(backend: Back
         duplicates <= BATCH,
         "duplicates ({duplicates}) stay within one claimed batch"
     );
+    assert_eq!(
+        app.text("SELECT status FROM campaigns").await.as_deref(),
+        Some("done")
+    );
+    app.stop().await;
+}
+
+/// `count` confirmed digest readers, r0@example.com and on.
+async fn import_readers(app: &support::TestApp, count: usize) {
+    let import: String = std::iter::once("email,name,topics,consented_at,source".to_owned())
+        .chain((0..count).map(|n| format!("r{n}@example.com,,,2025-01-01T00:00:00Z,test")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let key = broadsheet::store::settings::secret(&app.store, "suppression_key")
+        .await
+        .unwrap();
+    let wording = broadsheet::consent::register_wording(
+        &app.store,
+        &app.clock,
+        "newsletter",
+        &app.config.signup.newsletter_consent_text,
+    )
+    .await
+    .unwrap();
+    broadsheet::import::import(
+        &app.store,
+        import.as_bytes(),
+        "t.csv",
+        &wording.id,
+        key.as_bytes(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+}
+
+/// Two `serve` processes on one database, both with a schedule firing every
+/// 5 seconds, left alone: the schedule fires by itself, the period key makes
+/// one campaign, and the two workers share it without sending anyone twice.
+async fn two_served_instances_fire_one_campaign_and_send_each_digest_once(backend: Backend) {
+    const READERS: usize = 40;
+    let app = support::TestApp::spawn(backend).await;
+    import_readers(&app, READERS).await;
+    let hour_ago = (app.clock.now() - chrono::Duration::hours(1)).to_rfc3339();
+    app.import_article(&format!(
+        "+++\ntitle = \"Two presses\"\npublished_at = \"{hour_ago}\"\n+++\nBody.\n"
+    ))
+    .await;
+    let smtp = app.smtp.as_ref().unwrap();
+    smtp.set_data_delay(Duration::from_millis(20));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[[digest.schedules]]\nname = \"daily\"\ncron = \"*/5 * * * * *\"\nfrequency = \"daily\"\n",
+    )
+    .unwrap();
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let port = free_port().await;
+        let server = cli_for(&app)
+            .env("BROADSHEET_SERVER__BIND", format!("127.0.0.1:{port}"))
+            .env("BROADSHEET_SMTP__CONCURRENCY", "2")
+            .env("BROADSHEET_DELIVERY__BATCH_SIZE", "4")
+            .env("BROADSHEET_DELIVERY__POLL_INTERVAL_MS", "100")
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        servers.push(server);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while smtp.received().len() < READERS && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Room for a duplicate or a second campaign to show up.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for mut server in servers {
+        server.kill().ok();
+        server.wait().ok();
+    }
+    let mut per_reader = std::collections::HashMap::new();
+    for mail in smtp.received() {
+        *per_reader.entry(mail.to[0].clone()).or_insert(0) += 1;
+    }
+    assert_eq!(per_reader.len(), READERS, "every reader served");
+    assert!(per_reader.values().all(|n| *n == 1), "{per_reader:?}");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM campaigns").await, 1);
     assert_eq!(
         app.text("SELECT status FROM campaigns").await.as_deref(),
         Some("done")
