@@ -54,6 +54,11 @@ impl CampaignContext {
     }
 }
 
+/// Results recorded in one go, unless waiting for them takes longer than
+/// `RECORD_WAIT`: together they bound what a crash leaves sent but unrecorded.
+const RECORD_AT_LEAST: usize = 100;
+const RECORD_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// A claimed delivery with what sending it needs.
 struct Job {
     delivery: ClaimedDelivery,
@@ -238,7 +243,19 @@ impl Worker {
             let mut outcome = BatchOutcome::default();
             let mut chunk = Vec::new();
             let limit = usize::try_from(self.digest_batch).unwrap_or(usize::MAX);
+            let enough = limit.min(RECORD_AT_LEAST);
             while arrived.recv_many(&mut chunk, limit).await > 0 {
+                // A few larger writes cost far less than one per result:
+                // wait a moment for more (recv_many is cancel-safe).
+                let gather = async {
+                    while chunk.len() < enough {
+                        let room = limit - chunk.len();
+                        if arrived.recv_many(&mut chunk, room).await == 0 {
+                            break;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(RECORD_WAIT, gather).await;
                 outcome.claimed += chunk.len();
                 self.record(std::mem::take(&mut chunk), &mut outcome)
                     .await?;
