@@ -143,6 +143,11 @@ fn first_paragraph(markdown: &str) -> String {
             _ => {}
         }
     }
+    teaser(text)
+}
+
+/// Plain text cut at a word near 280 characters, for lists and digests.
+pub fn teaser(text: String) -> String {
     if text.chars().count() <= TEASER_CHARS {
         return text;
     }

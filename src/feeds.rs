@@ -32,7 +32,6 @@ use crate::{
 const MAX_BYTES: usize = 5 * 1024 * 1024;
 const TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_REDIRECTS: usize = 5;
-const TEASER_CHARS: usize = 280;
 /// Categories taken from one entry at most.
 const MAX_CATEGORIES: usize = 10;
 
@@ -221,7 +220,7 @@ impl Entry {
             .unwrap_or_else(|| source.to_owned());
         Some(Self {
             slug: Slug::from_title(&title).ok()?,
-            teaser: teaser(&plain_text(summary.as_deref().unwrap_or(&body))),
+            teaser: crate::articles::teaser(plain_text(summary.as_deref().unwrap_or(&body))),
             title,
             author,
             categories,
@@ -245,15 +244,6 @@ fn plain_text(html: &str) -> String {
         .replace("&nbsp;", " ")
         .replace("&amp;", "&");
     decoded.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn teaser(text: &str) -> String {
-    if text.chars().count() <= TEASER_CHARS {
-        return text.to_owned();
-    }
-    let cut: String = text.chars().take(TEASER_CHARS).collect();
-    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
-    format!("{cut}…")
 }
 
 /// Fetches at most `MAX_BYTES` from the feed, S-04-safe.
