@@ -10,7 +10,7 @@ use std::{
 use futures_util::{StreamExt, stream};
 use lettre::message::Mailbox;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::{Worker, backoff::retry_delay_ms, worker::BatchOutcome};
@@ -79,16 +79,20 @@ struct Claims {
     ready: VecDeque<Job>,
     /// Campaigns seen by this run, loaded once.
     campaigns: HashMap<String, Option<Arc<CampaignContext>>>,
+    /// One permit per claimed delivery not yet recorded: claiming waits for
+    /// the recorder here, where waiting holds up nothing in flight.
+    unrecorded: Arc<Semaphore>,
     done: bool,
 }
 
 impl Claims {
-    fn new(worker: Worker, cancel: CancellationToken) -> Self {
+    fn new(worker: Worker, cancel: CancellationToken, unrecorded: Arc<Semaphore>) -> Self {
         Self {
             worker,
             cancel,
             ready: VecDeque::new(),
             campaigns: HashMap::new(),
+            unrecorded,
             done: false,
         }
     }
@@ -114,6 +118,8 @@ impl Claims {
     async fn claim(&mut self) -> anyhow::Result<()> {
         let worker = &self.worker;
         let now = worker.clock.now_ms();
+        let batch = u32::try_from(worker.digest_batch).unwrap_or(u32::MAX);
+        self.unrecorded.acquire_many(batch).await?.forget();
         let lease_until = now + crate::clock::secs_ms(worker.config.lease_s);
         let claimed = digests::claim(
             &worker.store,
@@ -123,6 +129,8 @@ impl Claims {
             worker.digest_batch,
         )
         .await?;
+        self.unrecorded
+            .add_permits((batch as usize).saturating_sub(claimed.len()));
         if claimed.is_empty() {
             self.done = true;
             return digests::close_finished(&worker.store, now).await;
@@ -221,8 +229,15 @@ impl Worker {
         &self,
         cancel: &CancellationToken,
     ) -> anyhow::Result<BatchOutcome> {
-        let claims = stream::unfold(Claims::new(self.clone(), cancel.clone()), Claims::next_job);
-        let (results, mut arrived) = mpsc::channel(self.concurrency * 4);
+        // At most two batches claimed and not yet recorded: one going out,
+        // one claimed ahead. This bounds what a crash leaves sent but
+        // unrecorded, without ever blocking the sends themselves (a send side
+        // waiting on the recorder stops polling replies that are in flight).
+        let batch = usize::try_from(self.digest_batch).unwrap_or(usize::MAX);
+        let unrecorded = Arc::new(Semaphore::new(batch.saturating_mul(2)));
+        let claims = Claims::new(self.clone(), cancel.clone(), unrecorded.clone());
+        let claims = stream::unfold(claims, Claims::next_job);
+        let (results, mut arrived) = mpsc::unbounded_channel();
         let send = async move {
             let mut sending = std::pin::pin!(
                 claims
@@ -234,7 +249,7 @@ impl Worker {
                     .buffer_unordered(self.concurrency)
             );
             while let Some(result) = sending.next().await {
-                if results.send(result).await.is_err() {
+                if results.send(result).is_err() {
                     break; // recording failed: stop; the leases run out
                 }
             }
@@ -242,8 +257,8 @@ impl Worker {
         let record = async {
             let mut outcome = BatchOutcome::default();
             let mut chunk = Vec::new();
-            let limit = usize::try_from(self.digest_batch).unwrap_or(usize::MAX);
-            let enough = limit.min(RECORD_AT_LEAST);
+            let limit = batch;
+            let enough = batch.min(RECORD_AT_LEAST);
             while arrived.recv_many(&mut chunk, limit).await > 0 {
                 // A few larger writes cost far less than one per result:
                 // wait a moment for more (recv_many is cancel-safe).
@@ -256,9 +271,14 @@ impl Worker {
                     }
                 };
                 let _ = tokio::time::timeout(RECORD_WAIT, gather).await;
-                outcome.claimed += chunk.len();
-                self.record(std::mem::take(&mut chunk), &mut outcome)
-                    .await?;
+                let recorded = chunk.len();
+                outcome.claimed += recorded;
+                if let Err(error) = self.record(std::mem::take(&mut chunk), &mut outcome).await {
+                    // Claiming must not wait for permits nobody will return.
+                    unrecorded.close();
+                    return Err(error);
+                }
+                unrecorded.add_permits(recorded);
             }
             anyhow::Ok(outcome)
         };
