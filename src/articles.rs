@@ -55,6 +55,22 @@ pub struct NewArticle {
     pub body_html: String,
 }
 
+impl NewArticle {
+    /// The article as the store writes it; without `published_at`, published `now`.
+    pub fn record(&self, now: DateTime<Utc>) -> ArticleRecord<'_> {
+        ArticleRecord {
+            slug: self.slug.as_str(),
+            title: &self.title,
+            teaser: &self.teaser,
+            body_markdown: &self.body_markdown,
+            body_html: &self.body_html,
+            author: &self.author,
+            categories: &self.categories,
+            published_at: self.published_at.unwrap_or(now).timestamp_millis(),
+        }
+    }
+}
+
 const TEASER_CHARS: usize = 280;
 
 /// Parses `+++ front matter +++ markdown`.
@@ -160,16 +176,7 @@ pub fn teaser(text: String) -> String {
 /// idempotent). Without `published_at`, it is published now.
 pub async fn save(store: &Store, clock: &Clock, article: &NewArticle) -> anyhow::Result<Upserted> {
     let now = clock.now();
-    let record = ArticleRecord {
-        slug: article.slug.as_str(),
-        title: &article.title,
-        teaser: &article.teaser,
-        body_markdown: &article.body_markdown,
-        body_html: &article.body_html,
-        author: &article.author,
-        categories: &article.categories,
-        published_at: article.published_at.unwrap_or(now).timestamp_millis(),
-    };
+    let record = article.record(now);
     let mut tx = store.begin().await?;
     let outcome =
         store::articles::upsert(&mut tx, &store::new_id(), &record, now.timestamp_millis()).await?;

@@ -22,11 +22,12 @@ use reqwest::{
 };
 
 use crate::{
+    articles::NewArticle,
     clock::Clock,
     config::FeedConfig,
     digest::whole_second,
     domain::{Slug, content_hash},
-    store::{Store, articles::ArticleRecord, feeds},
+    store::{Store, feeds},
 };
 
 const MAX_BYTES: usize = 5 * 1024 * 1024;
@@ -136,25 +137,15 @@ async fn fetch_and_store(store: &Store, clock: &Clock, feed: &Feed) -> anyhow::R
     };
     let mut tx = store.begin().await?;
     for entry in parsed.entries {
-        let Some(article) = Entry::from_feed(entry, &source, &feed.categories, now) else {
+        let Some((guid, article)) = from_entry(entry, &source, &feed.categories, now) else {
             continue;
         };
-        let record = ArticleRecord {
-            slug: article.slug.as_str(),
-            title: &article.title,
-            teaser: &article.teaser,
-            body_markdown: "",
-            body_html: &article.body_html,
-            author: &article.author,
-            categories: &article.categories,
-            published_at: article.published_at.timestamp_millis(),
-        };
-        let suffix = &content_hash(&format!("{}\0{}", feed.url, article.guid))[..8];
+        let suffix = &content_hash(&format!("{}\0{guid}", feed.url))[..8];
         let stored = feeds::save_entry(
             &mut tx,
             feed.url.as_str(),
-            &article.guid,
-            &record,
+            &guid,
+            &article.record(now),
             suffix,
             now.timestamp_millis(),
         )
@@ -165,71 +156,61 @@ async fn fetch_and_store(store: &Store, clock: &Clock, feed: &Feed) -> anyhow::R
     Ok(polled)
 }
 
-/// An entry as an article.
-struct Entry {
-    guid: String,
-    slug: Slug,
-    title: String,
-    teaser: String,
-    author: String,
-    categories: Vec<String>,
-    body_html: String,
-    published_at: DateTime<Utc>,
-}
-
-impl Entry {
-    fn from_feed(
-        entry: feed_rs::model::Entry,
-        source: &str,
-        defaults: &[String],
-        now: DateTime<Utc>,
-    ) -> Option<Self> {
-        let link = entry.links.first().map(|l| l.href.clone());
-        // feed-rs makes up an id from the content when a feed gives none;
-        // the link is steadier then.
-        let guid = if entry.id.is_empty() {
-            link.clone()?
-        } else {
-            entry.id
-        };
-        let title = entry
-            .title
-            .map(|t| plain_text(&t.content))
-            .filter(|t| !t.is_empty())?;
-        let summary = entry.summary.map(|s| s.content);
-        let content = entry.content.and_then(|c| c.body);
-        let html = content.or_else(|| summary.clone()).unwrap_or_default();
-        let mut body = html;
-        if let Some(link) = &link {
-            body.push_str(&format!(
-                "<p><a href=\"{}\">Read the original</a></p>",
-                link.replace('"', "%22")
-            ));
-        }
-        let mut categories: Vec<String> = defaults.to_vec();
-        for category in entry.categories.into_iter().take(MAX_CATEGORIES) {
-            let term = category.term.trim().to_lowercase();
-            if !term.is_empty() && !categories.contains(&term) {
-                categories.push(term);
-            }
-        }
-        let author = entry
-            .authors
-            .first()
-            .map(|a| a.name.clone())
-            .unwrap_or_else(|| source.to_owned());
-        Some(Self {
-            slug: Slug::from_title(&title).ok()?,
-            teaser: crate::articles::teaser(plain_text(summary.as_deref().unwrap_or(&body))),
-            title,
-            author,
-            categories,
-            body_html: ammonia::clean(&body),
-            // A date in the future would hold the entry back from digests.
-            published_at: entry.published.or(entry.updated).unwrap_or(now).min(now),
-            guid,
-        })
+/// An entry as an article, with the GUID it is known by.
+fn from_entry(
+    entry: feed_rs::model::Entry,
+    source: &str,
+    defaults: &[String],
+    now: DateTime<Utc>,
+) -> Option<(String, NewArticle)> {
+    let link = entry.links.first().map(|l| l.href.clone());
+    // feed-rs makes up an id from the content when a feed gives none; the
+    // link is steadier then.
+    let guid = if entry.id.is_empty() {
+        link.clone()?
+    } else {
+        entry.id
+    };
+    let title = entry
+        .title
+        .map(|t| plain_text(&t.content))
+        .filter(|t| !t.is_empty())?;
+    let summary = entry.summary.map(|s| s.content);
+    let mut body = entry
+        .content
+        .and_then(|c| c.body)
+        .or_else(|| summary.clone())
+        .unwrap_or_default();
+    let teaser = crate::articles::teaser(plain_text(summary.as_deref().unwrap_or(&body)));
+    if let Some(link) = &link {
+        body.push_str(&format!(
+            "<p><a href=\"{}\">Read the original</a></p>",
+            link.replace('"', "%22")
+        ));
     }
+    let mut categories: Vec<String> = defaults.to_vec();
+    for category in entry.categories.into_iter().take(MAX_CATEGORIES) {
+        let term = category.term.trim().to_lowercase();
+        if !term.is_empty() && !categories.contains(&term) {
+            categories.push(term);
+        }
+    }
+    let author = entry
+        .authors
+        .first()
+        .map_or_else(|| source.to_owned(), |a| a.name.clone());
+    let article = NewArticle {
+        slug: Slug::from_title(&title).ok()?,
+        title,
+        teaser,
+        author,
+        categories,
+        // A date in the future would hold the entry back from digests.
+        published_at: Some(entry.published.or(entry.updated).unwrap_or(now).min(now)),
+        body_markdown: String::new(),
+        body_html: ammonia::clean(&body),
+    };
+    Some((guid, article))
 }
 
 /// HTML to plain text: tags dropped, the common entities decoded (templates

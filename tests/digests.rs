@@ -7,6 +7,7 @@ mod support;
 use std::time::Duration;
 
 use broadsheet::app::Role;
+use broadsheet::delivery::BatchOutcome;
 use broadsheet::{
     digest::{self, Started},
     domain::LinkPurpose,
@@ -212,26 +213,30 @@ async fn a_withdrawal_between_enqueue_and_claim_sends_nothing(backend: Backend) 
     app.stop().await;
 }
 
-async fn a_hard_bounce_fails_and_suppresses_the_reader(backend: Backend) {
+/// One reader's digest, refused at RCPT with `reply`: the app and what
+/// delivering it did.
+async fn digest_refused_at_rcpt(backend: Backend, reply: &'static str) -> (TestApp, BatchOutcome) {
     let app = TestApp::spawn(backend).await;
     articles(&app).await;
-    reader(&app, "bounce@example.com", true, &[], false).await;
+    reader(&app, "refused@example.com", true, &[], false).await;
     app.drain_outbox().await;
     app.smtp
         .as_ref()
         .unwrap()
-        .set_rcpt_reply(Reply::Refuse("550 5.1.1 no such user"));
+        .set_rcpt_reply(Reply::Refuse(reply));
     digest::send_now(&app.store, &app.clock, &daily(&app), false)
         .await
         .unwrap();
     let outcome = app.drain_outbox().await;
+    (app, outcome)
+}
+
+const SUPPRESSED: &str = "SELECT COUNT(*) FROM subscribers WHERE suppressed_at IS NOT NULL";
+
+async fn a_hard_bounce_fails_and_suppresses_the_reader(backend: Backend) {
+    let (app, outcome) = digest_refused_at_rcpt(backend, "550 5.1.1 no such user").await;
     assert_eq!((outcome.failed, outcome.retried), (1, 0), "E-21");
-    assert_eq!(
-        app.scalar("SELECT COUNT(*) FROM subscribers WHERE suppressed_at IS NOT NULL")
-            .await,
-        1,
-        "E-24"
-    );
+    assert_eq!(app.scalar(SUPPRESSED).await, 1, "E-24");
     assert_eq!(
         app.text("SELECT status FROM campaigns").await.as_deref(),
         Some("done")
@@ -320,21 +325,11 @@ async fn digests_are_dkim_signed_over_the_unsubscribe_headers(backend: Backend) 
 }
 
 async fn a_refusal_of_our_sender_suppresses_no_reader(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    articles(&app).await;
-    reader(&app, "innocent@example.com", true, &[], false).await;
-    app.drain_outbox().await;
-    app.smtp
-        .as_ref()
-        .unwrap()
-        .set_rcpt_reply(Reply::Refuse("550 5.1.7 bad sender address syntax"));
-    digest::send_now(&app.store, &app.clock, &daily(&app), false)
-        .await
-        .unwrap();
-    assert_eq!(app.drain_outbox().await.failed, 1);
-    let suppressed = "SELECT COUNT(*) FROM subscribers WHERE suppressed_at IS NOT NULL";
+    let (app, outcome) =
+        digest_refused_at_rcpt(backend, "550 5.1.7 bad sender address syntax").await;
+    assert_eq!(outcome.failed, 1);
     assert_eq!(
-        app.scalar(suppressed).await,
+        app.scalar(SUPPRESSED).await,
         0,
         "E-24: only an unknown mailbox suppresses"
     );

@@ -56,14 +56,17 @@ async fn feed_server() -> (String, Arc<AtomicUsize>) {
     (format!("127.0.0.1:{port}"), hits)
 }
 
-fn feed(url: &str, allow_private: bool) -> Feed {
-    Feed::parse(&FeedConfig {
+fn feed_config(url: &str, allow_private: bool) -> FeedConfig {
+    FeedConfig {
         url: url.into(),
         poll: "*/15 * * * *".into(),
         categories: vec!["wire".into()],
         allow_private,
-    })
-    .unwrap()
+    }
+}
+
+fn feed(url: &str, allow_private: bool) -> Feed {
+    Feed::parse(&feed_config(url, allow_private)).unwrap()
 }
 
 async fn feed_entries_become_sanitised_articles_once(backend: Backend) {
@@ -136,12 +139,7 @@ async fn private_addresses_oversized_feeds_and_bad_redirects_are_refused(backend
     let (host, hits) = feed_server().await;
     let port = host.rsplit(':').next().unwrap();
     // An IP literal is refused when the feed is configured.
-    let refused = Feed::parse(&FeedConfig {
-        url: format!("http://{host}/feed.xml"),
-        poll: "*/15 * * * *".into(),
-        categories: Vec::new(),
-        allow_private: false,
-    });
+    let refused = Feed::parse(&feed_config(&format!("http://{host}/feed.xml"), false));
     assert!(refused.err().unwrap().contains("private address"));
     // A name is checked after DNS: localhost resolves to loopback only.
     let named = feed(&format!("http://localhost:{port}/feed.xml"), false);

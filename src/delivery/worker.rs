@@ -98,10 +98,10 @@ impl Worker {
             .lease_s
             .saturating_sub(settings.send_timeout_s)
             .saturating_mul(u64::from(settings.rate_per_second));
-        let digest_batch = match i64::try_from(sendable_in_lease) {
-            _ if settings.rate_per_second == 0 => batch,
-            Ok(sendable) => batch.min(sendable).max(1),
-            Err(_) => batch,
+        let digest_batch = if settings.rate_per_second == 0 {
+            batch
+        } else {
+            i64::try_from(sendable_in_lease).map_or(batch, |sendable| batch.min(sendable).max(1))
         };
         Self {
             store,
