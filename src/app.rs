@@ -134,7 +134,7 @@ impl App {
             },
         );
         let worker = Worker::new(
-            store.clone(),
+            store.for_delivery(&config.database).await?,
             clock.clone(),
             WorkerSettings {
                 templates,

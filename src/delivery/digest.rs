@@ -3,11 +3,10 @@
 //! a batch at a time.
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap},
     sync::Arc,
 };
 
-use futures_util::{StreamExt, stream};
 use lettre::message::Mailbox;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
@@ -69,20 +68,18 @@ struct Job {
     send_by: i64,
 }
 
-/// Claims batches of due deliveries, one whenever the last is handed out,
-/// and hands them out one at a time with their reader and campaign.
+/// Claims batches of due deliveries ahead of the sends, so the connections
+/// never wait for a claim, and hands each job on with its reader and campaign.
 struct Claims {
-    // Owned, not borrowed: a borrowing stream state trips rustc's check
-    // that the spawned worker future is Send (rust-lang/rust#102211).
+    // Owned, not borrowed: a borrowing future here trips rustc's check that
+    // the spawned worker future is Send (rust-lang/rust#102211).
     worker: Worker,
     cancel: CancellationToken,
-    ready: VecDeque<Job>,
     /// Campaigns seen by this run, loaded once.
     campaigns: HashMap<String, Option<Arc<CampaignContext>>>,
     /// One permit per claimed delivery not yet recorded: claiming waits for
     /// the recorder here, where waiting holds up nothing in flight.
     unrecorded: Arc<Semaphore>,
-    done: bool,
 }
 
 impl Claims {
@@ -90,32 +87,34 @@ impl Claims {
         Self {
             worker,
             cancel,
-            ready: VecDeque::new(),
             campaigns: HashMap::new(),
             unrecorded,
-            done: false,
         }
     }
 
-    /// The next job and the claims left, as `stream::unfold` wants them.
-    async fn next_job(mut self) -> Option<(anyhow::Result<Job>, Self)> {
-        let job = self.next().await?;
-        Some((job, self))
-    }
-
-    async fn next(&mut self) -> Option<anyhow::Result<Job>> {
-        if self.ready.is_empty()
-            && !self.done
-            && !self.cancel.is_cancelled()
-            && let Err(error) = self.claim().await
-        {
-            self.done = true;
-            return Some(Err(error));
+    /// Claims batches into `jobs` until none is due, `cancel` fires, or
+    /// claiming fails (the error is the last thing sent).
+    async fn run(mut self, jobs: mpsc::UnboundedSender<anyhow::Result<Job>>) {
+        while !self.cancel.is_cancelled() {
+            match self.claim().await {
+                Ok(batch) if batch.is_empty() => return,
+                Ok(batch) => {
+                    for job in batch {
+                        if jobs.send(Ok(job)).is_err() {
+                            return; // nobody sends any more; the leases run out
+                        }
+                    }
+                }
+                Err(error) => {
+                    let _ = jobs.send(Err(error));
+                    return;
+                }
+            }
         }
-        self.ready.pop_front().map(Ok)
     }
 
-    async fn claim(&mut self) -> anyhow::Result<()> {
+    /// One batch of jobs; none once nothing is due.
+    async fn claim(&mut self) -> anyhow::Result<Vec<Job>> {
         let worker = &self.worker;
         let now = worker.clock.now_ms();
         let batch = u32::try_from(worker.digest_batch).unwrap_or(u32::MAX);
@@ -132,8 +131,8 @@ impl Claims {
         self.unrecorded
             .add_permits((batch as usize).saturating_sub(claimed.len()));
         if claimed.is_empty() {
-            self.done = true;
-            return digests::close_finished(&worker.store, now).await;
+            digests::close_finished(&worker.store, now).await?;
+            return Ok(Vec::new());
         }
         for delivery in &claimed {
             if !self.campaigns.contains_key(&delivery.campaign_id) {
@@ -153,14 +152,16 @@ impl Claims {
             topics.entry(id).or_default().push(topic);
         }
         let send_by = lease_until - worker.send_margin_ms;
-        self.ready.extend(claimed.into_iter().map(|delivery| Job {
-            campaign: self.campaigns.get(&delivery.campaign_id).cloned().flatten(),
-            recipient: recipients.remove(&delivery.subscriber_id),
-            topics: topics.remove(&delivery.subscriber_id).unwrap_or_default(),
-            send_by,
-            delivery,
-        }));
-        Ok(())
+        Ok(claimed
+            .into_iter()
+            .map(|delivery| Job {
+                campaign: self.campaigns.get(&delivery.campaign_id).cloned().flatten(),
+                recipient: recipients.remove(&delivery.subscriber_id),
+                topics: topics.remove(&delivery.subscriber_id).unwrap_or_default(),
+                send_by,
+                delivery,
+            })
+            .collect())
     }
 }
 
@@ -235,26 +236,45 @@ impl Worker {
         // waiting on the recorder stops polling replies that are in flight).
         let batch = usize::try_from(self.digest_batch).unwrap_or(usize::MAX);
         let unrecorded = Arc::new(Semaphore::new(batch.saturating_mul(2)));
-        let claims = Claims::new(self.clone(), cancel.clone(), unrecorded.clone());
-        let claims = stream::unfold(claims, Claims::next_job);
+        let (jobs, claimed) = mpsc::unbounded_channel();
+        let claim = Claims::new(self.clone(), cancel.clone(), unrecorded.clone()).run(jobs);
         let (results, mut arrived) = mpsc::unbounded_channel();
+        // One task per connection, so rendering and sending spread over the
+        // runtime's threads; each takes the next claimed job when it is free.
+        // (One task per message cost more than it saved: BENCHMARKS.md.)
+        // Dropped with this future (an error, a shutdown), the tasks stop.
+        let claimed = Arc::new(tokio::sync::Mutex::new(claimed));
+        let mut senders = tokio::task::JoinSet::new();
+        for _ in 0..self.concurrency {
+            let (worker, cancel) = (self.clone(), cancel.clone());
+            let (claimed, results) = (claimed.clone(), results.clone());
+            senders.spawn(async move {
+                loop {
+                    // Its own statement: the lock is let go before sending.
+                    let next = claimed.lock().await.recv().await;
+                    let Some(job) = next else { break };
+                    let result = match job {
+                        Ok(job) => {
+                            let result = worker.deliver_digest(&job, &cancel).await;
+                            Ok((job.delivery, result))
+                        }
+                        Err(error) => Err(error),
+                    };
+                    if results.send(result).is_err() {
+                        break; // recording failed: stop; the leases run out
+                    }
+                }
+            });
+        }
+        drop(results);
         let send = async move {
-            let mut sending = std::pin::pin!(
-                claims
-                    .map(|job| async move {
-                        let job = job?;
-                        let result = self.deliver_digest(&job, cancel).await;
-                        anyhow::Ok((job.delivery, result))
-                    })
-                    .buffer_unordered(self.concurrency)
-            );
-            while let Some(result) = sending.next().await {
-                if results.send(result).is_err() {
-                    break; // recording failed: stop; the leases run out
+            while let Some(ended) = senders.join_next().await {
+                if let Err(error) = ended {
+                    tracing::error!(%error, "a digest sender stopped");
                 }
             }
         };
-        let record = async {
+        let record = async move {
             let mut outcome = BatchOutcome::default();
             let mut chunk = Vec::new();
             let limit = batch;
@@ -282,7 +302,7 @@ impl Worker {
             }
             anyhow::Ok(outcome)
         };
-        let ((), outcome) = tokio::join!(send, record);
+        let ((), (), outcome) = tokio::join!(claim, send, record);
         outcome
     }
 

@@ -176,14 +176,16 @@ pub async fn claim(
     lease_until: i64,
     limit: i64,
 ) -> anyhow::Result<Vec<ClaimedDelivery>> {
-    let lock = match store.backend() {
-        Backend::Postgres => "FOR UPDATE OF d SKIP LOCKED",
-        Backend::Sqlite => "",
+    // SQLite is told which index to walk: its planner may otherwise scan
+    // and sort every delivery for each claim.
+    let (index, lock) = match store.backend() {
+        Backend::Postgres => ("", "FOR UPDATE OF d SKIP LOCKED"),
+        Backend::Sqlite => ("INDEXED BY deliveries_pending", ""),
     };
     let sql = format!(
         "UPDATE deliveries SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
          WHERE (campaign_id, subscriber_id) IN (
-             SELECT d.campaign_id, d.subscriber_id FROM deliveries d
+             SELECT d.campaign_id, d.subscriber_id FROM deliveries d {index}
              JOIN campaigns c ON c.id = d.campaign_id
              WHERE d.status = 'pending' AND d.next_attempt_at <= $3
                AND (d.lease_until IS NULL OR d.lease_until < $3)

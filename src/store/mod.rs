@@ -53,6 +53,21 @@ impl Store {
     /// Connects; for SQLite, creates the file and its folder if missing and
     /// turns on WAL, a busy timeout and foreign keys on every connection.
     pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<Self> {
+        Self::open(config, config.max_connections).await
+    }
+
+    /// The store delivery workers use. On SQLite, one connection of their
+    /// own: their writes queue in the process instead of sleeping on the
+    /// file's lock, and its page cache is not dropped whenever another
+    /// connection writes (BENCHMARKS.md). PostgreSQL shares the pool.
+    pub async fn for_delivery(&self, config: &DatabaseConfig) -> anyhow::Result<Self> {
+        match self.backend {
+            Backend::Sqlite => Self::open(config, 1).await,
+            Backend::Postgres => Ok(self.clone()),
+        }
+    }
+
+    async fn open(config: &DatabaseConfig, max_connections: u32) -> anyhow::Result<Self> {
         static DRIVERS: Once = Once::new();
         DRIVERS.call_once(sqlx::any::install_default_drivers);
 
@@ -68,7 +83,7 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url).context("while parsing database.url")?;
         let mut pool = AnyPoolOptions::new()
-            .max_connections(config.max_connections)
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10));
         if backend == Backend::Sqlite {
             pool = pool.after_connect(|conn, _meta| {
