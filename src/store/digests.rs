@@ -221,13 +221,10 @@ pub async fn recipients(store: &Store, ids: &[String]) -> anyhow::Result<Vec<Rec
         "SELECT s.id, s.email_canonical, s.name,
                 CASE WHEN {SENDABLE} THEN 1 ELSE 0 END AS eligible
          FROM subscribers s LEFT JOIN preferences p ON p.subscriber_id = s.id WHERE s.id IN ({ids})",
-        ids = super::placeholders(1, ids.len())
+        ids = store.json_list(1)
     );
-    let mut query = sqlx::query_as(&sql);
-    for id in ids {
-        query = query.bind(id);
-    }
-    query
+    sqlx::query_as(&sql)
+        .bind(serde_json::to_string(ids)?)
         .fetch_all(store.pool())
         .await
         .context("while loading recipients")
@@ -240,13 +237,10 @@ pub async fn topics(store: &Store, ids: &[String]) -> anyhow::Result<Vec<(String
     }
     let sql = format!(
         "SELECT subscriber_id, category FROM preference_topics WHERE subscriber_id IN ({})",
-        super::placeholders(1, ids.len())
+        store.json_list(1)
     );
-    let mut query = sqlx::query_as(&sql);
-    for id in ids {
-        query = query.bind(id);
-    }
-    query
+    sqlx::query_as(&sql)
+        .bind(serde_json::to_string(ids)?)
         .fetch_all(store.pool())
         .await
         .context("while loading topics")
@@ -317,17 +311,14 @@ pub async fn finish(
         "UPDATE deliveries SET status = $1, last_error = $2, sent_at = CASE WHEN $1 = 'sent' THEN $3 ELSE NULL END,
                 lease_owner = NULL, lease_until = NULL
          WHERE campaign_id = $4 AND status = 'pending' AND subscriber_id IN ({})",
-        super::placeholders(5, subscriber_ids.len())
+        store.json_list(5)
     );
-    let mut query = sqlx::query(&sql)
+    let result = sqlx::query(&sql)
         .bind(status)
         .bind(error)
         .bind(now)
-        .bind(campaign_id);
-    for id in subscriber_ids {
-        query = query.bind(id);
-    }
-    let result = query
+        .bind(campaign_id)
+        .bind(serde_json::to_string(subscriber_ids)?)
         .execute(store.pool())
         .await
         .context("while recording deliveries")?;
