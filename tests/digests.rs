@@ -23,6 +23,8 @@ storage_tests!(
     digests_are_dkim_signed_over_the_unsubscribe_headers,
     a_refusal_of_our_sender_suppresses_no_reader,
     a_send_that_could_outlast_its_lease_is_handed_back_unsent,
+    readers_of_one_shared_digest_each_get_their_own_links,
+    an_operators_template_may_do_more_with_a_readers_values,
 );
 
 async fn reader(app: &TestApp, email: &str, digest: bool, topics: &[&str], paused: bool) {
@@ -370,5 +372,74 @@ async fn a_send_that_could_outlast_its_lease_is_handed_back_unsent(backend: Back
     digests.dedup();
     assert_eq!(digests.len(), 4, "each reader once");
     assert_eq!(app.received().len(), before + 4, "no digest sent twice");
+    app.stop().await;
+}
+
+/// Sends a digest to three readers of the same topics and returns, for each,
+/// their unsubscribe link path and the text they received.
+async fn three_readers_digests(app: &TestApp) -> Vec<(String, String)> {
+    articles(app).await;
+    let emails = ["a@example.com", "b@example.com", "c@example.com"];
+    for email in emails {
+        reader(app, email, true, &[], false).await;
+    }
+    app.drain_outbox().await;
+    digest::send_now(&app.store, &app.clock, &daily(app), false)
+        .await
+        .unwrap();
+    assert_eq!(app.drain_outbox().await.sent, 3);
+    let mut digests = Vec::new();
+    for email in emails {
+        let link = app.reader_link(email, LinkPurpose::Unsubscribe).await;
+        digests.push((link, app.last_mail_to(email).text()));
+    }
+    digests
+}
+
+/// The digest is rendered once for the readers of one set of topics; each
+/// copy still carries that reader's own links, in both parts.
+async fn readers_of_one_shared_digest_each_get_their_own_links(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let digests = three_readers_digests(&app).await;
+    for (i, (link, text)) in digests.iter().enumerate() {
+        assert!(text.contains(link.as_str()), "reader {i}: {text}");
+        for (other, _) in digests.iter().filter(|(other, _)| other != link) {
+            assert!(
+                !text.contains(other.as_str()),
+                "reader {i} got another's link"
+            );
+        }
+        assert!(text.contains("Story harbour") && text.contains("Story ledgers"));
+    }
+    let mail = app.last_mail_to("b@example.com");
+    let parsed = mail.parsed();
+    let html = parsed.body_html(0).unwrap();
+    let own = digests[1].0.replace('/', "&#x2f;");
+    assert!(
+        html.contains(&own),
+        "the HTML part escapes as minijinja does"
+    );
+    app.stop().await;
+}
+
+/// An operator's template that transforms a personal value cannot be
+/// rendered once and filled in: each copy is rendered in full instead.
+async fn an_operators_template_may_do_more_with_a_readers_values(backend: Backend) {
+    let templates = tempfile::tempdir().unwrap();
+    std::fs::write(
+        templates.path().join("digest.txt"),
+        "Subject: News\n\n{% for group in groups %}{% for article in group.articles %}{{ article.title }}\n{% endfor %}{% endfor %}\nLEAVE: {{ unsubscribe_url | upper }}\n",
+    )
+    .unwrap();
+    let dir = templates.path().to_owned();
+    let app = TestApp::spawn_with(backend, Role::Web, |config| {
+        config.mail.templates_dir = Some(dir);
+    })
+    .await;
+    let digests = three_readers_digests(&app).await;
+    for (i, (link, text)) in digests.iter().enumerate() {
+        let own = format!("LEAVE: {}{}", app.base_url, link).to_uppercase();
+        assert!(text.contains(&own), "reader {i}: {text}");
+    }
     app.stop().await;
 }

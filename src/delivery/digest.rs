@@ -4,19 +4,26 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::Arc,
+    sync::{Arc, Mutex, PoisonError},
 };
+
+use anyhow::Context;
 
 use lettre::message::Mailbox;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Worker, backoff::retry_delay_ms, worker::BatchOutcome};
+use super::{
+    Worker,
+    backoff::retry_delay_ms,
+    shape::{self, Personal, Shape},
+    worker::BatchOutcome,
+};
 use crate::{
     clock::hours_ms,
     domain::{LinkPurpose, LinkSigner},
-    mail::{Envelope, SendError, build_message},
+    mail::{Envelope, RenderedEmail, SendError, build_message},
     store::digests::{self, CampaignArticle, CampaignRow, ClaimedDelivery, Recipient},
 };
 
@@ -38,6 +45,27 @@ struct CampaignContext {
     articles: Vec<CampaignArticle>,
     /// The digest's date as readers see it, formatted once per campaign.
     date: String,
+    /// How readers of each set of topics (with a name or without) get
+    /// their digest, worked out once per campaign.
+    renderings: Mutex<HashMap<RenderingKey, Arc<Rendering>>>,
+}
+
+/// A reader's topics, sorted, and whether they gave a name.
+type RenderingKey = (Vec<String>, bool);
+
+/// Sets of topics a campaign keeps the rendering of; readers of any other
+/// set are rendered in full, so memory stays bounded.
+const MAX_RENDERINGS: usize = 256;
+
+/// How the readers of one set of topics get their digest.
+enum Rendering {
+    /// Nothing of this campaign is in their topics.
+    Nothing,
+    /// Rendered once; each copy writes in the reader's own values.
+    Shaped(Shape),
+    /// The template does more with a personal value than show it (an
+    /// operator's own template may): each copy is rendered in full.
+    InFull,
 }
 
 impl CampaignContext {
@@ -49,6 +77,7 @@ impl CampaignContext {
             row,
             articles,
             date,
+            renderings: Mutex::default(),
         }
     }
 }
@@ -205,12 +234,15 @@ impl Worker {
             name: None,
             eligible: 1,
         };
-        let Some(context) = self.digest_context(&campaign, &recipient, &[]) else {
+        let Some((rendered, unsubscribe_url)) = self.render_digest(&campaign, &recipient, &[])?
+        else {
             return Ok(None);
         };
-        let text = self.templates.render("digest", &context)?.text;
-        let message = self.build_digest(&campaign, &recipient, &context)?;
-        Ok(Some(Preview { text, message }))
+        let message = self.build_digest(&campaign, &recipient, &rendered, &unsubscribe_url)?;
+        Ok(Some(Preview {
+            text: rendered.text,
+            message,
+        }))
     }
 
     /// Sends a preview (a test message), recording nothing.
@@ -331,11 +363,18 @@ impl Worker {
         if recipient.eligible == 0 {
             return Ok(Outcome::Cancelled);
         }
-        let Some(context) = self.digest_context(campaign, recipient, &job.topics) else {
-            return Ok(Outcome::Cancelled);
-        };
-        let message = match self.build_digest(campaign, recipient, &context) {
-            Ok(message) => message,
+        let built = self
+            .render_digest(campaign, recipient, &job.topics)
+            .and_then(|rendered| {
+                rendered
+                    .map(|(rendered, unsubscribe_url)| {
+                        self.build_digest(campaign, recipient, &rendered, &unsubscribe_url)
+                    })
+                    .transpose()
+            });
+        let message = match built {
+            Ok(Some(message)) => message,
+            Ok(None) => return Ok(Outcome::Cancelled),
             Err(error) => {
                 return self
                     .retry_digest(delivery, campaign, &format!("{error:#}"))
@@ -381,12 +420,11 @@ impl Worker {
         &self,
         campaign: &CampaignContext,
         recipient: &Recipient,
-        context: &Value,
+        rendered: &RenderedEmail,
+        unsubscribe_url: &str,
     ) -> anyhow::Result<lettre::Message> {
         let digest = &self.digest;
-        let rendered = self.templates.render("digest", context)?;
-        let unsubscribe = context["unsubscribe_url"].as_str().unwrap_or_default();
-        let mut list_unsubscribe = format!("<{unsubscribe}>");
+        let mut list_unsubscribe = format!("<{unsubscribe_url}>");
         if !digest.unsubscribe_mailto.is_empty() {
             list_unsubscribe.push_str(&format!(
                 ", <mailto:{}?subject=unsubscribe>",
@@ -414,7 +452,92 @@ impl Worker {
             extra: &extra,
             dkim: self.dkim.as_deref(),
         };
-        build_message(&envelope, &rendered)
+        build_message(&envelope, rendered)
+    }
+
+    /// The reader's digest and their unsubscribe link; `None` if nothing
+    /// of the campaign is in their topics.
+    fn render_digest(
+        &self,
+        campaign: &CampaignContext,
+        recipient: &Recipient,
+        topics: &[String],
+    ) -> anyhow::Result<Option<(RenderedEmail, String)>> {
+        let link = |purpose, prefix: &str| {
+            self.digest
+                .links
+                .token(purpose, &recipient.id)
+                .map(|t| format!("{}/{prefix}/{t}", self.digest.base_url))
+                .context("a reader's links need a UUID")
+        };
+        let unsubscribe_url = link(LinkPurpose::Unsubscribe, "unsubscribe")?;
+        let preferences_url = link(LinkPurpose::Preferences, "preferences")?;
+        let personal = Personal {
+            name: recipient.name.as_deref(),
+            unsubscribe_url: &unsubscribe_url,
+            preferences_url: &preferences_url,
+        };
+        let mut sorted = topics.to_vec();
+        sorted.sort_unstable();
+        let key = (sorted, personal.name.is_some());
+        let known = campaign
+            .renderings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        let rendering = match known {
+            Some(rendering) => rendering,
+            None => {
+                let rendering = Arc::new(self.rendering(campaign, topics, &personal)?);
+                let mut renderings = campaign
+                    .renderings
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if renderings.len() < MAX_RENDERINGS {
+                    renderings.insert(key, rendering.clone());
+                }
+                rendering
+            }
+        };
+        let rendered = match &*rendering {
+            Rendering::Nothing => return Ok(None),
+            Rendering::Shaped(shape) => shape.fill(&personal),
+            Rendering::InFull => {
+                let Some(context) = self.digest_context(campaign, &personal, topics) else {
+                    return Ok(None);
+                };
+                self.templates.render("digest", &context)?
+            }
+        };
+        Ok(Some((rendered, unsubscribe_url)))
+    }
+
+    /// Renders the digest of these topics once with markers for the
+    /// personal values, and trusts the result only if filling it in gives
+    /// exactly the full render for `personal`.
+    fn rendering(
+        &self,
+        campaign: &CampaignContext,
+        topics: &[String],
+        personal: &Personal<'_>,
+    ) -> anyhow::Result<Rendering> {
+        let markers = shape::markers(personal.name.is_some());
+        let (Some(marked), Some(context)) = (
+            self.digest_context(campaign, &markers, topics),
+            self.digest_context(campaign, personal, topics),
+        ) else {
+            return Ok(Rendering::Nothing);
+        };
+        let Some(shape) = Shape::cut(self.templates.render("digest", &marked)?) else {
+            return Ok(Rendering::InFull);
+        };
+        let full = self.templates.render("digest", &context)?;
+        Ok(if shape.fill(personal) == full {
+            Rendering::Shaped(shape)
+        } else {
+            Rendering::InFull
+        })
     }
 
     /// The reader's digest: the campaign's articles in their topics (all if
@@ -422,7 +545,7 @@ impl Worker {
     fn digest_context(
         &self,
         campaign: &CampaignContext,
-        recipient: &Recipient,
+        personal: &Personal<'_>,
         topics: &[String],
     ) -> Option<Value> {
         let digest = &self.digest;
@@ -447,25 +570,19 @@ impl Worker {
         if seen.is_empty() {
             return None;
         }
-        let link = |purpose, prefix: &str| {
-            digest
-                .links
-                .token(purpose, &recipient.id)
-                .map(|t| format!("{}/{prefix}/{t}", digest.base_url))
-        };
         Some(json!({
             "site_name": digest.site_name,
             "base_url": digest.base_url,
             "date": campaign.date,
             "count": seen.len(),
             "subject": campaign.row.subject,
-            "name": recipient.name,
+            "name": personal.name,
             "groups": groups.into_iter().map(|(category, articles)| json!({
                 "category": if category.is_empty() { "More" } else { category },
                 "articles": articles,
             })).collect::<Vec<_>>(),
-            "unsubscribe_url": link(LinkPurpose::Unsubscribe, "unsubscribe"),
-            "preferences_url": link(LinkPurpose::Preferences, "preferences"),
+            "unsubscribe_url": personal.unsubscribe_url,
+            "preferences_url": personal.preferences_url,
         }))
     }
 

@@ -3,6 +3,7 @@
 
 mod backoff;
 mod digest;
+mod shape;
 mod worker;
 
 pub use digest::{DigestSettings, Preview};

@@ -11,7 +11,7 @@ use minijinja::Environment;
 use crate::{assets::EMAIL_TEMPLATES, domain::content_hash};
 
 /// A message's parts, ready for lettre.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct RenderedEmail {
     pub subject: String,
     pub text: String,
