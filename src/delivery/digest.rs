@@ -8,7 +8,6 @@ use std::{
 };
 
 use anyhow::Context;
-
 use lettre::message::Mailbox;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
@@ -480,23 +479,25 @@ impl Worker {
         let mut sorted = topics.to_vec();
         sorted.sort_unstable();
         let key = (sorted, personal.name.is_some());
-        let known = campaign
-            .renderings
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            .cloned();
+        let (known, full) = {
+            let renderings = campaign
+                .renderings
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let known = renderings.get(&key).cloned();
+            (known, renderings.len() >= MAX_RENDERINGS)
+        };
         let rendering = match known {
             Some(rendering) => rendering,
+            // Working out a shape costs three renders: not for one reader.
+            None if full => Arc::new(Rendering::InFull),
             None => {
                 let rendering = Arc::new(self.rendering(campaign, topics, &personal)?);
-                let mut renderings = campaign
+                campaign
                     .renderings
                     .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                if renderings.len() < MAX_RENDERINGS {
-                    renderings.insert(key, rendering.clone());
-                }
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(key, rendering.clone());
                 rendering
             }
         };
