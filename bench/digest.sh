@@ -27,7 +27,7 @@ BIN=$PWD/target/release/broadsheet
 work=$(mktemp -d)
 trap 'kill "$sink" 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
-smtp-sink -u nobody -c "127.0.0.1:$PORT" 1000 >/dev/null & sink=$!
+smtp-sink -u nobody -c "127.0.0.1:$PORT" 1000 >sink.out & sink=$!
 sleep 1
 
 case "$DB" in
@@ -64,6 +64,19 @@ ref_end=$(date +%s.%N)
 ref_rate=$(python3 -c "print(round($N / ($ref_end - $ref_start)))")
 
 /usr/bin/time -f "%e %U %S %M" -o time.txt "$BIN" digest send --now --wait 2>/dev/null
+# Every reader got exactly one digest: the sink took N messages after the
+# reference's N, and the ledger has N sent rows in one finished campaign.
+sleep 0.5
+received=$(tr '\r' '\n' < sink.out | grep -o 'mesg=[0-9]*' | tail -1 | cut -d= -f2)
+ledger="SELECT status || ' ' || sent FROM campaigns"
+case "$DB" in
+  sqlite) recorded=$(python3 -c "import sqlite3,sys; print(*sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone())" "$work/bench.db" "$ledger") ;;
+  postgres) recorded=$(psql -tA -h 127.0.0.1 -U postgres -c "$ledger" "$name") ;;
+esac
+if [ "$received" != "$((2 * N))" ] || [ "$recorded" != "done $N" ]; then
+  echo "bench/digest.sh: the sink took $received messages (expected $((2 * N))); campaign: $recorded (expected: done $N)" >&2
+  exit 1
+fi
 read -r elapsed user sys rss_kb < time.txt
 python3 - "$N" "$DB" "$elapsed" "$user" "$sys" "$rss_kb" "$ref_rate" "$import_start" "$import_end" "$size" <<'PY'
 import sys

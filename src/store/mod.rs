@@ -124,6 +124,16 @@ impl Store {
         self.backend
     }
 
+    /// A subquery yielding the strings of the JSON array bound as `$n`:
+    /// a list of any length is one parameter, so the statement's text, and
+    /// the statement prepared from it, are the same for every list.
+    pub fn json_list(&self, n: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("SELECT value FROM json_each(${n})"),
+            Backend::Postgres => format!("SELECT json_array_elements_text(${n}::json)"),
+        }
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -184,18 +194,6 @@ fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     } else {
         format!("sqlite://{path}?{query}&mode=rwc")
     })
-}
-
-impl Store {
-    /// A subquery yielding the strings of the JSON array bound as `$n`:
-    /// a list of any length is one parameter, so the statement's text, and
-    /// the statement prepared from it, are the same for every list.
-    pub fn json_list(&self, n: usize) -> String {
-        match self.backend {
-            Backend::Sqlite => format!("SELECT value FROM json_each(${n})"),
-            Backend::Postgres => format!("SELECT json_array_elements_text(${n}::json)"),
-        }
-    }
 }
 
 /// `$first, $first+1, …` for `count` parameters, for `IN (…)` lists built
