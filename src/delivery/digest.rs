@@ -38,7 +38,7 @@ pub struct DigestSettings {
     pub links: LinkSigner,
 }
 
-/// A campaign's shared parts, loaded once per batch.
+/// A campaign's shared parts, loaded once per run of the worker.
 struct CampaignContext {
     row: CampaignRow,
     articles: Vec<CampaignArticle>,
@@ -98,10 +98,8 @@ struct Job {
 
 /// Claims batches of due deliveries ahead of the sends, so the connections
 /// never wait for a claim, and hands each job on with its reader and campaign.
-struct Claims {
-    // Owned, not borrowed: a borrowing future here trips rustc's check that
-    // the spawned worker future is Send (rust-lang/rust#102211).
-    worker: Worker,
+struct Claims<'a> {
+    worker: &'a Worker,
     cancel: CancellationToken,
     /// Campaigns seen by this run, loaded once.
     campaigns: HashMap<String, Option<Arc<CampaignContext>>>,
@@ -110,8 +108,8 @@ struct Claims {
     unrecorded: Arc<Semaphore>,
 }
 
-impl Claims {
-    fn new(worker: Worker, cancel: CancellationToken, unrecorded: Arc<Semaphore>) -> Self {
+impl<'a> Claims<'a> {
+    fn new(worker: &'a Worker, cancel: CancellationToken, unrecorded: Arc<Semaphore>) -> Self {
         Self {
             worker,
             cancel,
@@ -143,7 +141,7 @@ impl Claims {
 
     /// One batch of jobs; none once nothing is due.
     async fn claim(&mut self) -> anyhow::Result<Vec<Job>> {
-        let worker = &self.worker;
+        let worker = self.worker;
         let now = worker.clock.now_ms();
         let batch = u32::try_from(worker.digest_batch).unwrap_or(u32::MAX);
         self.unrecorded.acquire_many(batch).await?.forget();
@@ -233,15 +231,12 @@ impl Worker {
             name: None,
             eligible: 1,
         };
-        let Some((rendered, unsubscribe_url)) = self.render_digest(&campaign, &recipient, &[])?
-        else {
-            return Ok(None);
-        };
-        let message = self.build_digest(&campaign, &recipient, &rendered, &unsubscribe_url)?;
-        Ok(Some(Preview {
-            text: rendered.text,
-            message,
-        }))
+        Ok(self
+            .digest(&campaign, &recipient, &[])?
+            .map(|(rendered, message)| Preview {
+                text: rendered.text,
+                message,
+            }))
     }
 
     /// Sends a preview (a test message), recording nothing.
@@ -268,7 +263,7 @@ impl Worker {
         let batch = usize::try_from(self.digest_batch).unwrap_or(usize::MAX);
         let unrecorded = Arc::new(Semaphore::new(batch.saturating_mul(2)));
         let (jobs, claimed) = mpsc::unbounded_channel();
-        let claim = Claims::new(self.clone(), cancel.clone(), unrecorded.clone()).run(jobs);
+        let claim = Claims::new(self, cancel.clone(), unrecorded.clone()).run(jobs);
         let (results, mut arrived) = mpsc::unbounded_channel();
         // One task per connection, so rendering and sending spread over the
         // runtime's threads; each takes the next claimed job when it is free.
@@ -362,17 +357,8 @@ impl Worker {
         if recipient.eligible == 0 {
             return Ok(Outcome::Cancelled);
         }
-        let built = self
-            .render_digest(campaign, recipient, &job.topics)
-            .and_then(|rendered| {
-                rendered
-                    .map(|(rendered, unsubscribe_url)| {
-                        self.build_digest(campaign, recipient, &rendered, &unsubscribe_url)
-                    })
-                    .transpose()
-            });
-        let message = match built {
-            Ok(Some(message)) => message,
+        let message = match self.digest(campaign, recipient, &job.topics) {
+            Ok(Some((_, message))) => message,
             Ok(None) => return Ok(Outcome::Cancelled),
             Err(error) => {
                 return self
@@ -413,6 +399,22 @@ impl Worker {
         )
         .await?;
         Ok(Outcome::Released)
+    }
+
+    /// The reader's digest, rendered and built into a message; `None` if
+    /// nothing of the campaign is in their topics.
+    fn digest(
+        &self,
+        campaign: &CampaignContext,
+        recipient: &Recipient,
+        topics: &[String],
+    ) -> anyhow::Result<Option<(RenderedEmail, lettre::Message)>> {
+        let Some((rendered, unsubscribe_url)) = self.render_digest(campaign, recipient, topics)?
+        else {
+            return Ok(None);
+        };
+        let message = self.build_digest(campaign, recipient, &rendered, &unsubscribe_url)?;
+        Ok(Some((rendered, message)))
     }
 
     fn build_digest(

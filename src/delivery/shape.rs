@@ -22,6 +22,7 @@ pub struct Personal<'a> {
 }
 
 impl Personal<'_> {
+    /// In the order of [`MARKERS`], which [`Piece::Personal`] indexes.
     fn values(&self) -> [&str; 3] {
         [
             self.name.unwrap_or_default(),
