@@ -114,6 +114,11 @@ async fn a_feed_is_polled_once_per_cron_time(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (host, hits) = feed_server().await;
     let wire = [feed(&format!("http://{host}/feed.xml"), true)];
+    // Mid-way between two cron times, so both polls read the same one.
+    let into_quarter = app.clock.now().timestamp().rem_euclid(900);
+    let to_middle = (450 - into_quarter).rem_euclid(900);
+    app.clock
+        .advance(std::time::Duration::from_secs(to_middle.unsigned_abs()));
     // Two instances on one database, at the same cron time.
     let (a, b) = tokio::join!(
         feeds::poll_due(&app.store, &app.clock, &wire),
@@ -166,6 +171,8 @@ async fn private_addresses_oversized_feeds_and_bad_redirects_are_refused(backend
         "{error:#}"
     );
     assert_eq!(app.scalar("SELECT COUNT(*) FROM articles").await, 0);
+    let failed = "SELECT COUNT(*) FROM feeds WHERE last_result LIKE 'failed: %'";
+    assert_eq!(app.scalar(failed).await, 3, "each failure is recorded");
     assert!(
         app.text(&format!(
             "SELECT last_result FROM feeds WHERE url = 'http://{host}/big'"

@@ -77,7 +77,13 @@ pub async fn save_entry(
         slug: &slug,
         ..*article
     };
-    super::articles::upsert(conn, &id, &record, now).await?;
+    // Checked at the write itself: the slug may have been taken meanwhile,
+    // and another article is never replaced.
+    let written = super::articles::upsert(conn, &id, &record, now).await?;
+    anyhow::ensure!(
+        matches!(written, super::articles::Upserted::Created),
+        "slug {slug} is taken by another article"
+    );
     sqlx::query("INSERT INTO feed_entries (feed_url, guid, article_id) VALUES ($1, $2, $3)")
         .bind(feed_url)
         .bind(guid)
