@@ -21,6 +21,7 @@ use crate::{
     consent::{self, Wording},
     delivery::{DigestSettings, Worker, WorkerSettings},
     domain::LinkSigner,
+    editors::Editors,
     emails::Emails,
     mail::{EmailTemplates, Transport, message_id_domain},
     signup::{Signup, SignupSettings},
@@ -49,6 +50,9 @@ pub struct AppState {
     pub csrf: Csrf,
     pub signup: Signup,
     pub accounts: Accounts,
+    pub editors: Editors,
+    /// Renders previews and sends test digests for the console and the API.
+    pub worker: Worker,
     pub newsletter_wording: Arc<Wording>,
     /// The current cookie banner; its id is the version every choice records (C-08).
     pub cookie_banner: Arc<Wording>,
@@ -97,12 +101,19 @@ impl App {
             &config.signup.newsletter_consent_text,
         )
         .await?;
+        let hasher = PasswordHasher::new(config.accounts.hashing_concurrency as usize)?;
+        let editors = Editors::new(
+            store.clone(),
+            clock.clone(),
+            hasher.clone(),
+            config.editors.clone(),
+        );
         let emails = Emails::new(&config.server.base_url, &message_id_domain(&from));
         let accounts = Accounts::new(
             store.clone(),
             clock.clone(),
             emails.clone(),
-            PasswordHasher::new(config.accounts.hashing_concurrency as usize)?,
+            hasher,
             AccountSettings {
                 reset_ttl_min: config.accounts.reset_token_ttl_min,
                 sign_in_link_ttl_min: config.accounts.sign_in_link_ttl_min,
@@ -169,6 +180,8 @@ impl App {
             clock,
             signup,
             accounts,
+            editors,
+            worker: worker.clone(),
             newsletter_wording: Arc::new(newsletter_wording),
             cookie_banner: Arc::new(cookie_banner),
             email_request_limiter,

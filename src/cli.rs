@@ -11,6 +11,8 @@ use crate::{
     clock::Clock,
     config::Config,
     domain::{EmailAddress, mask_email},
+    editor_cli,
+    editors::Role as EditorRole,
     privacy,
     store::Store,
     store::articles::Upserted,
@@ -58,6 +60,55 @@ enum Command {
         #[command(subcommand)]
         command: DigestCommand,
     },
+    /// Manage editors, who sign in at /admin.
+    Editor {
+        #[command(subcommand)]
+        command: EditorCommand,
+    },
+    /// Manage API tokens for /api/v1.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EditorCommand {
+    /// Create an editor (or give one a new role and link) and print a
+    /// single-use link that sets their password.
+    Add {
+        /// The editor's email address, which they sign in with.
+        email: String,
+        #[arg(long, value_enum, default_value_t = EditorRole::Editor)]
+        role: EditorRole,
+        /// Read the password from standard input instead of printing a link.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List editors.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it; it is shown only once.
+    Create {
+        /// A name for the token, shown in lists and the audit log.
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, default_value_t = EditorRole::Editor)]
+        role: EditorRole,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke the live token with this name.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +207,21 @@ impl Cli {
             Command::Digest {
                 command: DigestCommand::Preview { schedule, to },
             } => crate::digest_cli::preview(config, schedule.as_deref(), to.as_deref()).await,
+            Command::Editor { command } => match command {
+                EditorCommand::Add {
+                    email,
+                    role,
+                    password_stdin,
+                } => editor_cli::add(&config, &email, role, password_stdin).await,
+                EditorCommand::List { json } => editor_cli::list(&config, json).await,
+            },
+            Command::Token { command } => match command {
+                TokenCommand::Create { name, role } => {
+                    editor_cli::create_token(&config, &name, role).await
+                }
+                TokenCommand::List { json } => editor_cli::list_tokens(&config, json).await,
+                TokenCommand::Revoke { name } => editor_cli::revoke_token(&config, &name).await,
+            },
             Command::Purge => {
                 let store = Store::connect(&config.database).await?;
                 store.migrate().await?;

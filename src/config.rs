@@ -30,6 +30,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub signup: SignupConfig,
     pub accounts: AccountsConfig,
+    pub editors: EditorsConfig,
     pub privacy: PrivacyConfig,
     pub cookies: CookiesConfig,
     pub digest: DigestConfig,
@@ -216,6 +217,28 @@ impl Default for SignupConfig {
             newsletter_consent_text: "Yes, email me the daily digest of new articles. \
                 I can unsubscribe at any time with one click."
                 .into(),
+        }
+    }
+}
+
+/// Editors' accounts: shorter sessions than readers', as they can send mail.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EditorsConfig {
+    /// Hours the set-password link of `broadsheet editor add` works.
+    pub password_link_ttl_h: u64,
+    /// An editor's session unused this long ends.
+    pub session_idle_h: u64,
+    /// An editor's session ends this long after sign-in, used or not.
+    pub session_absolute_h: u64,
+}
+
+impl Default for EditorsConfig {
+    fn default() -> Self {
+        Self {
+            password_link_ttl_h: 48,
+            session_idle_h: 12,
+            session_absolute_h: 7 * 24,
         }
     }
 }
@@ -533,6 +556,15 @@ impl Config {
                 u64::from(self.accounts.hashing_concurrency),
             ),
             ("accounts.session_idle_h", self.accounts.session_idle_h),
+            ("editors.session_idle_h", self.editors.session_idle_h),
+            (
+                "editors.session_absolute_h",
+                self.editors.session_absolute_h,
+            ),
+            (
+                "editors.password_link_ttl_h",
+                self.editors.password_link_ttl_h,
+            ),
             (
                 "accounts.session_absolute_h",
                 self.accounts.session_absolute_h,

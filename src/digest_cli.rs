@@ -51,7 +51,7 @@ pub async fn preview(
     let subject = chosen.subject.clone().unwrap_or_default();
     match app
         .worker()
-        .preview(articles, until, &subject, &recipient)?
+        .preview(articles, until, &subject, &recipient, None)?
     {
         None => eprintln!("no new articles since the last digest: nothing to preview"),
         Some(preview) if to.is_some() => {
@@ -84,7 +84,16 @@ pub async fn send(
     let app = App::build(config, clock.clone()).await?;
     let store = app.store();
     let started = if now || dry_run {
-        vec![digest::send_now(&store, &clock, &chosen, dry_run).await?]
+        vec![
+            digest::send_now(
+                &store,
+                &clock,
+                &chosen,
+                dry_run,
+                &crate::audit::Actor::cli(),
+            )
+            .await?,
+        ]
     } else {
         digest::run_due(&store, &clock, std::slice::from_ref(&chosen)).await?
     };

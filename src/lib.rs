@@ -8,6 +8,8 @@ pub mod app;
 pub mod articles;
 /// Files embedded in the binary.
 pub mod assets;
+/// The audit log of editors' actions.
+pub mod audit;
 /// The command line.
 pub mod cli;
 /// Injected time.
@@ -24,6 +26,10 @@ pub mod digest;
 pub mod digest_cli;
 /// Validated values: addresses, names, tokens.
 pub mod domain;
+/// `broadsheet editor …` and `broadsheet token …`.
+pub mod editor_cli;
+/// Editors' accounts, sessions and API tokens.
+pub mod editors;
 /// Queueing the emails readers get, with or without a single-use link.
 pub mod emails;
 /// RSS and Atom feeds polled into articles, fetched SSRF-safely (S-04).
@@ -36,10 +42,14 @@ pub mod mail;
 pub mod preferences;
 /// Data rights and retention: export, erasure, purges.
 pub mod privacy;
+/// Readers as editors see them: search, detail, audited data-rights actions.
+pub mod readers;
 /// Timed jobs: retention purges.
 pub mod scheduler;
 /// Double opt-in signup and confirmation.
 pub mod signup;
+/// Dashboard and API figures: readers by state, signups per day.
+pub mod stats;
 /// All SQL, for SQLite and PostgreSQL.
 pub mod store;
 /// Logging.

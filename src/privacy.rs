@@ -151,6 +151,11 @@ pub struct PurgeReport {
     pub consent_evidence_cleared: u64,
     pub tokens: u64,
     pub sessions: u64,
+    /// Editors' sessions past their absolute timeout or long idle (their
+    /// own, shorter idle timeout is enforced at every request).
+    pub editor_sessions: u64,
+    /// Answers kept for idempotent API requests, after a day.
+    pub idempotency_keys: u64,
 }
 
 /// Runs every retention rule once; safe to run on several instances at once.
@@ -187,6 +192,13 @@ pub async fn purge(
         tokens: store::tokens::purge_spent(&mut conn, now).await?,
         sessions: store::sessions::purge_dead(&mut conn, now, now - hours_ms(session_idle_h))
             .await?,
+        editor_sessions: store::editors::purge_dead_sessions(
+            &mut conn,
+            now,
+            now - hours_ms(session_idle_h),
+        )
+        .await?,
+        idempotency_keys: store::audit::purge_answers(&mut conn, now - day).await?,
     };
     tracing::info!(event = "purge", ?report, "retention rules applied");
     Ok(report)

@@ -20,6 +20,7 @@ storage_tests!(
     digest_preview_prints_and_send_now_wait_delivers_to_every_reader,
     a_digest_killed_mid_send_reaches_everyone_after_a_restart,
     two_served_instances_fire_one_campaign_and_send_each_digest_once,
+    editor_add_and_token_create_give_a_newcomer_the_console_and_the_api,
 );
 
 #[test]
@@ -497,4 +498,101 @@ fn cli_for(app: &support::TestApp) -> Command {
         .env("BROADSHEET_MAIL__TRANSPORT", "smtp")
         .env("BROADSHEET_SMTP__PORT", app.config.smtp.port.to_string());
     command
+}
+
+async fn editor_add_and_token_create_give_a_newcomer_the_console_and_the_api(backend: Backend) {
+    let app = support::TestApp::spawn(backend).await;
+    let run = |args: &[&str]| cli_for(&app).args(args).output().unwrap();
+    // A printed single-use link sets the password.
+    let added = run(&["editor", "add", "desk@example.com", "--role", "admin"]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let link = link_path(
+        &String::from_utf8_lossy(&added.stdout),
+        &app.base_url,
+        "admin/password",
+    );
+    let browser = app.new_browser();
+    let set = browser
+        .submit(&link, &link, &[("password", "a fine desk password")])
+        .await;
+    assert_eq!(set.status(), 303);
+    assert_eq!(browser.get(&link).await.status(), 404, "single use");
+    // --password-stdin sets it at once; a weak one is refused.
+    let mut child = cli_for(&app)
+        .args(["editor", "add", "night@example.com", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"night shift password\n")
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+    let weak = cli_for(&app)
+        .args(["editor", "add", "weak@example.com", "--password-stdin"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!weak.status.success(), "an empty password is refused");
+    for (email, password) in [
+        ("desk@example.com", "a fine desk password"),
+        ("night@example.com", "night shift password"),
+    ] {
+        let signed_in = app
+            .new_browser()
+            .submit(
+                "/admin/login",
+                "/admin/login",
+                &[("email", email), ("password", password)],
+            )
+            .await;
+        assert_eq!(signed_in.status(), 303, "{email} signs in");
+    }
+    let list = run(&["editor", "list", "--json"]);
+    let editors: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(editors.as_array().unwrap().len(), 2);
+    // A token is printed once and works until revoked.
+    let created = run(&["token", "create", "--name", "ci"]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let token = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    assert!(token.starts_with("bs_") && token.len() == 67, "{token}");
+    let again = run(&["token", "create", "--name", "ci"]);
+    assert!(
+        !again.status.success(),
+        "names are unique among live tokens"
+    );
+    let listed = String::from_utf8_lossy(&run(&["token", "list"]).stdout).into_owned();
+    assert!(
+        listed.contains("ci") && !listed.contains(&token[3..]),
+        "{listed}"
+    );
+    assert!(run(&["token", "revoke", "ci"]).status.success());
+    assert!(
+        !run(&["token", "revoke", "ci"]).status.success(),
+        "revoked already"
+    );
+    assert!(
+        run(&["token", "create", "--name", "ci"]).status.success(),
+        "a revoked name is free again"
+    );
+    // Two editors added and three token changes by the CLI; each password set by its editor.
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_log WHERE actor = 'cli'")
+            .await,
+        5
+    );
+    app.stop().await;
 }

@@ -73,9 +73,15 @@ async fn a_digest_reaches_each_consenting_reader_once_with_list_headers(backend:
     app.drain_outbox().await;
     let before = app.received().len();
 
-    let started = digest::send_now(&app.store, &app.clock, &daily(&app), false)
-        .await
-        .unwrap();
+    let started = digest::send_now(
+        &app.store,
+        &app.clock,
+        &daily(&app),
+        false,
+        &broadsheet::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
     let Started::Campaign {
         recipients,
         articles,
@@ -136,9 +142,15 @@ async fn a_digest_reaches_each_consenting_reader_once_with_list_headers(backend:
     let status = "SELECT status FROM campaigns";
     assert_eq!(app.text(status).await.as_deref(), Some("done"));
     assert_eq!(app.scalar("SELECT sent FROM campaigns").await, 2);
-    let again = digest::send_now(&app.store, &app.clock, &daily(&app), false)
-        .await
-        .unwrap();
+    let again = digest::send_now(
+        &app.store,
+        &app.clock,
+        &daily(&app),
+        false,
+        &broadsheet::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         again,
         Started::NothingNew,
@@ -192,9 +204,15 @@ async fn a_withdrawal_between_enqueue_and_claim_sends_nothing(backend: Backend) 
     reader(&app, "leaving@example.com", true, &[], false).await;
     app.drain_outbox().await;
     let before = app.received().len();
-    digest::send_now(&app.store, &app.clock, &daily(&app), false)
-        .await
-        .unwrap();
+    digest::send_now(
+        &app.store,
+        &app.clock,
+        &daily(&app),
+        false,
+        &broadsheet::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
     let link = app
         .reader_link("leaving@example.com", LinkPurpose::Unsubscribe)
         .await;
@@ -226,9 +244,15 @@ async fn digest_refused_at_rcpt(backend: Backend, reply: &'static str) -> (TestA
         .as_ref()
         .unwrap()
         .set_rcpt_reply(Reply::Refuse(reply));
-    digest::send_now(&app.store, &app.clock, &daily(&app), false)
-        .await
-        .unwrap();
+    digest::send_now(
+        &app.store,
+        &app.clock,
+        &daily(&app),
+        false,
+        &broadsheet::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
     let outcome = app.drain_outbox().await;
     (app, outcome)
 }
@@ -245,9 +269,15 @@ async fn a_hard_bounce_fails_and_suppresses_the_reader(backend: Backend) {
     );
     app.import_article("+++\ntitle = \"Later\"\n+++\nBody.\n")
         .await;
-    let next = digest::send_now(&app.store, &app.clock, &daily(&app), false)
-        .await
-        .unwrap();
+    let next = digest::send_now(
+        &app.store,
+        &app.clock,
+        &daily(&app),
+        false,
+        &broadsheet::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
     assert!(
         matches!(next, Started::Campaign { recipients: 0, .. }),
         "{next:?}"
@@ -261,9 +291,15 @@ async fn a_killed_workers_digest_lease_is_reclaimed(backend: Backend) {
     reader(&app, "patient@example.com", true, &[], false).await;
     app.drain_outbox().await;
     let before = app.received().len();
-    digest::send_now(&app.store, &app.clock, &daily(&app), false)
-        .await
-        .unwrap();
+    digest::send_now(
+        &app.store,
+        &app.clock,
+        &daily(&app),
+        false,
+        &broadsheet::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
     let now = app.clock.now_ms();
     let claimed = broadsheet::store::digests::claim(&app.store, "killed", now, now + 300_000, 10)
         .await
@@ -294,9 +330,15 @@ async fn digests_are_dkim_signed_over_the_unsubscribe_headers(backend: Backend) 
     .await;
     articles(&app).await;
     reader(&app, "signed@example.com", true, &[], false).await;
-    digest::send_now(&app.store, &app.clock, &daily(&app), false)
-        .await
-        .unwrap();
+    digest::send_now(
+        &app.store,
+        &app.clock,
+        &daily(&app),
+        false,
+        &broadsheet::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
     app.drain_outbox().await;
     let mail = app.last_mail_to("signed@example.com");
     let parsed = mail.parsed();
@@ -354,9 +396,15 @@ async fn a_send_that_could_outlast_its_lease_is_handed_back_unsent(backend: Back
     }
     app.drain_outbox().await;
     let before = app.received().len();
-    digest::send_now(&app.store, &app.clock, &daily(&app), false)
-        .await
-        .unwrap();
+    digest::send_now(
+        &app.store,
+        &app.clock,
+        &daily(&app),
+        false,
+        &broadsheet::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
     app.smtp
         .as_ref()
         .unwrap()
@@ -384,9 +432,15 @@ async fn three_readers_digests(app: &TestApp) -> Vec<(String, String)> {
         reader(app, email, true, &[], false).await;
     }
     app.drain_outbox().await;
-    digest::send_now(&app.store, &app.clock, &daily(app), false)
-        .await
-        .unwrap();
+    digest::send_now(
+        &app.store,
+        &app.clock,
+        &daily(app),
+        false,
+        &broadsheet::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
     assert_eq!(app.drain_outbox().await.sent, 3);
     let mut digests = Vec::new();
     for email in emails {

@@ -188,9 +188,15 @@ async fn withdrawal_cancels_pending_newsletter_mail(backend: Backend) {
     let schedule = broadsheet::digest::schedules(&app.config)
         .unwrap()
         .remove(0);
-    broadsheet::digest::send_now(&app.store, &app.clock, &schedule, false)
-        .await
-        .unwrap();
+    broadsheet::digest::send_now(
+        &app.store,
+        &app.clock,
+        &schedule,
+        false,
+        &broadsheet::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         app.text("SELECT status FROM deliveries").await.as_deref(),
         Some("pending")

@@ -200,21 +200,32 @@ enum Outcome {
     Released,
 }
 
+/// Whose digest a preview shows: links still lead to nobody.
+#[derive(Debug, Clone, Default)]
+pub struct PreviewReader {
+    pub name: Option<String>,
+    pub topics: Vec<String>,
+}
+
 /// A preview of the next digest: its text part, and the message itself.
 pub struct Preview {
     pub text: String,
+    pub html: String,
+    pub subject: String,
     pub message: lettre::Message,
 }
 
 impl Worker {
-    /// Renders the digest `articles` would make for a reader of every topic
-    /// at `to`, without a campaign; `None` if there is nothing to show.
+    /// Renders the digest `articles` would make, without a campaign, for
+    /// `as_reader` (their name and topics) or a reader of every topic, sent
+    /// to `to`; `None` if there is nothing to show.
     pub fn preview(
         &self,
         articles: Vec<CampaignArticle>,
         covers_until: i64,
         subject: &str,
         to: &str,
+        as_reader: Option<&PreviewReader>,
     ) -> anyhow::Result<Option<Preview>> {
         let row = CampaignRow {
             id: "preview".into(),
@@ -228,15 +239,34 @@ impl Worker {
         let recipient = Recipient {
             id: uuid::Uuid::nil().to_string(),
             email_canonical: to.to_owned(),
-            name: None,
+            name: as_reader.and_then(|r| r.name.clone()),
             eligible: 1,
         };
+        let topics = as_reader.map_or(&[][..], |r| &r.topics);
         Ok(self
-            .digest(&campaign, &recipient, &[])?
+            .digest(&campaign, &recipient, topics)?
             .map(|(rendered, message)| Preview {
                 text: rendered.text,
+                html: rendered.html,
+                subject: rendered.subject,
                 message,
             }))
+    }
+
+    /// A reader's name and topics, for a preview of their digest.
+    pub async fn preview_reader(
+        &self,
+        subscriber_id: &str,
+    ) -> anyhow::Result<Option<PreviewReader>> {
+        let ids = [subscriber_id.to_owned()];
+        let Some(found) = digests::recipients(&self.store, &ids).await?.pop() else {
+            return Ok(None);
+        };
+        let topics = digests::topics(&self.store, &ids).await?;
+        Ok(Some(PreviewReader {
+            name: found.name,
+            topics: topics.into_iter().map(|(_, topic)| topic).collect(),
+        }))
     }
 
     /// Sends a preview (a test message), recording nothing.

@@ -2,6 +2,7 @@
 //! the schedule's watermark, and one delivery per consenting reader is
 //! queued for the workers (DESIGN "Scheduler", "Durable mail").
 
+pub mod control;
 mod schedule;
 
 pub use schedule::Schedule;
@@ -10,6 +11,7 @@ pub(crate) use schedule::whole_second;
 use chrono::{DateTime, Utc};
 
 use crate::{
+    audit::{self, Actor},
     clock::Clock,
     store::{self, Conn, Store, digests::NewCampaign},
 };
@@ -71,6 +73,7 @@ pub async fn send_now(
     clock: &Clock,
     schedule: &Schedule,
     dry_run: bool,
+    actor: &Actor,
 ) -> anyhow::Result<Started> {
     let now = clock.now();
     let mut tx = store.begin().await?;
@@ -78,6 +81,18 @@ pub async fn send_now(
     store::digests::schedule_state(&mut tx, &schedule.name, last_fire).await?;
     let key = format!("{}:now:{}", schedule.name, store::new_id());
     let outcome = start(&mut tx, schedule, &key, now, now.timestamp_millis()).await?;
+    if let Started::Campaign { id, recipients, .. } = &outcome {
+        let detail = serde_json::json!({ "schedule": schedule.name, "recipients": recipients });
+        audit::record(
+            &mut tx,
+            now.timestamp_millis(),
+            actor,
+            "digest.send_now",
+            id,
+            detail,
+        )
+        .await?;
+    }
     if dry_run {
         tx.rollback().await?;
     } else {

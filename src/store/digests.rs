@@ -110,7 +110,7 @@ pub async fn create_campaign(
     }
     let articles = sqlx::query(
         "INSERT INTO campaign_articles (campaign_id, article_id)
-         SELECT $1, id FROM articles WHERE published_at > $2 AND published_at <= $3",
+         SELECT $1, id FROM articles WHERE draft = 0 AND published_at > $2 AND published_at <= $3",
     )
     .bind(campaign.id)
     .bind(campaign.covers_from)
@@ -513,7 +513,7 @@ pub async fn articles_between(
     sqlx::query_as(
         "SELECT a.slug, a.title, a.teaser, a.author, a.published_at, COALESCE(c.category, '') AS category
          FROM articles a LEFT JOIN article_categories c ON c.article_id = a.id
-         WHERE a.published_at > $1 AND a.published_at <= $2 ORDER BY a.published_at DESC, a.id",
+         WHERE a.draft = 0 AND a.published_at > $1 AND a.published_at <= $2 ORDER BY a.published_at DESC, a.id",
     )
     .bind(from)
     .bind(until)
@@ -573,4 +573,128 @@ pub async fn add_counts(
         refresh_campaign(store, campaign_id, now).await?;
     }
     Ok(())
+}
+
+/// A campaign as editors watch it.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct CampaignSummary {
+    pub id: String,
+    pub schedule: String,
+    pub period_key: String,
+    pub subject: String,
+    pub status: String,
+    pub recipients: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    /// Recipients not yet sent, failed or cancelled.
+    #[sqlx(skip)]
+    pub pending: i64,
+    /// Messages sent per second since the campaign started.
+    #[sqlx(skip)]
+    pub rate_per_s: f64,
+}
+
+impl CampaignSummary {
+    pub fn with_rate(mut self, now: i64) -> Self {
+        self.pending = (self.recipients - self.sent - self.failed - self.cancelled).max(0);
+        let elapsed_ms = self.finished_at.unwrap_or(now) - self.created_at;
+        #[allow(clippy::cast_precision_loss)] // counts and milliseconds far below 2^52
+        if elapsed_ms > 0 {
+            self.rate_per_s = (self.sent as f64 * 1000.0 / elapsed_ms as f64 * 10.0).round() / 10.0;
+        }
+        self
+    }
+}
+
+const SUMMARY_COLUMNS: &str = "id, schedule, period_key, subject, status, recipients, sent, failed, cancelled, created_at, finished_at";
+
+pub async fn summary(store: &Store, id: &str) -> anyhow::Result<Option<CampaignSummary>> {
+    sqlx::query_as(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM campaigns WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await
+    .context("while reading a campaign")
+}
+
+pub async fn recent(store: &Store, limit: i64) -> anyhow::Result<Vec<CampaignSummary>> {
+    sqlx::query_as(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM campaigns ORDER BY created_at DESC, id DESC LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await
+    .context("while listing campaigns")
+}
+
+/// Moves a campaign from one of `from` to `to`; `false` if it is in none of them.
+pub async fn set_status(
+    conn: &mut Conn,
+    id: &str,
+    from: &[&str],
+    to: &str,
+    now: i64,
+) -> anyhow::Result<bool> {
+    // At most three states; the list is padded so the statement is one text.
+    let state = |i: usize| from.get(i).or(from.last()).copied().unwrap_or("");
+    let result = sqlx::query(
+        "UPDATE campaigns SET status = $1,
+           finished_at = CASE WHEN $1 = 'cancelled' THEN $2 ELSE finished_at END
+         WHERE id = $3 AND status IN ($4, $5, $6)",
+    )
+    .bind(to)
+    .bind(now)
+    .bind(id)
+    .bind(state(0))
+    .bind(state(1))
+    .bind(state(2))
+    .execute(&mut *conn)
+    .await
+    .context("while changing a campaign's status")?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// A cancelled campaign's pending deliveries are cancelled with it.
+pub async fn cancel_pending_of_campaign(conn: &mut Conn, id: &str) -> anyhow::Result<u64> {
+    let result = sqlx::query(
+        "UPDATE deliveries SET status = 'cancelled', lease_owner = NULL, lease_until = NULL
+         WHERE campaign_id = $1 AND status = 'pending'",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await
+    .context("while cancelling a campaign's deliveries")?;
+    Ok(result.rows_affected())
+}
+
+/// One digest delivery of a reader's, as editors see it.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct ReaderDelivery {
+    pub campaign_id: String,
+    pub period_key: String,
+    pub status: String,
+    pub attempts: i64,
+    pub sent_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+pub async fn deliveries_of(
+    store: &Store,
+    subscriber_id: &str,
+    limit: i64,
+) -> anyhow::Result<Vec<ReaderDelivery>> {
+    sqlx::query_as(
+        "SELECT d.campaign_id, c.period_key, d.status, d.attempts, d.sent_at, d.last_error
+         FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id
+         WHERE d.subscriber_id = $1 ORDER BY c.created_at DESC LIMIT $2",
+    )
+    .bind(subscriber_id)
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await
+    .context("while listing a reader's deliveries")
 }

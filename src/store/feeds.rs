@@ -93,3 +93,18 @@ pub async fn save_entry(
         .context("while recording a feed entry")?;
     Ok(true)
 }
+
+/// A feed's last poll, as the console shows it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct FeedState {
+    pub url: String,
+    pub polled_at: Option<i64>,
+    pub last_result: Option<String>,
+}
+
+pub async fn states(store: &Store) -> anyhow::Result<Vec<FeedState>> {
+    sqlx::query_as("SELECT url, polled_at, last_result FROM feeds ORDER BY url")
+        .fetch_all(store.pool())
+        .await
+        .context("while listing feeds")
+}

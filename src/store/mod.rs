@@ -8,14 +8,17 @@
 //! where the dialects differ (queue claiming) branch on [`Backend`] here.
 
 pub mod articles;
+pub mod audit;
 pub mod consent;
 pub mod digests;
+pub mod editors;
 pub mod feeds;
 pub mod import;
 pub mod outbox;
 pub mod preferences;
 pub mod sessions;
 pub mod settings;
+pub mod stats;
 pub mod subscribers;
 pub mod tokens;
 

@@ -1,7 +1,7 @@
 //! Subscribers and their accounts.
 
 use anyhow::Context;
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 
 use super::Conn;
 use crate::domain::{EmailAddress, SubscriberName};
@@ -263,4 +263,43 @@ pub async fn lock(conn: &mut Conn, id: &str) -> anyhow::Result<bool> {
         .await
         .context("while locking a reader")?;
     Ok(result.rows_affected() == 1)
+}
+
+/// One line of an editor's list of readers.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct ReaderLine {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub created_at: i64,
+    pub confirmed_at: Option<i64>,
+    pub suppressed_at: Option<i64>,
+}
+
+/// Readers in id order (UUID v7: signup order) after `after`, whose
+/// address contains `search`, of `status` if given.
+pub async fn list(
+    pool: &sqlx::AnyPool,
+    search: &str,
+    status: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> anyhow::Result<Vec<ReaderLine>> {
+    let pattern = format!(
+        "%{}%",
+        super::articles::like_escape(&search.trim().to_lowercase())
+    );
+    sqlx::query_as(
+        "SELECT id, email, name, status, created_at, confirmed_at, suppressed_at FROM subscribers
+         WHERE email_canonical LIKE $1 ESCAPE '\\' AND ($2 = '' OR status = $2) AND id > $3
+         ORDER BY id LIMIT $4",
+    )
+    .bind(pattern)
+    .bind(status.unwrap_or(""))
+    .bind(after.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .context("while listing readers")
 }

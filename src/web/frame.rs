@@ -58,10 +58,7 @@ impl FromRequestParts<AppState> for Frame {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let csrf = match parts.extensions.get::<CsrfCookie>() {
-            Some(CsrfCookie(value)) => state.csrf.sign(value),
-            None => String::new(),
-        };
+        let csrf = csrf_token(parts, state);
         let MaybeReader(reader) = MaybeReader::from_request_parts(parts, state).await?;
         let jar = CookieJar::from_headers(&parts.headers);
         let cookie_choice = CookieChoice::from_jar(&jar, &state.cookie_banner.id);
@@ -72,6 +69,14 @@ impl FromRequestParts<AppState> for Frame {
             path: return_path(parts.uri.path()),
             client_ip: client_ip(parts, &state.config.server.trusted_proxies),
         })
+    }
+}
+
+/// The token this page's forms carry, for the browser's CSRF cookie.
+pub fn csrf_token(parts: &Parts, state: &AppState) -> String {
+    match parts.extensions.get::<CsrfCookie>() {
+        Some(CsrfCookie(value)) => state.csrf.sign(value),
+        None => String::new(),
     }
 }
 
@@ -96,7 +101,7 @@ fn return_path(path: &str) -> String {
 /// The connecting address, unless that is a trusted proxy: then the
 /// right-most address in `X-Forwarded-For` that is not one (S-07). Headers
 /// from anyone else are ignored, so clients cannot choose their own address.
-fn client_ip(parts: &Parts, trusted: &[IpAddr]) -> IpAddr {
+pub fn client_ip(parts: &Parts, trusted: &[IpAddr]) -> IpAddr {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()

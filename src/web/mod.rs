@@ -1,12 +1,13 @@
 //! The public web site: router, pages, forms and their protections.
 
 mod accounts;
+mod admin;
 mod articles;
 mod cookies;
 mod csrf;
 mod data_rights;
 mod error;
-mod frame;
+pub(crate) mod frame;
 mod health;
 mod pages;
 mod privacy_notice;
@@ -112,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .merge(pages)
+        .merge(admin::routes(state.clone()))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{*path}", get(static_files::serve))
@@ -197,6 +199,17 @@ fn too_many_requests(
     let page = message_page(state, frame, StatusCode::TOO_MANY_REQUESTS, "too_many.html")?;
     let retry_after = (wait.as_secs() + 1).to_string();
     Ok(([(header::RETRY_AFTER, retry_after)], page).into_response())
+}
+
+/// 429 without a template, saying how long to wait.
+fn too_many_requests_plain(wait: Duration) -> Response {
+    let retry_after = (wait.as_secs() + 1).to_string();
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, retry_after)],
+        "Too many attempts; please wait a minute and try again.",
+    )
+        .into_response()
 }
 
 /// The per-IP limit on requests that send email (signup, reset, sign-in

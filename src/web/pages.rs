@@ -23,6 +23,7 @@ impl Pages {
         env.add_global("site_name", site_name.to_owned());
         env.add_global("cookie_banner_text", cookie_banner_text.to_owned());
         env.add_filter("date", format_date);
+        env.add_filter("datetime", format_datetime);
         Ok(Self { env })
     }
 
@@ -41,6 +42,28 @@ impl Pages {
             path => frame.path,
             ..minijinja::Value::from_serialize(context)
         };
+        self.render_value(name, context)
+    }
+
+    /// Renders console page `name` (under `admin/`) with `context` plus
+    /// `csrf`, `editor` and `is_admin`; `editor` is `None` on the sign-in pages.
+    pub fn render_console(
+        &self,
+        name: &str,
+        csrf: &str,
+        editor: Option<&crate::editors::SignedIn>,
+        context: impl Serialize,
+    ) -> anyhow::Result<Html<String>> {
+        let context = minijinja::context! {
+            csrf => csrf,
+            editor => editor.map(|e| e.email.as_str()),
+            is_admin => editor.is_some_and(|e| e.role == crate::editors::Role::Admin),
+            ..minijinja::Value::from_serialize(context)
+        };
+        self.render_value(name, context)
+    }
+
+    fn render_value(&self, name: &str, context: minijinja::Value) -> anyhow::Result<Html<String>> {
         let html = self
             .env
             .get_template(name)?
@@ -54,5 +77,12 @@ impl Pages {
 fn format_date(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|time| time.format("%-d %B %Y").to_string())
+        .unwrap_or_default()
+}
+
+/// `{{ at|datetime }}`: Unix milliseconds as "2026-11-27 07:00 UTC".
+fn format_datetime(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|time| time.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default()
 }

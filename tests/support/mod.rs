@@ -269,6 +269,39 @@ impl TestApp {
             .expect("saved");
     }
 
+    /// Creates an editor with `password` through the library, as
+    /// `broadsheet editor add --password-stdin` does.
+    pub async fn editor(&self, email: &str, role: broadsheet::editors::Role, password: &str) {
+        let editors = broadsheet::editors::Editors::new(
+            self.store.clone(),
+            self.clock.clone(),
+            broadsheet::accounts::PasswordHasher::new(1).expect("hasher"),
+            self.config.editors.clone(),
+        );
+        let address = broadsheet::domain::EmailAddress::parse(email).expect("an address");
+        let link = editors
+            .add(&address, role, &broadsheet::audit::Actor::cli())
+            .await
+            .expect("editor added");
+        let password = broadsheet::domain::NewPassword::parse(password).expect("a password");
+        assert!(editors.set_password(&link, &password).await.expect("set"));
+    }
+
+    /// A new browser signed in to the console as a new editor of `role`.
+    pub async fn signed_in_editor(&self, email: &str, role: broadsheet::editors::Role) -> Browser {
+        self.editor(email, role, "correct horse battery").await;
+        let browser = self.new_browser();
+        let response = browser
+            .submit(
+                "/admin/login",
+                "/admin/login",
+                &[("email", email), ("password", "correct horse battery")],
+            )
+            .await;
+        assert_eq!(response.status(), 303, "editor sign-in");
+        browser
+    }
+
     /// Runs delivery batches (account mail and digests) until nothing is due.
     pub async fn drain_outbox(&self) -> BatchOutcome {
         let never = CancellationToken::new();

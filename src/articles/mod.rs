@@ -1,6 +1,8 @@
 //! Articles: Markdown with TOML front matter (as Zola and Hugo write it),
 //! rendered to HTML and sanitised with an allow-list before it is stored (E-28).
 
+pub mod editing;
+
 use chrono::{DateTime, Utc};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 use serde::Deserialize;
@@ -83,45 +85,86 @@ pub fn parse_markdown_file(text: &str) -> Result<NewArticle, ArticleError> {
     let (front, body) = (&rest[..end], &rest[end + 4..]);
     let front: FrontMatter =
         toml::from_str(front).map_err(|e| ArticleError::FrontMatter(e.message().to_owned()))?;
-    let title = front.title.trim().to_owned();
-    if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
-        return Err(ArticleError::Title);
+    ArticleInput {
+        title: front.title,
+        slug: front.slug,
+        author: front.author,
+        categories: front.categories,
+        teaser: front.teaser,
+        published_at: front.published_at.map(parse_time).transpose()?,
+        body_markdown: body.trim_start_matches('\n').to_owned(),
     }
-    let slug = match &front.slug {
-        Some(slug) => Slug::parse(slug)?,
-        None => Slug::from_title(&title)?,
-    };
-    let categories = front
-        .categories
-        .iter()
-        .map(|c| c.trim().to_owned())
-        .collect::<Vec<_>>();
-    if categories
-        .iter()
-        .any(|c| c.is_empty() || c.chars().count() > 50 || c.chars().any(char::is_control))
-    {
-        return Err(ArticleError::Category);
-    }
-    let published_at = front.published_at.map(parse_time).transpose()?;
-    let body_markdown = body.trim_start_matches('\n').to_owned();
-    let teaser = match front.teaser {
-        Some(teaser) => teaser.trim().to_owned(),
-        None => first_paragraph(&body_markdown),
-    };
-    Ok(NewArticle {
-        slug,
-        title,
-        teaser,
-        author: front
+    .validate()
+}
+
+/// An article as an editor or a file gives it, before it is checked.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ArticleInput {
+    pub title: String,
+    /// Derived from the title when absent.
+    pub slug: Option<String>,
+    /// "Staff" when absent.
+    pub author: Option<String>,
+    pub categories: Vec<String>,
+    /// The first paragraph, cut near 280 characters, when absent.
+    pub teaser: Option<String>,
+    /// Now when absent.
+    pub published_at: Option<DateTime<Utc>>,
+    pub body_markdown: String,
+}
+
+impl ArticleInput {
+    /// Checks every field and renders the body to sanitised HTML.
+    pub fn validate(self) -> Result<NewArticle, ArticleError> {
+        let title = self.title.trim().to_owned();
+        if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
+            return Err(ArticleError::Title);
+        }
+        let slug = match self
+            .slug
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(slug) => Slug::parse(slug)?,
+            None => Slug::from_title(&title)?,
+        };
+        let categories = self
+            .categories
+            .iter()
+            .map(|c| c.trim().to_owned())
+            .collect::<Vec<_>>();
+        if categories
+            .iter()
+            .any(|c| c.is_empty() || c.chars().count() > 50 || c.chars().any(char::is_control))
+        {
+            return Err(ArticleError::Category);
+        }
+        let teaser = match self
+            .teaser
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            Some(teaser) => teaser.to_owned(),
+            None => first_paragraph(&self.body_markdown),
+        };
+        let author = self
             .author
-            .unwrap_or_else(|| "Staff".into())
-            .trim()
-            .to_owned(),
-        categories,
-        published_at,
-        body_html: render_markdown(&body_markdown),
-        body_markdown,
-    })
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty());
+        Ok(NewArticle {
+            slug,
+            title,
+            teaser,
+            author: author.unwrap_or("Staff").to_owned(),
+            categories,
+            published_at: self.published_at,
+            body_html: render_markdown(&self.body_markdown),
+            body_markdown: self.body_markdown,
+        })
+    }
 }
 
 /// TOML's own datetime (`2026-11-27T07:00:00Z`) or a string in RFC 3339.

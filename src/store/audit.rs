@@ -1,0 +1,108 @@
+//! The audit log of editors' actions (S-10), and the answers kept for
+//! idempotent API requests.
+
+use anyhow::Context;
+use sqlx::{AnyPool, FromRow};
+
+use super::Conn;
+
+/// One line of the audit log.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+pub async fn record(conn: &mut Conn, entry: &AuditEntry) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&entry.id)
+    .bind(entry.at)
+    .bind(&entry.actor)
+    .bind(&entry.action)
+    .bind(&entry.target)
+    .bind(&entry.detail)
+    .execute(&mut *conn)
+    .await
+    .context("while writing the audit log")?;
+    Ok(())
+}
+
+/// The newest entries first, older than `before` (an entry id) if given.
+pub async fn list(
+    pool: &AnyPool,
+    before: Option<&str>,
+    limit: i64,
+) -> anyhow::Result<Vec<AuditEntry>> {
+    sqlx::query_as(
+        "SELECT id, at, actor, action, target, detail FROM audit_log
+         WHERE $1 = '' OR id < $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(before.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .context("while reading the audit log")
+}
+
+/// A kept answer to an idempotent request.
+#[derive(Debug, Clone, FromRow)]
+pub struct KeptAnswer {
+    pub request_hash: String,
+    pub status: i64,
+    pub body: String,
+}
+
+pub async fn kept_answer(
+    pool: &AnyPool,
+    actor: &str,
+    key: &str,
+) -> anyhow::Result<Option<KeptAnswer>> {
+    sqlx::query_as(
+        "SELECT request_hash, status, body FROM idempotency_keys WHERE actor = $1 AND key = $2",
+    )
+    .bind(actor)
+    .bind(key)
+    .fetch_optional(pool)
+    .await
+    .context("while looking up an idempotency key")
+}
+
+/// Keeps an answer; `false` if another request with this key got there first.
+pub async fn keep_answer(
+    pool: &AnyPool,
+    actor: &str,
+    key: &str,
+    answer: &KeptAnswer,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let result = sqlx::query(
+        "INSERT INTO idempotency_keys (actor, key, request_hash, status, body, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(actor)
+    .bind(key)
+    .bind(&answer.request_hash)
+    .bind(answer.status)
+    .bind(&answer.body)
+    .bind(now)
+    .execute(pool)
+    .await
+    .context("while keeping an idempotent answer")?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Retention: kept answers older than `before`.
+pub async fn purge_answers(conn: &mut Conn, before: i64) -> anyhow::Result<u64> {
+    let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+        .bind(before)
+        .execute(&mut *conn)
+        .await
+        .context("while purging idempotency keys")?;
+    Ok(result.rows_affected())
+}

@@ -1,0 +1,36 @@
+//! The console's first page: readers by state, 90 days of signups and
+//! unsubscribes as an inline SVG chart, and the last campaigns.
+
+use axum::{extract::State, response::Response};
+
+use super::Console;
+use crate::{
+    app::AppState,
+    digest::control,
+    stats::{self, Chart},
+    web::AppError,
+};
+
+const CHART_DAYS: i64 = 90;
+
+pub async fn page(State(state): State<AppState>, console: Console) -> Result<Response, AppError> {
+    let stats = stats::collect(&state.store, &state.clock, CHART_DAYS).await?;
+    let campaigns = control::recent(&state.store, &state.clock, 5).await?;
+    let chart = Chart::of(&stats.days);
+    let (signups, unsubscribes) = stats
+        .days
+        .iter()
+        .fold((0, 0), |(s, u), d| (s + d.signups, u + d.unsubscribes));
+    console.render(
+        &state,
+        "admin/dashboard.html",
+        minijinja::context! {
+            readers => stats.readers,
+            chart,
+            signups,
+            unsubscribes,
+            days => CHART_DAYS,
+            campaigns,
+        },
+    )
+}

@@ -1,0 +1,273 @@
+//! Digests in the console: schedules and their next run, campaigns, "Send
+//! now", previews for any reader, test sends, and a live progress view with
+//! pause, resume and cancel.
+
+use axum::{
+    Form, Json,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+
+use super::{Console, back_to};
+use crate::{
+    app::AppState,
+    audit,
+    digest::{
+        self, Schedule, Started,
+        control::{self, Control, Controlled},
+    },
+    domain::EmailAddress,
+    store,
+    web::AppError,
+};
+
+/// A schedule as the page lists it.
+#[derive(Debug, serde::Serialize)]
+struct ScheduleView {
+    name: String,
+    frequency: &'static str,
+    next_fire: Option<i64>,
+    covered_until: Option<i64>,
+    upcoming_articles: usize,
+}
+
+pub async fn page(State(state): State<AppState>, console: Console) -> Result<Response, AppError> {
+    let now = state.clock.now();
+    let mut schedules = Vec::new();
+    for schedule in digest::schedules(&state.config)? {
+        let (articles, _) =
+            digest::upcoming_articles(&state.store, &state.clock, &schedule).await?;
+        let covered_until = store::digests::watermark(&state.store, &schedule.name).await?;
+        schedules.push(ScheduleView {
+            frequency: schedule.frequency.as_str(),
+            next_fire: schedule.next_fire(now).map(|t| t.timestamp_millis()),
+            covered_until: covered_until.filter(|&t| t > 0),
+            upcoming_articles: distinct_articles(&articles),
+            name: schedule.name,
+        });
+    }
+    let campaigns = control::recent(&state.store, &state.clock, 50).await?;
+    console.render(
+        &state,
+        "admin/digests.html",
+        minijinja::context! { schedules, campaigns },
+    )
+}
+
+/// Campaign articles come one row per category.
+fn distinct_articles(rows: &[store::digests::CampaignArticle]) -> usize {
+    let mut slugs: Vec<&str> = rows.iter().map(|a| a.slug.as_str()).collect();
+    slugs.sort_unstable();
+    slugs.dedup();
+    slugs.len()
+}
+
+fn find_schedule(state: &AppState, name: &str) -> anyhow::Result<Option<Schedule>> {
+    Ok(digest::schedules(&state.config)?
+        .into_iter()
+        .find(|s| s.name == name))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ScheduleForm {
+    #[serde(default)]
+    schedule: String,
+}
+
+pub async fn send_now(
+    State(state): State<AppState>,
+    console: Console,
+    Form(form): Form<ScheduleForm>,
+) -> Result<Response, AppError> {
+    let Some(schedule) = find_schedule(&state, &form.schedule)? else {
+        return console.not_found(&state);
+    };
+    let actor = console.editor.actor();
+    let started = digest::send_now(&state.store, &state.clock, &schedule, false, &actor).await?;
+    match started {
+        Started::Campaign { id, .. } => Ok(back_to(&format!("/admin/campaigns/{id}"))),
+        Started::NothingNew | Started::AlreadyStarted => console.message(
+            &state,
+            StatusCode::CONFLICT,
+            "Nothing to send",
+            "No article has been published since the last digest of this schedule.",
+        ),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PreviewQuery {
+    #[serde(default)]
+    schedule: String,
+    /// A reader's address: their name and topics shape the preview.
+    #[serde(default)]
+    reader: String,
+}
+
+pub async fn preview(
+    State(state): State<AppState>,
+    console: Console,
+    Query(query): Query<PreviewQuery>,
+) -> Result<Response, AppError> {
+    let Some(schedule) = find_schedule(&state, &query.schedule)? else {
+        return console.not_found(&state);
+    };
+    let as_reader = match query.reader.trim() {
+        "" => None,
+        address => match reader_id(&state, address).await? {
+            Some(id) => state.worker.preview_reader(&id).await?,
+            None => {
+                return console.message(
+                    &state,
+                    StatusCode::NOT_FOUND,
+                    "No such reader",
+                    "No reader has this address.",
+                );
+            }
+        },
+    };
+    let (articles, until) =
+        digest::upcoming_articles(&state.store, &state.clock, &schedule).await?;
+    let subject = schedule.subject.clone().unwrap_or_default();
+    let preview = state.worker.preview(
+        articles,
+        until,
+        &subject,
+        "preview@example.invalid",
+        as_reader.as_ref(),
+    )?;
+    console.render(
+        &state,
+        "admin/digest_preview.html",
+        minijinja::context! {
+            schedule => schedule.name,
+            reader => query.reader.trim(),
+            subject => preview.as_ref().map(|p| p.subject.clone()),
+            html => preview.as_ref().map(|p| p.html.clone()),
+            text => preview.as_ref().map(|p| p.text.clone()),
+        },
+    )
+}
+
+async fn reader_id(state: &AppState, address: &str) -> anyhow::Result<Option<String>> {
+    let Ok(address) = EmailAddress::parse(address) else {
+        return Ok(None);
+    };
+    let mut conn = state.store.pool().acquire().await?;
+    store::subscribers::find_id_by_email(&mut conn, address.canonical()).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TestForm {
+    #[serde(default)]
+    schedule: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// Sends the schedule's next digest, as it stands, to any address.
+pub async fn send_test(
+    State(state): State<AppState>,
+    console: Console,
+    Form(form): Form<TestForm>,
+) -> Result<Response, AppError> {
+    let Some(schedule) = find_schedule(&state, &form.schedule)? else {
+        return console.not_found(&state);
+    };
+    let Ok(to) = EmailAddress::parse(&form.to) else {
+        let message = "Please give a valid address for the test.";
+        return console.message(
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid address",
+            message,
+        );
+    };
+    let (articles, until) =
+        digest::upcoming_articles(&state.store, &state.clock, &schedule).await?;
+    let subject = schedule.subject.clone().unwrap_or_default();
+    let Some(preview) = state
+        .worker
+        .preview(articles, until, &subject, to.canonical(), None)?
+    else {
+        let message = "No article has been published since the last digest of this schedule.";
+        return console.message(&state, StatusCode::CONFLICT, "Nothing to send", message);
+    };
+    if let Err(error) = state.worker.send_preview(preview).await {
+        tracing::warn!(error = format!("{error:#}"), "test digest not sent");
+        let message = "The mail server did not take the test message; see the log for why.";
+        return console.message(&state, StatusCode::BAD_GATEWAY, "Not sent", message);
+    }
+    let mut conn = state.store.pool().acquire().await?;
+    let detail = serde_json::json!({ "to": to.canonical() });
+    let actor = console.editor.actor();
+    audit::record(
+        &mut conn,
+        state.clock.now_ms(),
+        &actor,
+        "digest.test",
+        &schedule.name,
+        detail,
+    )
+    .await?;
+    let message = format!(
+        "A test of the next {} digest went to {}.",
+        schedule.name,
+        to.canonical()
+    );
+    console.message(&state, StatusCode::OK, "Test sent", &message)
+}
+
+pub async fn campaign(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let Some(campaign) = control::summary(&state.store, &state.clock, &id).await? else {
+        return console.not_found(&state);
+    };
+    console.render(
+        &state,
+        "admin/campaign.html",
+        minijinja::context! { campaign },
+    )
+}
+
+/// The live view polls this.
+pub async fn progress(
+    State(state): State<AppState>,
+    _console: Console,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    Ok(
+        match control::summary(&state.store, &state.clock, &id).await? {
+            Some(campaign) => Json(campaign).into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        },
+    )
+}
+
+/// `pause`, `resume` or `cancel`.
+pub async fn control(
+    State(state): State<AppState>,
+    console: Console,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let Some(control) = Control::parse(&action) else {
+        return console.not_found(&state);
+    };
+    let actor = console.editor.actor();
+    match control::apply(&state.store, &state.clock, &id, control, &actor).await? {
+        Controlled::Done(_) => Ok(back_to(&format!("/admin/campaigns/{id}"))),
+        Controlled::NotFound => console.not_found(&state),
+        Controlled::Conflict(campaign) => {
+            let message = format!(
+                "This campaign is {}; it cannot {action} now.",
+                campaign.status
+            );
+            console.message(&state, StatusCode::CONFLICT, "Not possible now", &message)
+        }
+    }
+}

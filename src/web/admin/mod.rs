@@ -1,0 +1,238 @@
+//! The editors' console under `/admin`: server-rendered pages that work
+//! without JavaScript, with the public site's CSRF machinery and a session
+//! of their own (S-10).
+
+mod articles;
+mod dashboard;
+mod digests;
+mod readers;
+mod sign_in;
+mod team;
+
+use axum::{
+    Router,
+    body::{Body, to_bytes},
+    extract::{DefaultBodyLimit, FromRequestParts, Request, State},
+    http::{Method, StatusCode, request::Parts},
+    middleware::{self, Next},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::Serialize;
+
+use super::{AppError, frame};
+use crate::{app::AppState, domain::Token, editors::SignedIn};
+
+/// Articles are the largest console form.
+const MAX_CONSOLE_FORM_BYTES: usize = 1024 * 1024;
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(dashboard::page))
+        .route("/admin/login", get(sign_in::page).post(sign_in::sign_in))
+        .route("/admin/logout", post(sign_in::sign_out))
+        .route(
+            "/admin/password/{token}",
+            get(sign_in::password_page).post(sign_in::set_password),
+        )
+        .route(
+            "/admin/articles",
+            get(articles::list).post(articles::create),
+        )
+        .route("/admin/articles/new", get(articles::new))
+        .route(
+            "/admin/articles/{id}",
+            get(articles::edit).post(articles::save),
+        )
+        .route("/admin/articles/{id}/{action}", post(articles::act))
+        .route("/admin/digests", get(digests::page))
+        .route("/admin/digests/send", post(digests::send_now))
+        .route("/admin/digests/preview", get(digests::preview))
+        .route("/admin/digests/test", post(digests::send_test))
+        .route("/admin/campaigns/{id}", get(digests::campaign))
+        .route("/admin/campaigns/{id}/progress", get(digests::progress))
+        .route("/admin/campaigns/{id}/{action}", post(digests::control))
+        .route("/admin/readers", get(readers::search))
+        .route("/admin/readers/{id}", get(readers::detail))
+        .route("/admin/readers/{id}/export", get(readers::export))
+        .route("/admin/readers/{id}/erase", post(readers::erase))
+        .route("/admin/feeds", get(team::feeds))
+        .route("/admin/feeds/poll", post(team::poll_feed))
+        .route("/admin/audit", get(team::audit))
+        .route("/admin/editors", get(team::editors).post(team::add_editor))
+        .route("/admin/tokens", get(team::tokens).post(team::create_token))
+        .route("/admin/tokens/revoke", post(team::revoke_token))
+        .route_layer(middleware::from_fn_with_state(state.clone(), check_csrf))
+        .route_layer(middleware::from_fn_with_state(
+            state,
+            frame::ensure_csrf_cookie,
+        ))
+        .route_layer(DefaultBodyLimit::max(MAX_CONSOLE_FORM_BYTES))
+}
+
+/// Every console POST carries the page's CSRF token: checked here
+/// once, so no handler can forget it.
+async fn check_csrf(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_CONSOLE_FORM_BYTES).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.").into_response();
+    };
+    let submitted = url::form_urlencoded::parse(&bytes)
+        .find(|(name, _)| name == "csrf")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    let jar = CookieJar::from_headers(&parts.headers);
+    if !state.csrf.verify(&jar, &submitted) {
+        let page = state.pages.render_console(
+            "admin/message.html",
+            "",
+            None,
+            minijinja::context! {
+                title => "This form has expired",
+                message => "Please go back, reload the page and try again.",
+            },
+        );
+        return match page {
+            Ok(page) => (StatusCode::FORBIDDEN, page).into_response(),
+            Err(error) => AppError::from(error).into_response(),
+        };
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// `__Host-` binds the cookie to this exact origin over https.
+fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-bs_editor"
+    } else {
+        "bs_editor"
+    }
+}
+
+/// An editor's session cookie: HttpOnly, SameSite=Strict (the console is
+/// never entered from another site's link with a session needed), Path=/.
+fn session_cookie(value: String, secure: bool, max_age_h: u64) -> Cookie<'static> {
+    let max_age = i64::try_from(max_age_h.saturating_mul(3600)).unwrap_or(i64::MAX);
+    Cookie::build((session_cookie_name(secure), value))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .path("/")
+        .max_age(time::Duration::seconds(max_age))
+        .build()
+}
+
+/// A console page's inputs: the signed-in editor and the CSRF token for
+/// its forms. Anonymous visitors are sent to the sign-in page.
+pub struct Console {
+    pub editor: SignedIn,
+    pub csrf: String,
+}
+
+/// Why a console request was not let in.
+pub enum Refused {
+    SignIn,
+    Error(AppError),
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignIn => Redirect::to("/admin/login").into_response(),
+            Self::Error(error) => error.into_response(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Console {
+    type Rejection = Refused;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refused> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let secure = state.config.server.is_https();
+        let Some(token) = jar
+            .get(session_cookie_name(secure))
+            .and_then(|c| Token::parse(c.value()))
+        else {
+            return Err(Refused::SignIn);
+        };
+        match state.editors.signed_in(&token).await {
+            Ok(Some(editor)) => Ok(Self {
+                editor,
+                csrf: frame::csrf_token(parts, state),
+            }),
+            Ok(None) => Err(Refused::SignIn),
+            Err(error) => Err(Refused::Error(error.into())),
+        }
+    }
+}
+
+impl Console {
+    /// Renders console page `name` for this editor.
+    fn render(
+        &self,
+        state: &AppState,
+        name: &str,
+        context: impl Serialize,
+    ) -> Result<Response, AppError> {
+        self.render_with(state, StatusCode::OK, name, context)
+    }
+
+    fn render_with(
+        &self,
+        state: &AppState,
+        status: StatusCode,
+        name: &str,
+        context: impl Serialize,
+    ) -> Result<Response, AppError> {
+        let page = state
+            .pages
+            .render_console(name, &self.csrf, Some(&self.editor), context)?;
+        Ok((status, page).into_response())
+    }
+
+    /// A page with a title and a message.
+    fn message(
+        &self,
+        state: &AppState,
+        status: StatusCode,
+        title: &str,
+        message: &str,
+    ) -> Result<Response, AppError> {
+        let context = minijinja::context! { title, message };
+        self.render_with(state, status, "admin/message.html", context)
+    }
+
+    fn not_found(&self, state: &AppState) -> Result<Response, AppError> {
+        self.message(
+            state,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is nothing at this address.",
+        )
+    }
+
+    /// `Some(403 page)` unless this editor is an admin.
+    fn unless_admin(&self, state: &AppState) -> Result<Option<Response>, AppError> {
+        if self.editor.role == crate::editors::Role::Admin {
+            return Ok(None);
+        }
+        self.message(
+            state,
+            StatusCode::FORBIDDEN,
+            "Admins only",
+            "Only an admin can do this. Ask one of your admins.",
+        )
+        .map(Some)
+    }
+}
+
+/// After a form: back to a page, as browsers expect (303 See Other).
+fn back_to(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}

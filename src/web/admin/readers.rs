@@ -1,0 +1,88 @@
+//! Readers in the console: search by address, a detail page with state,
+//! topics, consent history and deliveries, and (admins) export and erasure.
+
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    http::header,
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+
+use super::{Console, back_to};
+use crate::{app::AppState, readers, web::AppError};
+
+const PAGE_SIZE: i64 = 50;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    /// The id of the last reader on the previous page.
+    #[serde(default)]
+    after: String,
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    console: Console,
+    Query(query): Query<SearchQuery>,
+) -> Result<Response, AppError> {
+    let after = Some(query.after.as_str()).filter(|a| !a.is_empty());
+    let found = readers::list(&state.store, &query.q, None, after, PAGE_SIZE).await?;
+    let next = (found.len() == PAGE_SIZE as usize)
+        .then(|| found.last().map(|r| r.id.clone()))
+        .flatten();
+    console.render(
+        &state,
+        "admin/readers.html",
+        minijinja::context! { readers => found, q => query.q, next },
+    )
+}
+
+pub async fn detail(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let Some(reader) = readers::detail(&state.store, &state.clock, &id).await? else {
+        return console.not_found(&state);
+    };
+    console.render(
+        &state,
+        "admin/reader.html",
+        minijinja::context! { id, reader },
+    )
+}
+
+pub async fn export(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    if let Some(refused) = console.unless_admin(&state)? {
+        return Ok(refused);
+    }
+    let actor = console.editor.actor();
+    let Some(data) = readers::export(&state.store, &state.clock, &id, &actor).await? else {
+        return console.not_found(&state);
+    };
+    let disposition = format!("attachment; filename=\"reader-{id}.json\"");
+    Ok(([(header::CONTENT_DISPOSITION, disposition)], Json(data)).into_response())
+}
+
+pub async fn erase(
+    State(state): State<AppState>,
+    console: Console,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    if let Some(refused) = console.unless_admin(&state)? {
+        return Ok(refused);
+    }
+    let actor = console.editor.actor();
+    let key = &state.suppression_key;
+    if !readers::erase(&state.store, &state.clock, key, &id, &actor).await? {
+        return console.not_found(&state);
+    }
+    Ok(back_to("/admin/readers"))
+}

@@ -1,0 +1,237 @@
+//! The console's remaining pages: feeds (with "poll now"), the audit log,
+//! and, for admins, editors and API tokens.
+
+use axum::{
+    Form,
+    extract::{Query, State},
+    http::StatusCode,
+    response::Response,
+};
+use serde::Deserialize;
+
+use super::{Console, back_to};
+use crate::{
+    app::AppState,
+    audit,
+    domain::EmailAddress,
+    editors::{Role, tokens},
+    feeds, store,
+    web::AppError,
+};
+
+/// A configured feed and its last poll.
+#[derive(Debug, serde::Serialize)]
+struct FeedView {
+    url: String,
+    categories: Vec<String>,
+    polled_at: Option<i64>,
+    last_result: Option<String>,
+}
+
+pub async fn feeds(State(state): State<AppState>, console: Console) -> Result<Response, AppError> {
+    let polled = store::feeds::states(&state.store).await?;
+    let feeds: Vec<FeedView> = feeds::feeds(&state.config.feeds)?
+        .into_iter()
+        .map(|feed| {
+            let last = polled.iter().find(|p| p.url == feed.url.as_str());
+            FeedView {
+                url: feed.url.to_string(),
+                categories: feed.categories.clone(),
+                polled_at: last.and_then(|p| p.polled_at),
+                last_result: last.and_then(|p| p.last_result.clone()),
+            }
+        })
+        .collect();
+    console.render(&state, "admin/feeds.html", minijinja::context! { feeds })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FeedForm {
+    #[serde(default)]
+    url: String,
+}
+
+/// Polls one configured feed at once, whatever its schedule.
+pub async fn poll_feed(
+    State(state): State<AppState>,
+    console: Console,
+    Form(form): Form<FeedForm>,
+) -> Result<Response, AppError> {
+    let Some(feed) = feeds::feeds(&state.config.feeds)?
+        .into_iter()
+        .find(|f| f.url.as_str() == form.url)
+    else {
+        return console.not_found(&state);
+    };
+    // The outcome, success or failure, is kept as the feed's last result.
+    let outcome = feeds::poll(&state.store, &state.clock, &feed).await;
+    let mut conn = state.store.pool().acquire().await?;
+    let detail = serde_json::json!({ "ok": outcome.is_ok() });
+    let actor = console.editor.actor();
+    audit::record(
+        &mut conn,
+        state.clock.now_ms(),
+        &actor,
+        "feed.poll",
+        &form.url,
+        detail,
+    )
+    .await?;
+    Ok(back_to("/admin/feeds"))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    /// The id of the last entry on the previous page.
+    #[serde(default)]
+    before: String,
+}
+
+const AUDIT_PAGE: i64 = 100;
+
+pub async fn audit(
+    State(state): State<AppState>,
+    console: Console,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, AppError> {
+    let before = Some(query.before.as_str()).filter(|b| !b.is_empty());
+    let entries = audit::list(&state.store, before, AUDIT_PAGE).await?;
+    let next = (entries.len() == AUDIT_PAGE as usize)
+        .then(|| entries.last().map(|e| e.id.clone()))
+        .flatten();
+    console.render(
+        &state,
+        "admin/audit.html",
+        minijinja::context! { entries, next },
+    )
+}
+
+pub async fn editors(
+    State(state): State<AppState>,
+    console: Console,
+) -> Result<Response, AppError> {
+    if let Some(refused) = console.unless_admin(&state)? {
+        return Ok(refused);
+    }
+    let editors = state.editors.list().await?;
+    console.render(
+        &state,
+        "admin/editors.html",
+        minijinja::context! { editors },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EditorForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+fn role(text: &str) -> Role {
+    Role::from_stored(text)
+}
+
+/// Adds an editor and shows their set-password link, once.
+pub async fn add_editor(
+    State(state): State<AppState>,
+    console: Console,
+    Form(form): Form<EditorForm>,
+) -> Result<Response, AppError> {
+    if let Some(refused) = console.unless_admin(&state)? {
+        return Ok(refused);
+    }
+    let Ok(email) = EmailAddress::parse(&form.email) else {
+        let message = "Please give the editor's email address.";
+        return console.message(
+            &state,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid address",
+            message,
+        );
+    };
+    let role = role(&form.role);
+    let link = state
+        .editors
+        .add(&email, role, &console.editor.actor())
+        .await?;
+    let link = format!(
+        "{}/admin/password/{}",
+        state.config.server.base_url,
+        link.expose()
+    );
+    let editors = state.editors.list().await?;
+    console.render(
+        &state,
+        "admin/editors.html",
+        minijinja::context! { editors, link },
+    )
+}
+
+pub async fn tokens(State(state): State<AppState>, console: Console) -> Result<Response, AppError> {
+    if let Some(refused) = console.unless_admin(&state)? {
+        return Ok(refused);
+    }
+    let tokens = tokens::list(&state.store).await?;
+    console.render(&state, "admin/tokens.html", minijinja::context! { tokens })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// Creates a token and shows it, once.
+pub async fn create_token(
+    State(state): State<AppState>,
+    console: Console,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, AppError> {
+    if let Some(refused) = console.unless_admin(&state)? {
+        return Ok(refused);
+    }
+    let actor = console.editor.actor();
+    let created = tokens::create(
+        &state.store,
+        &state.clock,
+        &form.name,
+        role(&form.role),
+        &actor,
+    )
+    .await?;
+    let (secret, error) = match created {
+        Ok(token) => (Some(token.expose()), None),
+        Err(error) => (None, Some(error.to_string())),
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let tokens = tokens::list(&state.store).await?;
+    console.render_with(
+        &state,
+        status,
+        "admin/tokens.html",
+        minijinja::context! { tokens, secret, error, name => form.name },
+    )
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    console: Console,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, AppError> {
+    if let Some(refused) = console.unless_admin(&state)? {
+        return Ok(refused);
+    }
+    let actor = console.editor.actor();
+    if !tokens::revoke(&state.store, &state.clock, &form.name, &actor).await? {
+        return console.not_found(&state);
+    }
+    Ok(back_to("/admin/tokens"))
+}
