@@ -9,7 +9,7 @@ use crate::{
 const DAY_MS: i64 = 86_400_000;
 
 /// Signups and unsubscribes on one UTC day.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Day {
     /// `YYYY-MM-DD`.
     pub date: String,
@@ -17,7 +17,7 @@ pub struct Day {
     pub unsubscribes: i64,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Stats {
     pub readers: ReaderCounts,
     /// Oldest first, one entry per day, today last.

@@ -268,7 +268,7 @@ pub async fn delete(conn: &mut Conn, id: &str) -> anyhow::Result<Option<String>>
 }
 
 /// An article as editors see it: drafts too, Markdown and categories.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct EditorArticle {
     pub id: String,
     pub slug: String,
@@ -277,6 +277,7 @@ pub struct EditorArticle {
     pub author: String,
     pub body_markdown: String,
     #[sqlx(try_from = "i64")]
+    #[schema(value_type = bool)]
     pub draft: super::editors::IntFlag,
     pub published_at: i64,
     pub updated_at: i64,

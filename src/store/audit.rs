@@ -73,28 +73,57 @@ pub async fn kept_answer(
     .context("while looking up an idempotency key")
 }
 
-/// Keeps an answer; `false` if another request with this key got there first.
-pub async fn keep_answer(
+/// Claims a key for a request about to run (status 0 until it is
+/// answered); `false` if the key is known already.
+pub async fn reserve(
     pool: &AnyPool,
     actor: &str,
     key: &str,
-    answer: &KeptAnswer,
+    request_hash: &str,
     now: i64,
 ) -> anyhow::Result<bool> {
     let result = sqlx::query(
         "INSERT INTO idempotency_keys (actor, key, request_hash, status, body, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT DO NOTHING",
     )
     .bind(actor)
     .bind(key)
-    .bind(&answer.request_hash)
-    .bind(answer.status)
-    .bind(&answer.body)
+    .bind(request_hash)
     .bind(now)
     .execute(pool)
     .await
-    .context("while keeping an idempotent answer")?;
+    .context("while reserving an idempotency key")?;
     Ok(result.rows_affected() == 1)
+}
+
+/// Keeps the answer to a reserved key.
+pub async fn complete(
+    pool: &AnyPool,
+    actor: &str,
+    key: &str,
+    status: i64,
+    body: &str,
+) -> anyhow::Result<()> {
+    sqlx::query("UPDATE idempotency_keys SET status = $1, body = $2 WHERE actor = $3 AND key = $4")
+        .bind(status)
+        .bind(body)
+        .bind(actor)
+        .bind(key)
+        .execute(pool)
+        .await
+        .context("while keeping an idempotent answer")?;
+    Ok(())
+}
+
+/// Frees a key whose request failed, so a retry runs again.
+pub async fn release(pool: &AnyPool, actor: &str, key: &str) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE actor = $1 AND key = $2")
+        .bind(actor)
+        .bind(key)
+        .execute(pool)
+        .await
+        .context("while releasing an idempotency key")?;
+    Ok(())
 }
 
 /// Retention: kept answers older than `before`.

@@ -576,7 +576,7 @@ pub async fn add_counts(
 }
 
 /// A campaign as editors watch it.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
 pub struct CampaignSummary {
     pub id: String,
     pub schedule: String,

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin;
+mod api;
 mod articles;
 mod cookies;
 mod csrf;
@@ -114,6 +115,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages)
         .merge(admin::routes(state.clone()))
+        .merge(api::routes(state.clone()))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{*path}", get(static_files::serve))

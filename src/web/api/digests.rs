@@ -1,0 +1,226 @@
+//! `/api/v1/digests`: campaigns started by schedule ("send now"), watched,
+//! paused, resumed and cancelled; previews of the next digest.
+
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    http::StatusCode,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiError, Body, Caller, ErrorBody, page_size};
+use crate::{
+    app::AppState,
+    audit::Actor,
+    digest::{
+        self, Started,
+        control::{self, Control, Controlled},
+    },
+    domain::EmailAddress,
+    store::{self, digests::CampaignSummary},
+};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// 1 to 500 (default 50).
+    limit: Option<u32>,
+}
+
+/// Campaigns, newest first.
+#[utoipa::path(get, path = "/api/v1/digests", tag = "digests", params(ListParams),
+    responses((status = 200, body = [CampaignSummary]), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Vec<CampaignSummary>>, ApiError> {
+    let limit = page_size(params.limit);
+    Ok(Json(
+        control::recent(&state.store, &state.clock, limit).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDigest {
+    /// A configured schedule's name; its digest starts now, covering the
+    /// articles published since its last one.
+    schedule: String,
+}
+
+fn schedule(state: &AppState, name: &str) -> Result<digest::Schedule, ApiError> {
+    digest::schedules(&state.config)?
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_schedule",
+                format!("No schedule is called {name:?}."),
+            )
+            .with_field("schedule")
+        })
+}
+
+/// Starts a campaign now ("Send now"). 409 when nothing was published since
+/// the schedule's last digest.
+#[utoipa::path(post, path = "/api/v1/digests", tag = "digests", request_body = CreateDigest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with this key get the first answer")),
+    responses((status = 201, body = CampaignSummary), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(body): Body<CreateDigest>,
+) -> Result<(StatusCode, Json<CampaignSummary>), ApiError> {
+    let schedule = schedule(&state, &body.schedule)?;
+    match digest::send_now(&state.store, &state.clock, &schedule, false, &actor).await? {
+        Started::Campaign { id, .. } => {
+            let campaign = control::summary(&state.store, &state.clock, &id).await?;
+            Ok((
+                StatusCode::CREATED,
+                Json(campaign.ok_or_else(ApiError::not_found)?),
+            ))
+        }
+        Started::NothingNew | Started::AlreadyStarted => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "nothing_new",
+            "No article was published since this schedule's last digest.",
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewParams {
+    schedule: String,
+    /// A reader's address: the preview uses their name and topics.
+    reader: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DigestPreview {
+    /// False when nothing new would be sent.
+    available: bool,
+    subject: Option<String>,
+    html: Option<String>,
+    text: Option<String>,
+}
+
+/// The schedule's next digest as it stands, optionally as a reader would get it.
+#[utoipa::path(get, path = "/api/v1/digests/preview", tag = "digests", params(PreviewParams),
+    responses((status = 200, body = DigestPreview), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn preview(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Query(params): Query<PreviewParams>,
+) -> Result<Json<DigestPreview>, ApiError> {
+    let schedule = schedule(&state, &params.schedule)?;
+    let as_reader = match params.reader.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(address) => {
+            let address = EmailAddress::parse(address).map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_field",
+                    e.to_string(),
+                )
+                .with_field("reader")
+            })?;
+            let mut conn = state.store.pool().acquire().await?;
+            let id = store::subscribers::find_id_by_email(&mut conn, address.canonical())
+                .await?
+                .ok_or_else(ApiError::not_found)?;
+            state.worker.preview_reader(&id).await?
+        }
+    };
+    let (articles, until) =
+        digest::upcoming_articles(&state.store, &state.clock, &schedule).await?;
+    let subject = schedule.subject.clone().unwrap_or_default();
+    let preview = state.worker.preview(
+        articles,
+        until,
+        &subject,
+        "preview@example.invalid",
+        as_reader.as_ref(),
+    )?;
+    Ok(Json(DigestPreview {
+        available: preview.is_some(),
+        subject: preview.as_ref().map(|p| p.subject.clone()),
+        html: preview.as_ref().map(|p| p.html.clone()),
+        text: preview.map(|p| p.text),
+    }))
+}
+
+/// A campaign's status, counts and send rate.
+#[utoipa::path(get, path = "/api/v1/digests/{id}", tag = "digests",
+    responses((status = 200, body = CampaignSummary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CampaignSummary>, ApiError> {
+    control::summary(&state.store, &state.clock, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
+}
+
+async fn apply(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    control: Control,
+) -> Result<Json<CampaignSummary>, ApiError> {
+    match control::apply(&state.store, &state.clock, id, control, actor).await? {
+        Controlled::Done(campaign) => Ok(Json(campaign)),
+        Controlled::NotFound => Err(ApiError::not_found()),
+        Controlled::Conflict(campaign) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_state",
+            format!(
+                "The campaign is {}; it cannot {} now.",
+                campaign.status,
+                control.as_str()
+            ),
+        )),
+    }
+}
+
+/// Stops sending until resumed; deliveries in flight finish.
+#[utoipa::path(post, path = "/api/v1/digests/{id}/pause", tag = "digests",
+    responses((status = 200, body = CampaignSummary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn pause(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CampaignSummary>, ApiError> {
+    apply(&state, &actor, &id, Control::Pause).await
+}
+
+#[utoipa::path(post, path = "/api/v1/digests/{id}/resume", tag = "digests",
+    responses((status = 200, body = CampaignSummary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn resume(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CampaignSummary>, ApiError> {
+    apply(&state, &actor, &id, Control::Resume).await
+}
+
+/// Cancels every delivery not yet made.
+#[utoipa::path(post, path = "/api/v1/digests/{id}/cancel", tag = "digests",
+    responses((status = 200, body = CampaignSummary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CampaignSummary>, ApiError> {
+    apply(&state, &actor, &id, Control::Cancel).await
+}

@@ -1,0 +1,138 @@
+//! `Idempotency-Key` on POSTs: the first request with a key runs and, if
+//! it succeeds, its answer is kept for a day; a retry with the same key and
+//! body gets that answer again instead of publishing or sending twice.
+
+use axum::{
+    body::{Body, to_bytes},
+    extract::{Request, State},
+    http::{HeaderValue, Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use sha2::{Digest, Sha256};
+
+use super::{ApiError, MAX_API_BODY_BYTES};
+use crate::{app::AppState, store};
+
+const HEADER: &str = "idempotency-key";
+
+pub async fn replay(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match run(&state, request, next).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+async fn run(state: &AppState, request: Request, next: Next) -> Result<Response, Response> {
+    if request.method() != Method::POST {
+        return Ok(next.run(request).await);
+    }
+    let Some(key) = request.headers().get(HEADER) else {
+        return Ok(next.run(request).await);
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+            )
+            .into_response()
+        })?
+        .to_owned();
+    // Keys belong to the credential that sent them; no credential, no replay.
+    let Some(actor) = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| hex::encode(Sha256::digest(v.as_bytes())))
+    else {
+        return Ok(next.run(request).await);
+    };
+    let (parts, body) = request.into_parts();
+    let bytes = to_bytes(body, MAX_API_BODY_BYTES).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "The body is too large.",
+        )
+        .into_response()
+    })?;
+    let mut hasher = Sha256::new();
+    hasher.update(parts.uri.path().as_bytes());
+    hasher.update([0]);
+    hasher.update(&bytes);
+    let request_hash = hex::encode(hasher.finalize());
+    let pool = state.store.pool();
+    let now = state.clock.now_ms();
+    let internal = |e: anyhow::Error| ApiError::from(e).into_response();
+    if !store::audit::reserve(pool, &actor, &key, &request_hash, now)
+        .await
+        .map_err(internal)?
+    {
+        return Err(kept(state, &actor, &key, &request_hash).await);
+    }
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    if !response.status().is_success() {
+        store::audit::release(pool, &actor, &key)
+            .await
+            .map_err(internal)?;
+        return Ok(response);
+    }
+    let (parts, body) = response.into_parts();
+    let body = to_bytes(body, usize::MAX)
+        .await
+        .map_err(|e| internal(e.into()))?;
+    let text = String::from_utf8_lossy(&body);
+    let status = i64::from(parts.status.as_u16());
+    store::audit::complete(pool, &actor, &key, status, &text)
+        .await
+        .map_err(internal)?;
+    Ok(Response::from_parts(parts, Body::from(body)))
+}
+
+/// The answer for a key seen before.
+async fn kept(state: &AppState, actor: &str, key: &str, request_hash: &str) -> Response {
+    let found = match store::audit::kept_answer(state.store.pool(), actor, key).await {
+        Ok(found) => found,
+        Err(error) => return ApiError::from(error).into_response(),
+    };
+    match found {
+        Some(kept) if kept.request_hash != request_hash => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used for a different request.",
+        )
+        .into_response(),
+        Some(kept) if kept.status == 0 => ApiError::new(
+            StatusCode::CONFLICT,
+            "request_in_progress",
+            "A request with this Idempotency-Key is still running; retry shortly.",
+        )
+        .into_response(),
+        Some(kept) => {
+            let status = u16::try_from(kept.status)
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .unwrap_or(StatusCode::OK);
+            let mut response = (status, kept.body).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+            response
+        }
+        // Released between our two reads: the first attempt failed.
+        None => ApiError::new(
+            StatusCode::CONFLICT,
+            "request_in_progress",
+            "A request with this Idempotency-Key just failed; retry it.",
+        )
+        .into_response(),
+    }
+}

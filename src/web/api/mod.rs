@@ -1,0 +1,245 @@
+//! The JSON API under `/api/v1` for scripts and other systems: bearer
+//! tokens, JSON errors, idempotent POSTs, and an OpenAPI 3.1 document built
+//! from the same handlers that serve it, so the two cannot drift.
+
+mod articles;
+mod digests;
+mod idempotency;
+mod subscribers;
+
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request},
+    http::{StatusCode, header, request::Parts},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde::{Serialize, de::DeserializeOwned};
+use utoipa::{
+    Modify, OpenApi, ToSchema,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{app::AppState, audit::Actor, editors::tokens};
+
+/// API bodies are JSON documents of articles at most; CSV imports are not here.
+pub const MAX_API_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Broadsheet API",
+        version = "1",
+        description = "Articles, digests, subscribers and figures of a Broadsheet publication. \
+            Every call needs `Authorization: Bearer <token>` (`broadsheet token create`). \
+            Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`. POSTs accept an \
+            `Idempotency-Key` header: a retry with the same key and body gets the first answer."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "articles", description = "Articles, drafts and publishing"),
+        (name = "digests", description = "Digest campaigns: start, watch, pause, resume, cancel"),
+        (name = "subscribers", description = "Readers, their consents, export and erasure"),
+        (name = "stats", description = "Figures")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API's routes and the OpenAPI document describing exactly them.
+pub fn routes(state: AppState) -> Router<AppState> {
+    let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(articles::list, articles::create))
+        .routes(routes!(articles::get, articles::update, articles::delete))
+        .routes(routes!(articles::publish))
+        .routes(routes!(articles::unpublish))
+        .routes(routes!(digests::list, digests::create))
+        .routes(routes!(digests::preview))
+        .routes(routes!(digests::get))
+        .routes(routes!(digests::pause))
+        .routes(routes!(digests::resume))
+        .routes(routes!(digests::cancel))
+        .routes(routes!(subscribers::list))
+        .routes(routes!(subscribers::get, subscribers::erase))
+        .routes(routes!(subscribers::consents))
+        .routes(routes!(subscribers::export))
+        .routes(routes!(subscribers::stats))
+        .split_for_parts();
+    let document = std::sync::Arc::new(document);
+    router
+        .layer(middleware::from_fn_with_state(state, idempotency::replay))
+        .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES))
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { Json(document.as_ref().clone()) }
+            }),
+        )
+}
+
+/// An API error: `{ "error": { "code", "message", "field"? } }`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable, machine-readable name, e.g. `not_found`.
+    code: String,
+    message: String,
+    /// The request field at fault, if one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "There is no such resource.",
+        )
+    }
+
+    fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "This needs a token with the admin role.",
+        )
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        let error = error.into();
+        tracing::error!(error = format!("{error:#}"), "API request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Something went wrong on our side; nothing was changed unless the answer says so.",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                field: self.field,
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+/// The caller behind `Authorization: Bearer <token>`; 401 without a live token.
+pub struct Caller(pub Actor);
+
+impl Caller {
+    /// 403 unless the token has the admin role.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.0.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden())
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        match tokens::authenticate(&state.store, &state.clock, bearer.trim()).await? {
+            Some(actor) => Ok(Self(actor)),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Send a live API token as `Authorization: Bearer <token>`.",
+            )),
+        }
+    }
+}
+
+/// A JSON body whose rejections are API errors: 400 for bad JSON, 422 for
+/// a well-formed body with unknown, missing or mistyped fields.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let code = match status {
+                    StatusCode::UNPROCESSABLE_ENTITY => "invalid_field",
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                    StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                    _ => "invalid_json",
+                };
+                Err(ApiError::new(status, code, rejection.body_text()))
+            }
+        }
+    }
+}
+
+/// Page sizes: 50 by default, 500 at most.
+pub fn page_size(limit: Option<u32>) -> i64 {
+    i64::from(limit.unwrap_or(50).clamp(1, 500))
+}

@@ -1,0 +1,476 @@
+//! The JSON API with bearer tokens, against the real router: every
+//! documented route refuses anonymous callers, admin-only routes refuse
+//! editors, a token can do the whole story, and POSTs are idempotent.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod support;
+
+use broadsheet::{audit::Actor, editors::Role, editors::tokens};
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{Backend, TestApp};
+
+storage_tests!(
+    every_documented_route_refuses_callers_without_a_live_token,
+    a_token_writes_publishes_and_sends_a_digest_and_reads_subscribers,
+    a_retried_post_with_the_same_key_publishes_and_sends_once,
+    bad_requests_get_json_errors_naming_the_field,
+);
+
+async fn token(app: &TestApp, name: &str, role: Role) -> String {
+    tokens::create(&app.store, &app.clock, name, role, &Actor::cli())
+        .await
+        .unwrap()
+        .unwrap()
+        .expose()
+}
+
+/// One API call; the answer's status and JSON body (`Null` when empty).
+async fn call(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn document(app: &TestApp) -> Value {
+    app.get("/api/openapi.json").await.json().await.unwrap()
+}
+
+async fn every_documented_route_refuses_callers_without_a_live_token(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let doc = document(&app).await;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    let paths = doc["paths"].as_object().unwrap();
+    for expected in [
+        "/api/v1/articles",
+        "/api/v1/articles/{id}",
+        "/api/v1/articles/{id}/publish",
+        "/api/v1/articles/{id}/unpublish",
+        "/api/v1/digests",
+        "/api/v1/digests/preview",
+        "/api/v1/digests/{id}",
+        "/api/v1/digests/{id}/pause",
+        "/api/v1/digests/{id}/resume",
+        "/api/v1/digests/{id}/cancel",
+        "/api/v1/subscribers",
+        "/api/v1/subscribers/{id}",
+        "/api/v1/subscribers/{id}/consents",
+        "/api/v1/subscribers/{id}/export",
+        "/api/v1/stats",
+    ] {
+        assert!(paths.contains_key(expected), "{expected} is documented");
+    }
+    let revoked = token(&app, "old", Role::Admin).await;
+    tokens::revoke(&app.store, &app.clock, "old", &Actor::cli())
+        .await
+        .unwrap();
+    let mut operations = 0;
+    for (path, item) in paths {
+        let path = path.replace("{id}", "0190a0a0-0000-7000-8000-000000000000");
+        for method in item.as_object().unwrap().keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            for bearer in ["", "bs_nonsense", revoked.as_str()] {
+                let (status, body) = call(&app, bearer, method.clone(), &path, None).await;
+                assert_eq!(status, 401, "{method} {path} with {bearer:?}");
+                assert_eq!(body["error"]["code"], "unauthorized");
+            }
+            operations += 1;
+        }
+    }
+    assert!(operations >= 19, "{operations} operations");
+    // Admin-only routes refuse an editor's token with 403.
+    app.confirmed_reader("reader@example.com", true).await;
+    let id = app.subscriber_id("reader@example.com").await;
+    let editor = token(&app, "writer", Role::Editor).await;
+    let (status, body) = call(
+        &app,
+        &editor,
+        Method::GET,
+        &format!("/api/v1/subscribers/{id}/export"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let (status, _) = call(
+        &app,
+        &editor,
+        Method::DELETE,
+        &format!("/api/v1/subscribers/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM subscribers").await, 1);
+    app.stop().await;
+}
+
+async fn a_token_writes_publishes_and_sends_a_digest_and_reads_subscribers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.confirmed_reader("one@example.com", true).await;
+    app.confirmed_reader("two@example.com", true).await;
+    app.drain_outbox().await;
+    let bearer = token(&app, "newsroom", Role::Editor).await;
+    let draft = json!({ "title": "Harbour reopens", "body_markdown": "The **harbour**.", "categories": ["city"], "publish": false });
+    let (status, article) =
+        call(&app, &bearer, Method::POST, "/api/v1/articles", Some(draft)).await;
+    assert_eq!(status, 201, "{article}");
+    assert_eq!(article["draft"], true);
+    let id = article["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.get("/articles/harbour-reopens").await.status(), 404);
+    let (status, published) = call(
+        &app,
+        &bearer,
+        Method::POST,
+        &format!("/api/v1/articles/{id}/publish"),
+        None,
+    )
+    .await;
+    assert_eq!((status, published["draft"].as_bool()), (200, Some(false)));
+    assert_eq!(app.get("/articles/harbour-reopens").await.status(), 200);
+    let edit = json!({ "title": "Harbour reopens at last", "slug": "harbour-reopens", "body_markdown": "Edited." });
+    let (status, edited) = call(
+        &app,
+        &bearer,
+        Method::PUT,
+        &format!("/api/v1/articles/{id}"),
+        Some(edit),
+    )
+    .await;
+    assert_eq!(
+        (status, edited["title"].as_str()),
+        (200, Some("Harbour reopens at last"))
+    );
+    let (_, list) = call(
+        &app,
+        &bearer,
+        Method::GET,
+        "/api/v1/articles?q=harbour",
+        None,
+    )
+    .await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (status, preview) = call(
+        &app,
+        &bearer,
+        Method::GET,
+        "/api/v1/digests/preview?schedule=daily&reader=one%40example.com",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        preview["text"]
+            .as_str()
+            .unwrap()
+            .contains("Harbour reopens at last")
+    );
+    let (status, campaign) = call(
+        &app,
+        &bearer,
+        Method::POST,
+        "/api/v1/digests",
+        Some(json!({ "schedule": "daily" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{campaign}");
+    assert_eq!(campaign["recipients"], 2);
+    let campaign_id = campaign["id"].as_str().unwrap().to_owned();
+    app.drain_outbox().await;
+    let (_, done) = call(
+        &app,
+        &bearer,
+        Method::GET,
+        &format!("/api/v1/digests/{campaign_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (done["status"].as_str(), done["sent"].as_i64()),
+        (Some("done"), Some(2))
+    );
+    let (status, _) = call(
+        &app,
+        &bearer,
+        Method::POST,
+        &format!("/api/v1/digests/{campaign_id}/pause"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "a finished campaign cannot pause");
+    // Subscribers: a page of one, then the cursor.
+    let (_, first) = call(
+        &app,
+        &bearer,
+        Method::GET,
+        "/api/v1/subscribers?limit=1",
+        None,
+    )
+    .await;
+    let first = first.as_array().unwrap().clone();
+    assert_eq!(first.len(), 1);
+    let after = first[0]["id"].as_str().unwrap();
+    let (_, second) = call(
+        &app,
+        &bearer,
+        Method::GET,
+        &format!("/api/v1/subscribers?limit=1&after={after}"),
+        None,
+    )
+    .await;
+    assert_eq!(second.as_array().unwrap().len(), 1);
+    assert_ne!(second[0]["id"], first[0]["id"]);
+    let reader = second[0]["id"].as_str().unwrap().to_owned();
+    let (status, consents) = call(
+        &app,
+        &bearer,
+        Method::GET,
+        &format!("/api/v1/subscribers/{reader}/consents"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        consents
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "confirmed")
+    );
+    let (_, detail) = call(
+        &app,
+        &bearer,
+        Method::GET,
+        &format!("/api/v1/subscribers/{reader}"),
+        None,
+    )
+    .await;
+    assert_eq!(detail["deliveries"][0]["status"], "sent");
+    let (_, stats) = call(&app, &bearer, Method::GET, "/api/v1/stats?days=7", None).await;
+    assert_eq!(stats["readers"]["confirmed"], 2);
+    assert_eq!(stats["days"].as_array().unwrap().len(), 7);
+    // An admin token exports and erases; then the subscriber is gone.
+    let admin = token(&app, "dpo", Role::Admin).await;
+    let (status, export) = call(
+        &app,
+        &admin,
+        Method::GET,
+        &format!("/api/v1/subscribers/{reader}/export"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(export["profile"]["email"].is_string());
+    let (status, _) = call(
+        &app,
+        &admin,
+        Method::DELETE,
+        &format!("/api/v1/subscribers/{reader}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = call(
+        &app,
+        &admin,
+        Method::GET,
+        &format!("/api/v1/subscribers/{reader}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = call(
+        &app,
+        &bearer,
+        Method::DELETE,
+        &format!("/api/v1/articles/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let actors = app
+        .scalar("SELECT COUNT(*) FROM audit_log WHERE actor = 'token:newsroom'")
+        .await;
+    assert_eq!(actors, 5, "create, publish, update, send, delete");
+    app.stop().await;
+}
+
+async fn a_retried_post_with_the_same_key_publishes_and_sends_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.confirmed_reader("one@example.com", true).await;
+    let bearer = token(&app, "retrier", Role::Editor).await;
+    let post = |path: &'static str, key: &'static str, body: Value| {
+        app.client
+            .post(app.url(path))
+            .bearer_auth(&bearer)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let article = json!({ "title": "Once only", "body_markdown": "Text." });
+    let first = post("/api/v1/articles", "k-1", article.clone())
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = post("/api/v1/articles", "k-1", article.clone())
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        again.json::<Value>().await.unwrap(),
+        first,
+        "the first answer again"
+    );
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM articles").await, 1);
+    let other = post(
+        "/api/v1/articles",
+        "k-1",
+        json!({ "title": "Something else" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(other.status(), 422);
+    // A failed request frees its key: the corrected retry runs.
+    let failed = post("/api/v1/digests", "k-2", json!({ "schedule": "nope" }))
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 422);
+    let sent = post("/api/v1/digests", "k-3", json!({ "schedule": "daily" }))
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 201);
+    let resent = post("/api/v1/digests", "k-3", json!({ "schedule": "daily" }))
+        .await
+        .unwrap();
+    assert_eq!(resent.status(), 201, "replayed, not a 409 for nothing new");
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM campaigns").await, 1);
+    app.drain_outbox().await;
+    let digests = app
+        .received()
+        .iter()
+        .filter(|m| m.text().contains("Once only"))
+        .count();
+    assert_eq!(digests, 1);
+    app.stop().await;
+}
+
+async fn bad_requests_get_json_errors_naming_the_field(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let bearer = token(&app, "sloppy", Role::Editor).await;
+    let (status, _) = call(
+        &app,
+        &bearer,
+        Method::POST,
+        "/api/v1/digests",
+        Some(json!({ "schedule": "daily" })),
+    )
+    .await;
+    assert_eq!(status, 409, "nothing published since: nothing to send");
+    let raw = app
+        .client
+        .post(app.url("/api/v1/articles"))
+        .bearer_auth(&bearer)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    let body: Value = raw.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_json");
+    let cases = [
+        (
+            json!({ "title": "x", "colour": "red" }),
+            422,
+            "invalid_field",
+            None,
+        ),
+        (
+            json!({ "body_markdown": "no title" }),
+            422,
+            "invalid_field",
+            None,
+        ),
+        (
+            json!({ "title": "   " }),
+            422,
+            "invalid_field",
+            Some("title"),
+        ),
+        (
+            json!({ "title": "x", "slug": "Not A Slug" }),
+            422,
+            "invalid_field",
+            Some("slug"),
+        ),
+    ];
+    for (body, status, code, field) in cases {
+        let (got, answer) = call(
+            &app,
+            &bearer,
+            Method::POST,
+            "/api/v1/articles",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(got, status, "{body} → {answer}");
+        assert_eq!(answer["error"]["code"], code, "{body}");
+        if let Some(field) = field {
+            assert_eq!(answer["error"]["field"], field, "{body}");
+        }
+    }
+    let (status, _) = call(
+        &app,
+        &bearer,
+        Method::POST,
+        "/api/v1/articles",
+        Some(json!({ "title": "Twice" })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, taken) = call(
+        &app,
+        &bearer,
+        Method::POST,
+        "/api/v1/articles",
+        Some(json!({ "title": "Twice" })),
+    )
+    .await;
+    assert_eq!(
+        (status, taken["error"]["code"].as_str()),
+        (409, Some("slug_taken"))
+    );
+    let (status, _) = call(&app, &bearer, Method::GET, "/api/v1/articles/nope", None).await;
+    assert_eq!(status, 404);
+    let (status, _) = call(
+        &app,
+        &bearer,
+        Method::GET,
+        "/api/v1/subscribers?status=maybe",
+        None,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM articles").await, 1);
+    app.stop().await;
+}
