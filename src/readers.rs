@@ -20,11 +20,22 @@ pub async fn list(
     store::subscribers::list(store.pool(), search, status, after, limit).await
 }
 
-/// Everything held about a reader plus their digest deliveries; `None` if unknown.
+/// What any editor may see of a reader: the export without network
+/// evidence (IP addresses, user agents) and sessions, which only an
+/// admin's audited export shows, plus their digest deliveries.
 pub async fn detail(store: &Store, clock: &Clock, id: &str) -> anyhow::Result<Option<Value>> {
     let Some(mut data) = privacy::export(store, clock, id).await? else {
         return Ok(None);
     };
+    if let Some(object) = data.as_object_mut() {
+        object.remove("sessions");
+    }
+    if let Some(events) = data["consent"]["events"].as_array_mut() {
+        for event in events.iter_mut().filter_map(Value::as_object_mut) {
+            event.remove("ip");
+            event.remove("user_agent");
+        }
+    }
     let deliveries = store::digests::deliveries_of(store, id, 100).await?;
     data["deliveries"] = json!(deliveries);
     Ok(Some(data))

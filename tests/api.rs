@@ -255,6 +255,13 @@ async fn a_token_writes_publishes_and_sends_a_digest_and_reads_subscribers(backe
             .iter()
             .any(|e| e["action"] == "confirmed")
     );
+    // Network evidence is for an admin's audited export only.
+    let events = consents.as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.get("ip").is_none() && e.get("wording").is_some())
+    );
     let (_, detail) = call(
         &app,
         &bearer,

@@ -73,7 +73,7 @@ pub async fn apply(
         });
     }
     if control == Control::Cancel {
-        store::digests::cancel_pending_of_campaign(&mut tx, id).await?;
+        store::digests::cancel_pending_of_campaign(&mut tx, id, now).await?;
     }
     audit::record(
         &mut tx,

@@ -123,7 +123,7 @@ pub async fn latest(
 }
 
 /// A ledger entry with the wording it refers to, for exports and receipts.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct EventWithText {
     pub id: String,
     pub purpose: String,

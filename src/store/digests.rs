@@ -658,13 +658,19 @@ pub async fn set_status(
     Ok(result.rows_affected() == 1)
 }
 
-/// A cancelled campaign's pending deliveries are cancelled with it.
-pub async fn cancel_pending_of_campaign(conn: &mut Conn, id: &str) -> anyhow::Result<u64> {
+/// A cancelled campaign's pending deliveries are cancelled with it; those a
+/// worker is sending now are left to be recorded as what they become.
+pub async fn cancel_pending_of_campaign(
+    conn: &mut Conn,
+    id: &str,
+    now: i64,
+) -> anyhow::Result<u64> {
     let result = sqlx::query(
         "UPDATE deliveries SET status = 'cancelled', lease_owner = NULL, lease_until = NULL
-         WHERE campaign_id = $1 AND status = 'pending'",
+         WHERE campaign_id = $1 AND status = 'pending' AND (lease_until IS NULL OR lease_until < $2)",
     )
     .bind(id)
+    .bind(now)
     .execute(&mut *conn)
     .await
     .context("while cancelling a campaign's deliveries")?;

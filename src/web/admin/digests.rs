@@ -201,7 +201,8 @@ pub async fn send_test(
         return console.message(&state, StatusCode::BAD_GATEWAY, "Not sent", message);
     }
     let mut conn = state.store.pool().acquire().await?;
-    let detail = serde_json::json!({ "to": to.canonical() });
+    // Masked: the log outlives erasures, and any editor reads it.
+    let detail = serde_json::json!({ "to": crate::domain::mask_email(to.canonical()) });
     let actor = console.editor.actor();
     audit::record(
         &mut conn,

@@ -14,7 +14,7 @@ use crate::{
     app::AppState,
     readers,
     stats::{self, Stats},
-    store::{self, consent::EventWithText, subscribers::ReaderLine},
+    store::subscribers::ReaderLine,
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -69,17 +69,16 @@ pub async fn get(
 
 /// A subscriber's consent events, oldest first, each with the wording shown.
 #[utoipa::path(get, path = "/api/v1/subscribers/{id}/consents", tag = "subscribers",
-    responses((status = 200, body = [EventWithText]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = [Object]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn consents(
     State(state): State<AppState>,
     _caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Vec<EventWithText>>, ApiError> {
-    let mut conn = state.store.pool().acquire().await?;
-    if store::subscribers::profile(&mut conn, &id).await?.is_none() {
-        return Err(ApiError::not_found());
-    }
-    Ok(Json(store::consent::events_of(&mut conn, &id).await?))
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let detail = readers::detail(&state.store, &state.clock, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(detail["consent"]["events"].clone()))
 }
 
 /// The subscriber's data export (docs/export.md). Admins only.
