@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::{
     app::{App, Role, shutdown_signal},
     articles,
+    audit::Actor,
     clock::Clock,
     config::Config,
     domain::{EmailAddress, mask_email},
@@ -284,7 +285,7 @@ async fn subscriber_command(config: &Config, command: SubscriberCommand) -> anyh
         SubscriberCommand::Erase { email } => {
             let id = find_reader(&store, &email).await?;
             let key = privacy::suppression_key(&store, &config.privacy).await?;
-            privacy::erase(&store, &clock, key.as_bytes(), &id).await?;
+            privacy::erase(&store, &clock, key.as_bytes(), &id, Some(&Actor::cli())).await?;
             eprintln!("erased {}", mask_email(&email));
         }
     }

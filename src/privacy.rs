@@ -118,11 +118,14 @@ pub fn suppression_hash(key: &[u8], canonical_email: &str) -> String {
 /// Erases a reader: the address survives only as a keyed hash on the
 /// suppression list, consent events stay as pseudonymised proof, and
 /// everything else goes (G-13). Returns false if there was no such reader.
+/// `by` is the editor or CLI acting on the reader's request, written to the
+/// audit log in the same transaction; `None` when readers erase themselves.
 pub async fn erase(
     store: &Store,
     clock: &Clock,
     key: &[u8],
     subscriber_id: &str,
+    by: Option<&crate::audit::Actor>,
 ) -> anyhow::Result<bool> {
     let now = clock.now_ms();
     let mut tx = store.begin().await?;
@@ -133,6 +136,11 @@ pub async fn erase(
     store::preferences::suppress(&mut tx, &hash, "erased", now).await?;
     let kept = store::consent::pseudonymise(&mut tx, subscriber_id, &hash).await?;
     store::subscribers::delete(&mut tx, subscriber_id).await?;
+    if let Some(actor) = by {
+        // The former id only: the address must not outlive the erasure.
+        let detail = json!({});
+        crate::audit::record(&mut tx, now, actor, "reader.erase", subscriber_id, detail).await?;
+    }
     tx.commit().await?;
     // Logged without the address: the hash prefix lets an operator match a request.
     tracing::info!(

@@ -73,18 +73,5 @@ pub async fn erase(
     id: &str,
     actor: &Actor,
 ) -> anyhow::Result<bool> {
-    if !privacy::erase(store, clock, key, id).await? {
-        return Ok(false);
-    }
-    let mut conn = store.pool().acquire().await?;
-    audit::record(
-        &mut conn,
-        clock.now_ms(),
-        actor,
-        "reader.erase",
-        id,
-        json!({}),
-    )
-    .await?;
-    Ok(true)
+    privacy::erase(store, clock, key, id, Some(actor)).await
 }

@@ -146,6 +146,25 @@ async fn a_token_writes_publishes_and_sends_a_digest_and_reads_subscribers(backe
     .await;
     assert_eq!((status, published["draft"].as_bool()), (200, Some(false)));
     assert_eq!(app.get("/articles/harbour-reopens").await.status(), 200);
+    assert!(
+        published["published_at"].as_i64().unwrap() > 0,
+        "dated when published"
+    );
+    // Taken back and published again, it keeps its date: no second digest.
+    app.clock.advance(std::time::Duration::from_secs(60));
+    for action in ["unpublish", "publish"] {
+        let path = format!("/api/v1/articles/{id}/{action}");
+        assert_eq!(call(&app, &bearer, Method::POST, &path, None).await.0, 200);
+    }
+    let (_, again) = call(
+        &app,
+        &bearer,
+        Method::GET,
+        &format!("/api/v1/articles/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(again["published_at"], published["published_at"]);
     let edit = json!({ "title": "Harbour reopens at last", "slug": "harbour-reopens", "body_markdown": "Edited." });
     let (status, edited) = call(
         &app,
@@ -316,7 +335,10 @@ async fn a_token_writes_publishes_and_sends_a_digest_and_reads_subscribers(backe
     let actors = app
         .scalar("SELECT COUNT(*) FROM audit_log WHERE actor = 'token:newsroom'")
         .await;
-    assert_eq!(actors, 5, "create, publish, update, send, delete");
+    assert_eq!(
+        actors, 7,
+        "create, publish, unpublish, publish, update, send, delete"
+    );
     app.stop().await;
 }
 
@@ -378,6 +400,12 @@ async fn a_retried_post_with_the_same_key_publishes_and_sends_once(backend: Back
         .filter(|m| m.text().contains("Once only"))
         .count();
     assert_eq!(digests, 1);
+    // A revoked token gets no kept answer back.
+    tokens::revoke(&app.store, &app.clock, "retrier", &Actor::cli())
+        .await
+        .unwrap();
+    let replay = post("/api/v1/articles", "k-1", article).await.unwrap();
+    assert_eq!(replay.status(), 401);
     app.stop().await;
 }
 
@@ -478,6 +506,24 @@ async fn bad_requests_get_json_errors_naming_the_field(backend: Backend) {
     )
     .await;
     assert_eq!(status, 422);
+    for query in [
+        "/api/v1/articles?limit=abc",
+        "/api/v1/stats?days=70000",
+        "/api/v1/digests/preview",
+    ] {
+        let (status, answer) = call(&app, &bearer, Method::GET, query, None).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (400, Some("invalid_query")),
+            "{query}"
+        );
+    }
+    let comma = json!({ "title": "Commas", "categories": ["city,news"] });
+    let (status, answer) = call(&app, &bearer, Method::POST, "/api/v1/articles", Some(comma)).await;
+    assert_eq!(
+        (status, answer["error"]["field"].as_str()),
+        (422, Some("categories"))
+    );
     assert_eq!(app.scalar("SELECT COUNT(*) FROM articles").await, 1);
     app.stop().await;
 }

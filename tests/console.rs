@@ -151,6 +151,19 @@ async fn editor_sign_in_is_guarded_like_readers(backend: Backend) {
         .await;
     assert_eq!(ok.status(), 303);
     assert_eq!(browser.get("/admin").await.status(), 200);
+    // Signing in again in the same browser replaces the session.
+    let again = browser
+        .submit(
+            "/admin/login",
+            "/admin/login",
+            &[
+                ("email", "ed@example.com"),
+                ("password", "correct horse battery"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status(), 303);
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM editor_sessions").await, 1);
     assert_eq!(
         browser
             .submit("/admin", "/admin/logout", &[])

@@ -100,7 +100,7 @@ async fn an_import_never_brings_back_an_erased_or_withdrawn_reader(backend: Back
     let key = broadsheet::store::settings::secret(&app.store, "suppression_key")
         .await
         .unwrap();
-    broadsheet::privacy::erase(&app.store, &app.clock, key.as_bytes(), &id)
+    broadsheet::privacy::erase(&app.store, &app.clock, key.as_bytes(), &id, None)
         .await
         .unwrap();
 

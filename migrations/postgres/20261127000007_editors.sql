@@ -61,5 +61,6 @@ CREATE TABLE idempotency_keys (
 );
 
 -- Editors write drafts; readers, feeds and digests see only published
--- articles. Everything stored before was published.
+-- articles. Everything stored before was published. A draft never
+-- published has published_at = 0; it is dated when first published.
 ALTER TABLE articles ADD COLUMN draft INTEGER NOT NULL DEFAULT 0;

@@ -24,7 +24,11 @@ pub async fn create(
     let now = clock.now();
     let id = store::new_id();
     let mut tx = store.begin().await?;
-    let record = article.record(now);
+    let mut record = article.record(now);
+    if draft {
+        // Never published: dated when it first is.
+        record.published_at = 0;
+    }
     let now = now.timestamp_millis();
     if !store::articles::insert(&mut tx, &id, &record, draft, now).await? {
         return Ok(None);

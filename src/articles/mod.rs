@@ -27,7 +27,7 @@ pub enum ArticleError {
     Title,
     #[error("`published_at` must be an RFC 3339 time such as 2026-11-27T07:00:00Z")]
     PublishedAt,
-    #[error("`categories` must be names of 1 to 50 characters")]
+    #[error("`categories` must be names of 1 to 50 characters, without commas")]
     Category,
     #[error("`slug`: {0}")]
     Slug(#[from] SlugError),
@@ -134,10 +134,9 @@ impl ArticleInput {
             .iter()
             .map(|c| c.trim().to_owned())
             .collect::<Vec<_>>();
-        if categories
-            .iter()
-            .any(|c| c.is_empty() || c.chars().count() > 50 || c.chars().any(char::is_control))
-        {
+        if categories.iter().any(|c| {
+            c.is_empty() || c.chars().count() > 50 || c.chars().any(|c| c.is_control() || c == ',')
+        }) {
             return Err(ArticleError::Category);
         }
         let teaser = match self

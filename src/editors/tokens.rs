@@ -74,16 +74,21 @@ pub async fn create(
     Ok(Ok(ApiToken(token)))
 }
 
+/// The live token behind a bearer credential.
+pub async fn find(store: &Store, clock: &Clock, bearer: &str) -> anyhow::Result<Option<TokenRow>> {
+    let Some(token) = ApiToken::parse(bearer) else {
+        return Ok(None);
+    };
+    store::editors::find_token(store.pool(), &token.0.hash(), clock.now_ms()).await
+}
+
 /// The caller behind a bearer token, if it is live.
 pub async fn authenticate(
     store: &Store,
     clock: &Clock,
     bearer: &str,
 ) -> anyhow::Result<Option<Actor>> {
-    let Some(token) = ApiToken::parse(bearer) else {
-        return Ok(None);
-    };
-    let found = store::editors::find_token(store.pool(), &token.0.hash(), clock.now_ms()).await?;
+    let found = find(store, clock, bearer).await?;
     Ok(found.map(|row| Actor::token(&row.name, Role::from_stored(&row.role))))
 }
 

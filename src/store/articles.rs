@@ -227,8 +227,14 @@ pub async fn update(
     .bind(now)
     .bind(id)
     .execute(&mut *conn)
-    .await
-    .context("while updating an article")?;
+    .await;
+    // Another save took the slug between the check and the write.
+    let result = match result {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Ok(EditOutcome::SlugTaken);
+        }
+        other => other.context("while updating an article")?,
+    };
     if result.rows_affected() == 0 {
         return Ok(EditOutcome::NotFound);
     }
@@ -236,8 +242,9 @@ pub async fn update(
     Ok(EditOutcome::Saved)
 }
 
-/// Publishes a draft as of `now` (so the next digest covers it), or takes
-/// an article back to draft. Returns the slug, or `None` for no such article.
+/// Publishes a draft, dated `now` the first time (so the next digest
+/// covers it) and keeping its date after that (so an article taken back to
+/// fix a typo is not sent again), or takes an article back to draft. Returns the slug, or `None` for no such article.
 pub async fn set_draft(
     conn: &mut Conn,
     id: &str,
@@ -246,7 +253,7 @@ pub async fn set_draft(
 ) -> anyhow::Result<Option<String>> {
     sqlx::query_scalar(
         "UPDATE articles SET
-           published_at = CASE WHEN draft = 1 AND $1 = 0 THEN $2 ELSE published_at END,
+           published_at = CASE WHEN $1 = 0 AND published_at = 0 THEN $2 ELSE published_at END,
            draft = $1, updated_at = $2
          WHERE id = $3 RETURNING slug",
     )

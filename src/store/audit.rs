@@ -74,22 +74,28 @@ pub async fn kept_answer(
 }
 
 /// Claims a key for a request about to run (status 0 until it is
-/// answered); `false` if the key is known already.
+/// answered), or takes over a reservation made before `stale_before` and
+/// never answered; `false` if the key is taken.
 pub async fn reserve(
     pool: &AnyPool,
     actor: &str,
     key: &str,
     request_hash: &str,
     now: i64,
+    stale_before: i64,
 ) -> anyhow::Result<bool> {
     let result = sqlx::query(
         "INSERT INTO idempotency_keys (actor, key, request_hash, status, body, created_at)
-         VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, 0, '', $4)
+         ON CONFLICT (actor, key) DO UPDATE SET request_hash = excluded.request_hash,
+           created_at = excluded.created_at
+         WHERE idempotency_keys.status = 0 AND idempotency_keys.created_at < $5",
     )
     .bind(actor)
     .bind(key)
     .bind(request_hash)
     .bind(now)
+    .bind(stale_before)
     .execute(pool)
     .await
     .context("while reserving an idempotency key")?;

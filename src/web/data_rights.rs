@@ -146,6 +146,7 @@ pub async fn delete(
         &state.clock,
         &state.suppression_key,
         &reader.subscriber_id,
+        None,
     )
     .await?;
     let jar = jar.add(removal_cookie(state.config.server.is_https()));

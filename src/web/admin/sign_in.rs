@@ -92,6 +92,14 @@ pub async fn sign_in(
         );
     };
     let secure = state.config.server.is_https();
+    // The browser's previous session ends with the new one.
+    if let Some(previous) = jar
+        .get(session_cookie_name(secure))
+        .and_then(|c| Token::parse(c.value()))
+        && let Some(editor) = state.editors.signed_in(&previous).await?
+    {
+        state.editors.sign_out(&editor).await?;
+    }
     let cookie = session_cookie(
         session.expose().to_owned(),
         secure,

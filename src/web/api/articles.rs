@@ -2,13 +2,13 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::StatusCode,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, Body, Caller, ErrorBody, page_size};
+use super::{ApiError, Body, Caller, ErrorBody, Params, page_size};
 use crate::{
     app::AppState,
     articles::{ArticleInput, editing},
@@ -31,7 +31,7 @@ pub struct ListParams {
 pub async fn list(
     State(state): State<AppState>,
     _caller: Caller,
-    Query(params): Query<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> Result<Json<Vec<EditorArticle>>, ApiError> {
     let limit = page_size(params.limit);
     let offset = i64::from(params.offset.unwrap_or(0));

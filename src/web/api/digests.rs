@@ -3,13 +3,13 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::StatusCode,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, Body, Caller, ErrorBody, page_size};
+use super::{ApiError, Body, Caller, ErrorBody, Params, page_size};
 use crate::{
     app::AppState,
     audit::Actor,
@@ -34,7 +34,7 @@ pub struct ListParams {
 pub async fn list(
     State(state): State<AppState>,
     _caller: Caller,
-    Query(params): Query<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> Result<Json<Vec<CampaignSummary>>, ApiError> {
     let limit = page_size(params.limit);
     Ok(Json(
@@ -116,7 +116,7 @@ pub struct DigestPreview {
 pub async fn preview(
     State(state): State<AppState>,
     _caller: Caller,
-    Query(params): Query<PreviewParams>,
+    Params(params): Params<PreviewParams>,
 ) -> Result<Json<DigestPreview>, ApiError> {
     let schedule = schedule(&state, &params.schedule)?;
     let as_reader = match params.reader.as_deref().map(str::trim) {

@@ -12,7 +12,7 @@ use axum::{
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, MAX_API_BODY_BYTES};
-use crate::{app::AppState, store};
+use crate::{app::AppState, clock::secs_ms, editors::tokens, store};
 
 const HEADER: &str = "idempotency-key";
 
@@ -42,12 +42,12 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
             .into_response()
         })?
         .to_owned();
-    // Keys belong to the credential that sent them; no credential, no replay.
-    let Some(actor) = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| hex::encode(Sha256::digest(v.as_bytes())))
-    else {
+    // Keys belong to the live token that sent them; without one there is
+    // nothing to replay, and the handler answers 401.
+    let token = tokens::find(&state.store, &state.clock, super::bearer(request.headers()))
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let Some(actor) = token.map(|t| t.id) else {
         return Ok(next.run(request).await);
     };
     let (parts, body) = request.into_parts();
@@ -67,7 +67,10 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
     let pool = state.store.pool();
     let now = state.clock.now_ms();
     let internal = |e: anyhow::Error| ApiError::from(e).into_response();
-    if !store::audit::reserve(pool, &actor, &key, &request_hash, now)
+    // A reservation older than any request may run was left by one that
+    // died (timeout, crash): it is taken over rather than blocking retries.
+    let stale_before = now - secs_ms(state.config.server.request_timeout_s) * 2;
+    if !store::audit::reserve(pool, &actor, &key, &request_hash, now, stale_before)
         .await
         .map_err(internal)?
     {

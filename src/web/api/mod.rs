@@ -194,17 +194,21 @@ impl Caller {
     }
 }
 
+/// The credential after `Authorization: Bearer`, or "".
+fn bearer(headers: &header::HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map_or("", str::trim)
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        match tokens::authenticate(&state.store, &state.clock, bearer.trim()).await? {
+        let bearer = bearer(&parts.headers);
+        match tokens::authenticate(&state.store, &state.clock, bearer).await? {
             Some(actor) => Ok(Self(actor)),
             None => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -235,6 +239,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
                 };
                 Err(ApiError::new(status, code, rejection.body_text()))
             }
+        }
+    }
+}
+
+/// Query parameters whose rejections are API errors (400, `invalid_query`).
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                rejection.body_text(),
+            )),
         }
     }
 }

@@ -3,13 +3,13 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::StatusCode,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ApiError, Caller, ErrorBody, page_size};
+use super::{ApiError, Caller, ErrorBody, Params, page_size};
 use crate::{
     app::AppState,
     readers,
@@ -36,7 +36,7 @@ pub struct ListParams {
 pub async fn list(
     State(state): State<AppState>,
     _caller: Caller,
-    Query(params): Query<ListParams>,
+    Params(params): Params<ListParams>,
 ) -> Result<Json<Vec<ReaderLine>>, ApiError> {
     let status = params.status.as_deref();
     if status.is_some_and(|s| s != "pending" && s != "confirmed") {
@@ -129,7 +129,7 @@ pub struct StatsParams {
 pub async fn stats(
     State(state): State<AppState>,
     _caller: Caller,
-    Query(params): Query<StatsParams>,
+    Params(params): Params<StatsParams>,
 ) -> Result<Json<Stats>, ApiError> {
     let days = i64::from(params.days.unwrap_or(90).clamp(1, 366));
     Ok(Json(
