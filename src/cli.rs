@@ -11,6 +11,8 @@ use crate::{
     audit::Actor,
     clock::Clock,
     config::Config,
+    console_cli,
+    digest::control::Control,
     domain::{EmailAddress, mask_email},
     editor_cli,
     editors::Role as EditorRole,
@@ -130,6 +132,19 @@ enum DigestCommand {
         #[arg(long)]
         wait: bool,
     },
+    /// Show the recent campaigns, or one, with their progress.
+    Status {
+        /// A campaign's id.
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop sending a campaign until resumed.
+    Pause { id: String },
+    /// Resume a paused campaign.
+    Resume { id: String },
+    /// Cancel every delivery of a campaign not yet made.
+    Cancel { id: String },
     /// Print the text of the schedule's next digest, or send it as one test message.
     Preview {
         /// The schedule (default: the first one configured).
@@ -143,6 +158,17 @@ enum DigestCommand {
 
 #[derive(Debug, Subcommand)]
 enum SubscriberCommand {
+    /// List readers in signup order.
+    List {
+        /// Only addresses containing this.
+        #[arg(long, default_value = "")]
+        search: String,
+        /// `pending` or `confirmed`.
+        #[arg(long, value_parser = ["pending", "confirmed"])]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print everything held about a reader as JSON (schema: docs/export.md).
     Export {
         /// The reader's email address.
@@ -164,6 +190,26 @@ enum SubscriberCommand {
 
 #[derive(Debug, Subcommand)]
 enum ArticleCommand {
+    /// List articles, drafts first.
+    List {
+        /// Only titles or slugs containing this.
+        #[arg(long, default_value = "")]
+        search: String,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish a draft (dated now the first time).
+    Publish {
+        /// The article's slug or id.
+        article: String,
+    },
+    /// Take an article back to draft.
+    Unpublish {
+        /// The article's slug or id.
+        article: String,
+    },
     /// Import Markdown files with TOML front matter between `+++` lines.
     /// Importing a file again updates the article with the same slug.
     Import {
@@ -192,9 +238,32 @@ impl Cli {
                 };
                 app.run(listener, role, shutdown_signal()).await
             }
-            Command::Article {
-                command: ArticleCommand::Import { files },
-            } => import_articles(&config, &files).await,
+            Command::Article { command } => match command {
+                ArticleCommand::Import { files } => import_articles(&config, &files).await,
+                ArticleCommand::List {
+                    search,
+                    limit,
+                    json,
+                } => console_cli::list_articles(&config, &search, limit, json).await,
+                ArticleCommand::Publish { article } => {
+                    console_cli::set_published(&config, &article, true).await
+                }
+                ArticleCommand::Unpublish { article } => {
+                    console_cli::set_published(&config, &article, false).await
+                }
+            },
+            Command::Digest {
+                command: DigestCommand::Status { id, json },
+            } => console_cli::digest_status(&config, id.as_deref(), json).await,
+            Command::Digest {
+                command: DigestCommand::Pause { id },
+            } => console_cli::control_digest(&config, &id, Control::Pause).await,
+            Command::Digest {
+                command: DigestCommand::Resume { id },
+            } => console_cli::control_digest(&config, &id, Control::Resume).await,
+            Command::Digest {
+                command: DigestCommand::Cancel { id },
+            } => console_cli::control_digest(&config, &id, Control::Cancel).await,
             Command::Subscriber { command } => subscriber_command(&config, command).await,
             Command::Digest {
                 command:
@@ -274,6 +343,11 @@ async fn subscriber_command(config: &Config, command: SubscriberCommand) -> anyh
     store.migrate().await?;
     let clock = Clock::default();
     match command {
+        SubscriberCommand::List {
+            search,
+            status,
+            json,
+        } => console_cli::list_subscribers(&store, &search, status.as_deref(), json).await?,
         SubscriberCommand::Import { file } => import_subscribers(config, &store, &file).await?,
         SubscriberCommand::Export { email } => {
             let id = find_reader(&store, &email).await?;

@@ -18,6 +18,8 @@ pub mod clock;
 pub mod config;
 /// Consent wording versions and evidence.
 pub mod consent;
+/// The console's everyday actions from a terminal.
+pub mod console_cli;
 /// Durable mail: the outbox queue and its workers.
 pub mod delivery;
 /// Digests: schedules, campaigns, recipients.

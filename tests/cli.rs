@@ -21,6 +21,7 @@ storage_tests!(
     a_digest_killed_mid_send_reaches_everyone_after_a_restart,
     two_served_instances_fire_one_campaign_and_send_each_digest_once,
     editor_add_and_token_create_give_a_newcomer_the_console_and_the_api,
+    article_digest_and_subscriber_commands_do_what_the_console_does,
 );
 
 #[test]
@@ -593,6 +594,87 @@ async fn editor_add_and_token_create_give_a_newcomer_the_console_and_the_api(bac
         app.scalar("SELECT COUNT(*) FROM audit_log WHERE actor = 'cli'")
             .await,
         5
+    );
+    app.stop().await;
+}
+
+async fn article_digest_and_subscriber_commands_do_what_the_console_does(backend: Backend) {
+    let app = support::TestApp::spawn(backend).await;
+    app.confirmed_reader("reader@example.com", true).await;
+    app.import_article("+++\ntitle = \"Harbour reopens\"\n+++\nThe harbour.\n")
+        .await;
+    let run = |args: &[&str]| {
+        let output = cli_for(&app).args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+    let articles: serde_json::Value =
+        serde_json::from_slice(&run(&["article", "list", "--json"])).unwrap();
+    assert_eq!(articles[0]["slug"], "harbour-reopens");
+    run(&["article", "unpublish", "harbour-reopens"]);
+    assert_eq!(app.get("/articles/harbour-reopens").await.status(), 404);
+    let listed = String::from_utf8_lossy(&run(&["article", "list"])).into_owned();
+    assert!(listed.starts_with("draft"), "{listed}");
+    run(&["article", "publish", "harbour-reopens"]);
+    assert_eq!(app.get("/articles/harbour-reopens").await.status(), 200);
+    let missing = cli_for(&app)
+        .args(["article", "publish", "nope"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+
+    let readers: serde_json::Value = serde_json::from_slice(&run(&[
+        "subscriber",
+        "list",
+        "--status",
+        "confirmed",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(readers.as_array().unwrap().len(), 1);
+    assert_eq!(readers[0]["email"], "reader@example.com");
+
+    let schedule = broadsheet::digest::schedules(&app.config)
+        .unwrap()
+        .remove(0);
+    let started = broadsheet::digest::send_now(
+        &app.store,
+        &app.clock,
+        &schedule,
+        false,
+        &broadsheet::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
+    let broadsheet::digest::Started::Campaign { id, .. } = started else {
+        panic!("a campaign: {started:?}");
+    };
+    run(&["digest", "pause", &id]);
+    let status: serde_json::Value =
+        serde_json::from_slice(&run(&["digest", "status", &id, "--json"])).unwrap();
+    assert_eq!(
+        (status[0]["status"].as_str(), status[0]["pending"].as_i64()),
+        (Some("paused"), Some(1))
+    );
+    let twice = cli_for(&app)
+        .args(["digest", "pause", &id])
+        .output()
+        .unwrap();
+    assert!(!twice.status.success(), "pausing twice says why");
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("paused"));
+    run(&["digest", "resume", &id]);
+    run(&["digest", "cancel", &id]);
+    let text = String::from_utf8_lossy(&run(&["digest", "status"])).into_owned();
+    assert!(text.contains("cancelled") && text.contains(&id), "{text}");
+    assert_eq!(app.drain_outbox().await.claimed, 0);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_log WHERE actor = 'cli' AND action LIKE 'digest.%'")
+            .await,
+        4
     );
     app.stop().await;
 }

@@ -337,3 +337,12 @@ pub fn like_escape(text: &str) -> String {
     }
     escaped
 }
+
+/// The id of the article with this slug, drafts included.
+pub async fn id_by_slug(pool: &AnyPool, slug: &str) -> anyhow::Result<Option<String>> {
+    sqlx::query_scalar("SELECT id FROM articles WHERE slug = $1")
+        .bind(slug)
+        .fetch_optional(pool)
+        .await
+        .context("while finding an article")
+}
