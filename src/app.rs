@@ -79,6 +79,8 @@ impl App {
     /// Connects, migrates and loads everything; fails early on bad templates
     /// or an unreachable database.
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        // Before anything counts: events recorded earlier would be lost.
+        crate::metrics::handle();
         let store = Store::connect(&config.database).await?;
         store.migrate().await?;
         let from: Mailbox = config.mail.from.parse().context("mail.from")?;
@@ -235,6 +237,7 @@ impl App {
         let worker = (role != Role::Web)
             .then(|| tokio::spawn(self.worker.clone().run(stop_workers.clone())));
         let limiter_sweeper = self.spawn_limiter_sweeper();
+        let metrics_server = self.spawn_metrics_server().await?;
         match (role, listener) {
             (Role::Worker, _) | (_, None) => shutdown.await,
             (_, Some(listener)) => {
@@ -260,6 +263,9 @@ impl App {
             worker.await.context("delivery worker panicked")?;
         }
         limiter_sweeper.abort();
+        if let Some(server) = metrics_server {
+            server.abort();
+        }
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -267,6 +273,22 @@ impl App {
 }
 
 impl App {
+    /// Serves `/metrics` on `server.metrics_bind`, if set.
+    async fn spawn_metrics_server(&self) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+        let Some(bind) = self.state.config.server.metrics_bind else {
+            return Ok(None);
+        };
+        let listener = TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("cannot listen on server.metrics_bind = {bind}"))?;
+        let router = web::metrics_router(self.state.clone());
+        Ok(Some(tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, router).await {
+                tracing::error!(%error, "the metrics server stopped");
+            }
+        })))
+    }
+
     /// Rate-limit tables forget idle keys every minute, so they cannot grow without bound.
     fn spawn_limiter_sweeper(&self) -> tokio::task::JoinHandle<()> {
         let email_requests = self.state.email_request_limiter.clone();

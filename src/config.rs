@@ -65,6 +65,10 @@ pub struct ServerConfig {
     /// Reverse proxies whose `X-Forwarded-For` is believed (S-07); empty:
     /// the client is whoever opened the connection.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Where `/metrics` is served: unset, on the site itself; set (e.g. a
+    /// private address), only there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +78,7 @@ impl Default for ServerConfig {
             base_url: "http://127.0.0.1:8080".into(),
             request_timeout_s: 30,
             trusted_proxies: Vec::new(),
+            metrics_bind: None,
         }
     }
 }

@@ -40,6 +40,8 @@ pub mod feeds;
 pub mod import;
 /// Email templates, messages and transports.
 pub mod mail;
+/// Prometheus metrics: requests, reader events, emails, queues.
+pub mod metrics;
 /// The preference centre: digest on/off, frequency, topics, pause.
 pub mod preferences;
 /// Data rights and retention: export, erasure, purges.

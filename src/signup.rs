@@ -93,6 +93,9 @@ impl Signup {
             }
         };
         tx.commit().await?;
+        if matches!(outcome, SignupOutcome::Created) {
+            crate::metrics::reader_event("signup");
+        }
         tracing::info!(
             event = "signup",
             subscriber_id = %target.id,
@@ -236,6 +239,7 @@ impl Signup {
             .await?;
         }
         tx.commit().await?;
+        crate::metrics::reader_event("confirmation");
         tracing::info!(event = "confirm", %subscriber_id, "subscriber confirmed");
         Ok(true)
     }

@@ -348,12 +348,18 @@ impl Worker {
                 };
                 let _ = tokio::time::timeout(RECORD_WAIT, gather).await;
                 let recorded = chunk.len();
-                outcome.claimed += recorded;
-                if let Err(error) = self.record(std::mem::take(&mut chunk), &mut outcome).await {
+                let mut recorded_now = BatchOutcome {
+                    claimed: recorded,
+                    ..BatchOutcome::default()
+                };
+                let taken = std::mem::take(&mut chunk);
+                if let Err(error) = self.record(taken, &mut recorded_now).await {
                     // Claiming must not wait for permits nobody will return.
                     unrecorded.close();
                     return Err(error);
                 }
+                crate::metrics::emails("digest", &recorded_now);
+                outcome.add(recorded_now);
                 unrecorded.add_permits(recorded);
             }
             anyhow::Ok(outcome)

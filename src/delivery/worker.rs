@@ -149,6 +149,7 @@ impl Worker {
                 Delivered::Released => outcome.released += 1,
             }
         }
+        crate::metrics::emails("account", &outcome);
         Ok(outcome)
     }
 

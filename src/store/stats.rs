@@ -59,3 +59,22 @@ pub async fn consents_per_day(pool: &AnyPool, since: i64) -> anyhow::Result<Vec<
     .await
     .context("while counting consents per day")
 }
+
+/// Messages waiting to be sent.
+#[derive(Debug, Clone, Copy, Default, FromRow)]
+pub struct QueueDepth {
+    /// Account and signup emails in the outbox.
+    pub outbox: i64,
+    /// Digest deliveries of campaigns.
+    pub deliveries: i64,
+}
+
+pub async fn queue_depth(pool: &AnyPool) -> anyhow::Result<QueueDepth> {
+    sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM outbox WHERE status = 'pending') AS outbox,
+                (SELECT COUNT(*) FROM deliveries WHERE status = 'pending') AS deliveries",
+    )
+    .fetch_one(pool)
+    .await
+    .context("while measuring the queues")
+}

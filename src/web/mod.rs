@@ -112,10 +112,14 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             frame::ensure_csrf_cookie,
         ));
-    Router::new()
+    let mut router = Router::new()
         .merge(pages)
         .merge(admin::routes(state.clone()))
-        .merge(api::routes(state.clone()))
+        .merge(api::routes(state.clone()));
+    if state.config.server.metrics_bind.is_none() {
+        router = router.route("/metrics", get(metrics));
+    }
+    router
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{*path}", get(static_files::serve))
@@ -123,6 +127,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(
             ServiceBuilder::new()
+                .layer(middleware::from_fn(crate::metrics::track_requests))
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(request_span)
@@ -155,6 +160,21 @@ pub fn router(state: AppState) -> Router {
                     hsts,
                 )),
         )
+}
+
+/// The router of a separate `server.metrics_bind` listener.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// `/metrics`: Prometheus text format.
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    match crate::metrics::render(&state.store).await {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Err(error) => AppError::from(error).into_response(),
+    }
 }
 
 /// One span per request, named by route, never by URI: URIs carry tokens (D-17).

@@ -1,0 +1,121 @@
+//! Prometheus metrics: HTTP requests by route and status with a latency
+//! histogram, the readers' key events, emails by kind and outcome, and, read
+//! from the database at each scrape, queue depth and campaign progress.
+//!
+//! Counters live in the `metrics` crate's global recorder (one per process);
+//! `/metrics` renders them in the Prometheus text format.
+
+use std::{sync::OnceLock, time::Instant};
+
+use axum::{
+    extract::{MatchedPath, Request},
+    middleware::Next,
+    response::Response,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::{delivery::BatchOutcome, store::Store};
+
+const HTTP_REQUESTS: &str = "broadsheet_http_requests_total";
+const HTTP_DURATION: &str = "broadsheet_http_request_duration_seconds";
+
+/// The process's recorder, installed on first use.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(HTTP_DURATION.into()),
+                &[
+                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
+            )
+            .expect("the bucket list is not empty");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may be installed already (an embedding program):
+        // then ours still renders what was recorded through it, i.e. nothing.
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was installed already; /metrics will be empty");
+        }
+        handle
+    })
+}
+
+/// Counts each request by route template (never the URI: URIs carry
+/// tokens) and status, and times it.
+pub async fn track_requests(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!(HTTP_DURATION, "route" => route).record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// A reader signed up, confirmed, or withdrew newsletter consent.
+pub fn reader_event(event: &'static str) {
+    metrics::counter!("broadsheet_reader_events_total", "event" => event).increment(1);
+}
+
+/// Emails of `kind` ("account" or "digest") by what became of them.
+pub fn emails(kind: &'static str, outcome: &BatchOutcome) {
+    for (result, count) in [
+        ("sent", outcome.sent),
+        ("failed", outcome.failed),
+        ("retried", outcome.retried),
+        ("cancelled", outcome.cancelled),
+    ] {
+        if count > 0 {
+            metrics::counter!("broadsheet_emails_total", "kind" => kind, "outcome" => result)
+                .increment(u64::try_from(count).unwrap_or(u64::MAX));
+        }
+    }
+}
+
+/// The text `/metrics` serves: the counters, plus gauges read from the
+/// database now. The gauges are written here rather than recorded, so a
+/// finished campaign drops out instead of keeping its last values.
+pub async fn render(store: &Store) -> anyhow::Result<String> {
+    use std::fmt::Write as _;
+    let depth = crate::store::stats::queue_depth(store.pool()).await?;
+    let mut text = handle().render();
+    text.push_str("# HELP broadsheet_queue_depth Messages waiting to be sent.\n");
+    text.push_str("# TYPE broadsheet_queue_depth gauge\n");
+    writeln!(
+        text,
+        "broadsheet_queue_depth{{queue=\"account\"}} {}",
+        depth.outbox
+    )?;
+    writeln!(
+        text,
+        "broadsheet_queue_depth{{queue=\"digest\"}} {}",
+        depth.deliveries
+    )?;
+    text.push_str(
+        "# HELP broadsheet_campaign_deliveries Deliveries of each running campaign by state.\n",
+    );
+    text.push_str("# TYPE broadsheet_campaign_deliveries gauge\n");
+    // Campaign ids are UUIDs: nothing in them needs escaping.
+    for c in crate::store::digests::running(store).await? {
+        for (state, value) in [
+            ("recipients", c.recipients),
+            ("sent", c.sent),
+            ("failed", c.failed),
+            ("cancelled", c.cancelled),
+        ] {
+            writeln!(
+                text,
+                "broadsheet_campaign_deliveries{{campaign=\"{}\",state=\"{state}\"}} {value}",
+                c.id
+            )?;
+        }
+    }
+    Ok(text)
+}
