@@ -13,7 +13,10 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use support::{Backend, TestApp, free_port, link_path};
 
-storage_tests!(a_reader_signs_up_confirms_signs_in_and_reads_in_a_real_browser);
+storage_tests!(
+    a_reader_signs_up_confirms_signs_in_and_reads_in_a_real_browser,
+    an_editor_publishes_previews_sends_and_watches_a_digest_finish_in_a_real_browser,
+);
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
@@ -145,6 +148,90 @@ async fn a_reader_signs_up_confirms_signs_in_and_reads_in_a_real_browser(backend
     let withdrawn =
         "SELECT COUNT(*) FROM consent_events WHERE purpose = 'newsletter' AND action = 'withdrawn'";
     assert_eq!(app.scalar(withdrawn).await, 1);
+
+    browser.stop().await;
+    app.stop().await;
+}
+
+async fn an_editor_publishes_previews_sends_and_watches_a_digest_finish_in_a_real_browser(
+    backend: Backend,
+) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await;
+    app.confirmed_reader("reader@example.com", true).await;
+    let password = "the night editor's passphrase";
+    app.editor(
+        "desk@example.com",
+        broadsheet::editors::Role::Editor,
+        password,
+    )
+    .await;
+    let page = &browser.client;
+    // Anonymous: the console sends the browser to sign in.
+    page.goto(&app.url("/admin")).await.unwrap();
+    wait_for_heading(page, "Editor sign-in").await;
+    type_into(page, "email", "desk@example.com").await;
+    type_into(page, "password", password).await;
+    click(page, "main form button").await;
+    wait_for_heading(page, "Dashboard").await;
+
+    page.goto(&app.url("/admin/articles/new")).await.unwrap();
+    type_into(page, "title", "Lighthouse keeper retires").await;
+    type_into(
+        page,
+        "body_markdown",
+        "After *forty* years, KEEPER-7 hands over.",
+    )
+    .await;
+    click(page, "button[value=preview]").await;
+    page.wait()
+        .for_element(Locator::Css("section.preview em"))
+        .await
+        .unwrap();
+    click(page, "button[value=publish]").await;
+    wait_for_heading(page, "Edit article").await;
+    assert!(page.source().await.unwrap().contains("published"));
+
+    page.goto(&app.url("/admin/digests")).await.unwrap();
+    click(page, "form[action='/admin/digests/preview'] button").await;
+    wait_for_heading(page, "Preview of the next daily digest").await;
+    assert!(
+        page.source()
+            .await
+            .unwrap()
+            .contains("Lighthouse keeper retires")
+    );
+
+    page.goto(&app.url("/admin/digests")).await.unwrap();
+    click(page, "form[action='/admin/digests/send'] button").await;
+    // "Send now" asks first (static/console.js).
+    page.accept_alert().await.unwrap();
+    page.wait()
+        .for_element(Locator::XPath("//h1[starts-with(text(), 'Campaign')]"))
+        .await
+        .unwrap();
+    // The page follows the campaign by itself while the worker sends.
+    app.drain_outbox().await;
+    let status = page
+        .find(Locator::Css("[data-field=status]"))
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if status.text().await.unwrap() == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status.text().await.unwrap(), "done", "live progress");
+    let sent = page.find(Locator::Css("[data-field=sent]")).await.unwrap();
+    assert_eq!(sent.text().await.unwrap(), "1");
+    assert!(
+        app.last_mail_to("reader@example.com")
+            .text()
+            .contains("Lighthouse keeper retires")
+    );
 
     browser.stop().await;
     app.stop().await;
