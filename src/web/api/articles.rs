@@ -126,7 +126,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(found(&state, &id).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/articles/{id}", tag = "articles",
+#[utoipa::path(get, path = "/api/v1/articles/{id}", tag = "articles", params(("id" = String, Path, description = "The id, as returned when it was created or listed")),
     responses((status = 200, body = EditorArticle), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -138,7 +138,7 @@ pub async fn get(
 
 /// Replaces an article's text and metadata; `publish` is ignored here (use
 /// the publish and unpublish calls).
-#[utoipa::path(put, path = "/api/v1/articles/{id}", tag = "articles", request_body = ArticleBody,
+#[utoipa::path(put, path = "/api/v1/articles/{id}", tag = "articles", params(("id" = String, Path, description = "The id, as returned when it was created or listed")), request_body = ArticleBody,
     responses((status = 200, body = EditorArticle), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
@@ -155,7 +155,7 @@ pub async fn update(
     }
 }
 
-#[utoipa::path(delete, path = "/api/v1/articles/{id}", tag = "articles",
+#[utoipa::path(delete, path = "/api/v1/articles/{id}", tag = "articles", params(("id" = String, Path, description = "The id, as returned when it was created or listed")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -182,7 +182,7 @@ async fn set_published(
 }
 
 /// Publishes a draft, dated now so the next digest covers it.
-#[utoipa::path(post, path = "/api/v1/articles/{id}/publish", tag = "articles",
+#[utoipa::path(post, path = "/api/v1/articles/{id}/publish", tag = "articles", params(("id" = String, Path, description = "The id, as returned when it was created or listed")),
     responses((status = 200, body = EditorArticle), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn publish(
     State(state): State<AppState>,
@@ -193,7 +193,7 @@ pub async fn publish(
 }
 
 /// Takes an article back to draft: readers and digests no longer see it.
-#[utoipa::path(post, path = "/api/v1/articles/{id}/unpublish", tag = "articles",
+#[utoipa::path(post, path = "/api/v1/articles/{id}/unpublish", tag = "articles", params(("id" = String, Path, description = "The id, as returned when it was created or listed")),
     responses((status = 200, body = EditorArticle), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn unpublish(
     State(state): State<AppState>,

@@ -156,7 +156,7 @@ pub async fn preview(
 }
 
 /// A campaign's status, counts and send rate.
-#[utoipa::path(get, path = "/api/v1/digests/{id}", tag = "digests",
+#[utoipa::path(get, path = "/api/v1/digests/{id}", tag = "digests", params(("id" = String, Path, description = "The id, as returned when it was created or listed")),
     responses((status = 200, body = CampaignSummary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -191,7 +191,7 @@ async fn apply(
 }
 
 /// Stops sending until resumed; deliveries in flight finish.
-#[utoipa::path(post, path = "/api/v1/digests/{id}/pause", tag = "digests",
+#[utoipa::path(post, path = "/api/v1/digests/{id}/pause", tag = "digests", params(("id" = String, Path, description = "The id, as returned when it was created or listed")),
     responses((status = 200, body = CampaignSummary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub async fn pause(
@@ -202,7 +202,7 @@ pub async fn pause(
     apply(&state, &actor, &id, Control::Pause).await
 }
 
-#[utoipa::path(post, path = "/api/v1/digests/{id}/resume", tag = "digests",
+#[utoipa::path(post, path = "/api/v1/digests/{id}/resume", tag = "digests", params(("id" = String, Path, description = "The id, as returned when it was created or listed")),
     responses((status = 200, body = CampaignSummary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub async fn resume(
@@ -214,7 +214,7 @@ pub async fn resume(
 }
 
 /// Cancels every delivery not yet made.
-#[utoipa::path(post, path = "/api/v1/digests/{id}/cancel", tag = "digests",
+#[utoipa::path(post, path = "/api/v1/digests/{id}/cancel", tag = "digests", params(("id" = String, Path, description = "The id, as returned when it was created or listed")),
     responses((status = 200, body = CampaignSummary), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub async fn cancel(

@@ -54,7 +54,7 @@ pub async fn list(
 }
 
 /// Everything held about a subscriber, with their digest deliveries.
-#[utoipa::path(get, path = "/api/v1/subscribers/{id}", tag = "subscribers",
+#[utoipa::path(get, path = "/api/v1/subscribers/{id}", tag = "subscribers", params(("id" = String, Path, description = "The id, as returned when it was created or listed")),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -68,7 +68,7 @@ pub async fn get(
 }
 
 /// A subscriber's consent events, oldest first, each with the wording shown.
-#[utoipa::path(get, path = "/api/v1/subscribers/{id}/consents", tag = "subscribers",
+#[utoipa::path(get, path = "/api/v1/subscribers/{id}/consents", tag = "subscribers", params(("id" = String, Path, description = "The id, as returned when it was created or listed")),
     responses((status = 200, body = [Object]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn consents(
     State(state): State<AppState>,
@@ -82,7 +82,7 @@ pub async fn consents(
 }
 
 /// The subscriber's data export (docs/export.md). Admins only.
-#[utoipa::path(get, path = "/api/v1/subscribers/{id}/export", tag = "subscribers",
+#[utoipa::path(get, path = "/api/v1/subscribers/{id}/export", tag = "subscribers", params(("id" = String, Path, description = "The id, as returned when it was created or listed")),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn export(
@@ -99,7 +99,7 @@ pub async fn export(
 
 /// Erases a subscriber: only a keyed hash of the address and pseudonymised
 /// consent records remain. Admins only.
-#[utoipa::path(delete, path = "/api/v1/subscribers/{id}", tag = "subscribers",
+#[utoipa::path(delete, path = "/api/v1/subscribers/{id}", tag = "subscribers", params(("id" = String, Path, description = "The id, as returned when it was created or listed")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn erase(
