@@ -41,6 +41,20 @@ struct Row {
 }
 
 /// Imports `input`; `file_name` and each row's `source` are kept with the consent.
+/// `Err(what is wrong)` unless the header row is exactly [`COLUMNS`].
+pub fn check_header(headers: &csv::StringRecord) -> Result<(), String> {
+    let found: Vec<String> = headers.iter().map(|h| h.trim().to_lowercase()).collect();
+    if found == COLUMNS {
+        Ok(())
+    } else {
+        Err(format!(
+            "the header row must be {} (found {})",
+            COLUMNS.join(","),
+            found.join(",")
+        ))
+    }
+}
+
 pub async fn import(
     store: &Store,
     input: impl Read,
@@ -50,17 +64,7 @@ pub async fn import(
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<ImportReport> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-    let headers: Vec<String> = reader
-        .headers()?
-        .iter()
-        .map(|h| h.trim().to_lowercase())
-        .collect();
-    anyhow::ensure!(
-        headers == COLUMNS,
-        "the header row must be {} (found {})",
-        COLUMNS.join(","),
-        headers.join(",")
-    );
+    check_header(reader.headers()?).map_err(anyhow::Error::msg)?;
     let mut report = ImportReport::default();
     let mut batch = Vec::with_capacity(BATCH);
     let mut rows_seen = 0;

@@ -15,6 +15,7 @@ storage_tests!(
     a_token_writes_publishes_and_sends_a_digest_and_reads_subscribers,
     a_retried_post_with_the_same_key_publishes_and_sends_once,
     bad_requests_get_json_errors_naming_the_field,
+    subscribers_are_imported_from_csv_over_the_api,
 );
 
 async fn token(app: &TestApp, name: &str, role: Role) -> String {
@@ -525,5 +526,58 @@ async fn bad_requests_get_json_errors_naming_the_field(backend: Backend) {
         (422, Some("categories"))
     );
     assert_eq!(app.scalar("SELECT COUNT(*) FROM articles").await, 1);
+    app.stop().await;
+}
+
+async fn subscribers_are_imported_from_csv_over_the_api(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let bearer = token(&app, "crm", Role::Editor).await;
+    let send = |content_type: &'static str, body: &'static str| {
+        app.client
+            .post(app.url("/api/v1/subscribers/import"))
+            .bearer_auth(&bearer)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let csv = "email,name,topics,consented_at,source\n\
+               ada@example.com,Ada,history,2025-03-01T09:30:00Z,fair\n\
+               not-an-address,Bob,,2025-03-01T09:30:00Z,fair\n\
+               erin@example.com,,,2025-05-01T00:00:00Z,fair\n";
+    let first = send("text/csv", csv).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let report: Value = first.json().await.unwrap();
+    assert_eq!(
+        (report["imported"].as_u64(), report["existing"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(report["invalid"][0]["line"], 3);
+    let again: Value = send("text/csv", csv).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (again["imported"].as_u64(), again["existing"].as_u64()),
+        (Some(0), Some(2))
+    );
+    let (_, readers) = call(
+        &app,
+        &bearer,
+        Method::GET,
+        "/api/v1/subscribers?status=confirmed",
+        None,
+    )
+    .await;
+    assert_eq!(readers.as_array().unwrap().len(), 2);
+    let wrong_header = send("text/csv", "mail,name\nx@example.com,X\n")
+        .await
+        .unwrap();
+    assert_eq!(wrong_header.status(), 422);
+    let body: Value = wrong_header.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_csv");
+    let not_csv = send("application/json", "{}").await.unwrap();
+    assert_eq!(not_csv.status(), 415);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'subscribers.import'")
+            .await,
+        2
+    );
     app.stop().await;
 }

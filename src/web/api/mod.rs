@@ -74,6 +74,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .routes(routes!(digests::resume))
         .routes(routes!(digests::cancel))
         .routes(routes!(subscribers::list))
+        .routes(routes!(subscribers::import))
         .routes(routes!(subscribers::get, subscribers::erase))
         .routes(routes!(subscribers::consents))
         .routes(routes!(subscribers::export))

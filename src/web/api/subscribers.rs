@@ -1,13 +1,14 @@
 //! `/api/v1/subscribers` (list with filters and cursor pagination, get,
 //! consents; export and erase for admins) and `/api/v1/stats`.
 
+use axum::http::{HeaderMap, header};
 use axum::{
     Json,
     extract::{Path, State},
     http::StatusCode,
 };
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, Caller, ErrorBody, Params, page_size};
 use crate::{
@@ -114,6 +115,105 @@ pub async fn erase(
     } else {
         Err(ApiError::not_found())
     }
+}
+
+/// What an import did.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ImportSummary {
+    imported: u64,
+    /// Addresses already known: left as they are.
+    existing: u64,
+    /// Erased or bounced addresses, which only a fresh double opt-in brings back.
+    suppressed: u64,
+    /// Skipped rows: the CSV line number and why.
+    invalid: Vec<InvalidRow>,
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct InvalidRow {
+    line: u64,
+    reason: String,
+}
+
+/// Imports readers who consented elsewhere, as confirmed digest readers,
+/// from CSV (`email,name,topics,consented_at,source`; topics separated by
+/// `;`), at most 1 MiB (the CLI takes files of any size). Importing again
+/// changes nothing.
+#[utoipa::path(post, path = "/api/v1/subscribers/import", tag = "subscribers",
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = ImportSummary), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn import(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<ImportSummary>, ApiError> {
+    let is_csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/csv"));
+    if !is_csv {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the rows as text/csv.",
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, super::MAX_API_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "At most 1 MiB; use `broadsheet subscriber import` for larger files.",
+            )
+        })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(bytes.as_ref());
+    let header_row = reader
+        .headers()
+        .map_err(|e| e.to_string())
+        .and_then(crate::import::check_header);
+    if let Err(reason) = header_row {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_csv",
+            reason,
+        ));
+    }
+    let report = crate::import::import(
+        &state.store,
+        bytes.as_ref(),
+        &format!("api:{}", actor.label),
+        &state.newsletter_wording.id,
+        &state.suppression_key,
+        |_| {},
+    )
+    .await?;
+    let summary = ImportSummary {
+        imported: report.imported,
+        existing: report.existing,
+        suppressed: report.suppressed,
+        invalid: report
+            .invalid
+            .into_iter()
+            .map(|(line, reason)| InvalidRow { line, reason })
+            .collect(),
+    };
+    let detail = serde_json::json!({ "imported": summary.imported, "existing": summary.existing });
+    let mut conn = state.store.pool().acquire().await?;
+    crate::audit::record(
+        &mut conn,
+        state.clock.now_ms(),
+        &actor,
+        "subscribers.import",
+        "",
+        detail,
+    )
+    .await?;
+    Ok(Json(summary))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
