@@ -16,6 +16,7 @@ storage_tests!(
     a_retried_post_with_the_same_key_publishes_and_sends_once,
     bad_requests_get_json_errors_naming_the_field,
     subscribers_are_imported_from_csv_over_the_api,
+    a_digest_of_chosen_articles_holds_exactly_them,
 );
 
 async fn token(app: &TestApp, name: &str, role: Role) -> String {
@@ -578,6 +579,64 @@ async fn subscribers_are_imported_from_csv_over_the_api(backend: Backend) {
         app.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'subscribers.import'")
             .await,
         2
+    );
+    app.stop().await;
+}
+
+async fn a_digest_of_chosen_articles_holds_exactly_them(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.confirmed_reader("reader@example.com", true).await;
+    let bearer = token(&app, "desk", Role::Editor).await;
+    let mut ids = Vec::new();
+    for (title, publish) in [
+        ("Chosen story", true),
+        ("Other story", true),
+        ("Draft story", false),
+    ] {
+        let body = json!({ "title": title, "body_markdown": "Text.", "publish": publish });
+        let (status, article) =
+            call(&app, &bearer, Method::POST, "/api/v1/articles", Some(body)).await;
+        assert_eq!(status, 201);
+        ids.push(article["id"].as_str().unwrap().to_owned());
+    }
+    for bad in [json!([]), json!(["nope"]), json!([ids[2]])] {
+        let body = json!({ "schedule": "daily", "articles": bad });
+        let (status, answer) =
+            call(&app, &bearer, Method::POST, "/api/v1/digests", Some(body)).await;
+        assert_eq!(
+            (status, answer["error"]["field"].as_str()),
+            (422, Some("articles")),
+            "{bad}"
+        );
+    }
+    let body = json!({ "schedule": "daily", "articles": [ids[0]] });
+    let (status, campaign) = call(&app, &bearer, Method::POST, "/api/v1/digests", Some(body)).await;
+    assert_eq!(
+        (status, campaign["recipients"].as_i64()),
+        (201, Some(1)),
+        "{campaign}"
+    );
+    app.drain_outbox().await;
+    let mail = app.last_mail_to("reader@example.com").text();
+    assert!(
+        mail.contains("Chosen story") && !mail.contains("Other story"),
+        "{mail}"
+    );
+    // The schedule's own next digest still covers everything new.
+    let (status, _) = call(
+        &app,
+        &bearer,
+        Method::POST,
+        "/api/v1/digests",
+        Some(json!({ "schedule": "daily" })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    app.drain_outbox().await;
+    assert!(
+        app.last_mail_to("reader@example.com")
+            .text()
+            .contains("Other story")
     );
     app.stop().await;
 }

@@ -132,6 +132,7 @@ async fn start(
         subject: &subject,
         covers_from: from,
         covers_until: until_ms,
+        articles: None,
     };
     let articles = match store::digests::create_campaign(conn, &campaign, now).await? {
         // Another run owns this period: the watermark stays, so no article is skipped.
@@ -139,6 +140,18 @@ async fn start(
         Some(n) => n,
     };
     store::digests::advance_watermark(conn, &schedule.name, until_ms).await?;
+    enqueue(conn, schedule, id, key, articles, now).await
+}
+
+/// Queues a new campaign's deliveries; an empty campaign is dropped.
+async fn enqueue(
+    conn: &mut Conn,
+    schedule: &Schedule,
+    id: String,
+    key: &str,
+    articles: u64,
+    now: i64,
+) -> anyhow::Result<Started> {
     if articles == 0 {
         store::digests::delete_campaign(conn, &id).await?;
         return Ok(Started::NothingNew);
@@ -154,6 +167,42 @@ async fn start(
         articles,
         recipients,
     })
+}
+
+/// An editor's digest of chosen published articles, sent now to the
+/// schedule's readers; the schedule's watermark stays where it is.
+pub async fn send_articles(
+    store: &Store,
+    clock: &Clock,
+    schedule: &Schedule,
+    articles: &[String],
+    actor: &Actor,
+) -> anyhow::Result<Started> {
+    let now = clock.now_ms();
+    let id = store::new_id();
+    let key = format!("{}:articles:{id}", schedule.name);
+    let subject = schedule.subject.clone().unwrap_or_default();
+    let campaign = NewCampaign {
+        id: &id,
+        schedule: &schedule.name,
+        period_key: &key,
+        subject: &subject,
+        covers_from: now,
+        covers_until: now,
+        articles: Some(articles),
+    };
+    let mut tx = store.begin().await?;
+    let chosen = store::digests::create_campaign(&mut tx, &campaign, now)
+        .await?
+        .unwrap_or(0);
+    let outcome = enqueue(&mut tx, schedule, id, &key, chosen, now).await?;
+    if let Started::Campaign { id, recipients, .. } = &outcome {
+        let detail = serde_json::json!({ "schedule": schedule.name, "articles": articles, "recipients": recipients });
+        audit::record(&mut tx, now, actor, "digest.send_articles", id, detail).await?;
+    }
+    tx.commit().await?;
+    analyze_if_created(store, &outcome).await?;
+    Ok(outcome)
 }
 
 /// The configured schedules, parsed (config loading has validated them).

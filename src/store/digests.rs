@@ -82,6 +82,8 @@ pub struct NewCampaign<'a> {
     pub subject: &'a str,
     pub covers_from: i64,
     pub covers_until: i64,
+    /// An editor's choice of articles; `None`: those published in the window.
+    pub articles: Option<&'a [String]>,
 }
 
 /// Creates the campaign with its articles; `None` if one with this period
@@ -107,6 +109,23 @@ pub async fn create_campaign(
     .context("while creating a campaign")?;
     if created.rows_affected() == 0 {
         return Ok(None);
+    }
+    if let Some(chosen) = campaign.articles {
+        // A handful of ids: one statement each is simpler than a list.
+        let mut added = 0;
+        for article in chosen {
+            let result = sqlx::query(
+                "INSERT INTO campaign_articles (campaign_id, article_id)
+                 SELECT $1, id FROM articles WHERE id = $2 AND draft = 0 ON CONFLICT DO NOTHING",
+            )
+            .bind(campaign.id)
+            .bind(article)
+            .execute(&mut *conn)
+            .await
+            .context("while adding a chosen article")?;
+            added += result.rows_affected();
+        }
+        return Ok(Some(added));
     }
     let articles = sqlx::query(
         "INSERT INTO campaign_articles (campaign_id, article_id)

@@ -45,9 +45,30 @@ pub async fn list(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDigest {
-    /// A configured schedule's name; its digest starts now, covering the
-    /// articles published since its last one.
+    /// A configured schedule's name: its readers get the digest now.
     schedule: String,
+    /// Published articles' ids (1 to 100): the digest holds exactly these,
+    /// and the schedule's next digest is unchanged. Without them, it holds
+    /// the articles published since the schedule's last digest.
+    articles: Option<Vec<String>>,
+}
+
+/// 422 unless every id is a published article.
+async fn check_articles(state: &AppState, ids: &[String]) -> Result<(), ApiError> {
+    let invalid = |message: String| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message)
+            .with_field("articles")
+    };
+    if ids.is_empty() || ids.len() > 100 {
+        return Err(invalid("Give 1 to 100 article ids.".into()));
+    }
+    for id in ids {
+        match crate::articles::editing::get(&state.store, id).await? {
+            Some(article) if !article.draft.0 => {}
+            _ => return Err(invalid(format!("{id:?} is not a published article."))),
+        }
+    }
+    Ok(())
 }
 
 fn schedule(state: &AppState, name: &str) -> Result<digest::Schedule, ApiError> {
@@ -64,8 +85,8 @@ fn schedule(state: &AppState, name: &str) -> Result<digest::Schedule, ApiError> 
         })
 }
 
-/// Starts a campaign now ("Send now"). 409 when nothing was published since
-/// the schedule's last digest.
+/// Starts a campaign now: "Send now" for a schedule, or a digest of chosen
+/// articles. 409 when nothing was published since the schedule's last digest.
 #[utoipa::path(post, path = "/api/v1/digests", tag = "digests", request_body = CreateDigest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with this key get the first answer")),
     responses((status = 201, body = CampaignSummary), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -76,7 +97,15 @@ pub async fn create(
     Body(body): Body<CreateDigest>,
 ) -> Result<(StatusCode, Json<CampaignSummary>), ApiError> {
     let schedule = schedule(&state, &body.schedule)?;
-    match digest::send_now(&state.store, &state.clock, &schedule, false, &actor).await? {
+    let (store, clock) = (&state.store, &state.clock);
+    let started = match &body.articles {
+        Some(ids) => {
+            check_articles(&state, ids).await?;
+            digest::send_articles(store, clock, &schedule, ids, &actor).await?
+        }
+        None => digest::send_now(store, clock, &schedule, false, &actor).await?,
+    };
+    match started {
         Started::Campaign { id, .. } => {
             let campaign = control::summary(&state.store, &state.clock, &id).await?;
             Ok((
