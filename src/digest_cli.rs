@@ -11,7 +11,7 @@ use crate::{
     app::App,
     clock::Clock,
     config::Config,
-    delivery::BatchOutcome,
+    delivery::{BatchOutcome, NextDigest},
     digest::{self, Started},
 };
 
@@ -47,21 +47,18 @@ pub async fn preview(
     let clock = Clock::default();
     let app = App::build(config, clock.clone()).await?;
     let store = app.store();
-    let (articles, until) = digest::upcoming_articles(&store, &clock, &chosen).await?;
-    let subject = chosen.subject.clone().unwrap_or_default();
-    match app
-        .worker()
-        .preview(articles, until, &subject, &recipient, None)?
-    {
-        None => eprintln!("no new articles since the last digest: nothing to preview"),
-        Some(preview) if to.is_some() => {
-            app.worker().send_preview(preview).await?;
+    match app.worker().next_digest(&chosen, &recipient, None).await? {
+        NextDigest::NothingNew | NextDigest::UnknownReader => {
+            eprintln!("no new articles since the last digest: nothing to preview");
+        }
+        NextDigest::Ready(preview) if to.is_some() => {
+            app.worker().send_preview(*preview).await?;
             eprintln!(
                 "sent a test digest to {}",
                 crate::domain::mask_email(&recipient)
             );
         }
-        Some(preview) => print_text(&preview.text),
+        NextDigest::Ready(preview) => print_text(&preview.text),
     }
     store.close().await;
     Ok(())

@@ -200,6 +200,16 @@ enum Outcome {
     Released,
 }
 
+/// What the next digest of a schedule would be.
+pub enum NextDigest {
+    Ready(Box<Preview>),
+    /// Nothing was published since the schedule's last digest (in the
+    /// reader's topics, for a reader's preview).
+    NothingNew,
+    /// No reader has the address the preview was asked for.
+    UnknownReader,
+}
+
 /// Whose digest a preview shows: links still lead to nobody.
 #[derive(Debug, Clone, Default)]
 pub struct PreviewReader {
@@ -219,7 +229,7 @@ impl Worker {
     /// Renders the digest `articles` would make, without a campaign, for
     /// `as_reader` (their name and topics) or a reader of every topic, sent
     /// to `to`; `None` if there is nothing to show.
-    pub fn preview(
+    fn preview(
         &self,
         articles: Vec<CampaignArticle>,
         covers_until: i64,
@@ -253,12 +263,46 @@ impl Worker {
             }))
     }
 
-    /// A reader's name and topics, for a preview of their digest.
-    pub async fn preview_reader(
+    /// The schedule's next digest as it stands now, addressed to `to`,
+    /// as `reader` (an address) would get it (their name and topics) or,
+    /// without one, as a reader of every topic.
+    pub async fn next_digest(
         &self,
-        subscriber_id: &str,
+        schedule: &crate::digest::Schedule,
+        to: &str,
+        reader: Option<&crate::domain::EmailAddress>,
+    ) -> anyhow::Result<NextDigest> {
+        let as_reader = match reader {
+            None => None,
+            Some(address) => match self.preview_reader(address).await? {
+                Some(found) => Some(found),
+                None => return Ok(NextDigest::UnknownReader),
+            },
+        };
+        let (articles, until) =
+            crate::digest::upcoming_articles(&self.store, &self.clock, schedule).await?;
+        let subject = schedule.subject.clone().unwrap_or_default();
+        Ok(
+            match self.preview(articles, until, &subject, to, as_reader.as_ref())? {
+                Some(preview) => NextDigest::Ready(Box::new(preview)),
+                None => NextDigest::NothingNew,
+            },
+        )
+    }
+
+    /// A reader's name and topics, for a preview of their digest.
+    async fn preview_reader(
+        &self,
+        address: &crate::domain::EmailAddress,
     ) -> anyhow::Result<Option<PreviewReader>> {
-        let ids = [subscriber_id.to_owned()];
+        let mut conn = self.store.pool().acquire().await?;
+        let id =
+            crate::store::subscribers::find_id_by_email(&mut conn, address.canonical()).await?;
+        drop(conn);
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let ids = [id];
         let Some(found) = digests::recipients(&self.store, &ids).await?.pop() else {
             return Ok(None);
         };

@@ -14,6 +14,7 @@ use super::{Console, back_to};
 use crate::{
     app::AppState,
     audit,
+    delivery::NextDigest,
     digest::{
         self, Schedule, Started,
         control::{self, Control, Controlled},
@@ -114,30 +115,27 @@ pub async fn preview(
     let Some(schedule) = find_schedule(&state, &query.schedule)? else {
         return console.not_found(&state);
     };
-    let as_reader = match query.reader.trim() {
+    let no_such_reader = |console: &Console| {
+        let message = "No reader has this address.";
+        console.message(&state, StatusCode::NOT_FOUND, "No such reader", message)
+    };
+    let reader = match query.reader.trim() {
         "" => None,
-        address => match reader_id(&state, address).await? {
-            Some(id) => state.worker.preview_reader(&id).await?,
-            None => {
-                return console.message(
-                    &state,
-                    StatusCode::NOT_FOUND,
-                    "No such reader",
-                    "No reader has this address.",
-                );
-            }
+        address => match EmailAddress::parse(address) {
+            Ok(address) => Some(address),
+            Err(_) => return no_such_reader(&console),
         },
     };
-    let (articles, until) =
-        digest::upcoming_articles(&state.store, &state.clock, &schedule).await?;
-    let subject = schedule.subject.clone().unwrap_or_default();
-    let preview = state.worker.preview(
-        articles,
-        until,
-        &subject,
-        "preview@example.invalid",
-        as_reader.as_ref(),
-    )?;
+    let to = "preview@example.invalid";
+    let preview = match state
+        .worker
+        .next_digest(&schedule, to, reader.as_ref())
+        .await?
+    {
+        NextDigest::Ready(preview) => Some(*preview),
+        NextDigest::NothingNew => None,
+        NextDigest::UnknownReader => return no_such_reader(&console),
+    };
     console.render(
         &state,
         "admin/digest_preview.html",
@@ -149,14 +147,6 @@ pub async fn preview(
             text => preview.as_ref().map(|p| p.text.clone()),
         },
     )
-}
-
-async fn reader_id(state: &AppState, address: &str) -> anyhow::Result<Option<String>> {
-    let Ok(address) = EmailAddress::parse(address) else {
-        return Ok(None);
-    };
-    let mut conn = state.store.pool().acquire().await?;
-    store::subscribers::find_id_by_email(&mut conn, address.canonical()).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,17 +175,15 @@ pub async fn send_test(
             message,
         );
     };
-    let (articles, until) =
-        digest::upcoming_articles(&state.store, &state.clock, &schedule).await?;
-    let subject = schedule.subject.clone().unwrap_or_default();
-    let Some(preview) = state
+    let NextDigest::Ready(preview) = state
         .worker
-        .preview(articles, until, &subject, to.canonical(), None)?
+        .next_digest(&schedule, to.canonical(), None)
+        .await?
     else {
         let message = "No article has been published since the last digest of this schedule.";
         return console.message(&state, StatusCode::CONFLICT, "Nothing to send", message);
     };
-    if let Err(error) = state.worker.send_preview(preview).await {
+    if let Err(error) = state.worker.send_preview(*preview).await {
         tracing::warn!(error = format!("{error:#}"), "test digest not sent");
         let message = "The mail server did not take the test message; see the log for why.";
         return console.message(&state, StatusCode::BAD_GATEWAY, "Not sent", message);

@@ -13,12 +13,13 @@ use super::{ApiError, Body, Caller, ErrorBody, Params, page_size};
 use crate::{
     app::AppState,
     audit::Actor,
+    delivery::NextDigest,
     digest::{
         self, Started,
         control::{self, Control, Controlled},
     },
     domain::EmailAddress,
-    store::{self, digests::CampaignSummary},
+    store::digests::CampaignSummary,
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -148,34 +149,27 @@ pub async fn preview(
     Params(params): Params<PreviewParams>,
 ) -> Result<Json<DigestPreview>, ApiError> {
     let schedule = schedule(&state, &params.schedule)?;
-    let as_reader = match params.reader.as_deref().map(str::trim) {
+    let reader = match params.reader.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(address) => {
-            let address = EmailAddress::parse(address).map_err(|e| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_field",
-                    e.to_string(),
-                )
-                .with_field("reader")
-            })?;
-            let mut conn = state.store.pool().acquire().await?;
-            let id = store::subscribers::find_id_by_email(&mut conn, address.canonical())
-                .await?
-                .ok_or_else(ApiError::not_found)?;
-            state.worker.preview_reader(&id).await?
-        }
+        Some(address) => Some(EmailAddress::parse(address).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                e.to_string(),
+            )
+            .with_field("reader")
+        })?),
     };
-    let (articles, until) =
-        digest::upcoming_articles(&state.store, &state.clock, &schedule).await?;
-    let subject = schedule.subject.clone().unwrap_or_default();
-    let preview = state.worker.preview(
-        articles,
-        until,
-        &subject,
-        "preview@example.invalid",
-        as_reader.as_ref(),
-    )?;
+    let to = "preview@example.invalid";
+    let preview = match state
+        .worker
+        .next_digest(&schedule, to, reader.as_ref())
+        .await?
+    {
+        NextDigest::Ready(preview) => Some(*preview),
+        NextDigest::NothingNew => None,
+        NextDigest::UnknownReader => return Err(ApiError::not_found()),
+    };
     Ok(Json(DigestPreview {
         available: preview.is_some(),
         subject: preview.as_ref().map(|p| p.subject.clone()),
