@@ -65,6 +65,8 @@ pub struct AppState {
     pub suppression_key: Arc<[u8]>,
     /// The current privacy notice, rendered, and its version.
     pub privacy_notice: Arc<Wording>,
+    /// API requests per token (`editors.api_requests_per_minute`).
+    pub api_limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
     /// Exports are heavy: at most this many at once (S-03).
     pub export_permits: Arc<tokio::sync::Semaphore>,
 }
@@ -174,6 +176,8 @@ impl App {
         );
         let email_request_limiter = NonZeroU32::new(config.signup.per_ip_per_hour)
             .map(|n| Arc::new(RateLimiter::keyed(Quota::per_hour(n))));
+        let api_limiter = NonZeroU32::new(config.editors.api_requests_per_minute)
+            .map(|n| Arc::new(RateLimiter::keyed(Quota::per_minute(n))));
         let state = AppState {
             pages: Arc::new(Pages::load(&config.site.name, &config.cookies.banner_text)?),
             csrf: Csrf::new(csrf_key.as_bytes(), config.server.is_https()),
@@ -191,6 +195,7 @@ impl App {
             links: LinkSigner::new(link_key.as_bytes()),
             suppression_key: suppression_key.as_bytes().into(),
             privacy_notice: Arc::new(privacy_notice),
+            api_limiter,
             export_permits: Arc::new(tokio::sync::Semaphore::new(2)),
         };
         Ok(Self { state, worker })
@@ -292,11 +297,15 @@ impl App {
     /// Rate-limit tables forget idle keys every minute, so they cannot grow without bound.
     fn spawn_limiter_sweeper(&self) -> tokio::task::JoinHandle<()> {
         let email_requests = self.state.email_request_limiter.clone();
+        let api_requests = self.state.api_limiter.clone();
         let logins = self.state.login_throttle.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(std::time::Duration::from_secs(60)).await;
                 if let Some(limiter) = &email_requests {
+                    limiter.retain_recent();
+                }
+                if let Some(limiter) = &api_requests {
                     limiter.retain_recent();
                 }
                 logins.forget_idle();

@@ -236,6 +236,8 @@ pub struct EditorsConfig {
     pub session_idle_h: u64,
     /// An editor's session ends this long after sign-in, used or not.
     pub session_absolute_h: u64,
+    /// API requests per token per minute; past it, 429. 0 turns the limit off.
+    pub api_requests_per_minute: u32,
 }
 
 impl Default for EditorsConfig {
@@ -244,6 +246,7 @@ impl Default for EditorsConfig {
             password_link_ttl_h: 48,
             session_idle_h: 12,
             session_absolute_h: 7 * 24,
+            api_requests_per_minute: 600,
         }
     }
 }

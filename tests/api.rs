@@ -17,6 +17,7 @@ storage_tests!(
     bad_requests_get_json_errors_naming_the_field,
     subscribers_are_imported_from_csv_over_the_api,
     a_digest_of_chosen_articles_holds_exactly_them,
+    each_token_has_its_own_request_limit,
 );
 
 async fn token(app: &TestApp, name: &str, role: Role) -> String {
@@ -638,5 +639,50 @@ async fn a_digest_of_chosen_articles_holds_exactly_them(backend: Backend) {
             .text()
             .contains("Other story")
     );
+    app.stop().await;
+}
+
+async fn each_token_has_its_own_request_limit(backend: Backend) {
+    let app = TestApp::spawn_with(backend, broadsheet::app::Role::Web, |config| {
+        config.editors.api_requests_per_minute = 3;
+    })
+    .await;
+    let busy = token(&app, "busy", Role::Editor).await;
+    let calm = token(&app, "calm", Role::Editor).await;
+    for _ in 0..3 {
+        assert_eq!(
+            call(&app, &busy, Method::GET, "/api/v1/stats", None)
+                .await
+                .0,
+            200
+        );
+    }
+    let response = app
+        .client
+        .get(app.url("/api/v1/stats"))
+        .bearer_auth(&busy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(
+        response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(
+        call(&app, &calm, Method::GET, "/api/v1/stats", None)
+            .await
+            .0,
+        200,
+        "another token is not held back"
+    );
+    let doc = document(&app).await;
+    assert!(doc["paths"]["/api/v1/stats"]["get"]["responses"]["429"].is_object());
     app.stop().await;
 }

@@ -80,7 +80,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .routes(routes!(subscribers::export))
         .routes(routes!(subscribers::stats))
         .split_for_parts();
-    let document = std::sync::Arc::new(document);
+    let document = std::sync::Arc::new(with_rate_limit_answers(document));
     router
         .layer(middleware::from_fn_with_state(state, idempotency::replay))
         .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES))
@@ -91,6 +91,36 @@ pub fn routes(state: AppState) -> Router<AppState> {
                 async move { Json(document.as_ref().clone()) }
             }),
         )
+}
+
+/// Every operation may answer 429 (per-token limit): said once here rather
+/// than on each handler.
+fn with_rate_limit_answers(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let answer = ResponseBuilder::new()
+        .description("Too many requests for this token; see Retry-After.")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation
+                .responses
+                .responses
+                .insert("429".into(), answer.clone().into());
+        }
+    }
+    document
 }
 
 /// An API error: `{ "error": { "code", "message", "field"? } }`.
@@ -115,6 +145,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     field: Option<String>,
+    /// Seconds, for a 429.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -124,6 +156,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -171,6 +204,11 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = header::HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -210,7 +248,10 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let bearer = bearer(&parts.headers);
         match tokens::authenticate(&state.store, &state.clock, bearer).await? {
-            Some(actor) => Ok(Self(actor)),
+            Some(actor) => {
+                limit(state, &actor)?;
+                Ok(Self(actor))
+            }
             None => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -218,6 +259,27 @@ impl FromRequestParts<AppState> for Caller {
             )),
         }
     }
+}
+
+/// 429 with `Retry-After` past the token's requests per minute.
+fn limit(state: &AppState, actor: &Actor) -> Result<(), ApiError> {
+    use governor::clock::{Clock as _, DefaultClock};
+    let Some(limiter) = &state.api_limiter else {
+        return Ok(());
+    };
+    limiter.check_key(&actor.label).map_err(|not_until| {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "Too many requests for this token; retry in {} s.",
+                wait.as_secs() + 1
+            ),
+        );
+        error.retry_after = Some(wait.as_secs() + 1);
+        error
+    })
 }
 
 /// A JSON body whose rejections are API errors: 400 for bad JSON, 422 for
