@@ -412,7 +412,7 @@ pub struct FeedConfig {
     pub allow_private: bool,
 }
 
-fn every_quarter_hour() -> String {
+pub(crate) fn every_quarter_hour() -> String {
     "*/15 * * * *".into()
 }
 

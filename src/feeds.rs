@@ -42,6 +42,8 @@ pub struct Feed {
     pub url: Url,
     pub categories: Vec<String>,
     pub allow_private: bool,
+    /// From config.toml (the operator's), or added by an editor.
+    pub from_config: bool,
     poll: Cron,
 }
 
@@ -64,6 +66,7 @@ impl Feed {
             url,
             categories: config.categories.clone(),
             allow_private: config.allow_private,
+            from_config: true,
             poll,
         })
     }
@@ -84,6 +87,102 @@ pub fn feeds(configs: &[FeedConfig]) -> anyhow::Result<Vec<Feed>> {
         .iter()
         .map(|c| Feed::parse(c).map_err(|e| anyhow::anyhow!("feeds {:?}: {e}", c.url)))
         .collect()
+}
+
+/// The configured feeds and those editors added. An editor's feed that no
+/// longer passes the checks is skipped, with a warning, rather than
+/// stopping every other.
+pub async fn all(store: &Store, configs: &[FeedConfig]) -> anyhow::Result<Vec<Feed>> {
+    let mut all = feeds(configs)?;
+    for row in feeds::editor_feeds(store).await? {
+        let config = FeedConfig {
+            url: row.url,
+            poll: row.poll,
+            categories: serde_json::from_str(&row.categories).unwrap_or_default(),
+            allow_private: false,
+        };
+        match Feed::parse(&config) {
+            Ok(feed) => all.push(Feed {
+                from_config: false,
+                ..feed
+            }),
+            Err(error) => tracing::warn!(feed = %config.url, %error, "an editor's feed is skipped"),
+        }
+    }
+    Ok(all)
+}
+
+/// Adds a feed for an editor, polled every quarter hour; `Err(why)` for an
+/// address that is not a public http(s) one, or a feed already polled.
+pub async fn add(
+    store: &Store,
+    clock: &Clock,
+    configs: &[FeedConfig],
+    url: &str,
+    categories: Vec<String>,
+    actor: &crate::audit::Actor,
+) -> anyhow::Result<Result<(), String>> {
+    let config = FeedConfig {
+        url: url.trim().to_owned(),
+        poll: crate::config::every_quarter_hour(),
+        categories,
+        allow_private: false,
+    };
+    if config
+        .categories
+        .iter()
+        .any(|c| c.is_empty() || c.chars().count() > 50 || c.contains(','))
+    {
+        return Ok(Err(
+            "categories are names of 1 to 50 characters, without commas".into(),
+        ));
+    }
+    let feed = match Feed::parse(&config) {
+        Ok(feed) => feed,
+        Err(why) => return Ok(Err(why)),
+    };
+    if all(store, configs).await?.iter().any(|f| f.url == feed.url) {
+        return Ok(Err("this feed is polled already".into()));
+    }
+    let row = feeds::EditorFeed {
+        url: feed.url.to_string(),
+        categories: serde_json::to_string(&config.categories)?,
+        poll: config.poll,
+    };
+    let now = clock.now_ms();
+    let mut tx = store.begin().await?;
+    if !feeds::add_editor_feed(&mut tx, &row, now).await? {
+        return Ok(Err("this feed is polled already".into()));
+    }
+    let detail = serde_json::json!({ "categories": config.categories });
+    crate::audit::record(&mut tx, now, actor, "feed.add", &row.url, detail).await?;
+    tx.commit().await?;
+    Ok(Ok(()))
+}
+
+/// Stops polling an editor's feed; its articles stay. `false` if no editor added it.
+pub async fn remove(
+    store: &Store,
+    clock: &Clock,
+    url: &str,
+    actor: &crate::audit::Actor,
+) -> anyhow::Result<bool> {
+    let now = clock.now_ms();
+    let mut tx = store.begin().await?;
+    if !feeds::remove_editor_feed(&mut tx, url).await? {
+        return Ok(false);
+    }
+    crate::audit::record(
+        &mut tx,
+        now,
+        actor,
+        "feed.remove",
+        url,
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// What one poll did.

@@ -31,9 +31,9 @@ pub async fn start(
     scheduler
         .add(digest_tick(store.clone(), clock.clone(), &config)?)
         .await?;
-    if !config.feeds.is_empty() {
-        scheduler.add(feed_tick(store, clock, &config)?).await?;
-    }
+    scheduler
+        .add(feed_tick(store, clock, config.clone())?)
+        .await?;
     scheduler
         .start()
         .await
@@ -80,12 +80,18 @@ fn digest_tick(store: Store, clock: Clock, config: &Config) -> anyhow::Result<Jo
 
 /// Every minute at second 35 (between digest ticks): polls the feeds whose
 /// cron time has come (once across instances, see [`feeds::poll_due`]).
-fn feed_tick(store: Store, clock: Clock, config: &Config) -> anyhow::Result<Job> {
-    let feeds = feeds::feeds(&config.feeds)?;
+/// Editors' feeds are read each time, so one added in the console is polled
+/// without a restart.
+fn feed_tick(store: Store, clock: Clock, config: Arc<Config>) -> anyhow::Result<Job> {
+    feeds::feeds(&config.feeds)?;
     Job::new_async("35 * * * * *", move |_, _| {
-        let (store, clock, feeds) = (store.clone(), clock.clone(), feeds.clone());
+        let (store, clock, config) = (store.clone(), clock.clone(), config.clone());
         Box::pin(async move {
-            if let Err(error) = feeds::poll_due(&store, &clock, &feeds).await {
+            let polled = async {
+                let feeds = feeds::all(&store, &config.feeds).await?;
+                feeds::poll_due(&store, &clock, &feeds).await
+            };
+            if let Err(error) = polled.await {
                 tracing::warn!(
                     error = format!("{error:#}"),
                     "feeds could not be polled; next minute again"

@@ -13,6 +13,7 @@ storage_tests!(
     an_editor_writes_previews_publishes_and_sends_a_digest,
     campaigns_can_be_paused_resumed_and_cancelled,
     admins_manage_tokens_and_editors_and_every_action_is_audited,
+    editors_add_and_remove_feeds_but_not_the_operators,
 );
 
 fn location(response: &reqwest::Response) -> String {
@@ -551,5 +552,63 @@ async fn admins_manage_tokens_and_editors_and_every_action_is_audited(backend: B
         !audit.contains("leaving@example.com"),
         "the log keeps no erased address"
     );
+    app.stop().await;
+}
+
+async fn editors_add_and_remove_feeds_but_not_the_operators(backend: Backend) {
+    let app = TestApp::spawn_with(backend, broadsheet::app::Role::Web, |config| {
+        config.feeds.push(broadsheet::config::FeedConfig {
+            url: "https://operator.example/feed.xml".into(),
+            poll: "*/15 * * * *".into(),
+            categories: vec![],
+            allow_private: false,
+        });
+    })
+    .await;
+    let editor = app.signed_in_editor("ed@example.com", Role::Editor).await;
+    // S-04: no private, loopback or non-http address, whoever asks.
+    for url in ["http://127.0.0.1/feed", "file:///etc/passwd", "not a url"] {
+        let refused = editor
+            .submit("/admin/feeds", "/admin/feeds", &[("url", url)])
+            .await;
+        assert_eq!(refused.status(), 422, "{url}");
+    }
+    let fields = [
+        ("url", "https://news.example/rss"),
+        ("categories", "world, briefs"),
+    ];
+    let added = editor.submit("/admin/feeds", "/admin/feeds", &fields).await;
+    assert_eq!(added.status(), 303);
+    let twice = editor.submit("/admin/feeds", "/admin/feeds", &fields).await;
+    assert_eq!(twice.status(), 422);
+    let operators = editor
+        .submit(
+            "/admin/feeds",
+            "/admin/feeds",
+            &[("url", "https://operator.example/feed.xml")],
+        )
+        .await;
+    assert_eq!(operators.status(), 422, "polled already");
+    let page = editor.get("/admin/feeds").await.text().await.unwrap();
+    let page = page.replace("&#x2f;", "/"); // minijinja escapes `/`
+    assert!(page.contains("https://news.example/rss") && page.contains("world, briefs"));
+    assert_eq!(
+        page.matches("action=\"/admin/feeds/remove\"").count(),
+        1,
+        "only the editor's feed can be removed"
+    );
+    for (url, status) in [
+        ("https://operator.example/feed.xml", 404),
+        ("https://news.example/rss", 303),
+        ("https://news.example/rss", 404),
+    ] {
+        let removed = editor
+            .submit("/admin/feeds", "/admin/feeds/remove", &[("url", url)])
+            .await;
+        assert_eq!(removed.status(), status, "{url}");
+    }
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM editor_feeds").await, 0);
+    let audit = editor.get("/admin/audit").await.text().await.unwrap();
+    assert!(audit.contains("feed.add") && audit.contains("feed.remove"));
     app.stop().await;
 }

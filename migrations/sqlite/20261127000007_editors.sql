@@ -64,3 +64,13 @@ CREATE TABLE idempotency_keys (
 -- articles. Everything stored before was published. A draft never
 -- published has published_at = 0; it is dated when first published.
 ALTER TABLE articles ADD COLUMN draft INTEGER NOT NULL DEFAULT 0;
+
+-- Feeds editors add in the console, beside those in config.toml. Editors
+-- cannot allow private addresses (S-04): only the operator's config can.
+CREATE TABLE editor_feeds (
+    url        TEXT PRIMARY KEY,
+    -- JSON array of category names.
+    categories TEXT NOT NULL,
+    poll       TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);

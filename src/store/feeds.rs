@@ -108,3 +108,45 @@ pub async fn states(store: &Store) -> anyhow::Result<Vec<FeedState>> {
         .await
         .context("while listing feeds")
 }
+
+/// A feed an editor added.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EditorFeed {
+    pub url: String,
+    /// JSON array.
+    pub categories: String,
+    pub poll: String,
+}
+
+pub async fn editor_feeds(store: &Store) -> anyhow::Result<Vec<EditorFeed>> {
+    sqlx::query_as("SELECT url, categories, poll FROM editor_feeds ORDER BY url")
+        .fetch_all(store.pool())
+        .await
+        .context("while listing editors' feeds")
+}
+
+/// Adds a feed; `false` if it is there already.
+pub async fn add_editor_feed(conn: &mut Conn, feed: &EditorFeed, now: i64) -> anyhow::Result<bool> {
+    let result = sqlx::query(
+        "INSERT INTO editor_feeds (url, categories, poll, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (url) DO NOTHING",
+    )
+    .bind(&feed.url)
+    .bind(&feed.categories)
+    .bind(&feed.poll)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .context("while adding a feed")?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Removes an editor's feed (its articles stay); `false` if there was none.
+pub async fn remove_editor_feed(conn: &mut Conn, url: &str) -> anyhow::Result<bool> {
+    let result = sqlx::query("DELETE FROM editor_feeds WHERE url = $1")
+        .bind(url)
+        .execute(&mut *conn)
+        .await
+        .context("while removing a feed")?;
+    Ok(result.rows_affected() == 1)
+}

@@ -24,25 +24,82 @@ use crate::{
 struct FeedView {
     url: String,
     categories: Vec<String>,
+    from_config: bool,
     polled_at: Option<i64>,
     last_result: Option<String>,
 }
 
 pub async fn feeds(State(state): State<AppState>, console: Console) -> Result<Response, AppError> {
+    feeds_page(&state, &console, StatusCode::OK, None).await
+}
+
+async fn feeds_page(
+    state: &AppState,
+    console: &Console,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Result<Response, AppError> {
     let polled = store::feeds::states(&state.store).await?;
-    let feeds: Vec<FeedView> = feeds::feeds(&state.config.feeds)?
+    let feeds: Vec<FeedView> = feeds::all(&state.store, &state.config.feeds)
+        .await?
         .into_iter()
         .map(|feed| {
             let last = polled.iter().find(|p| p.url == feed.url.as_str());
             FeedView {
                 url: feed.url.to_string(),
                 categories: feed.categories.clone(),
+                from_config: feed.from_config,
                 polled_at: last.and_then(|p| p.polled_at),
                 last_result: last.and_then(|p| p.last_result.clone()),
             }
         })
         .collect();
-    console.render(&state, "admin/feeds.html", minijinja::context! { feeds })
+    let context = minijinja::context! { feeds, error };
+    console.render_with(state, status, "admin/feeds.html", context)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewFeedForm {
+    #[serde(default)]
+    url: String,
+    /// Comma-separated.
+    #[serde(default)]
+    categories: String,
+}
+
+pub async fn add_feed(
+    State(state): State<AppState>,
+    console: Console,
+    Form(form): Form<NewFeedForm>,
+) -> Result<Response, AppError> {
+    let categories = form
+        .categories
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let (store, clock, configs) = (&state.store, &state.clock, &state.config.feeds);
+    let actor = console.editor.actor();
+    match feeds::add(store, clock, configs, &form.url, categories, &actor).await? {
+        Ok(()) => Ok(back_to("/admin/feeds")),
+        Err(why) => {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            feeds_page(&state, &console, status, Some(&why)).await
+        }
+    }
+}
+
+pub async fn remove_feed(
+    State(state): State<AppState>,
+    console: Console,
+    Form(form): Form<FeedForm>,
+) -> Result<Response, AppError> {
+    let actor = console.editor.actor();
+    if !feeds::remove(&state.store, &state.clock, &form.url, &actor).await? {
+        return console.not_found(&state);
+    }
+    Ok(back_to("/admin/feeds"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,7 +114,8 @@ pub async fn poll_feed(
     console: Console,
     Form(form): Form<FeedForm>,
 ) -> Result<Response, AppError> {
-    let Some(feed) = feeds::feeds(&state.config.feeds)?
+    let Some(feed) = feeds::all(&state.store, &state.config.feeds)
+        .await?
         .into_iter()
         .find(|f| f.url.as_str() == form.url)
     else {
