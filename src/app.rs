@@ -283,9 +283,15 @@ impl App {
         let Some(bind) = self.state.config.server.metrics_bind else {
             return Ok(None);
         };
-        let listener = TcpListener::bind(bind)
-            .await
-            .with_context(|| format!("cannot listen on server.metrics_bind = {bind}"))?;
+        // Several processes on one machine may share a config (`--role web`
+        // and `--role worker`): the first serves the metrics, the others warn.
+        let listener = match TcpListener::bind(bind).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, %bind, "server.metrics_bind is taken; this process serves no metrics");
+                return Ok(None);
+            }
+        };
         let router = web::metrics_router(self.state.clone());
         Ok(Some(tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, router).await {
@@ -294,14 +300,19 @@ impl App {
         })))
     }
 
-    /// Rate-limit tables forget idle keys every minute, so they cannot grow without bound.
+    /// Rate-limit tables forget idle keys every minute, so they cannot grow
+    /// without bound; metrics fold their samples every 5 s.
     fn spawn_limiter_sweeper(&self) -> tokio::task::JoinHandle<()> {
         let email_requests = self.state.email_request_limiter.clone();
         let api_requests = self.state.api_limiter.clone();
         let logins = self.state.login_throttle.clone();
         tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            for tick in 1u64.. {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                crate::metrics::upkeep();
+                if tick % 12 != 0 {
+                    continue;
+                }
                 if let Some(limiter) = &email_requests {
                     limiter.retain_recent();
                 }

@@ -195,7 +195,7 @@ enum ArticleCommand {
         /// Only titles or slugs containing this.
         #[arg(long, default_value = "")]
         search: String,
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=10_000))]
         limit: i64,
         #[arg(long)]
         json: bool,

@@ -128,19 +128,24 @@ pub async fn add(
         categories,
         allow_private: false,
     };
-    if config
-        .categories
-        .iter()
-        .any(|c| c.is_empty() || c.chars().count() > 50 || c.contains(','))
-    {
-        return Ok(Err(
-            "categories are names of 1 to 50 characters, without commas".into(),
-        ));
+    let bad_name = |c: &String| {
+        c.is_empty() || c.chars().count() > 50 || c.chars().any(|c| c.is_control() || c == ',')
+    };
+    if config.categories.len() > MAX_CATEGORIES || config.categories.iter().any(bad_name) {
+        return Ok(Err(format!(
+            "at most {MAX_CATEGORIES} categories, each 1 to 50 characters without commas"
+        )));
     }
     let feed = match Feed::parse(&config) {
         Ok(feed) => feed,
         Err(why) => return Ok(Err(why)),
     };
+    // Secrets in an address would reach the audit log and the console.
+    if !feed.url.username().is_empty() || feed.url.password().is_some() {
+        return Ok(Err(
+            "an address with a user name or password is not accepted".into(),
+        ));
+    }
     if all(store, configs).await?.iter().any(|f| f.url == feed.url) {
         return Ok(Err("this feed is polled already".into()));
     }
@@ -328,6 +333,9 @@ fn plain_text(html: &str) -> String {
 async fn fetch(feed: &Feed) -> anyhow::Result<Vec<u8>> {
     let allow_private = feed.allow_private;
     let client = reqwest::Client::builder()
+        // Through a proxy, only the proxy's name would be resolved (and
+        // checked): the feed's own host must be.
+        .no_proxy()
         .timeout(TIMEOUT)
         .user_agent(concat!(
             "Broadsheet/",
@@ -443,19 +451,27 @@ fn is_public(ip: IpAddr) -> bool {
                 || a == 0
                 || (a == 100 && (64..128).contains(&b)) // shared, RFC 6598
                 || (a == 198 && (b == 18 || b == 19)) // benchmarking
+                || (a == 192 && b == 0 && v4.octets()[2] == 0) // IETF protocol assignments
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            let first = segments[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local
                 || (first & 0xffc0) == 0xfe80 // link-local
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8)) // documentation
+                || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (first == 0x2001 && segments[1] == 0x0db8) // documentation
+                // Ranges that carry an IPv4 address inside: NAT64, 6to4,
+                // IPv4-compatible. Refused rather than unwrapped.
+                || (first == 0x0064 && segments[1] == 0xff9b)
+                || first == 0x2002
+                || segments[..6].iter().all(|&s| s == 0))
         }
     }
 }

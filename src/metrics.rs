@@ -49,7 +49,11 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    // Made-up methods would each make a new series.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m.to_owned(),
+        _ => "OTHER".to_owned(),
+    };
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
@@ -57,6 +61,12 @@ pub async fn track_requests(request: Request, next: Next) -> Response {
         .increment(1);
     metrics::histogram!(HTTP_DURATION, "route" => route).record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Folds recorded samples into the histograms; without it they pile up
+/// between scrapes. Run every few seconds.
+pub fn upkeep() {
+    handle().run_upkeep();
 }
 
 /// A reader signed up, confirmed, or withdrew newsletter consent.

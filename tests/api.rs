@@ -617,6 +617,29 @@ async fn a_digest_of_chosen_articles_holds_exactly_them(backend: Backend) {
         (201, Some(1)),
         "{campaign}"
     );
+    let id = campaign["id"].as_str().unwrap().to_owned();
+    // Pause, list, resume: the controls answer with the campaign.
+    let (status, paused) = call(
+        &app,
+        &bearer,
+        Method::POST,
+        &format!("/api/v1/digests/{id}/pause"),
+        None,
+    )
+    .await;
+    assert_eq!((status, paused["status"].as_str()), (200, Some("paused")));
+    let (_, listed) = call(&app, &bearer, Method::GET, "/api/v1/digests", None).await;
+    assert_eq!(listed[0]["id"].as_str(), Some(id.as_str()));
+    assert_eq!(app.drain_outbox().await.claimed, 0, "paused");
+    let (status, resumed) = call(
+        &app,
+        &bearer,
+        Method::POST,
+        &format!("/api/v1/digests/{id}/resume"),
+        None,
+    )
+    .await;
+    assert_eq!((status, resumed["status"].as_str()), (200, Some("sending")));
     app.drain_outbox().await;
     let mail = app.last_mail_to("reader@example.com").text();
     assert!(
@@ -639,6 +662,19 @@ async fn a_digest_of_chosen_articles_holds_exactly_them(backend: Backend) {
             .text()
             .contains("Other story")
     );
+    // A cancelled digest reaches nobody.
+    let body = json!({ "schedule": "daily", "articles": [ids[1]] });
+    let (_, third) = call(&app, &bearer, Method::POST, "/api/v1/digests", Some(body)).await;
+    let third = third["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/digests/{third}/cancel");
+    let (status, cancelled) = call(&app, &bearer, Method::POST, &path, None).await;
+    let got = (
+        status,
+        cancelled["status"].as_str(),
+        cancelled["cancelled"].as_i64(),
+    );
+    assert_eq!(got, (200, Some("cancelled"), Some(1)));
+    assert_eq!(app.drain_outbox().await.claimed, 0);
     app.stop().await;
 }
 

@@ -567,7 +567,14 @@ async fn editors_add_and_remove_feeds_but_not_the_operators(backend: Backend) {
     .await;
     let editor = app.signed_in_editor("ed@example.com", Role::Editor).await;
     // S-04: no private, loopback or non-http address, whoever asks.
-    for url in ["http://127.0.0.1/feed", "file:///etc/passwd", "not a url"] {
+    for url in [
+        "http://127.0.0.1/feed",
+        "http://[64:ff9b::7f00:1]/feed",
+        "http://[2002:7f00:1::]/feed",
+        "https://user:secret@news.example/rss",
+        "file:///etc/passwd",
+        "not a url",
+    ] {
         let refused = editor
             .submit("/admin/feeds", "/admin/feeds", &[("url", url)])
             .await;

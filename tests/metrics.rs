@@ -4,13 +4,30 @@
 
 mod support;
 
-use broadsheet::{app::Role, audit::Actor, digest};
+use broadsheet::{app::Role, audit::Actor, digest, editors::Role as EditorRole};
 use support::{Backend, TestApp, free_port};
 
 storage_tests!(
     metrics_count_requests_reader_events_emails_and_show_campaigns,
     metrics_bind_moves_metrics_off_the_site,
 );
+
+async fn token(app: &TestApp, name: &str, role: EditorRole) -> String {
+    broadsheet::editors::tokens::create(&app.store, &app.clock, name, role, &Actor::cli())
+        .await
+        .unwrap()
+        .unwrap()
+        .expose()
+}
+
+async fn scrape(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
 
 /// The value of the first sample line starting with `prefix`.
 fn sample(text: &str, prefix: &str) -> Option<f64> {
@@ -33,7 +50,12 @@ async fn metrics_count_requests_reader_events_emails_and_show_campaigns(backend:
     else {
         panic!("a campaign");
     };
-    let response = app.get("/metrics").await;
+    // On the site itself, only for an admin's token.
+    assert_eq!(app.get("/metrics").await.status(), 401);
+    let editor = token(&app, "writer", EditorRole::Editor).await;
+    assert_eq!(scrape(&app, &editor).await.status(), 401);
+    let admin = token(&app, "prometheus", EditorRole::Admin).await;
+    let response = scrape(&app, &admin).await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -70,7 +92,7 @@ async fn metrics_count_requests_reader_events_emails_and_show_campaigns(backend:
     let token = regex_lite::Regex::new("[0-9a-f]{64}").unwrap();
     assert!(!token.is_match(&text), "a token leaked into the metrics");
     app.drain_outbox().await;
-    let text = app.get("/metrics").await.text().await.unwrap();
+    let text = scrape(&app, &admin).await.text().await.unwrap();
     assert_eq!(
         sample(&text, r#"broadsheet_queue_depth{queue="digest"}"#),
         Some(0.0)

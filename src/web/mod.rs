@@ -117,7 +117,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes(state.clone()))
         .merge(api::routes(state.clone()));
     if state.config.server.metrics_bind.is_none() {
-        router = router.route("/metrics", get(metrics));
+        router = router.route("/metrics", get(guarded_metrics));
     }
     router
         .route("/healthz", get(health::healthz))
@@ -167,6 +167,27 @@ pub fn metrics_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+/// `/metrics` on the site itself: for an admin API token only, as the
+/// figures are the publication's business (Prometheus sends it with
+/// `authorization: { credentials: … }`).
+async fn guarded_metrics(state: axum::extract::State<AppState>, headers: HeaderMap) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map_or("", str::trim);
+    match crate::editors::tokens::authenticate(&state.store, &state.clock, bearer).await {
+        Ok(Some(actor)) if actor.is_admin() => metrics(state).await,
+        Ok(_) => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "Send an admin API token, or set server.metrics_bind.",
+        )
+            .into_response(),
+        Err(error) => AppError::from(error).into_response(),
+    }
 }
 
 /// `/metrics`: Prometheus text format.

@@ -152,7 +152,7 @@ pub async fn import(
     let is_csv = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/csv"));
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/csv"));
     if !is_csv {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
