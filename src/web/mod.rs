@@ -173,11 +173,7 @@ pub fn metrics_router(state: AppState) -> Router {
 /// figures are the publication's business (Prometheus sends it with
 /// `authorization: { credentials: … }`).
 async fn guarded_metrics(state: axum::extract::State<AppState>, headers: HeaderMap) -> Response {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map_or("", str::trim);
+    let bearer = api::bearer(&headers);
     match crate::editors::tokens::authenticate(&state.store, &state.clock, bearer).await {
         Ok(Some(actor)) if actor.is_admin() => metrics(state).await,
         Ok(_) => (

@@ -234,7 +234,7 @@ impl Caller {
 }
 
 /// The credential after `Authorization: Bearer`, or "".
-fn bearer(headers: &header::HeaderMap) -> &str {
+pub(super) fn bearer(headers: &header::HeaderMap) -> &str {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
