@@ -246,6 +246,15 @@ async fn an_editor_writes_previews_publishes_and_sends_a_digest(backend: Backend
         .get("/admin/digests/preview?schedule=daily&reader=reader%40example.com")
         .await;
     assert_eq!(preview.status(), 200);
+    // Email templates are inline styles: the preview's frame may use them.
+    let policy = preview.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        policy.contains("style-src 'self' 'unsafe-inline'") && !policy.contains("script-src"),
+        "{policy}"
+    );
     assert!(preview.text().await.unwrap().contains("Harbour reopens"));
     let send = editor
         .submit(

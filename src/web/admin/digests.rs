@@ -5,7 +5,7 @@
 use axum::{
     Form, Json,
     extract::{Path, Query, State},
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -136,7 +136,7 @@ pub async fn preview(
         NextDigest::NothingNew => None,
         NextDigest::UnknownReader => return no_such_reader(&console),
     };
-    console.render(
+    let page = console.render(
         &state,
         "admin/digest_preview.html",
         minijinja::context! {
@@ -146,8 +146,16 @@ pub async fn preview(
             html => preview.as_ref().map(|p| p.html.clone()),
             text => preview.as_ref().map(|p| p.text.clone()),
         },
-    )
+    )?;
+    Ok(([(header::CONTENT_SECURITY_POLICY, PREVIEW_POLICY)], page).into_response())
 }
+
+/// The site's policy, but with the inline styles email templates are made
+/// of: the preview's frame inherits this page's policy, and is sandboxed
+/// (no scripts, no forms, its own origin).
+const PREVIEW_POLICY: &str = "default-src 'self'; img-src 'self' data: https:; \
+     style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
 
 #[derive(Debug, Deserialize)]
 pub struct TestForm {
