@@ -6,5 +6,5 @@ mod digest;
 mod shape;
 mod worker;
 
-pub use digest::{DigestSettings, NextDigest, Preview, PreviewReader};
+pub use digest::{DigestSettings, NextDigest, Preview};
 pub use worker::{BatchOutcome, Worker, WorkerSettings};

@@ -187,10 +187,6 @@ pub struct EditorForm {
     role: String,
 }
 
-fn role(text: &str) -> Role {
-    Role::from_stored(text)
-}
-
 /// Adds an editor and shows their set-password link, once.
 pub async fn add_editor(
     State(state): State<AppState>,
@@ -209,7 +205,7 @@ pub async fn add_editor(
             message,
         );
     };
-    let role = role(&form.role);
+    let role = Role::from_stored(&form.role);
     let link = state
         .editors
         .add(&email, role, &console.editor.actor())
@@ -257,7 +253,7 @@ pub async fn create_token(
         &state.store,
         &state.clock,
         &form.name,
-        role(&form.role),
+        Role::from_stored(&form.role),
         &actor,
     )
     .await?;
