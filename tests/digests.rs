@@ -63,6 +63,19 @@ fn daily(app: &TestApp) -> digest::Schedule {
     digest::schedules(&app.config).unwrap().remove(0)
 }
 
+/// "Send now" for the daily schedule, as the CLI would.
+async fn send_now(app: &TestApp) -> Started {
+    digest::send_now(
+        &app.store,
+        &app.clock,
+        &daily(app),
+        false,
+        &broadsheet::audit::Actor::cli(),
+    )
+    .await
+    .unwrap()
+}
+
 async fn a_digest_reaches_each_consenting_reader_once_with_list_headers(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     articles(&app).await;
@@ -73,15 +86,7 @@ async fn a_digest_reaches_each_consenting_reader_once_with_list_headers(backend:
     app.drain_outbox().await;
     let before = app.received().len();
 
-    let started = digest::send_now(
-        &app.store,
-        &app.clock,
-        &daily(&app),
-        false,
-        &broadsheet::audit::Actor::cli(),
-    )
-    .await
-    .unwrap();
+    let started = send_now(&app).await;
     let Started::Campaign {
         recipients,
         articles,
@@ -142,15 +147,7 @@ async fn a_digest_reaches_each_consenting_reader_once_with_list_headers(backend:
     let status = "SELECT status FROM campaigns";
     assert_eq!(app.text(status).await.as_deref(), Some("done"));
     assert_eq!(app.scalar("SELECT sent FROM campaigns").await, 2);
-    let again = digest::send_now(
-        &app.store,
-        &app.clock,
-        &daily(&app),
-        false,
-        &broadsheet::audit::Actor::cli(),
-    )
-    .await
-    .unwrap();
+    let again = send_now(&app).await;
     assert_eq!(
         again,
         Started::NothingNew,
@@ -204,15 +201,7 @@ async fn a_withdrawal_between_enqueue_and_claim_sends_nothing(backend: Backend) 
     reader(&app, "leaving@example.com", true, &[], false).await;
     app.drain_outbox().await;
     let before = app.received().len();
-    digest::send_now(
-        &app.store,
-        &app.clock,
-        &daily(&app),
-        false,
-        &broadsheet::audit::Actor::cli(),
-    )
-    .await
-    .unwrap();
+    send_now(&app).await;
     let link = app
         .reader_link("leaving@example.com", LinkPurpose::Unsubscribe)
         .await;
@@ -244,15 +233,7 @@ async fn digest_refused_at_rcpt(backend: Backend, reply: &'static str) -> (TestA
         .as_ref()
         .unwrap()
         .set_rcpt_reply(Reply::Refuse(reply));
-    digest::send_now(
-        &app.store,
-        &app.clock,
-        &daily(&app),
-        false,
-        &broadsheet::audit::Actor::cli(),
-    )
-    .await
-    .unwrap();
+    send_now(&app).await;
     let outcome = app.drain_outbox().await;
     (app, outcome)
 }
@@ -269,15 +250,7 @@ async fn a_hard_bounce_fails_and_suppresses_the_reader(backend: Backend) {
     );
     app.import_article("+++\ntitle = \"Later\"\n+++\nBody.\n")
         .await;
-    let next = digest::send_now(
-        &app.store,
-        &app.clock,
-        &daily(&app),
-        false,
-        &broadsheet::audit::Actor::cli(),
-    )
-    .await
-    .unwrap();
+    let next = send_now(&app).await;
     assert!(
         matches!(next, Started::Campaign { recipients: 0, .. }),
         "{next:?}"
@@ -291,15 +264,7 @@ async fn a_killed_workers_digest_lease_is_reclaimed(backend: Backend) {
     reader(&app, "patient@example.com", true, &[], false).await;
     app.drain_outbox().await;
     let before = app.received().len();
-    digest::send_now(
-        &app.store,
-        &app.clock,
-        &daily(&app),
-        false,
-        &broadsheet::audit::Actor::cli(),
-    )
-    .await
-    .unwrap();
+    send_now(&app).await;
     let now = app.clock.now_ms();
     let claimed = broadsheet::store::digests::claim(&app.store, "killed", now, now + 300_000, 10)
         .await
@@ -330,15 +295,7 @@ async fn digests_are_dkim_signed_over_the_unsubscribe_headers(backend: Backend) 
     .await;
     articles(&app).await;
     reader(&app, "signed@example.com", true, &[], false).await;
-    digest::send_now(
-        &app.store,
-        &app.clock,
-        &daily(&app),
-        false,
-        &broadsheet::audit::Actor::cli(),
-    )
-    .await
-    .unwrap();
+    send_now(&app).await;
     app.drain_outbox().await;
     let mail = app.last_mail_to("signed@example.com");
     let parsed = mail.parsed();
@@ -396,15 +353,7 @@ async fn a_send_that_could_outlast_its_lease_is_handed_back_unsent(backend: Back
     }
     app.drain_outbox().await;
     let before = app.received().len();
-    digest::send_now(
-        &app.store,
-        &app.clock,
-        &daily(&app),
-        false,
-        &broadsheet::audit::Actor::cli(),
-    )
-    .await
-    .unwrap();
+    send_now(&app).await;
     app.smtp
         .as_ref()
         .unwrap()
@@ -432,15 +381,7 @@ async fn three_readers_digests(app: &TestApp) -> Vec<(String, String)> {
         reader(app, email, true, &[], false).await;
     }
     app.drain_outbox().await;
-    digest::send_now(
-        &app.store,
-        &app.clock,
-        &daily(app),
-        false,
-        &broadsheet::audit::Actor::cli(),
-    )
-    .await
-    .unwrap();
+    send_now(app).await;
     assert_eq!(app.drain_outbox().await.sent, 3);
     let mut digests = Vec::new();
     for email in emails {

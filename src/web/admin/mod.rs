@@ -138,6 +138,8 @@ pub struct Console {
 /// Why a console request was not let in.
 pub enum Refused {
     SignIn,
+    /// A page saying why (403 for editors on admins' pages).
+    Page(Response),
     Error(AppError),
 }
 
@@ -145,7 +147,24 @@ impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         match self {
             Self::SignIn => Redirect::to("/admin/login").into_response(),
+            Self::Page(page) => page,
             Self::Error(error) => error.into_response(),
+        }
+    }
+}
+
+/// A console request by an admin; editors get the 403 page.
+pub struct Admin(pub Console);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Refused;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refused> {
+        let console = Console::from_request_parts(parts, state).await?;
+        match console.unless_admin(state) {
+            Ok(None) => Ok(Self(console)),
+            Ok(Some(refusal)) => Err(Refused::Page(refusal)),
+            Err(error) => Err(Refused::Error(error)),
         }
     }
 }

@@ -9,7 +9,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{Console, back_to};
+use super::{Admin, Console, back_to};
 use crate::{app::AppState, readers, web::AppError};
 
 const PAGE_SIZE: i64 = 50;
@@ -57,12 +57,9 @@ pub async fn detail(
 
 pub async fn export(
     State(state): State<AppState>,
-    console: Console,
+    Admin(console): Admin,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    if let Some(refused) = console.unless_admin(&state)? {
-        return Ok(refused);
-    }
     let actor = console.editor.actor();
     let Some(data) = readers::export(&state.store, &state.clock, &id, &actor).await? else {
         return console.not_found(&state);
@@ -73,12 +70,9 @@ pub async fn export(
 
 pub async fn erase(
     State(state): State<AppState>,
-    console: Console,
+    Admin(console): Admin,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    if let Some(refused) = console.unless_admin(&state)? {
-        return Ok(refused);
-    }
     let actor = console.editor.actor();
     let key = &state.suppression_key;
     if !readers::erase(&state.store, &state.clock, key, &id, &actor).await? {

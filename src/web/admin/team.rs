@@ -9,7 +9,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{Console, back_to};
+use super::{Admin, Console, back_to};
 use crate::{
     app::AppState,
     audit,
@@ -166,11 +166,8 @@ pub async fn audit(
 
 pub async fn editors(
     State(state): State<AppState>,
-    console: Console,
+    Admin(console): Admin,
 ) -> Result<Response, AppError> {
-    if let Some(refused) = console.unless_admin(&state)? {
-        return Ok(refused);
-    }
     let editors = state.editors.list().await?;
     console.render(
         &state,
@@ -190,12 +187,9 @@ pub struct EditorForm {
 /// Adds an editor and shows their set-password link, once.
 pub async fn add_editor(
     State(state): State<AppState>,
-    console: Console,
+    Admin(console): Admin,
     Form(form): Form<EditorForm>,
 ) -> Result<Response, AppError> {
-    if let Some(refused) = console.unless_admin(&state)? {
-        return Ok(refused);
-    }
     let Ok(email) = EmailAddress::parse(&form.email) else {
         let message = "Please give the editor's email address.";
         return console.message(
@@ -223,10 +217,10 @@ pub async fn add_editor(
     )
 }
 
-pub async fn tokens(State(state): State<AppState>, console: Console) -> Result<Response, AppError> {
-    if let Some(refused) = console.unless_admin(&state)? {
-        return Ok(refused);
-    }
+pub async fn tokens(
+    State(state): State<AppState>,
+    Admin(console): Admin,
+) -> Result<Response, AppError> {
     let tokens = tokens::list(&state.store).await?;
     console.render(&state, "admin/tokens.html", minijinja::context! { tokens })
 }
@@ -242,12 +236,9 @@ pub struct TokenForm {
 /// Creates a token and shows it, once.
 pub async fn create_token(
     State(state): State<AppState>,
-    console: Console,
+    Admin(console): Admin,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
-    if let Some(refused) = console.unless_admin(&state)? {
-        return Ok(refused);
-    }
     let actor = console.editor.actor();
     let created = tokens::create(
         &state.store,
@@ -277,12 +268,9 @@ pub async fn create_token(
 
 pub async fn revoke_token(
     State(state): State<AppState>,
-    console: Console,
+    Admin(console): Admin,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
-    if let Some(refused) = console.unless_admin(&state)? {
-        return Ok(refused);
-    }
     let actor = console.editor.actor();
     if !tokens::revoke(&state.store, &state.clock, &form.name, &actor).await? {
         return console.not_found(&state);
