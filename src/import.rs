@@ -18,7 +18,7 @@ pub const COLUMNS: [&str; 5] = ["email", "name", "topics", "consented_at", "sour
 /// Rows written per transaction. Measured on 100,000 rows (BENCHMARKS.md):
 /// 50 → 29.7k rows/s on SQLite, 100 → 24.1k, 500 → 10.9k, 2000 → 3.0k; on
 /// PostgreSQL 100 → 26.2k. Long multi-row statements cost more than linearly.
-const BATCH: usize = 100;
+const BATCH: usize = 1000;
 
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -173,7 +173,7 @@ async fn write_batch(
         .iter()
         .map(|r| suppression_hash(key, r.email.canonical()))
         .collect();
-    let suppressed = store::import::suppressed(&mut tx, &hashes).await?;
+    let suppressed = store::import::suppressed(store, &mut tx, &hashes).await?;
     let mut by_source: std::collections::BTreeMap<&str, Vec<ImportedReader<'_>>> =
         Default::default();
     for (row, hash) in batch.iter().zip(&hashes) {
@@ -200,7 +200,7 @@ async fn write_batch(
             format!("{file_name}: {source}")
         };
         let inserted =
-            store::import::insert_batch(&mut tx, readers, wording_id, &detail, now).await?;
+            store::import::insert_batch(store, &mut tx, readers, wording_id, &detail, now).await?;
         report.imported += inserted.len() as u64;
         report.existing += (readers.len() - inserted.len()) as u64;
     }

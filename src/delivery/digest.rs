@@ -226,6 +226,33 @@ pub struct Preview {
 }
 
 impl Worker {
+    /// Renders and builds a campaign's digest of `articles` for each of
+    /// `readers` (with their topics) on the calling thread, exactly as a
+    /// delivery does but without claiming or sending, and hands `sink` the
+    /// bytes each message would put on the wire. `benches/render.rs` times it.
+    pub fn render_each(
+        &self,
+        articles: Vec<CampaignArticle>,
+        readers: &[(Recipient, Vec<String>)],
+        mut sink: impl FnMut(&[u8]),
+    ) -> anyhow::Result<()> {
+        let now = self.clock.now_ms();
+        let row = CampaignRow {
+            id: crate::store::new_id(),
+            schedule: String::new(),
+            subject: String::new(),
+            covers_until: now,
+            created_at: now,
+        };
+        let campaign = CampaignContext::new(row, articles);
+        for (recipient, topics) in readers {
+            if let Some((_, message)) = self.digest(&campaign, recipient, topics)? {
+                sink(&message.formatted());
+            }
+        }
+        Ok(())
+    }
+
     /// Renders the digest `articles` would make, without a campaign, for
     /// `as_reader` (their name and topics) or a reader of every topic, sent
     /// to `to`; `None` if there is nothing to show.

@@ -8,8 +8,8 @@ use lettre::{
     Message,
     message::dkim::DkimConfig,
     message::{
-        Mailbox, MultiPart,
-        header::{HeaderName, HeaderValue},
+        Body, Mailbox, MultiPart, SinglePart,
+        header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue},
     },
 };
 
@@ -35,7 +35,12 @@ pub fn build_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> anyhow::
         .parse()
         .context("the recipient is not a valid address")?;
     let (from, message_id, date) = (envelope.from, envelope.message_id, envelope.date);
-    let mut builder = Message::builder();
+    // Given, not worked out again from the headers just written (a tenth
+    // of the cost of building a digest, BENCHMARKS.md).
+    let smtp_envelope =
+        lettre::address::Envelope::new(Some(from.email.clone()), vec![to.email.clone()])
+            .context("while building a message's envelope")?;
+    let mut builder = Message::builder().envelope(smtp_envelope);
     for (name, value) in envelope.extra {
         // E-17: refused, not stripped; our own values never hold these.
         anyhow::ensure!(
@@ -57,10 +62,11 @@ pub fn build_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> anyhow::
             HeaderName::new_from_ascii_str("Auto-Submitted"),
             "auto-generated".into(),
         ))
-        .multipart(MultiPart::alternative_plain_html(
-            email.text.clone(),
-            email.html.clone(),
-        ))
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(part(ContentType::TEXT_PLAIN, &email.text))
+                .singlepart(part(ContentType::TEXT_HTML, &email.html)),
+        )
         .context("while building a message")?;
     if let Some(dkim) = envelope.dkim {
         message.sign(dkim);
@@ -68,7 +74,87 @@ pub fn build_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> anyhow::
     Ok(message)
 }
 
+/// A UTF-8 body part. Sent as it is (7bit, or 8bit with 8BITMIME, which
+/// lettre asks for) when every line fits SMTP's 998 octets: encoding every
+/// copy of a digest as quoted-printable was half the cost of building it
+/// (BENCHMARKS.md). A longer line leaves the choice of encoding to lettre.
+fn part(content_type: ContentType, text: &str) -> SinglePart {
+    let body = match crlf_lines(text) {
+        Some(crlf) => {
+            let encoding = if text.is_ascii() {
+                ContentTransferEncoding::SevenBit
+            } else {
+                ContentTransferEncoding::EightBit
+            };
+            Body::dangerous_pre_encoded(crlf, encoding)
+        }
+        None => Body::new(text.to_owned()),
+    };
+    SinglePart::builder().header(content_type).body(body)
+}
+
+/// `text` with CRLF line endings, as SMTP carries it; `None` if a line is
+/// longer than 998 octets (RFC 5322 2.1.1) or holds a NUL, which 7bit and
+/// 8bit bodies may not. A lone CR is dropped, so no line ending but CRLF
+/// reaches the wire.
+fn crlf_lines(text: &str) -> Option<Vec<u8>> {
+    const MAX_LINE: usize = 998;
+    if text.contains('\0') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() + text.len() / 32);
+    let mut lines = text.split('\n').peekable();
+    while let Some(line) = lines.next() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.len() > MAX_LINE {
+            return None;
+        }
+        if line.contains('\r') {
+            out.extend(line.bytes().filter(|b| *b != b'\r'));
+        } else {
+            out.extend_from_slice(line.as_bytes());
+        }
+        if lines.peek().is_some() {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    Some(out)
+}
+
 /// The domain Message-IDs are made in: the sender's.
 pub fn message_id_domain(from: &Mailbox) -> String {
     from.email.domain().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_go_out_with_crlf_line_endings_only() {
+        let crlf = crlf_lines("one\ntwo\r\nthree\rfour\n").expect("short lines");
+        assert_eq!(crlf, b"one\r\ntwo\r\nthreefour\r\n");
+    }
+
+    #[test]
+    fn long_lines_and_nul_are_left_to_an_encoding() {
+        assert!(crlf_lines(&"x".repeat(998)).is_some());
+        assert!(crlf_lines(&format!("short\n{}", "x".repeat(999))).is_none());
+        assert!(crlf_lines("a\0b").is_none());
+        let long = "é".repeat(600);
+        let message = part(ContentType::TEXT_PLAIN, &long).formatted();
+        let head = String::from_utf8_lossy(&message);
+        assert!(!head.contains("8bit"), "{head}");
+    }
+
+    #[test]
+    fn non_ascii_text_is_sent_as_8bit_and_ascii_as_7bit() {
+        let utf8 = String::from_utf8(part(ContentType::TEXT_PLAIN, "Café · news").formatted())
+            .expect("8bit part is UTF-8");
+        assert!(utf8.contains("Content-Transfer-Encoding: 8bit"), "{utf8}");
+        assert!(utf8.contains("Café · news"), "{utf8}");
+        let ascii = String::from_utf8(part(ContentType::TEXT_HTML, "<p>news</p>").formatted())
+            .expect("ASCII");
+        assert!(ascii.contains("Content-Transfer-Encoding: 7bit"), "{ascii}");
+    }
 }

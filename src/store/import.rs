@@ -1,8 +1,12 @@
-//! Many readers at once, in multi-row statements (subscriber import).
+//! Many readers at once (subscriber import): each statement takes a whole
+//! batch as one JSON parameter.
+
+use std::collections::HashSet;
 
 use anyhow::Context;
+use serde_json::json;
 
-use super::Conn;
+use super::{Conn, Store};
 
 /// A reader from an import file, validated.
 pub struct ImportedReader<'a> {
@@ -14,19 +18,12 @@ pub struct ImportedReader<'a> {
     pub consented_at: i64,
 }
 
-/// `($1, $2, …), ($n, …)` for `rows` rows of `columns` parameters.
-fn values(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| format!("({})", super::placeholders(row * columns + 1, columns)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Inserts the readers not known yet, each confirmed, with an account, a
 /// confirmed digest consent (source `import`, the given time, `detail`)
 /// and their topics. Returns the ids of those inserted; known addresses are
 /// left exactly as they are (a withdrawal stays a withdrawal).
 pub async fn insert_batch(
+    store: &Store,
     conn: &mut Conn,
     readers: &[ImportedReader<'_>],
     wording_id: &str,
@@ -36,105 +33,98 @@ pub async fn insert_batch(
     if readers.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!(
+    // `WHERE true` tells SQLite's parser the upsert clause is not a join's.
+    let rows: Vec<_> = readers
+        .iter()
+        .map(|r| json!([r.id, r.email, r.email_canonical, r.name, r.consented_at]))
+        .collect();
+    let inserted: Vec<String> = sqlx::query_scalar(&format!(
         "INSERT INTO subscribers (id, email, email_canonical, name, status, created_at, updated_at, confirmed_at)
-         VALUES {} ON CONFLICT (email_canonical) DO NOTHING RETURNING id",
-        values(readers.len(), 8)
-    );
-    let mut query = sqlx::query_scalar::<_, String>(&sql);
-    for r in readers {
-        query = query
-            .bind(&r.id)
-            .bind(r.email)
-            .bind(r.email_canonical)
-            .bind(r.name)
-            .bind("confirmed")
-            .bind(now)
-            .bind(now)
-            .bind(r.consented_at);
-    }
-    let inserted = query
-        .fetch_all(&mut *conn)
-        .await
-        .context("while importing readers")?;
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 'confirmed', $2, $2,
+                CAST(value ->> 4 AS BIGINT)
+         FROM {} WHERE true
+         ON CONFLICT (email_canonical) DO NOTHING RETURNING id",
+        store.json_rows(1)
+    ))
+    .bind(serde_json::to_string(&rows)?)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await
+    .context("while importing readers")?;
+    let inserted_ids: HashSet<&str> = inserted.iter().map(String::as_str).collect();
     let new: Vec<&ImportedReader<'_>> = readers
         .iter()
-        .filter(|r| inserted.contains(&r.id))
+        .filter(|r| inserted_ids.contains(r.id.as_str()))
         .collect();
     if new.is_empty() {
         return Ok(inserted);
     }
-    let sql = format!(
-        "INSERT INTO accounts (subscriber_id, username, created_at) VALUES {} ON CONFLICT DO NOTHING",
-        values(new.len(), 3)
-    );
-    let mut query = sqlx::query(&sql);
-    for r in &new {
-        query = query.bind(&r.id).bind(r.email_canonical).bind(now);
-    }
-    query
-        .execute(&mut *conn)
-        .await
-        .context("while creating imported accounts")?;
-    let sql = format!(
+    let accounts: Vec<_> = new
+        .iter()
+        .map(|r| json!([r.id, r.email_canonical]))
+        .collect();
+    sqlx::query(&format!(
+        "INSERT INTO accounts (subscriber_id, username, created_at)
+         SELECT value ->> 0, value ->> 1, $2 FROM {} WHERE true ON CONFLICT DO NOTHING",
+        store.json_rows(1)
+    ))
+    .bind(serde_json::to_string(&accounts)?)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .context("while creating imported accounts")?;
+    let consents: Vec<_> = new
+        .iter()
+        .map(|r| json!([super::new_id(), r.id, r.consented_at]))
+        .collect();
+    sqlx::query(&format!(
         "INSERT INTO consent_events
            (id, subject_kind, subject, purpose, action, text_id, source, source_detail, created_at)
-         VALUES {}",
-        values(new.len(), 9)
-    );
-    let mut query = sqlx::query(&sql);
-    for r in &new {
-        query = query
-            .bind(super::new_id())
-            .bind("subscriber")
-            .bind(&r.id)
-            .bind("newsletter")
-            .bind("confirmed")
-            .bind(wording_id)
-            .bind("import")
-            .bind(detail)
-            .bind(r.consented_at);
-    }
-    query
-        .execute(&mut *conn)
-        .await
-        .context("while recording imported consent")?;
-    let topics: Vec<(&str, &str)> = new
+         SELECT value ->> 0, 'subscriber', value ->> 1, 'newsletter', 'confirmed', $2, 'import', $3,
+                CAST(value ->> 2 AS BIGINT)
+         FROM {}",
+        store.json_rows(1)
+    ))
+    .bind(serde_json::to_string(&consents)?)
+    .bind(wording_id)
+    .bind(detail)
+    .execute(&mut *conn)
+    .await
+    .context("while recording imported consent")?;
+    let topics: Vec<_> = new
         .iter()
-        .flat_map(|r| r.topics.iter().map(move |t| (r.id.as_str(), t.as_str())))
+        .flat_map(|r| r.topics.iter().map(move |t| json!([r.id, t])))
         .collect();
     if !topics.is_empty() {
-        let sql = format!(
-            "INSERT INTO preference_topics (subscriber_id, category) VALUES {} ON CONFLICT DO NOTHING",
-            values(topics.len(), 2)
-        );
-        let mut query = sqlx::query(&sql);
-        for (id, topic) in &topics {
-            query = query.bind(*id).bind(*topic);
-        }
-        query
-            .execute(&mut *conn)
-            .await
-            .context("while importing topics")?;
+        sqlx::query(&format!(
+            "INSERT INTO preference_topics (subscriber_id, category)
+             SELECT value ->> 0, value ->> 1 FROM {} WHERE true ON CONFLICT DO NOTHING",
+            store.json_rows(1)
+        ))
+        .bind(serde_json::to_string(&topics)?)
+        .execute(&mut *conn)
+        .await
+        .context("while importing topics")?;
     }
     Ok(inserted)
 }
 
 /// Which of these address hashes are on the suppression list.
-pub async fn suppressed(conn: &mut Conn, hashes: &[String]) -> anyhow::Result<Vec<String>> {
+pub async fn suppressed(
+    store: &Store,
+    conn: &mut Conn,
+    hashes: &[String],
+) -> anyhow::Result<HashSet<String>> {
     if hashes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(HashSet::new());
     }
-    let sql = format!(
+    let found: Vec<String> = sqlx::query_scalar(&format!(
         "SELECT email_hash FROM suppressions WHERE email_hash IN ({})",
-        super::placeholders(1, hashes.len())
-    );
-    let mut query = sqlx::query_scalar(&sql);
-    for hash in hashes {
-        query = query.bind(hash);
-    }
-    query
-        .fetch_all(&mut *conn)
-        .await
-        .context("while checking suppressions")
+        store.json_list(1)
+    ))
+    .bind(serde_json::to_string(hashes)?)
+    .fetch_all(&mut *conn)
+    .await
+    .context("while checking suppressions")?;
+    Ok(found.into_iter().collect())
 }

@@ -137,6 +137,18 @@ impl Store {
         }
     }
 
+    /// A table of the rows of the JSON array of arrays bound as `$n`, each
+    /// row as `value`, whose fields `value ->> 0`, `value ->> 1`, … are text
+    /// (or NULL) on both databases. Many rows in one parameter: SQLite's
+    /// lookup of numbered parameters grows with their count, so a
+    /// statement of thousands of `$n` costs more than linearly (BENCHMARKS.md).
+    pub fn json_rows(&self, n: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("json_each(${n})"),
+            Backend::Postgres => format!("json_array_elements(${n}::json)"),
+        }
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

@@ -1,0 +1,80 @@
+# Shared by the benchmark scripts: tools, the binary, a scratch folder and
+# a database of the chosen kind. Sourced, not run.
+#
+#   BIN=path   use this binary instead of building target/release/broadsheet
+#              (the quick mode in .ci/run passes the debug build it has)
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Debian packages the benchmarks drive: postfix's smtp-sink and smtp-source,
+# wrk, and GNU time for CPU and peak memory.
+need_tools() {
+  local missing=()
+  command -v smtp-sink >/dev/null || missing+=(postfix)
+  command -v wrk >/dev/null || missing+=(wrk)
+  [ -x /usr/bin/time ] || missing+=(time)
+  [ ${#missing[@]} -eq 0 ] && return
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "${missing[@]}" >/dev/null \
+    || { apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null; }
+  postfix stop >/dev/null 2>&1 || true
+}
+
+broadsheet_bin() {
+  if [ -z "${BIN:-}" ]; then
+    (cd "$ROOT" && cargo build --release --quiet)
+    BIN=$ROOT/target/release/broadsheet
+  fi
+  export BIN
+}
+
+# A scratch folder, removed on exit with whatever `cleanup` lists.
+CLEANUP=()
+cleanup() {
+  cd /   # the scratch folder may be the working directory
+  for command in "${CLEANUP[@]}"; do eval "$command" || true; done
+}
+trap cleanup EXIT
+scratch() {
+  WORK=$(mktemp -d)
+  CLEANUP+=("rm -rf '$WORK'")
+}
+
+# Points BROADSHEET_DATABASE__URL at a fresh database: a file in $WORK, or
+# a new PostgreSQL database dropped on exit. `sql QUERY` reads from it.
+database() {
+  DB=$1
+  case "$DB" in
+    sqlite) export BROADSHEET_DATABASE__URL="sqlite://$WORK/bench.db" ;;
+    postgres)
+      PG_NAME="bs_bench_$$"
+      psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $PG_NAME" -c "CREATE DATABASE $PG_NAME" postgres
+      CLEANUP+=("psql -q -h 127.0.0.1 -U postgres -c 'DROP DATABASE IF EXISTS $PG_NAME' postgres")
+      export BROADSHEET_DATABASE__URL="postgres://postgres@127.0.0.1:5432/$PG_NAME" ;;
+    *) echo "database: sqlite or postgres, not '$DB'" >&2; exit 2 ;;
+  esac
+}
+sql() {
+  case "$DB" in
+    sqlite) python3 -c "import sqlite3,sys; print(*sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone())" "$WORK/bench.db" "$1" ;;
+    postgres) psql -tA -h 127.0.0.1 -U postgres -c "$1" "$PG_NAME" ;;
+  esac
+}
+
+# N readers as `subscriber import` takes them, each with the digest on.
+readers_csv() {
+  python3 - "$1" <<'PY'
+import sys
+n = int(sys.argv[1])
+out = sys.stdout
+out.write("email,name,topics,consented_at,source\n")
+for i in range(n):
+    out.write(f"reader{i}@example.com,Reader {i},,2025-01-01T00:00:00Z,bench\n")
+PY
+}
+
+# Seconds since the epoch, with nanoseconds.
+now() { date +%s.%N; }
+
+# The median of the numbers on standard input.
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

@@ -1,0 +1,172 @@
+"""Drives bench/web.sh: starts the server, measures start-up and idle RSS,
+signs a reader in through the emailed sign-in link, and runs wrk.
+
+Reads BIN, WORK, DB, PG_NAME, BENCH_DIR, BENCH_SECONDS and the BROADSHEET_*
+settings from the environment that bench/web.sh prepared."""
+
+import email
+import email.policy
+import glob
+import http.client
+import http.cookiejar
+import json
+import os
+import re
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+BIN, WORK, DB = os.environ["BIN"], os.environ["WORK"], os.environ["DB"]
+SECONDS = os.environ["BENCH_SECONDS"]
+CONNECTIONS = 64
+PORT = 18080
+BASE = f"http://127.0.0.1:{PORT}"
+os.environ.update(BROADSHEET_SERVER__BIND=f"127.0.0.1:{PORT}", BROADSHEET_SERVER__BASE_URL=BASE)
+
+
+def ready():
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
+        connection.request("GET", "/readyz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+
+
+def start():
+    """The server, and the seconds from spawning it to a ready /readyz."""
+    began = time.monotonic()
+    server = subprocess.Popen([BIN, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not ready():
+        if server.poll() is not None:
+            sys.exit("bench/web.py: the server exited before it was ready")
+        if time.monotonic() - began > 30:
+            sys.exit("bench/web.py: the server was not ready within 30 s")
+        time.sleep(0.001)
+    return server, time.monotonic() - began
+
+
+def stop(server):
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return kib / 1024
+
+
+def sql(query):
+    """The first column of the first row, as text."""
+    if DB == "sqlite":
+        return str(sqlite3.connect(f"{WORK}/bench.db").execute(query).fetchone()[0])
+    return subprocess.check_output(
+        ["psql", "-tA", "-h", "127.0.0.1", "-U", "postgres", "-c", query, os.environ["PG_NAME"]],
+        text=True).strip()
+
+
+def csrf_form(opener, path):
+    page = opener.open(BASE + path).read().decode()
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+def signed_in_cookie():
+    """Signs the imported reader in with the emailed link, like a browser."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    token = csrf_form(opener, "/login/link")
+    form = urllib.parse.urlencode({"email": "reader0@example.com", "csrf": token}).encode()
+    opener.open(BASE + "/login/link", form).read()
+    for _ in range(100):
+        mails = glob.glob(f"{WORK}/mail/*.eml")
+        if mails:
+            break
+        time.sleep(0.1)
+    else:
+        sys.exit("bench/web.py: no sign-in email arrived")
+    with open(mails[0], "rb") as file:
+        message = email.message_from_binary_file(file, policy=email.policy.default)
+    text = message.get_body(("plain",)).get_content()
+    link = re.search(re.escape(BASE) + r"(/login/link/\S+)", text).group(1)
+    token = csrf_form(opener, link)
+    opener.open(BASE + link, urllib.parse.urlencode({"csrf": token}).encode()).read()
+    cookies = "; ".join(f"{c.name}={c.value}" for c in jar)
+    if "bs_session" not in cookies:
+        sys.exit(f"bench/web.py: signing in set no session cookie ({cookies})")
+    return cookies
+
+
+def wrk(path, script="report.lua", headers=()):
+    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency",
+               "-s", f"{os.environ['BENCH_DIR']}/{script}"]
+    for header in headers:
+        command += ["-H", header]
+    out = subprocess.run(command + [BASE + path], check=True, capture_output=True, text=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    errors = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
+    result["errors"] = errors
+    result["rate"] = result["requests"] / result["seconds"]
+    return result
+
+
+def row(scenario, result, note=""):
+    print(f"| {scenario} | {DB} | {result['rate']:,.0f} | {result['p50_ms']:.2f} ms "
+          f"| {result['p99_ms']:.2f} ms | {result['errors']} | {note} |", flush=True)
+
+
+def main():
+    # Start-up, five times on the same (migrated) database: spawn to ready.
+    startups, idle = [], []
+    for _ in range(5):
+        server, seconds = start()
+        time.sleep(1)
+        startups.append(seconds * 1000)
+        idle.append(rss_mib(server.pid))
+        stop(server)
+    print(f"| start-up to ready /readyz | {DB} | median {statistics.median(startups):.0f} ms "
+          f"(min {min(startups):.0f}, max {max(startups):.0f}) | idle RSS median {statistics.median(idle):.1f} MiB |")
+
+    server, _ = start()
+    try:
+        cookie = signed_in_cookie()
+        slug = sql("SELECT slug FROM articles ORDER BY slug LIMIT 1")
+        failed = []
+
+        result = wrk("/healthz")
+        row("GET /healthz (reference)", result)
+        failed += ["healthz"] if result["errors"] else []
+
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        token = csrf_form(opener, "/subscribe")
+        run = str(int(time.time()))
+        os.environ.update(BENCH_COOKIE="; ".join(f"{c.name}={c.value}" for c in jar),
+                          BENCH_CSRF=token, BENCH_RUN=run)
+        result = wrk("/subscribe", "subscribe.lua")
+        time.sleep(0.5)
+        stored = int(sql(f"SELECT COUNT(*) FROM subscribers WHERE email LIKE 'r{run}-%' AND status = 'pending'"))
+        queued = int(sql("SELECT COUNT(*) FROM outbox o JOIN subscribers s ON s.id = o.subscriber_id "
+                     f"WHERE o.template = 'confirm' AND s.email LIKE 'r{run}-%'"))
+        answered = result["requests"] - result["errors"]
+        # wrk stops counting with requests still in flight, which may be stored.
+        whole = answered <= stored <= answered + CONNECTIONS and queued == stored
+        row("POST /subscribe", result, f"{stored:,} readers stored, {queued:,} confirmation emails queued")
+        failed += [] if whole and not result["errors"] else ["subscribe"]
+
+        for who, headers in (("anonymous", ()), ("signed in", (f"Cookie: {cookie}",))):
+            result = wrk(f"/articles/{slug}", headers=headers)
+            row(f"GET /articles/{{slug}}, {who}", result)
+            failed += [who] if result["errors"] else []
+        if failed:
+            sys.exit(f"bench/web.py: errors or lost signups in: {', '.join(failed)}")
+    finally:
+        stop(server)
+
+
+main()
