@@ -24,7 +24,8 @@ need_tools
 broadsheet_bin
 scratch
 cd "$WORK"
-smtp-sink -u nobody -c "127.0.0.1:$PORT" 1000 >sink.out & CLEANUP+=("kill $!")
+smtp-sink -u nobody -c "127.0.0.1:$PORT" 1000 >sink.out & CLEANUP+=("kill $! && wait $!")
+wait_for_port "$PORT"
 database "$DB"
 export BROADSHEET_MAIL__TRANSPORT=smtp BROADSHEET_SMTP__PORT=$PORT
 export BROADSHEET_SMTP__CONCURRENCY=$CONNECTIONS

@@ -32,7 +32,8 @@ broadsheet_bin() {
 CLEANUP=()
 cleanup() {
   cd /   # the scratch folder may be the working directory
-  for command in "${CLEANUP[@]}"; do eval "$command" || true; done
+  # Last in, first out: the sink and the database go before the folder.
+  for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do eval "${CLEANUP[i]}" || true; done
 }
 trap cleanup EXIT
 scratch() {
@@ -76,5 +77,12 @@ PY
 # Seconds since the epoch, with nanoseconds.
 now() { date +%s.%N; }
 
-# The median of the numbers on standard input.
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# Waits until something listens on 127.0.0.1:$1.
+wait_for_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
+    sleep 0.1
+  done
+  echo "nothing listens on port $1" >&2
+  exit 1
+}

@@ -24,4 +24,4 @@ export BROADSHEET_SIGNUP__PER_IP_PER_HOUR=0 BROADSHEET_ACCOUNTS__LOGIN_PER_IP_PE
 "$BIN" article import "$ROOT"/examples/articles/*.md 2>/dev/null
 readers_csv 1 > "$WORK/reader.csv"
 "$BIN" subscriber import "$WORK/reader.csv" >/dev/null 2>&1
-python3 "$ROOT/bench/web.py" "${@:3}"
+python3 "$ROOT/bench/web.py"

@@ -230,6 +230,7 @@ impl Worker {
     /// `readers` (with their topics) on the calling thread, exactly as a
     /// delivery does but without claiming or sending, and hands `sink` the
     /// bytes each message would put on the wire. `benches/render.rs` times it.
+    #[doc(hidden)]
     pub fn render_each(
         &self,
         articles: Vec<CampaignArticle>,

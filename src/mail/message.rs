@@ -52,6 +52,9 @@ pub fn build_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> anyhow::
             value.clone(),
         ));
     }
+    // A relay that turns 8bit into 7bit would break a DKIM body hash
+    // (RFC 6376 5.3): signed mail keeps lettre's encoding.
+    let eight_bit = envelope.dkim.is_none();
     let mut message = builder
         .from(from.clone())
         .to(to)
@@ -64,8 +67,8 @@ pub fn build_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> anyhow::
         ))
         .multipart(
             MultiPart::alternative()
-                .singlepart(part(ContentType::TEXT_PLAIN, &email.text))
-                .singlepart(part(ContentType::TEXT_HTML, &email.html)),
+                .singlepart(part(ContentType::TEXT_PLAIN, &email.text, eight_bit))
+                .singlepart(part(ContentType::TEXT_HTML, &email.html, eight_bit)),
         )
         .context("while building a message")?;
     if let Some(dkim) = envelope.dkim {
@@ -74,32 +77,30 @@ pub fn build_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> anyhow::
     Ok(message)
 }
 
-/// A UTF-8 body part. Sent as it is (7bit, or 8bit with 8BITMIME, which
-/// lettre asks for) when every line fits SMTP's 998 octets: encoding every
-/// copy of a digest as quoted-printable was half the cost of building it
-/// (BENCHMARKS.md). A longer line leaves the choice of encoding to lettre.
-fn part(content_type: ContentType, text: &str) -> SinglePart {
-    let body = match crlf_lines(text) {
-        Some(crlf) => {
-            let encoding = if text.is_ascii() {
-                ContentTransferEncoding::SevenBit
-            } else {
-                ContentTransferEncoding::EightBit
-            };
-            Body::dangerous_pre_encoded(crlf, encoding)
-        }
-        None => Body::new(text.to_owned()),
+/// A UTF-8 body part. Sent as it is when every line fits SMTP's 998
+/// octets: 7bit if ASCII, or 8bit (lettre then asks for 8BITMIME) where
+/// `eight_bit` allows. Encoding every copy of a digest as quoted-printable
+/// was a third of the cost of building it (BENCHMARKS.md). Anything else
+/// leaves the choice of encoding to lettre.
+fn part(content_type: ContentType, text: &str, eight_bit: bool) -> SinglePart {
+    let encoding = if text.is_ascii() {
+        Some(ContentTransferEncoding::SevenBit)
+    } else {
+        eight_bit.then_some(ContentTransferEncoding::EightBit)
+    };
+    let body = match (encoding, crlf_lines(text)) {
+        (Some(encoding), Some(crlf)) => Body::dangerous_pre_encoded(crlf, encoding),
+        _ => Body::new(text.to_owned()),
     };
     SinglePart::builder().header(content_type).body(body)
 }
 
 /// `text` with CRLF line endings, as SMTP carries it; `None` if a line is
-/// longer than 998 octets (RFC 5322 2.1.1) or holds a NUL, which 7bit and
-/// 8bit bodies may not. A lone CR is dropped, so no line ending but CRLF
-/// reaches the wire.
+/// longer than 998 octets (RFC 5322 2.1.1) or holds a NUL or a lone CR,
+/// which 7bit and 8bit bodies may not.
 fn crlf_lines(text: &str) -> Option<Vec<u8>> {
     const MAX_LINE: usize = 998;
-    if text.contains('\0') {
+    if text.contains('\0') || text.replace("\r\n", "\n").contains('\r') {
         return None;
     }
     let mut out = Vec::with_capacity(text.len() + text.len() / 32);
@@ -109,11 +110,7 @@ fn crlf_lines(text: &str) -> Option<Vec<u8>> {
         if line.len() > MAX_LINE {
             return None;
         }
-        if line.contains('\r') {
-            out.extend(line.bytes().filter(|b| *b != b'\r'));
-        } else {
-            out.extend_from_slice(line.as_bytes());
-        }
+        out.extend_from_slice(line.as_bytes());
         if lines.peek().is_some() {
             out.extend_from_slice(b"\r\n");
         }
@@ -132,8 +129,8 @@ mod tests {
 
     #[test]
     fn bodies_go_out_with_crlf_line_endings_only() {
-        let crlf = crlf_lines("one\ntwo\r\nthree\rfour\n").expect("short lines");
-        assert_eq!(crlf, b"one\r\ntwo\r\nthreefour\r\n");
+        let crlf = crlf_lines("one\ntwo\r\nthree\n").expect("short lines");
+        assert_eq!(crlf, b"one\r\ntwo\r\nthree\r\n");
     }
 
     #[test]
@@ -141,20 +138,26 @@ mod tests {
         assert!(crlf_lines(&"x".repeat(998)).is_some());
         assert!(crlf_lines(&format!("short\n{}", "x".repeat(999))).is_none());
         assert!(crlf_lines("a\0b").is_none());
+        assert!(crlf_lines("lone\rcarriage return").is_none());
         let long = "é".repeat(600);
-        let message = part(ContentType::TEXT_PLAIN, &long).formatted();
+        let message = part(ContentType::TEXT_PLAIN, &long, true).formatted();
         let head = String::from_utf8_lossy(&message);
         assert!(!head.contains("8bit"), "{head}");
     }
 
     #[test]
     fn non_ascii_text_is_sent_as_8bit_and_ascii_as_7bit() {
-        let utf8 = String::from_utf8(part(ContentType::TEXT_PLAIN, "Café · news").formatted())
-            .expect("8bit part is UTF-8");
+        let utf8 =
+            String::from_utf8(part(ContentType::TEXT_PLAIN, "Café · news", true).formatted())
+                .expect("8bit part is UTF-8");
         assert!(utf8.contains("Content-Transfer-Encoding: 8bit"), "{utf8}");
         assert!(utf8.contains("Café · news"), "{utf8}");
-        let ascii = String::from_utf8(part(ContentType::TEXT_HTML, "<p>news</p>").formatted())
-            .expect("ASCII");
+        let ascii =
+            String::from_utf8(part(ContentType::TEXT_HTML, "<p>news</p>", true).formatted())
+                .expect("ASCII");
         assert!(ascii.contains("Content-Transfer-Encoding: 7bit"), "{ascii}");
+        let signed = part(ContentType::TEXT_PLAIN, "Café · news", false).formatted();
+        let signed = String::from_utf8_lossy(&signed);
+        assert!(signed.contains("quoted-printable"), "{signed}");
     }
 }

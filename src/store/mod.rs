@@ -211,15 +211,6 @@ fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     })
 }
 
-/// `$first, $first+1, …` for `count` parameters, for `IN (…)` lists built
-/// at run time (the values are still bound, never spliced in).
-pub fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// A new time-ordered identifier.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
