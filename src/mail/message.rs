@@ -100,14 +100,14 @@ fn part(content_type: ContentType, text: &str, eight_bit: bool) -> SinglePart {
 /// which 7bit and 8bit bodies may not.
 fn crlf_lines(text: &str) -> Option<Vec<u8>> {
     const MAX_LINE: usize = 998;
-    if text.contains('\0') || text.replace("\r\n", "\n").contains('\r') {
+    if text.contains('\0') {
         return None;
     }
     let mut out = Vec::with_capacity(text.len() + text.len() / 32);
     let mut lines = text.split('\n').peekable();
     while let Some(line) = lines.next() {
         let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.len() > MAX_LINE {
+        if line.len() > MAX_LINE || line.contains('\r') {
             return None;
         }
         out.extend_from_slice(line.as_bytes());
