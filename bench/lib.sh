@@ -25,6 +25,7 @@ broadsheet_bin() {
     (cd "$ROOT" && cargo build --release --quiet)
     BIN=$ROOT/target/release/broadsheet
   fi
+  [ -x "$BIN" ] || { echo "no broadsheet binary at $BIN" >&2; exit 1; }
   export BIN
 }
 

@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --locked --quiet
-export BIN=$PWD/target/debug/broadsheet
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+export BIN=$target/debug/broadsheet
 for db in sqlite postgres; do
   bash bench/digest.sh 300 "$db"
   MESSAGE=minimal bash bench/digest.sh 300 "$db"
