@@ -33,7 +33,8 @@ pub async fn insert_batch(
     if readers.is_empty() {
         return Ok(Vec::new());
     }
-    // `WHERE true` tells SQLite's parser the upsert clause is not a join's.
+    // In the upserts below, `WHERE true` tells SQLite's parser that the
+    // ON CONFLICT clause is the insert's, not a join's.
     let rows: Vec<_> = readers
         .iter()
         .map(|r| json!([r.id, r.email, r.email_canonical, r.name, r.consented_at]))
