@@ -21,7 +21,7 @@ export BROADSHEET_LOG__LEVEL=warn BROADSHEET_MAIL__FILE_DIR=$WORK/mail
 # The limits that stop one client from signing up thousands would stop the
 # load generator, which is one client.
 export BROADSHEET_SIGNUP__PER_IP_PER_HOUR=0 BROADSHEET_ACCOUNTS__LOGIN_PER_IP_PER_MINUTE=0
-"$BIN" article import "$ROOT"/examples/articles/*.md 2>/dev/null
+import_example_articles
 readers_csv 1 > "$WORK/reader.csv"
 "$BIN" subscriber import "$WORK/reader.csv" >/dev/null 2>&1
 python3 "$ROOT/bench/web.py"
