@@ -25,6 +25,7 @@ storage_tests!(
     a_send_that_could_outlast_its_lease_is_handed_back_unsent,
     readers_of_one_shared_digest_each_get_their_own_links,
     an_operators_template_may_do_more_with_a_readers_values,
+    a_server_without_8bitmime_gets_7bit_clean_mail,
 );
 
 async fn reader(app: &TestApp, email: &str, digest: bool, topics: &[&str], paused: bool) {
@@ -443,5 +444,30 @@ async fn an_operators_template_may_do_more_with_a_readers_values(backend: Backen
         let own = format!("LEAVE: {}{}", app.base_url, link).to_uppercase();
         assert!(text.contains(&own), "reader {i}: {text}");
     }
+    app.stop().await;
+}
+
+/// RFC 6152: 8-bit bodies only to a server that offers 8BITMIME. This one
+/// refuses 8-bit data, so every message must arrive 7-bit clean and decode
+/// to the same text.
+async fn a_server_without_8bitmime_gets_7bit_clean_mail(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.smtp.as_ref().unwrap().set_8bitmime(false);
+    app.import_article("+++\ntitle = \"Café crème à l'aube\"\n+++\nDéjà vu.\n")
+        .await;
+    reader(&app, "seven@example.com", true, &[], false).await;
+    app.drain_outbox().await;
+    send_now(&app).await;
+    let outcome = app.drain_outbox().await;
+    assert_eq!((outcome.sent, outcome.failed, outcome.retried), (1, 0, 0));
+    let received = app.received();
+    assert!(received.len() >= 2, "the confirmation and the digest");
+    assert!(received.iter().all(|mail| mail.data.is_ascii()));
+    let digest = app.last_mail_to("seven@example.com");
+    assert!(
+        digest.text().contains("Café crème à l'aube"),
+        "{}",
+        digest.text()
+    );
     app.stop().await;
 }

@@ -560,6 +560,7 @@ impl Worker {
             date: self.clock.now().into(),
             extra: &extra,
             dkim: self.dkim.as_deref(),
+            eight_bit_mime: self.transport.eight_bit_mime(),
         };
         build_message(&envelope, rendered)
     }

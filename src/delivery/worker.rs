@@ -211,6 +211,7 @@ impl Worker {
                     date: self.clock.now().into(),
                     extra: &[],
                     dkim: self.dkim.as_deref(),
+                    eight_bit_mime: self.transport.eight_bit_mime(),
                 };
                 let message = build_message(&envelope, &rendered)?;
                 Ok((message, rendered.template_version))

@@ -25,6 +25,8 @@ pub struct Envelope<'a> {
     pub extra: &'a [(&'static str, String)],
     /// Signs the message when DKIM is configured (E-06).
     pub dkim: Option<&'a DkimConfig>,
+    /// Whether the transport carries 8-bit bodies (`Transport::eight_bit_mime`).
+    pub eight_bit_mime: bool,
 }
 
 /// multipart/alternative, text first and HTML last (E-15), with Date, a fixed
@@ -54,7 +56,7 @@ pub fn build_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> anyhow::
     }
     // A relay that turns 8bit into 7bit would break a DKIM body hash
     // (RFC 6376 5.3): signed mail keeps lettre's encoding.
-    let eight_bit = envelope.dkim.is_none();
+    let eight_bit = envelope.eight_bit_mime && envelope.dkim.is_none();
     let mut message = builder
         .from(from.clone())
         .to(to)
@@ -81,8 +83,8 @@ pub fn build_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> anyhow::
 /// octets: 7bit if ASCII, or 8bit (lettre then asks for 8BITMIME) where
 /// `eight_bit` allows. Encoding every copy of a digest as quoted-printable,
 /// with lettre's CRLF pass and choice of encoding, was 43 % of the cost of
-/// building it (BENCHMARKS.md). Anything else
-/// leaves the choice of encoding to lettre.
+/// building it (BENCHMARKS.md). Anything else (non-ASCII text for a
+/// 7-bit path, overlong lines) leaves the choice of encoding to lettre.
 fn part(content_type: ContentType, text: &str, eight_bit: bool) -> SinglePart {
     let encoding = if text.is_ascii() {
         Some(ContentTransferEncoding::SevenBit)

@@ -6,14 +6,17 @@
 //! the machine (BENCHMARKS.md). The same lettre connection on a no-delay
 //! socket does not wait. Used for `smtp.tls = "none"` and `"starttls"`.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
 use lettre::{
     Message,
     transport::smtp::{
         authentication::{Credentials, Mechanism},
         client::{AsyncSmtpConnection, TlsParameters},
-        extension::ClientId,
+        extension::{ClientId, Extension},
     },
 };
 use tokio::{
@@ -43,6 +46,10 @@ pub struct SmtpPool {
     timeout: Duration,
     hello: ClientId,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
+    /// Whether the server took 8-bit bodies (8BITMIME) when last asked.
+    /// False until a connection shows it, so a message built before the
+    /// first connection is 7-bit clean.
+    eight_bit_mime: AtomicBool,
     /// At most `smtp.concurrency` connections are busy at once.
     permits: Semaphore,
 }
@@ -59,8 +66,17 @@ impl SmtpPool {
             timeout: Duration::from_secs(config.timeout_s),
             hello: ClientId::default(),
             idle: Mutex::new(Vec::new()),
+            eight_bit_mime: AtomicBool::new(false),
             permits: Semaphore::new(config.concurrency.max(1) as usize),
         }
+    }
+
+    /// Whether messages may be built with 8-bit bodies. A message built
+    /// so for a server that no longer offers 8BITMIME is refused by lettre
+    /// before it is sent, as a transient failure, and its retry is built
+    /// 7-bit clean.
+    pub fn eight_bit_mime(&self) -> bool {
+        self.eight_bit_mime.load(Ordering::Relaxed)
     }
 
     pub async fn send(&self, message: &Message) -> Result<(), SendError> {
@@ -141,7 +157,13 @@ impl SmtpPool {
             Ok::<_, lettre::transport::smtp::Error>(connection)
         };
         match timeout(self.timeout, setup).await {
-            Ok(Ok(connection)) => Ok(connection),
+            Ok(Ok(connection)) => {
+                let eight_bit = connection
+                    .server_info()
+                    .supports_feature(Extension::EightBitMime);
+                self.eight_bit_mime.store(eight_bit, Ordering::Relaxed);
+                Ok(connection)
+            }
             // Greeting, STARTTLS and login failures (a wrong password, a
             // blocklist) are about the setup, not the message: retry later.
             Ok(Err(error)) => Err(SendError::Transient(mask_addresses(&error.to_string()))),

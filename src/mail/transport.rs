@@ -48,6 +48,17 @@ impl Transport {
         }
     }
 
+    /// Whether bodies may go out as 8-bit: to files, always; over SMTP,
+    /// when the server offers 8BITMIME (RFC 6152). lettre's own transport
+    /// (implicit TLS) does not say, so its messages stay 7-bit clean.
+    pub fn eight_bit_mime(&self) -> bool {
+        match self {
+            Self::Pooled(pool) => pool.eight_bit_mime(),
+            Self::Smtp(_) => false,
+            Self::File(_) => true,
+        }
+    }
+
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
             Self::Pooled(pool) => pool.send(&message).await,

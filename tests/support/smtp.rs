@@ -52,6 +52,8 @@ struct Shared {
     rcpt_reply: Option<&'static str>,
     /// How long the server takes to accept a message's data.
     data_delay: std::time::Duration,
+    /// Whether EHLO leaves out 8BITMIME; such a server refuses 8-bit data.
+    without_8bitmime: bool,
 }
 
 pub struct SmtpServer {
@@ -86,6 +88,11 @@ impl SmtpServer {
     /// Makes every message take `delay` to be accepted, like a slow server.
     pub fn set_data_delay(&self, delay: std::time::Duration) {
         self.shared.lock().expect("lock").data_delay = delay;
+    }
+
+    /// Whether the server offers 8BITMIME (it does unless told otherwise).
+    pub fn set_8bitmime(&self, offered: bool) {
+        self.shared.lock().expect("lock").without_8bitmime = !offered;
     }
 
     pub fn received(&self) -> Vec<ReceivedMail> {
@@ -124,8 +131,15 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             Ok(_) => {}
         }
         let command = line.trim_end().to_ascii_uppercase();
+        let seven_bit = shared.lock().expect("lock").without_8bitmime;
         let reply: String = if command.starts_with("EHLO") {
-            "250-test-smtp\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n".into()
+            if seven_bit {
+                "250-test-smtp\r\n250 SMTPUTF8\r\n".into()
+            } else {
+                "250-test-smtp\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n".into()
+            }
+        } else if seven_bit && command.contains("BODY=8BITMIME") {
+            "555 5.5.4 BODY=8BITMIME is not offered here\r\n".into()
         } else if command.starts_with("HELO") || command.starts_with("MAIL FROM") {
             recipients.clear();
             "250 OK\r\n".into()
@@ -143,6 +157,7 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
                 return;
             }
             let mut data = Vec::new();
+            let mut eight_bit = false;
             loop {
                 let mut chunk = String::new();
                 match lines.read_line(&mut chunk).await {
@@ -154,7 +169,15 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
                 }
                 // RFC 5321 §4.5.2: undo dot-stuffing.
                 let chunk = chunk.strip_prefix('.').unwrap_or(&chunk);
+                eight_bit |= !chunk.is_ascii();
                 data.extend_from_slice(chunk.as_bytes());
+            }
+            if seven_bit && eight_bit {
+                let refusal = b"554 5.6.0 8-bit data without 8BITMIME\r\n";
+                if write.write_all(refusal).await.is_err() {
+                    return;
+                }
+                continue;
             }
             let delay = shared.lock().expect("lock").data_delay;
             tokio::time::sleep(delay).await;
