@@ -17,6 +17,8 @@ if (progress) {
       if (field === "bar") {
         el.max = campaign.recipients;
         el.value = campaign.sent + campaign.failed + campaign.cancelled;
+      } else if (field.endsWith("_at") && typeof campaign[field] === "number") {
+        el.textContent = new Date(campaign[field]).toISOString().replace("T", " ").slice(0, 16) + " UTC";
       } else if (field in campaign) {
         el.textContent = String(campaign[field]);
       }

@@ -12,7 +12,7 @@ use broadsheet::{
     digest::{self, Started},
     domain::LinkPurpose,
 };
-use support::{Backend, Reply, TestApp};
+use support::{Backend, DataFault, Reply, TestApp};
 
 storage_tests!(
     a_digest_reaches_each_consenting_reader_once_with_list_headers,
@@ -26,6 +26,10 @@ storage_tests!(
     readers_of_one_shared_digest_each_get_their_own_links,
     an_operators_template_may_do_more_with_a_readers_values,
     a_server_without_8bitmime_gets_7bit_clean_mail,
+    smtp_down_for_half_a_campaign_delivers_each_message_once_after_it_returns,
+    a_permanent_refusal_fails_only_its_readers_and_is_never_retried,
+    a_stalled_server_times_out_and_the_digest_goes_later,
+    faults_at_the_end_of_data_are_retried_or_failed_by_their_code,
 );
 
 async fn reader(app: &TestApp, email: &str, digest: bool, topics: &[&str], paused: bool) {
@@ -469,5 +473,193 @@ async fn a_server_without_8bitmime_gets_7bit_clean_mail(backend: Backend) {
         "{}",
         digest.text()
     );
+    app.stop().await;
+}
+
+/// Digest readers with these addresses, their account mail delivered, and
+/// two new articles: the next "send now" is a campaign to all of them.
+async fn campaign_of(app: &TestApp, addresses: &[&str]) {
+    articles(app).await;
+    for address in addresses {
+        reader(app, address, true, &[], false).await;
+    }
+    app.drain_outbox().await;
+}
+
+async fn started_campaign(app: &TestApp) -> String {
+    match send_now(app).await {
+        Started::Campaign { id, .. } => id,
+        other => panic!("no campaign: {other:?}"),
+    }
+}
+
+async fn summary(app: &TestApp, id: &str) -> broadsheet::store::digests::CampaignSummary {
+    digest::control::summary(&app.store, &app.clock, id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// How many digests each address received after the first `skip` messages.
+fn digests_to(app: &TestApp, skip: usize, address: &str) -> usize {
+    let wanted = format!("<{address}>");
+    app.received()[skip..]
+        .iter()
+        .filter(|mail| mail.to.contains(&wanted))
+        .count()
+}
+
+/// Moves the clock past `due` (milliseconds since the epoch).
+fn advance_past(app: &TestApp, due: i64) {
+    let wait = u64::try_from(due - app.clock.now_ms()).unwrap_or(0) + 1000;
+    app.clock.advance(Duration::from_millis(wait));
+}
+
+async fn smtp_down_for_half_a_campaign_delivers_each_message_once_after_it_returns(
+    backend: Backend,
+) {
+    // One connection, so the server goes down after exactly four digests.
+    let app = TestApp::spawn_with(backend, Role::Web, |config| config.smtp.concurrency = 1).await;
+    let readers: Vec<String> = (0..8).map(|i| format!("reader{i}@example.com")).collect();
+    let addresses: Vec<&str> = readers.iter().map(String::as_str).collect();
+    campaign_of(&app, &addresses).await;
+    let smtp = app.smtp.as_ref().unwrap();
+    let before = app.received().len();
+    smtp.set_down_after(Some(before + 4));
+    let id = started_campaign(&app).await;
+
+    let first = app.drain_outbox().await;
+    assert_eq!((first.sent, first.retried, first.failed), (4, 4, 0));
+    let status = summary(&app, &id).await;
+    assert_eq!((status.sent, status.pending, status.retries), (4, 4, 4));
+    assert_eq!(status.status, "sending");
+    assert!(
+        status.last_error.as_deref().unwrap().contains("421"),
+        "{:?}",
+        status.last_error
+    );
+    let first_wait = status.next_retry_at.unwrap() - app.clock.now_ms();
+    assert!(first_wait > 0, "the retries wait");
+
+    // Still down when they fall due: put back again, for longer.
+    advance_past(&app, status.next_retry_at.unwrap());
+    let second = app.drain_outbox().await;
+    assert_eq!((second.sent, second.retried), (0, 4));
+    let status = summary(&app, &id).await;
+    assert_eq!(status.retries, 8);
+    let second_wait = status.next_retry_at.unwrap() - app.clock.now_ms();
+    assert!(
+        second_wait >= first_wait,
+        "back-off grows: {first_wait} ms, then {second_wait} ms"
+    );
+
+    smtp.set_down_after(None);
+    advance_past(&app, status.next_retry_at.unwrap());
+    assert_eq!(app.drain_outbox().await.sent, 4);
+    let status = summary(&app, &id).await;
+    assert_eq!(
+        (status.status.as_str(), status.sent, status.pending),
+        ("done", 8, 0)
+    );
+    for address in &readers {
+        assert_eq!(digests_to(&app, before, address), 1, "{address}");
+    }
+    app.stop().await;
+}
+
+async fn a_permanent_refusal_fails_only_its_readers_and_is_never_retried(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let addresses = [
+        "kept0@example.com",
+        "gone0@example.com",
+        "kept1@example.com",
+        "gone1@example.com",
+        "kept2@example.com",
+    ];
+    campaign_of(&app, &addresses).await;
+    let before = app.received().len();
+    app.smtp
+        .as_ref()
+        .unwrap()
+        .refuse_recipients("gone", "550 5.1.1 no such user");
+    let id = started_campaign(&app).await;
+    let outcome = app.drain_outbox().await;
+    assert_eq!((outcome.sent, outcome.failed, outcome.retried), (3, 2, 0));
+    assert_eq!(app.scalar(SUPPRESSED).await, 2, "E-24");
+
+    app.clock.advance(Duration::from_secs(6 * 3600));
+    assert_eq!(app.drain_outbox().await.claimed, 0, "never retried");
+    assert_eq!(
+        app.scalar("SELECT MAX(attempts) FROM deliveries WHERE status = 'failed'")
+            .await,
+        1
+    );
+    let status = summary(&app, &id).await;
+    assert_eq!(
+        (
+            status.status.as_str(),
+            status.sent,
+            status.failed,
+            status.retries
+        ),
+        ("done", 3, 2, 0)
+    );
+    for address in addresses {
+        let expected = usize::from(address.starts_with("kept"));
+        assert_eq!(digests_to(&app, before, address), expected, "{address}");
+    }
+    app.stop().await;
+}
+
+async fn a_stalled_server_times_out_and_the_digest_goes_later(backend: Backend) {
+    let app = TestApp::spawn_with(backend, Role::Web, |config| config.smtp.timeout_s = 1).await;
+    let addresses = ["first@example.com", "second@example.com"];
+    campaign_of(&app, &addresses).await;
+    let before = app.received().len();
+    let smtp = app.smtp.as_ref().unwrap();
+    smtp.set_data_fault(Some(DataFault::Stall));
+    let id = started_campaign(&app).await;
+    // The worker gives up on the silent server instead of waiting for ever.
+    let stalled = tokio::time::timeout(Duration::from_secs(30), app.drain_outbox())
+        .await
+        .expect("the worker does not hang on a stalled server");
+    assert_eq!((stalled.sent, stalled.retried), (0, 2));
+
+    smtp.set_data_fault(None);
+    advance_past(&app, summary(&app, &id).await.next_retry_at.unwrap());
+    assert_eq!(app.drain_outbox().await.sent, 2);
+    for address in addresses {
+        assert_eq!(digests_to(&app, before, address), 1, "{address}");
+    }
+    app.stop().await;
+}
+
+async fn faults_at_the_end_of_data_are_retried_or_failed_by_their_code(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    campaign_of(&app, &["one@example.com", "two@example.com"]).await;
+    let before = app.received().len();
+    let smtp = app.smtp.as_ref().unwrap();
+    let id = started_campaign(&app).await;
+    for transient in [
+        DataFault::Drop,
+        DataFault::Reply("451 4.3.0 try again later"),
+        DataFault::Reply("452 4.3.1 insufficient system storage"),
+    ] {
+        smtp.set_data_fault(Some(transient));
+        let outcome = app.drain_outbox().await;
+        assert_eq!((outcome.sent, outcome.retried), (0, 2), "{transient:?}");
+        advance_past(&app, summary(&app, &id).await.next_retry_at.unwrap());
+    }
+    smtp.set_data_fault(Some(DataFault::Reply("554 5.6.0 message refused")));
+    let outcome = app.drain_outbox().await;
+    assert_eq!((outcome.failed, outcome.retried), (2, 0));
+    // A refused message says nothing about the mailbox: nobody is suppressed.
+    assert_eq!(app.scalar(SUPPRESSED).await, 0);
+    let status = summary(&app, &id).await;
+    assert_eq!(
+        (status.status.as_str(), status.failed, status.retries),
+        ("done", 2, 6)
+    );
+    assert_eq!(app.received().len(), before, "nothing was kept");
     app.stop().await;
 }

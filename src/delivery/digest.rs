@@ -193,7 +193,11 @@ impl<'a> Claims<'a> {
 
 enum Outcome {
     Sent,
-    Retried,
+    /// Put back until `due` after a transient `error`.
+    Retried {
+        due: i64,
+        error: String,
+    },
     Failed(String),
     /// No longer eligible, or nothing left in their topics.
     Cancelled,
@@ -721,7 +725,10 @@ impl Worker {
             error,
         )
         .await?;
-        Ok(Outcome::Retried)
+        Ok(Outcome::Retried {
+            due: now + delay,
+            error: error.to_owned(),
+        })
     }
 
     /// Records final outcomes with one statement per campaign and outcome,
@@ -775,7 +782,13 @@ impl Worker {
                     .await?;
                     counts.entry(delivery.campaign_id).or_default().failed += changed;
                 }
-                Outcome::Retried => outcome.retried += 1,
+                Outcome::Retried { due, error } => {
+                    outcome.retried += 1;
+                    counts
+                        .entry(delivery.campaign_id)
+                        .or_default()
+                        .add_retry(due, error);
+                }
                 Outcome::Released => outcome.released += 1,
             }
         }

@@ -551,11 +551,27 @@ pub async fn watermark(store: &Store, name: &str) -> anyhow::Result<Option<i64>>
 }
 
 /// What one batch did to a campaign.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct BatchCounts {
     pub sent: i64,
     pub failed: i64,
     pub cancelled: i64,
+    pub retried: i64,
+    /// When the latest retry of the batch falls due, and its error.
+    pub last_retry: Option<(i64, String)>,
+}
+
+impl BatchCounts {
+    pub fn add_retry(&mut self, due: i64, error: String) {
+        self.retried += 1;
+        if self
+            .last_retry
+            .as_ref()
+            .is_none_or(|(latest, _)| due >= *latest)
+        {
+            self.last_retry = Some((due, error));
+        }
+    }
 }
 
 /// Adds a batch's counts to its campaign, which is then `sending`, or
@@ -567,14 +583,20 @@ pub async fn add_counts(
     counts: BatchCounts,
     now: i64,
 ) -> anyhow::Result<()> {
+    let (next_retry_at, last_error) = counts.last_retry.unzip();
     sqlx::query(
         "UPDATE campaigns SET sent = sent + $1, failed = failed + $2, cancelled = cancelled + $3,
+                retries = retries + $4,
+                next_retry_at = COALESCE($5, next_retry_at), last_error = COALESCE($6, last_error),
                 status = CASE WHEN status = 'queued' THEN 'sending' ELSE status END
-         WHERE id = $4",
+         WHERE id = $7",
     )
     .bind(counts.sent)
     .bind(counts.failed)
     .bind(counts.cancelled)
+    .bind(counts.retried)
+    .bind(next_retry_at)
+    .bind(last_error)
     .bind(campaign_id)
     .execute(store.pool())
     .await
@@ -606,6 +628,14 @@ pub struct CampaignSummary {
     pub sent: i64,
     pub failed: i64,
     pub cancelled: i64,
+    /// Deliveries put back after a transient failure (an SMTP server down
+    /// or answering 4xx), each time one was.
+    pub retries: i64,
+    /// When the latest of those retries falls due (milliseconds since the
+    /// epoch): the backoff now in force.
+    pub next_retry_at: Option<i64>,
+    /// The error behind the latest retry.
+    pub last_error: Option<String>,
     pub created_at: i64,
     pub finished_at: Option<i64>,
     /// Recipients not yet sent, failed or cancelled.
@@ -628,7 +658,8 @@ impl CampaignSummary {
     }
 }
 
-const SUMMARY_COLUMNS: &str = "id, schedule, period_key, subject, status, recipients, sent, failed, cancelled, created_at, finished_at";
+const SUMMARY_COLUMNS: &str = "id, schedule, period_key, subject, status, recipients, sent, failed, cancelled, \
+     retries, next_retry_at, last_error, created_at, finished_at";
 
 pub async fn summary(store: &Store, id: &str) -> anyhow::Result<Option<CampaignSummary>> {
     sqlx::query_as(&format!(

@@ -188,6 +188,46 @@ impl Store {
     }
 }
 
+/// True when `error` says the database could not be reached, or stayed
+/// busy past the wait: a SQLite file locked by another process, a
+/// PostgreSQL server gone away or restarting, a connection cut mid-way.
+/// Such a request may succeed a little later, so it is answered 503, not
+/// 500, which stays for our own faults (bad SQL, undecodable rows).
+pub fn is_unavailable(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            Some(sqlx::Error::Database(database)) => is_unavailable_code(database.as_ref()),
+            _ => false,
+        })
+}
+
+fn is_unavailable_code(error: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = error.code() else {
+        return false;
+    };
+    if error
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+        code.parse::<i32>()
+            .is_ok_and(|code| matches!(code & 0xff, 5 | 6))
+    } else {
+        // Connection exceptions, shutdowns, "cannot connect now" (starting
+        // up) and too many connections.
+        code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+    }
+}
+
 /// Adds `mode=rwc` (create if missing) and creates the parent folder.
 fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     let rest = url

@@ -18,13 +18,7 @@ impl<E: Into<anyhow::Error>> From<E> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let unavailable = self.0.chain().any(|cause| {
-            matches!(
-                cause.downcast_ref::<sqlx::Error>(),
-                Some(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
-            )
-        });
-        if unavailable {
+        if crate::store::is_unavailable(&self.0) {
             tracing::warn!(error = format!("{:#}", self.0), "database unavailable");
             return (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -3,6 +3,7 @@
 //! a recording SMTP server, and an HTTP client with a cookie jar.
 #![allow(dead_code, unused_imports)]
 
+pub mod relay;
 pub mod smtp;
 
 use std::time::Duration;
@@ -18,7 +19,7 @@ use sqlx::{Connection, Executor};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-pub use smtp::{ReceivedMail, Reply, SmtpServer, free_port};
+pub use smtp::{DataFault, ReceivedMail, Reply, SmtpServer, free_port};
 
 /// Generates, for each named `async fn(Backend)`, a module with one test per database.
 #[macro_export]

@@ -46,10 +46,29 @@ pub enum Reply {
     Refuse(&'static str),
 }
 
+/// What the server does once a message's data has arrived, instead of
+/// keeping it and answering 250.
+#[derive(Debug, Clone, Copy)]
+pub enum DataFault {
+    /// Answers this line (a 4xx or 5xx) and keeps nothing.
+    Reply(&'static str),
+    /// Drops the connection halfway through the data, without a word.
+    Drop,
+    /// Never answers.
+    Stall,
+}
+
 #[derive(Default)]
 struct Shared {
     received: Vec<ReceivedMail>,
     rcpt_reply: Option<&'static str>,
+    /// Recipients containing the first string get the second as their
+    /// RCPT reply.
+    refused_recipients: Vec<(&'static str, &'static str)>,
+    data_fault: Option<DataFault>,
+    /// After this many messages the server is "down": new connections get
+    /// 421 at the greeting, open ones 421 at their next MAIL.
+    down_after: Option<usize>,
     /// How long the server takes to accept a message's data.
     data_delay: std::time::Duration,
     /// Whether EHLO leaves out 8BITMIME; such a server refuses 8-bit data.
@@ -83,6 +102,25 @@ impl SmtpServer {
             Reply::Accept => None,
             Reply::Refuse(line) => Some(line),
         };
+    }
+
+    /// Refuses recipients whose address contains `part` with `reply`.
+    pub fn refuse_recipients(&self, part: &'static str, reply: &'static str) {
+        self.shared
+            .lock()
+            .expect("lock")
+            .refused_recipients
+            .push((part, reply));
+    }
+
+    /// What happens to each message's data from now on (`None`: kept).
+    pub fn set_data_fault(&self, fault: Option<DataFault>) {
+        self.shared.lock().expect("lock").data_fault = fault;
+    }
+
+    /// Goes down once `messages` have been received in all (`None`: up again).
+    pub fn set_down_after(&self, messages: Option<usize>) {
+        self.shared.lock().expect("lock").down_after = messages;
     }
 
     /// Makes every message take `delay` to be accepted, like a slow server.
@@ -120,6 +158,10 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     let mut recipients = Vec::new();
+    if shared.lock().expect("lock").is_down() {
+        let _ = write.write_all(b"421 4.3.2 test-smtp is down\r\n").await;
+        return;
+    }
     if write.write_all(b"220 test-smtp ESMTP\r\n").await.is_err() {
         return;
     }
@@ -140,11 +182,26 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             }
         } else if seven_bit && command.contains("BODY=8BITMIME") {
             "555 5.5.4 BODY=8BITMIME is not offered here\r\n".into()
+        } else if command.starts_with("MAIL FROM") && shared.lock().expect("lock").is_down() {
+            let _ = write
+                .write_all(b"421 4.3.2 test-smtp is going down\r\n")
+                .await;
+            return;
         } else if command.starts_with("HELO") || command.starts_with("MAIL FROM") {
             recipients.clear();
             "250 OK\r\n".into()
         } else if command.starts_with("RCPT TO") {
-            let refusal = shared.lock().expect("lock").rcpt_reply;
+            let address = command[8..].trim().to_ascii_lowercase();
+            let refusal = {
+                let shared = shared.lock().expect("lock");
+                shared.rcpt_reply.or_else(|| {
+                    shared
+                        .refused_recipients
+                        .iter()
+                        .find(|(part, _)| address.contains(part))
+                        .map(|(_, reply)| *reply)
+                })
+            };
             match refusal {
                 Some(refusal) => format!("{refusal}\r\n"),
                 None => {
@@ -158,11 +215,15 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             }
             let mut data = Vec::new();
             let mut eight_bit = false;
+            let fault = shared.lock().expect("lock").data_fault;
             loop {
                 let mut chunk = String::new();
                 match lines.read_line(&mut chunk).await {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {}
+                }
+                if matches!(fault, Some(DataFault::Drop)) && data.len() > 100 {
+                    return; // the connection drops with the message half sent
                 }
                 if chunk == ".\r\n" {
                     break;
@@ -178,6 +239,21 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
                     return;
                 }
                 continue;
+            }
+            match fault {
+                Some(DataFault::Reply(line)) => {
+                    recipients.clear();
+                    if write
+                        .write_all(format!("{line}\r\n").as_bytes())
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    continue;
+                }
+                Some(DataFault::Stall) => std::future::pending::<()>().await,
+                Some(DataFault::Drop) | None => {}
             }
             let delay = shared.lock().expect("lock").data_delay;
             tokio::time::sleep(delay).await;
@@ -197,5 +273,12 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
         if write.write_all(reply.as_bytes()).await.is_err() {
             return;
         }
+    }
+}
+
+impl Shared {
+    fn is_down(&self) -> bool {
+        self.down_after
+            .is_some_and(|messages| self.received.len() >= messages)
     }
 }

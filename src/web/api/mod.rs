@@ -185,6 +185,16 @@ impl ApiError {
 impl<E: Into<anyhow::Error>> From<E> for ApiError {
     fn from(error: E) -> Self {
         let error = error.into();
+        if crate::store::is_unavailable(&error) {
+            tracing::warn!(error = format!("{error:#}"), "database unavailable");
+            let mut unavailable = Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The database cannot be reached just now; try again shortly.",
+            );
+            unavailable.retry_after = Some(30);
+            return unavailable;
+        }
         tracing::error!(error = format!("{error:#}"), "API request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
