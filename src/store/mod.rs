@@ -210,6 +210,18 @@ pub fn is_unavailable(error: &anyhow::Error) -> bool {
         })
 }
 
+/// True when PostgreSQL refused text it cannot store (a NUL byte, 22021):
+/// the request carried it, so the answer is 400, not 500. SQLite stores it,
+/// and the checks of each field decide.
+pub fn is_unstorable_text(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::Database(database)) if database.code().as_deref() == Some("22021")
+        )
+    })
+}
+
 fn is_unavailable_code(error: &dyn sqlx::error::DatabaseError) -> bool {
     let Some(code) = error.code() else {
         return false;

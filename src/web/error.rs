@@ -18,6 +18,20 @@ impl<E: Into<anyhow::Error>> From<E> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if crate::store::is_unstorable_text(&self.0) {
+            tracing::info!(
+                error = format!("{:#}", self.0),
+                "request with unstorable text"
+            );
+            return (
+                StatusCode::BAD_REQUEST,
+                plain_page(
+                    "That request could not be read",
+                    "It contained characters that no form here accepts. Please go back and check what you entered.",
+                ),
+            )
+                .into_response();
+        }
         if crate::store::is_unavailable(&self.0) {
             tracing::warn!(error = format!("{:#}", self.0), "database unavailable");
             return (

@@ -185,6 +185,13 @@ impl ApiError {
 impl<E: Into<anyhow::Error>> From<E> for ApiError {
     fn from(error: E) -> Self {
         let error = error.into();
+        if crate::store::is_unstorable_text(&error) {
+            return Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_text",
+                "The request contains characters that cannot be stored (such as NUL).",
+            );
+        }
         if crate::store::is_unavailable(&error) {
             tracing::warn!(error = format!("{error:#}"), "database unavailable");
             let mut unavailable = Self::new(
