@@ -15,6 +15,8 @@ use support::{Backend, Browser, TestApp, hidden_field};
 storage_tests!(
     every_route_refuses_callers_without_the_right_session_or_role,
     every_state_changing_form_needs_its_own_csrf_token,
+    a_session_planted_before_sign_in_is_never_kept,
+    over_https_every_cookie_is_secure_and_host_prefixed,
 );
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,5 +296,132 @@ async fn every_state_changing_form_needs_its_own_csrf_token(backend: Backend) {
     // Still signed in: nothing above signed anyone out.
     assert_eq!(reader.get("/account").await.status(), 200);
     assert_eq!(admin.get("/admin").await.status(), 200);
+    app.stop().await;
+}
+
+/// The value of the cookie `name` that a response sets, if it sets one.
+fn set_cookie<'r>(response: &'r reqwest::Response, name: &str) -> Option<&'r str> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().unwrap())
+        .find(|cookie| cookie.starts_with(&format!("{name}=")))
+}
+
+fn cookie_value<'c>(set_cookie: &'c str, name: &str) -> &'c str {
+    set_cookie[name.len() + 1..].split(';').next().unwrap()
+}
+
+async fn a_session_planted_before_sign_in_is_never_kept(backend: Backend) {
+    const PASSWORD: &str = "a long reader password";
+    let app = TestApp::spawn(backend).await;
+    app.reader_with_password("attacker@example.com", PASSWORD)
+        .await;
+    app.reader_with_password("victim@example.com", PASSWORD)
+        .await;
+    let attacker = app.new_browser();
+    let signed_in = attacker.sign_in("attacker@example.com", PASSWORD).await;
+    let planted =
+        cookie_value(set_cookie(&signed_in, "bs_session").unwrap(), "bs_session").to_owned();
+
+    // The victim's browser carries the attacker's session when they sign in.
+    let victim = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = victim
+        .get(app.url("/login"))
+        .header("cookie", format!("bs_session={planted}"))
+        .send()
+        .await
+        .unwrap();
+    let csrf_cookie = cookie_value(set_cookie(&login, "bs_csrf").unwrap(), "bs_csrf").to_owned();
+    let csrf = hidden_field(&login.text().await.unwrap(), "csrf");
+    let signed_in = victim
+        .post(app.url("/login"))
+        .header(
+            "cookie",
+            format!("bs_csrf={csrf_cookie}; bs_session={planted}"),
+        )
+        .form(&[
+            ("email", "victim@example.com"),
+            ("password", PASSWORD),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let fresh = cookie_value(
+        set_cookie(&signed_in, "bs_session").expect("a new session cookie"),
+        "bs_session",
+    )
+    .to_owned();
+    assert_ne!(fresh, planted, "sign-in issues a session of its own");
+
+    let account = |session: String| {
+        victim
+            .get(app.url("/account"))
+            .header("cookie", format!("bs_session={session}"))
+            .send()
+    };
+    // The session the browser had ends with the new one: whoever
+    // planted it is signed out, and it never becomes the victim's.
+    let theirs = account(planted).await.unwrap();
+    assert_eq!(theirs.status(), 303);
+    assert_eq!(location(&theirs), "/login");
+    let mine = account(fresh).await.unwrap().text().await.unwrap();
+    assert!(mine.contains("victim@example.com"));
+    app.stop().await;
+}
+
+async fn over_https_every_cookie_is_secure_and_host_prefixed(backend: Backend) {
+    // Served over plain HTTP here, but configured as https, as behind a
+    // TLS-terminating proxy: a client that honours `Secure` would not send
+    // the cookies back, so this one sends them by hand.
+    let app = TestApp::spawn_with(backend, broadsheet::app::Role::Web, |config| {
+        config.server.base_url = "https://news.example".into();
+    })
+    .await;
+    app.editor("ed@example.com", Role::Editor, "correct horse battery")
+        .await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client.get(app.url("/admin/login")).send().await.unwrap();
+    let csrf_cookie = set_cookie(&page, "__Host-bs_csrf")
+        .expect("a host-bound CSRF cookie")
+        .to_owned();
+    let csrf = hidden_field(&page.text().await.unwrap(), "csrf");
+    let signed_in = client
+        .post(app.url("/admin/login"))
+        .header(
+            "cookie",
+            format!(
+                "__Host-bs_csrf={}",
+                cookie_value(&csrf_cookie, "__Host-bs_csrf")
+            ),
+        )
+        .form(&[
+            ("email", "ed@example.com"),
+            ("password", "correct horse battery"),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let session = set_cookie(&signed_in, "__Host-bs_editor").expect("a host-bound session cookie");
+    for (cookie, same_site) in [
+        (csrf_cookie.as_str(), "SameSite=Lax"),
+        (session, "SameSite=Strict"),
+    ] {
+        for attribute in ["Secure", "HttpOnly", "Path=/", same_site] {
+            assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+        }
+        assert!(!cookie.contains("Domain="), "{cookie}");
+    }
     app.stop().await;
 }

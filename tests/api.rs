@@ -20,14 +20,6 @@ storage_tests!(
     each_token_has_its_own_request_limit,
 );
 
-async fn token(app: &TestApp, name: &str, role: Role) -> String {
-    tokens::create(&app.store, &app.clock, name, role, &Actor::cli())
-        .await
-        .unwrap()
-        .unwrap()
-        .expose()
-}
-
 /// One API call; the answer's status and JSON body (`Null` when empty).
 async fn call(
     app: &TestApp,
@@ -79,7 +71,7 @@ async fn every_documented_route_refuses_callers_without_a_live_token(backend: Ba
     ] {
         assert!(paths.contains_key(expected), "{expected} is documented");
     }
-    let revoked = token(&app, "old", Role::Admin).await;
+    let revoked = app.api_token("old", Role::Admin).await;
     tokens::revoke(&app.store, &app.clock, "old", &Actor::cli())
         .await
         .unwrap();
@@ -100,7 +92,7 @@ async fn every_documented_route_refuses_callers_without_a_live_token(backend: Ba
     // Admin-only routes refuse an editor's token with 403.
     app.confirmed_reader("reader@example.com", true).await;
     let id = app.subscriber_id("reader@example.com").await;
-    let editor = token(&app, "writer", Role::Editor).await;
+    let editor = app.api_token("writer", Role::Editor).await;
     let (status, body) = call(
         &app,
         &editor,
@@ -131,7 +123,7 @@ async fn a_token_writes_publishes_and_sends_a_digest_and_reads_subscribers(backe
     app.confirmed_reader("one@example.com", true).await;
     app.confirmed_reader("two@example.com", true).await;
     app.drain_outbox().await;
-    let bearer = token(&app, "newsroom", Role::Editor).await;
+    let bearer = app.api_token("newsroom", Role::Editor).await;
     let draft = json!({ "title": "Harbour reopens", "body_markdown": "The **harbour**.", "categories": ["city"], "publish": false });
     let (status, article) =
         call(&app, &bearer, Method::POST, "/api/v1/articles", Some(draft)).await;
@@ -297,7 +289,7 @@ async fn a_token_writes_publishes_and_sends_a_digest_and_reads_subscribers(backe
     assert_eq!(stats["readers"]["confirmed"], 2);
     assert_eq!(stats["days"].as_array().unwrap().len(), 7);
     // An admin token exports and erases; then the subscriber is gone.
-    let admin = token(&app, "dpo", Role::Admin).await;
+    let admin = app.api_token("dpo", Role::Admin).await;
     let (status, export) = call(
         &app,
         &admin,
@@ -348,7 +340,7 @@ async fn a_token_writes_publishes_and_sends_a_digest_and_reads_subscribers(backe
 async fn a_retried_post_with_the_same_key_publishes_and_sends_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.confirmed_reader("one@example.com", true).await;
-    let bearer = token(&app, "retrier", Role::Editor).await;
+    let bearer = app.api_token("retrier", Role::Editor).await;
     let post = |path: &'static str, key: &'static str, body: Value| {
         app.client
             .post(app.url(path))
@@ -414,7 +406,7 @@ async fn a_retried_post_with_the_same_key_publishes_and_sends_once(backend: Back
 
 async fn bad_requests_get_json_errors_naming_the_field(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let bearer = token(&app, "sloppy", Role::Editor).await;
+    let bearer = app.api_token("sloppy", Role::Editor).await;
     let (status, _) = call(
         &app,
         &bearer,
@@ -533,7 +525,7 @@ async fn bad_requests_get_json_errors_naming_the_field(backend: Backend) {
 
 async fn subscribers_are_imported_from_csv_over_the_api(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let bearer = token(&app, "crm", Role::Editor).await;
+    let bearer = app.api_token("crm", Role::Editor).await;
     let send = |content_type: &'static str, body: &'static str| {
         app.client
             .post(app.url("/api/v1/subscribers/import"))
@@ -587,7 +579,7 @@ async fn subscribers_are_imported_from_csv_over_the_api(backend: Backend) {
 async fn a_digest_of_chosen_articles_holds_exactly_them(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.confirmed_reader("reader@example.com", true).await;
-    let bearer = token(&app, "desk", Role::Editor).await;
+    let bearer = app.api_token("desk", Role::Editor).await;
     let mut ids = Vec::new();
     for (title, publish) in [
         ("Chosen story", true),
@@ -683,8 +675,8 @@ async fn each_token_has_its_own_request_limit(backend: Backend) {
         config.editors.api_requests_per_minute = 3;
     })
     .await;
-    let busy = token(&app, "busy", Role::Editor).await;
-    let calm = token(&app, "calm", Role::Editor).await;
+    let busy = app.api_token("busy", Role::Editor).await;
+    let calm = app.api_token("calm", Role::Editor).await;
     for _ in 0..3 {
         assert_eq!(
             call(&app, &busy, Method::GET, "/api/v1/stats", None)

@@ -5,7 +5,7 @@
 
 mod support;
 
-use broadsheet::{app::Role, audit::Actor, config::Secret, editors::Role as EditorRole};
+use broadsheet::{app::Role, config::Secret, editors::Role as EditorRole};
 use sqlx::{Connection, Executor};
 use support::{Backend, TestApp, hidden_field, relay::Relay};
 use tokio_util::sync::CancellationToken;
@@ -42,17 +42,7 @@ async fn the_database_going_away_answers_503_and_loses_nothing(backend: Backend)
     })
     .await;
     assert_eq!(app.sign_up("before@example.com", false).await.status(), 200);
-    let bearer = broadsheet::editors::tokens::create(
-        &app.store,
-        &app.clock,
-        "faults",
-        EditorRole::Editor,
-        &Actor::cli(),
-    )
-    .await
-    .unwrap()
-    .unwrap()
-    .expose();
+    let bearer = app.api_token("faults", EditorRole::Editor).await;
     // The reader has the form open when the database goes away.
     let form = app.get("/subscribe").await.text().await.unwrap();
     let (csrf, version) = (

@@ -6,7 +6,7 @@
 
 mod support;
 
-use broadsheet::{audit::Actor, editors::Role};
+use broadsheet::editors::Role;
 use support::{Backend, Browser, TestApp, hidden_field};
 
 storage_tests!(hostile_values_in_every_field_get_4xx_and_nothing_unsafe_is_stored);
@@ -163,17 +163,7 @@ async fn hostile_values_in_every_field_get_4xx_and_nothing_unsafe_is_stored(back
         tried += 1;
     }
 
-    let token = broadsheet::editors::tokens::create(
-        &app.store,
-        &app.clock,
-        "hostile",
-        Role::Admin,
-        &Actor::cli(),
-    )
-    .await
-    .unwrap()
-    .unwrap()
-    .expose();
+    let token = app.api_token("hostile", Role::Admin).await;
     for path in [
         "/api/v1/articles/%00",
         "/api/v1/subscribers/%00",

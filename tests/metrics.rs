@@ -12,14 +12,6 @@ storage_tests!(
     metrics_bind_moves_metrics_off_the_site,
 );
 
-async fn token(app: &TestApp, name: &str, role: EditorRole) -> String {
-    broadsheet::editors::tokens::create(&app.store, &app.clock, name, role, &Actor::cli())
-        .await
-        .unwrap()
-        .unwrap()
-        .expose()
-}
-
 async fn scrape(app: &TestApp, token: &str) -> reqwest::Response {
     app.client
         .get(app.url("/metrics"))
@@ -52,9 +44,9 @@ async fn metrics_count_requests_reader_events_emails_and_show_campaigns(backend:
     };
     // On the site itself, only for an admin's token.
     assert_eq!(app.get("/metrics").await.status(), 401);
-    let editor = token(&app, "writer", EditorRole::Editor).await;
+    let editor = app.api_token("writer", EditorRole::Editor).await;
     assert_eq!(scrape(&app, &editor).await.status(), 401);
-    let admin = token(&app, "prometheus", EditorRole::Admin).await;
+    let admin = app.api_token("prometheus", EditorRole::Admin).await;
     let response = scrape(&app, &admin).await;
     assert_eq!(response.status(), 200);
     assert!(

@@ -188,38 +188,39 @@ impl Store {
     }
 }
 
-/// True when `error` says the database could not be reached, or stayed
-/// busy past the wait: a SQLite file locked by another process, a
-/// PostgreSQL server gone away or restarting, a connection cut mid-way.
-/// Such a request may succeed a little later, so it is answered 503, not
-/// 500, which stays for our own faults (bad SQL, undecodable rows).
-pub fn is_unavailable(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
-            Some(
-                sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::Protocol(_)
-                | sqlx::Error::WorkerCrashed,
-            ) => true,
-            Some(sqlx::Error::Database(database)) => is_unavailable_code(database.as_ref()),
-            _ => false,
-        })
+/// What a database error says about the request that met it, when it says
+/// more than "our fault" (a 500).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The database could not be reached, or stayed busy past the wait: a
+    /// SQLite file locked by another process, a PostgreSQL server gone away
+    /// or restarting, a connection cut mid-way. The request may succeed a
+    /// little later: 503.
+    Unavailable,
+    /// PostgreSQL refused text it cannot store (a NUL byte, 22021). The
+    /// request carried it: 400. SQLite stores it, and each field's checks
+    /// decide.
+    UnstorableText,
 }
 
-/// True when PostgreSQL refused text it cannot store (a NUL byte, 22021):
-/// the request carried it, so the answer is 400, not 500. SQLite stores it,
-/// and the checks of each field decide.
-pub fn is_unstorable_text(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<sqlx::Error>(),
-            Some(sqlx::Error::Database(database)) if database.code().as_deref() == Some("22021")
-        )
-    })
+pub fn fault(error: &anyhow::Error) -> Option<Fault> {
+    error
+        .chain()
+        .find_map(|cause| match cause.downcast_ref::<sqlx::Error>()? {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => Some(Fault::Unavailable),
+            sqlx::Error::Database(database) if database.code().as_deref() == Some("22021") => {
+                Some(Fault::UnstorableText)
+            }
+            sqlx::Error::Database(database) => {
+                is_unavailable_code(database.as_ref()).then_some(Fault::Unavailable)
+            }
+            _ => None,
+        })
 }
 
 fn is_unavailable_code(error: &dyn sqlx::error::DatabaseError) -> bool {

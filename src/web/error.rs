@@ -5,6 +5,8 @@ use axum::{
     response::{Html, IntoResponse, Response},
 };
 
+use crate::store::Fault;
+
 /// An unexpected failure. Expected outcomes (bad input, invalid links) are
 /// answered by the handlers themselves with their own pages.
 #[derive(Debug)]
@@ -18,38 +20,40 @@ impl<E: Into<anyhow::Error>> From<E> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if crate::store::is_unstorable_text(&self.0) {
-            tracing::info!(
-                error = format!("{:#}", self.0),
-                "request with unstorable text"
-            );
-            return (
-                StatusCode::BAD_REQUEST,
-                plain_page(
-                    "That request could not be read",
-                    "It contained characters that no form here accepts. Please go back and check what you entered.",
-                ),
-            )
-                .into_response();
+        let error = format!("{:#}", self.0);
+        match crate::store::fault(&self.0) {
+            Some(Fault::UnstorableText) => {
+                tracing::info!(error, "request with unstorable text");
+                (
+                    StatusCode::BAD_REQUEST,
+                    plain_page(
+                        "That request could not be read",
+                        "It contained characters that no form here accepts. Please go back and check what you entered.",
+                    ),
+                )
+                    .into_response()
+            }
+            Some(Fault::Unavailable) => {
+                tracing::warn!(error, "database unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [("retry-after", "30")],
+                    plain_page(
+                        "Temporarily unavailable",
+                        "We can't reach our database just now. Nothing you sent was lost; please try again in a minute.",
+                    ),
+                )
+                    .into_response()
+            }
+            None => {
+                tracing::error!(error, "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    plain_page("Something went wrong", "Please try again in a moment."),
+                )
+                    .into_response()
+            }
         }
-        if crate::store::is_unavailable(&self.0) {
-            tracing::warn!(error = format!("{:#}", self.0), "database unavailable");
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [("retry-after", "30")],
-                plain_page(
-                    "Temporarily unavailable",
-                    "We can't reach our database just now. Nothing you sent was lost; please try again in a minute.",
-                ),
-            )
-                .into_response();
-        }
-        tracing::error!(error = format!("{:#}", self.0), "request failed");
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            plain_page("Something went wrong", "Please try again in a moment."),
-        )
-            .into_response()
     }
 }
 

@@ -288,6 +288,21 @@ impl TestApp {
         assert!(editors.set_password(&link, &password).await.expect("set"));
     }
 
+    /// A new API token of `role`, as `broadsheet token create` makes it.
+    pub async fn api_token(&self, name: &str, role: broadsheet::editors::Role) -> String {
+        broadsheet::editors::tokens::create(
+            &self.store,
+            &self.clock,
+            name,
+            role,
+            &broadsheet::audit::Actor::cli(),
+        )
+        .await
+        .expect("token created")
+        .expect("a name not yet taken")
+        .expose()
+    }
+
     /// A new browser signed in to the console as a new editor of `role`.
     pub async fn signed_in_editor(&self, email: &str, role: broadsheet::editors::Role) -> Browser {
         self.editor(email, role, "correct horse battery").await;

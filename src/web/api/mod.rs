@@ -185,22 +185,25 @@ impl ApiError {
 impl<E: Into<anyhow::Error>> From<E> for ApiError {
     fn from(error: E) -> Self {
         let error = error.into();
-        if crate::store::is_unstorable_text(&error) {
-            return Self::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_text",
-                "The request contains characters that cannot be stored (such as NUL).",
-            );
-        }
-        if crate::store::is_unavailable(&error) {
-            tracing::warn!(error = format!("{error:#}"), "database unavailable");
-            let mut unavailable = Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The database cannot be reached just now; try again shortly.",
-            );
-            unavailable.retry_after = Some(30);
-            return unavailable;
+        match crate::store::fault(&error) {
+            Some(crate::store::Fault::UnstorableText) => {
+                return Self::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_text",
+                    "The request contains characters that cannot be stored (such as NUL).",
+                );
+            }
+            Some(crate::store::Fault::Unavailable) => {
+                tracing::warn!(error = format!("{error:#}"), "database unavailable");
+                let mut unavailable = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "The database cannot be reached just now; try again shortly.",
+                );
+                unavailable.retry_after = Some(30);
+                return unavailable;
+            }
+            None => {}
         }
         tracing::error!(error = format!("{error:#}"), "API request failed");
         Self::new(
