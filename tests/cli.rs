@@ -19,6 +19,7 @@ storage_tests!(
     subscriber_export_and_erase_act_on_one_reader,
     digest_preview_prints_and_send_now_wait_delivers_to_every_reader,
     a_digest_killed_mid_send_reaches_everyone_after_a_restart,
+    a_server_killed_twenty_times_mid_traffic_loses_nothing,
     two_served_instances_fire_one_campaign_and_send_each_digest_once,
     editor_add_and_token_create_give_a_newcomer_the_console_and_the_api,
     article_digest_and_subscriber_commands_do_what_the_console_does,
@@ -396,6 +397,197 @@ async fn a_digest_killed_mid_send_reaches_everyone_after_a_restart(backend: Back
     assert_eq!(
         app.text("SELECT status FROM campaigns").await.as_deref(),
         Some("done")
+    );
+    app.stop().await;
+}
+
+/// `serve` started and SIGKILLed twenty times while readers sign up and
+/// confirm and a digest goes out, then once more left to finish: every
+/// acknowledged signup and confirmation is stored once, every reader has
+/// their mail, no row is orphaned, and duplicates stay within the batches
+/// in flight at each kill.
+async fn a_server_killed_twenty_times_mid_traffic_loses_nothing(backend: Backend) {
+    use rand::Rng;
+    const KILLS: usize = 20;
+    const READERS: usize = 30;
+    const BATCH: usize = 5;
+    let app = support::TestApp::spawn(backend).await;
+    import_readers(&app, READERS).await;
+    app.import_article("+++\ntitle = \"Night shift\"\n+++\nBody.\n")
+        .await;
+    let smtp = app.smtp.as_ref().unwrap();
+    smtp.set_data_delay(Duration::from_millis(20));
+    let configured = |command: &mut Command| {
+        command
+            .env("BROADSHEET_SMTP__CONCURRENCY", "2")
+            .env("BROADSHEET_DELIVERY__BATCH_SIZE", BATCH.to_string())
+            .env("BROADSHEET_SMTP__TIMEOUT_S", "1")
+            .env("BROADSHEET_DELIVERY__LEASE_S", "2")
+            .env("BROADSHEET_DELIVERY__POLL_INTERVAL_MS", "50")
+            .env("BROADSHEET_SIGNUP__PER_IP_PER_HOUR", "0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+    };
+    let mut send = cli_for(&app);
+    configured(&mut send);
+    let sent = send
+        .args(["digest", "send", "--now"])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+
+    let serve = |port: u16| {
+        let mut command = cli_for(&app);
+        configured(&mut command);
+        // Links in the mail keep the test app's base URL: only their paths
+        // are used, against whichever server is up.
+        command
+            .env("BROADSHEET_SERVER__BIND", format!("127.0.0.1:{port}"))
+            .arg("serve")
+            .spawn()
+            .unwrap()
+    };
+    let client = reqwest::Client::new();
+    let mut signed_up = Vec::new();
+    let mut confirmed = Vec::new();
+    for kill in 0..KILLS {
+        let port = free_port().await;
+        let base = format!("http://127.0.0.1:{port}");
+        let mut server = serve(port);
+        wait_until_ready(&client, &base).await;
+        // Readers whose confirmation email has arrived confirm; two more sign up.
+        let links: Vec<(String, String)> = smtp
+            .received()
+            .iter()
+            .map(|mail| (mail.to[0].clone(), mail.text()))
+            .filter(|(to, text)| text.contains("/confirm/") && !confirmed.contains(to))
+            .map(|(to, text)| (to, link_path(&text, &app.base_url, "confirm")))
+            .collect();
+        // Acknowledged as they come: a request cut by the kill panics its
+        // task (the test client expects answers), the ones before it stand.
+        let acknowledged = std::sync::Arc::new(std::sync::Mutex::new((Vec::new(), Vec::new())));
+        let traffic = {
+            let (base, acknowledged) = (base.clone(), acknowledged.clone());
+            tokio::spawn(async move {
+                for n in 0..2 {
+                    let browser = support::Browser::new(&base);
+                    let address = format!("k{kill}-{n}@example.com");
+                    if browser.sign_up(&address, true).await.status() == 200 {
+                        acknowledged.lock().unwrap().0.push(format!("<{address}>"));
+                    }
+                }
+                for (to, path) in links {
+                    let browser = support::Browser::new(&base);
+                    if browser.confirm(&path).await.status() == 200 {
+                        acknowledged.lock().unwrap().1.push(to);
+                    }
+                }
+            })
+        };
+        let at = rand::rng().random_range(0..300);
+        tokio::time::sleep(Duration::from_millis(at)).await;
+        server.kill().unwrap(); // SIGKILL
+        server.wait().unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(35), traffic).await;
+        let (new, done) = std::mem::take(&mut *acknowledged.lock().unwrap());
+        signed_up.extend(new);
+        confirmed.extend(done);
+    }
+
+    // Left alone, the last server finishes everything the others left.
+    let port = free_port().await;
+    let mut server = serve(port);
+    let pending = "SELECT (SELECT COUNT(*) FROM outbox WHERE status = 'pending')
+                        + (SELECT COUNT(*) FROM deliveries WHERE status = 'pending')";
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while app.scalar(pending).await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the last server finished the work"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop_with_sigterm(&mut server);
+
+    let mut per_kind: std::collections::HashMap<(&str, String), usize> = Default::default();
+    for mail in smtp.received() {
+        let text = mail.text();
+        let kind = ["/confirm/", "/account/password/", "/unsubscribe/"]
+            .into_iter()
+            .find(|kind| text.contains(kind))
+            .unwrap_or("other");
+        *per_kind.entry((kind, mail.to[0].clone())).or_default() += 1;
+    }
+    let received =
+        |kind: &str, to: &str| per_kind.get(&(kind, to.to_owned())).copied().unwrap_or(0);
+    for address in &signed_up {
+        let canonical = address.trim_matches(['<', '>']);
+        assert_eq!(
+            app.scalar(&format!(
+                "SELECT COUNT(*) FROM subscribers WHERE email_canonical = '{canonical}'"
+            ))
+            .await,
+            1,
+            "{address} was told it signed up"
+        );
+        assert!(
+            received("/confirm/", address) >= 1,
+            "{address} got its confirmation email"
+        );
+    }
+    for address in &confirmed {
+        let canonical = address.trim_matches(['<', '>']);
+        assert_eq!(
+            app.text(&format!(
+                "SELECT status FROM subscribers WHERE email_canonical = '{canonical}'"
+            ))
+            .await
+            .as_deref(),
+            Some("confirmed"),
+            "{address} was told it confirmed"
+        );
+        assert!(
+            received("/account/password/", address) >= 1,
+            "{address} got its credentials"
+        );
+    }
+    for n in 0..READERS {
+        assert!(
+            received("/unsubscribe/", &format!("<r{n}@example.com>")) >= 1,
+            "r{n} got the digest"
+        );
+    }
+    assert_eq!(
+        app.text("SELECT status FROM campaigns").await.as_deref(),
+        Some("done")
+    );
+    // No orphans, no second confirmation of anyone.
+    for orphans in [
+        "SELECT COUNT(*) FROM consent_events WHERE subject_kind = 'subscriber' AND subject NOT IN (SELECT id FROM subscribers)",
+        "SELECT COUNT(*) FROM outbox WHERE subscriber_id IS NOT NULL AND subscriber_id NOT IN (SELECT id FROM subscribers)",
+        "SELECT COUNT(*) FROM accounts WHERE subscriber_id NOT IN (SELECT id FROM subscribers WHERE status = 'confirmed')",
+        "SELECT COUNT(*) FROM (SELECT subject FROM consent_events WHERE action = 'confirmed' GROUP BY subject, purpose HAVING COUNT(*) > 1) twice",
+    ] {
+        assert_eq!(app.scalar(orphans).await, 0, "{orphans}");
+    }
+    // Duplicates: a message sent but not yet marked when the process died
+    // goes again, so at most the batches in flight at each kill.
+    let duplicates: usize = per_kind.values().map(|n| n - 1).sum();
+    eprintln!(
+        "{KILLS} kills: {} signups and {} confirmations acknowledged, {} messages, {duplicates} duplicates",
+        signed_up.len(),
+        confirmed.len(),
+        smtp.received().len()
+    );
+    assert!(duplicates <= KILLS * BATCH, "{duplicates} duplicates");
+    assert!(
+        !signed_up.is_empty() && !confirmed.is_empty(),
+        "the traffic reached the servers"
     );
     app.stop().await;
 }
