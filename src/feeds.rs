@@ -230,20 +230,32 @@ pub async fn poll(store: &Store, clock: &Clock, feed: &Feed) -> anyhow::Result<P
     result
 }
 
+/// A feed's entries as articles, each with the GUID it is known by, and
+/// how many entries the feed held (some may not make an article). Pure, so
+/// the feed fuzz target runs it.
+pub fn articles_in(
+    body: &[u8],
+    categories: &[String],
+    now: DateTime<Utc>,
+) -> anyhow::Result<(usize, Vec<(String, NewArticle)>)> {
+    let parsed = feed_rs::parser::parse(body).context("not an RSS or Atom feed")?;
+    let source = parsed.title.map(|t| t.content).unwrap_or_default();
+    let entries = parsed.entries.len();
+    let articles = parsed
+        .entries
+        .into_iter()
+        .filter_map(|entry| from_entry(entry, &source, categories, now))
+        .collect();
+    Ok((entries, articles))
+}
+
 async fn fetch_and_store(store: &Store, clock: &Clock, feed: &Feed) -> anyhow::Result<Polled> {
     let body = fetch(feed).await?;
-    let parsed = feed_rs::parser::parse(body.as_slice()).context("not an RSS or Atom feed")?;
-    let source = parsed.title.map(|t| t.content).unwrap_or_default();
     let now = clock.now();
-    let mut polled = Polled {
-        entries: parsed.entries.len(),
-        new: 0,
-    };
+    let (entries, articles) = articles_in(&body, &feed.categories, now)?;
+    let mut polled = Polled { entries, new: 0 };
     let mut tx = store.begin().await?;
-    for entry in parsed.entries {
-        let Some((guid, article)) = from_entry(entry, &source, &feed.categories, now) else {
-            continue;
-        };
+    for (guid, article) in articles {
         let suffix = &content_hash(&format!("{}\0{guid}", feed.url))[..8];
         let stored = feeds::save_entry(
             &mut tx,
