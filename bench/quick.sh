@@ -14,5 +14,6 @@ for db in sqlite postgres; do
   MESSAGE=minimal bash bench/digest.sh 300 "$db"
   bash bench/import.sh 3000 "$db"
   bash bench/web.sh "$db" 1
+  bash bench/enumeration.sh "$db" 5
 done
 cargo bench --locked --profile dev --bench render -- 300

@@ -1,0 +1,129 @@
+"""Drives bench/enumeration.sh: sets a password for the imported reader
+through the emailed reset link, then times wrong-password sign-ins for that
+reader against sign-ins for unknown addresses, interleaved, and the reset
+form for both. Fails if the answers differ in status or page."""
+
+import email
+import email.policy
+import glob
+import http.client
+import http.cookiejar
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+BIN, WORK = os.environ["BIN"], os.environ["WORK"]
+ATTEMPTS = int(os.environ["BENCH_ATTEMPTS"])
+PORT = 18081
+BASE = f"http://127.0.0.1:{PORT}"
+os.environ.update(BROADSHEET_SERVER__BIND=f"127.0.0.1:{PORT}", BROADSHEET_SERVER__BASE_URL=BASE)
+KNOWN = "reader0@example.com"
+
+
+def ready():
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
+        connection.request("GET", "/readyz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+
+
+def opener():
+    jar = http.cookiejar.CookieJar()
+    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+
+def csrf(browser, path):
+    page = browser.open(BASE + path).read().decode()
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+def post(browser, path, fields):
+    """Status, page without its CSRF token, and seconds taken."""
+    data = urllib.parse.urlencode(fields).encode()
+    began = time.perf_counter()
+    try:
+        response = browser.open(BASE + path, data)
+        status, body = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, body = error.code, error.read()
+    seconds = time.perf_counter() - began
+    page = re.sub(r'name="csrf" value="[0-9a-f]+"', "", body.decode())
+    page = re.sub(r"[\w.+-]+@example\.(com|org)", "ADDRESS", page)
+    return status, page, seconds
+
+
+def newest_link(prefix):
+    for _ in range(100):
+        mails = sorted(glob.glob(f"{WORK}/mail/*.eml"), key=os.path.getmtime)
+        for path in reversed(mails):
+            with open(path, "rb") as file:
+                message = email.message_from_binary_file(file, policy=email.policy.default)
+            found = re.search(re.escape(BASE) + rf"(/{prefix}/\S+)", message.get_body(("plain",)).get_content())
+            if found:
+                return found.group(1)
+        time.sleep(0.1)
+    sys.exit(f"bench/enumeration.py: no /{prefix}/ link arrived")
+
+
+def set_password(browser):
+    post(browser, "/login/reset", {"email": KNOWN, "csrf": csrf(browser, "/login/reset")})
+    link = newest_link("account/password")
+    status, _, _ = post(browser, link, {"password": "the right password, long", "csrf": csrf(browser, link)})
+    if status not in (200, 303):
+        sys.exit(f"bench/enumeration.py: setting the password answered {status}")
+
+
+def compare(name, known, unknown):
+    """One Markdown row: medians, spreads and the difference."""
+    def ms(values):
+        return [v * 1000 for v in values]
+    k, u = ms(known), ms(unknown)
+    kq, uq = statistics.quantiles(k, n=10), statistics.quantiles(u, n=10)
+    print(f"| {name} | {os.environ['DB']} | {len(k)} + {len(u)} | {statistics.median(k):.1f} ms "
+          f"({kq[0]:.1f}–{kq[-1]:.1f}) | {statistics.median(u):.1f} ms ({uq[0]:.1f}–{uq[-1]:.1f}) "
+          f"| {statistics.median(k) - statistics.median(u):+.1f} ms |", flush=True)
+
+
+def main():
+    server = subprocess.Popen([BIN, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            if ready():
+                break
+            time.sleep(0.1)
+        else:
+            sys.exit("bench/enumeration.py: the server did not start")
+        browser = opener()
+        set_password(browser)
+        token = csrf(browser, "/login")
+        timings = {"login known": [], "login unknown": [], "reset known": [], "reset unknown": []}
+        answers = {}
+        for attempt in range(ATTEMPTS):
+            # Interleaved, so drift in the machine's speed falls on both.
+            for who, address in (("known", KNOWN), ("unknown", f"nobody{attempt}@example.org")):
+                for form, path, fields in (
+                    ("login", "/login", {"email": address, "password": "a wrong password, long"}),
+                    ("reset", "/login/reset", {"email": address}),
+                ):
+                    status, page, seconds = post(browser, path, {**fields, "csrf": token})
+                    timings[f"{form} {who}"].append(seconds)
+                    answers.setdefault(f"{form} {who}", set()).add((status, page))
+        for form in ("login", "reset"):
+            if answers[f"{form} known"] != answers[f"{form} unknown"] or len(answers[f"{form} known"]) != 1:
+                sys.exit(f"bench/enumeration.py: {form} answers known and unknown addresses differently")
+            compare(f"POST /{form}" if form == "login" else "POST /login/reset",
+                    timings[f"{form} known"], timings[f"{form} unknown"])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+main()
