@@ -6,7 +6,6 @@ form for both. Fails if the answers differ in status or page."""
 import email
 import email.policy
 import glob
-import http.client
 import http.cookiejar
 import os
 import re
@@ -18,6 +17,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import served
+
 BIN, WORK = os.environ["BIN"], os.environ["WORK"]
 ATTEMPTS = int(os.environ["BENCH_ATTEMPTS"])
 PORT = 18081
@@ -26,23 +27,9 @@ os.environ.update(BROADSHEET_SERVER__BIND=f"127.0.0.1:{PORT}", BROADSHEET_SERVER
 KNOWN = "reader0@example.com"
 
 
-def ready():
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
-        connection.request("GET", "/readyz")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-
-
 def opener():
     jar = http.cookiejar.CookieJar()
     return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-
-
-def csrf(browser, path):
-    page = browser.open(BASE + path).read().decode()
-    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
 
 
 def post(browser, path, fields):
@@ -74,9 +61,11 @@ def newest_link(prefix):
 
 
 def set_password(browser):
-    post(browser, "/login/reset", {"email": KNOWN, "csrf": csrf(browser, "/login/reset")})
+    token = served.csrf_form(browser, BASE + "/login/reset")
+    post(browser, "/login/reset", {"email": KNOWN, "csrf": token})
     link = newest_link("account/password")
-    status, _, _ = post(browser, link, {"password": "the right password, long", "csrf": csrf(browser, link)})
+    token = served.csrf_form(browser, BASE + link)
+    status, _, _ = post(browser, link, {"password": "the right password, long", "csrf": token})
     if status not in (200, 303):
         sys.exit(f"bench/enumeration.py: setting the password answered {status}")
 
@@ -96,14 +85,14 @@ def main():
     server = subprocess.Popen([BIN, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(300):
-            if ready():
+            if served.ready(PORT):
                 break
             time.sleep(0.1)
         else:
             sys.exit("bench/enumeration.py: the server did not start")
         browser = opener()
         set_password(browser)
-        token = csrf(browser, "/login")
+        token = served.csrf_form(browser, BASE + "/login")
         timings = {"login known": [], "login unknown": [], "reset known": [], "reset unknown": []}
         answers = {}
         for attempt in range(ATTEMPTS):

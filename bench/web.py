@@ -7,7 +7,6 @@ settings from the environment that bench/web.sh prepared."""
 import email
 import email.policy
 import glob
-import http.client
 import http.cookiejar
 import json
 import os
@@ -21,6 +20,8 @@ import time
 import urllib.parse
 import urllib.request
 
+import served
+
 BIN, WORK, DB = os.environ["BIN"], os.environ["WORK"], os.environ["DB"]
 SECONDS = os.environ["BENCH_SECONDS"]
 CONNECTIONS = 64
@@ -29,20 +30,11 @@ BASE = f"http://127.0.0.1:{PORT}"
 os.environ.update(BROADSHEET_SERVER__BIND=f"127.0.0.1:{PORT}", BROADSHEET_SERVER__BASE_URL=BASE)
 
 
-def ready():
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
-        connection.request("GET", "/readyz")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-
-
 def start():
     """The server, and the seconds from spawning it to a ready /readyz."""
     began = time.monotonic()
     server = subprocess.Popen([BIN, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not ready():
+    while not served.ready(PORT):
         if server.poll() is not None:
             sys.exit("bench/web.py: the server exited before it was ready")
         if time.monotonic() - began > 30:
@@ -72,16 +64,11 @@ def sql(query):
         text=True).strip()
 
 
-def csrf_form(opener, path):
-    page = opener.open(BASE + path).read().decode()
-    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
-
-
 def signed_in_cookie():
     """Signs the imported reader in with the emailed link, like a browser."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    token = csrf_form(opener, "/login/link")
+    token = served.csrf_form(opener, BASE + "/login/link")
     form = urllib.parse.urlencode({"email": "reader0@example.com", "csrf": token}).encode()
     opener.open(BASE + "/login/link", form).read()
     for _ in range(100):
@@ -95,7 +82,7 @@ def signed_in_cookie():
         message = email.message_from_binary_file(file, policy=email.policy.default)
     text = message.get_body(("plain",)).get_content()
     link = re.search(re.escape(BASE) + r"(/login/link/\S+)", text).group(1)
-    token = csrf_form(opener, link)
+    token = served.csrf_form(opener, BASE + link)
     opener.open(BASE + link, urllib.parse.urlencode({"csrf": token}).encode()).read()
     cookies = "; ".join(f"{c.name}={c.value}" for c in jar)
     if "bs_session" not in cookies:
@@ -145,7 +132,7 @@ def main():
 
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        token = csrf_form(opener, "/subscribe")
+        token = served.csrf_form(opener, BASE + "/subscribe")
         run = str(int(time.time()))
         os.environ.update(BENCH_COOKIE="; ".join(f"{c.name}={c.value}" for c in jar),
                           BENCH_CSRF=token, BENCH_RUN=run)

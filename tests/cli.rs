@@ -346,19 +346,12 @@ async fn digest_preview_prints_and_send_now_wait_delivers_to_every_reader(backen
 async fn a_digest_killed_mid_send_reaches_everyone_after_a_restart(backend: Backend) {
     const READERS: usize = 30;
     const BATCH: usize = 5;
-    let app = support::TestApp::spawn(backend).await;
-    import_readers(&app, READERS).await;
-    app.import_article("+++\ntitle = \"Night shift\"\n+++\nBody.\n")
-        .await;
+    let app = night_shift(backend, READERS).await;
     let smtp = app.smtp.as_ref().unwrap();
     smtp.set_data_delay(Duration::from_millis(60));
     let command = |args: &[&str]| {
-        let mut command = cli_for(&app);
+        let mut command = killable(&app, BATCH);
         command
-            .env("BROADSHEET_SMTP__CONCURRENCY", "2")
-            .env("BROADSHEET_DELIVERY__BATCH_SIZE", BATCH.to_string())
-            .env("BROADSHEET_SMTP__TIMEOUT_S", "1")
-            .env("BROADSHEET_DELIVERY__LEASE_S", "2")
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -411,24 +404,17 @@ async fn a_server_killed_twenty_times_mid_traffic_loses_nothing(backend: Backend
     const KILLS: usize = 20;
     const READERS: usize = 30;
     const BATCH: usize = 5;
-    let app = support::TestApp::spawn(backend).await;
-    import_readers(&app, READERS).await;
-    app.import_article("+++\ntitle = \"Night shift\"\n+++\nBody.\n")
-        .await;
+    let app = night_shift(backend, READERS).await;
     let smtp = app.smtp.as_ref().unwrap();
     smtp.set_data_delay(Duration::from_millis(20));
     let configured = |command: &mut Command| {
         command
-            .env("BROADSHEET_SMTP__CONCURRENCY", "2")
-            .env("BROADSHEET_DELIVERY__BATCH_SIZE", BATCH.to_string())
-            .env("BROADSHEET_SMTP__TIMEOUT_S", "1")
-            .env("BROADSHEET_DELIVERY__LEASE_S", "2")
             .env("BROADSHEET_DELIVERY__POLL_INTERVAL_MS", "50")
             .env("BROADSHEET_SIGNUP__PER_IP_PER_HOUR", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
     };
-    let mut send = cli_for(&app);
+    let mut send = killable(&app, BATCH);
     configured(&mut send);
     let sent = send
         .args(["digest", "send", "--now"])
@@ -442,7 +428,7 @@ async fn a_server_killed_twenty_times_mid_traffic_loses_nothing(backend: Backend
     );
 
     let serve = |port: u16| {
-        let mut command = cli_for(&app);
+        let mut command = killable(&app, BATCH);
         configured(&mut command);
         // Links in the mail keep the test app's base URL: only their paths
         // are used, against whichever server is up.
@@ -502,6 +488,8 @@ async fn a_server_killed_twenty_times_mid_traffic_loses_nothing(backend: Backend
     // Left alone, the last server finishes everything the others left.
     let port = free_port().await;
     let mut server = serve(port);
+    // Ready first: a SIGTERM before the handler is installed kills outright.
+    wait_until_ready(&client, &format!("http://127.0.0.1:{port}")).await;
     let pending = "SELECT (SELECT COUNT(*) FROM outbox WHERE status = 'pending')
                         + (SELECT COUNT(*) FROM deliveries WHERE status = 'pending')";
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -590,6 +578,27 @@ async fn a_server_killed_twenty_times_mid_traffic_loses_nothing(backend: Backend
         "the traffic reached the servers"
     );
     app.stop().await;
+}
+
+/// A test app with `readers` digest readers and a new article.
+async fn night_shift(backend: Backend, readers: usize) -> support::TestApp {
+    let app = support::TestApp::spawn(backend).await;
+    import_readers(&app, readers).await;
+    app.import_article("+++\ntitle = \"Night shift\"\n+++\nBody.\n")
+        .await;
+    app
+}
+
+/// The CLI set up for being killed mid-send: two connections, small
+/// batches, and timeouts and leases short enough for a test to outwait.
+fn killable(app: &support::TestApp, batch: usize) -> Command {
+    let mut command = cli_for(app);
+    command
+        .env("BROADSHEET_SMTP__CONCURRENCY", "2")
+        .env("BROADSHEET_DELIVERY__BATCH_SIZE", batch.to_string())
+        .env("BROADSHEET_SMTP__TIMEOUT_S", "1")
+        .env("BROADSHEET_DELIVERY__LEASE_S", "2");
+    command
 }
 
 /// `count` confirmed digest readers, r0@example.com and on.
