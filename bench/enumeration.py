@@ -3,19 +3,13 @@ through the emailed reset link, then times wrong-password sign-ins for that
 reader against sign-ins for unknown addresses, interleaved, and the reset
 form for both. Fails if the answers differ in status or page."""
 
-import email
-import email.policy
-import glob
-import http.cookiejar
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 
 import served
 
@@ -25,11 +19,6 @@ PORT = 18081
 BASE = f"http://127.0.0.1:{PORT}"
 os.environ.update(BROADSHEET_SERVER__BIND=f"127.0.0.1:{PORT}", BROADSHEET_SERVER__BASE_URL=BASE)
 KNOWN = "reader0@example.com"
-
-
-def opener():
-    jar = http.cookiejar.CookieJar()
-    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
 
 
 def post(browser, path, fields):
@@ -47,23 +36,10 @@ def post(browser, path, fields):
     return status, page, seconds
 
 
-def newest_link(prefix):
-    for _ in range(100):
-        mails = sorted(glob.glob(f"{WORK}/mail/*.eml"), key=os.path.getmtime)
-        for path in reversed(mails):
-            with open(path, "rb") as file:
-                message = email.message_from_binary_file(file, policy=email.policy.default)
-            found = re.search(re.escape(BASE) + rf"(/{prefix}/\S+)", message.get_body(("plain",)).get_content())
-            if found:
-                return found.group(1)
-        time.sleep(0.1)
-    sys.exit(f"bench/enumeration.py: no /{prefix}/ link arrived")
-
-
 def set_password(browser):
     token = served.csrf_form(browser, BASE + "/login/reset")
     post(browser, "/login/reset", {"email": KNOWN, "csrf": token})
-    link = newest_link("account/password")
+    link = served.newest_link(f"{WORK}/mail", BASE, "account/password")
     token = served.csrf_form(browser, BASE + link)
     status, _, _ = post(browser, link, {"password": "the right password, long", "csrf": token})
     if status not in (200, 303):
@@ -82,15 +58,9 @@ def compare(name, known, unknown):
 
 
 def main():
-    server = subprocess.Popen([BIN, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, _ = served.start(BIN, PORT)
     try:
-        for _ in range(300):
-            if served.ready(PORT):
-                break
-            time.sleep(0.1)
-        else:
-            sys.exit("bench/enumeration.py: the server did not start")
-        browser = opener()
+        browser, _ = served.browser()
         set_password(browser)
         token = served.csrf_form(browser, BASE + "/login")
         timings = {"login known": [], "login unknown": [], "reset known": [], "reset unknown": []}
@@ -111,8 +81,7 @@ def main():
             compare(f"POST /{form}" if form == "login" else "POST /login/reset",
                     timings[f"{form} known"], timings[f"{form} unknown"])
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        served.stop(server)
 
 
 main()

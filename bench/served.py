@@ -1,8 +1,19 @@
-"""Shared by bench/web.py and bench/enumeration.py: whether a served
-instance is ready, and the CSRF token of one of its forms."""
+"""Shared by bench/web.py and bench/enumeration.py: a `broadsheet serve`
+started and stopped, a browser with a cookie jar, a form's CSRF token, and
+a link from the mail the server wrote as .eml files."""
 
+import email
+import email.policy
+import glob
 import http.client
+import http.cookiejar
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 
 
 def ready(port):
@@ -14,6 +25,46 @@ def ready(port):
         return False
 
 
+def start(binary, port):
+    """The server, and the seconds from spawning it to a ready /readyz."""
+    began = time.monotonic()
+    server = subprocess.Popen([binary, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not ready(port):
+        if server.poll() is not None:
+            sys.exit("bench: the server exited before it was ready")
+        if time.monotonic() - began > 30:
+            server.kill()
+            sys.exit("bench: the server was not ready within 30 s")
+        time.sleep(0.001)
+    return server, time.monotonic() - began
+
+
+def stop(server):
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def browser():
+    """An opener that keeps cookies, and its jar."""
+    jar = http.cookiejar.CookieJar()
+    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar)), jar
+
+
 def csrf_form(opener, url):
     page = opener.open(url).read().decode()
     return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+def newest_link(mail_dir, base, prefix):
+    """The path of the newest `base/prefix/...` link in the mail, waiting up
+    to 10 s for it to be written."""
+    for _ in range(100):
+        for path in sorted(glob.glob(f"{mail_dir}/*.eml"), key=os.path.getmtime, reverse=True):
+            with open(path, "rb") as file:
+                message = email.message_from_binary_file(file, policy=email.policy.default)
+            text = message.get_body(("plain",)).get_content()
+            found = re.search(re.escape(base) + rf"(/{prefix}/\S+)", text)
+            if found:
+                return found.group(1)
+        time.sleep(0.1)
+    sys.exit(f"bench: no /{prefix}/ link arrived in {mail_dir}")

@@ -4,21 +4,14 @@ signs a reader in through the emailed sign-in link, and runs wrk.
 Reads BIN, WORK, DB, PG_NAME, BENCH_DIR, BENCH_SECONDS and the BROADSHEET_*
 settings from the environment that bench/web.sh prepared."""
 
-import email
-import email.policy
-import glob
-import http.cookiejar
 import json
 import os
-import re
-import signal
 import sqlite3
 import statistics
 import subprocess
 import sys
 import time
 import urllib.parse
-import urllib.request
 
 import served
 
@@ -28,25 +21,6 @@ CONNECTIONS = 64
 PORT = 18080
 BASE = f"http://127.0.0.1:{PORT}"
 os.environ.update(BROADSHEET_SERVER__BIND=f"127.0.0.1:{PORT}", BROADSHEET_SERVER__BASE_URL=BASE)
-
-
-def start():
-    """The server, and the seconds from spawning it to a ready /readyz."""
-    began = time.monotonic()
-    server = subprocess.Popen([BIN, "serve"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not served.ready(PORT):
-        if server.poll() is not None:
-            sys.exit("bench/web.py: the server exited before it was ready")
-        if time.monotonic() - began > 30:
-            server.kill()
-            sys.exit("bench/web.py: the server was not ready within 30 s")
-        time.sleep(0.001)
-    return server, time.monotonic() - began
-
-
-def stop(server):
-    server.send_signal(signal.SIGTERM)
-    server.wait(timeout=30)
 
 
 def rss_mib(pid):
@@ -66,22 +40,11 @@ def sql(query):
 
 def signed_in_cookie():
     """Signs the imported reader in with the emailed link, like a browser."""
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener, jar = served.browser()
     token = served.csrf_form(opener, BASE + "/login/link")
     form = urllib.parse.urlencode({"email": "reader0@example.com", "csrf": token}).encode()
     opener.open(BASE + "/login/link", form).read()
-    for _ in range(100):
-        mails = glob.glob(f"{WORK}/mail/*.eml")
-        if mails:
-            break
-        time.sleep(0.1)
-    else:
-        sys.exit("bench/web.py: no sign-in email arrived")
-    with open(mails[0], "rb") as file:
-        message = email.message_from_binary_file(file, policy=email.policy.default)
-    text = message.get_body(("plain",)).get_content()
-    link = re.search(re.escape(BASE) + r"(/login/link/\S+)", text).group(1)
+    link = served.newest_link(f"{WORK}/mail", BASE, "login/link")
     token = served.csrf_form(opener, BASE + link)
     opener.open(BASE + link, urllib.parse.urlencode({"csrf": token}).encode()).read()
     cookies = "; ".join(f"{c.name}={c.value}" for c in jar)
@@ -112,15 +75,15 @@ def main():
     # Start-up, five times on the same (migrated) database: spawn to ready.
     startups, idle = [], []
     for _ in range(5):
-        server, seconds = start()
+        server, seconds = served.start(BIN, PORT)
         time.sleep(1)
         startups.append(seconds * 1000)
         idle.append(rss_mib(server.pid))
-        stop(server)
+        served.stop(server)
     print(f"| start-up to ready /readyz | {DB} | median {statistics.median(startups):.0f} ms "
           f"(min {min(startups):.0f}, max {max(startups):.0f}) | idle RSS median {statistics.median(idle):.1f} MiB |")
 
-    server, _ = start()
+    server, _ = served.start(BIN, PORT)
     try:
         cookie = signed_in_cookie()
         slug = sql("SELECT slug FROM articles ORDER BY slug LIMIT 1")
@@ -130,8 +93,7 @@ def main():
         row("GET /healthz (reference)", result)
         failed += ["healthz"] if result["errors"] else []
 
-        jar = http.cookiejar.CookieJar()
-        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        opener, jar = served.browser()
         token = served.csrf_form(opener, BASE + "/subscribe")
         run = str(int(time.time()))
         os.environ.update(BENCH_COOKIE="; ".join(f"{c.name}={c.value}" for c in jar),
@@ -156,7 +118,7 @@ def main():
         if failed:
             sys.exit(f"bench/web.py: errors or lost signups in: {', '.join(failed)}")
     finally:
-        stop(server)
+        served.stop(server)
 
 
 main()

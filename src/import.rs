@@ -63,15 +63,13 @@ pub async fn import(
     suppression_key: &[u8],
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<ImportReport> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-    check_header(reader.headers()?).map_err(anyhow::Error::msg)?;
     let mut report = ImportReport::default();
     let mut batch = Vec::with_capacity(BATCH);
     let mut rows_seen = 0;
-    for record in reader.records() {
+    for row in rows(input)? {
         rows_seen += 1;
         let line = rows_seen + 1;
-        match record.map_err(|e| e.to_string()).and_then(|r| parse(&r)) {
+        match row {
             Ok(row) => batch.push(row),
             Err(reason) => report.invalid.push((line, reason)),
         }
@@ -111,18 +109,18 @@ pub async fn import(
 
 /// Reads a CSV as [`import`] does, without a database: the header's
 /// problem, or each row's verdict. The CSV fuzz target runs it.
-pub fn check(input: impl Read) -> Result<Vec<Result<(), String>>, String> {
+pub fn check(input: impl Read) -> anyhow::Result<Vec<Result<(), String>>> {
+    Ok(rows(input)?.map(|row| row.map(drop)).collect())
+}
+
+/// The rows of a CSV once its header checks out, each parsed or refused
+/// with the reason.
+fn rows(input: impl Read) -> anyhow::Result<impl Iterator<Item = Result<Row, String>>> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-    check_header(reader.headers().map_err(|e| e.to_string())?)?;
+    check_header(reader.headers()?).map_err(anyhow::Error::msg)?;
     Ok(reader
-        .records()
-        .map(|record| {
-            record
-                .map_err(|e| e.to_string())
-                .and_then(|r| parse(&r))
-                .map(drop)
-        })
-        .collect())
+        .into_records()
+        .map(|record| record.map_err(|e| e.to_string()).and_then(|r| parse(&r))))
 }
 
 fn parse(record: &csv::StringRecord) -> Result<Row, String> {

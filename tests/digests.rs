@@ -69,6 +69,16 @@ async fn articles_at(app: &TestApp, published: chrono::DateTime<chrono::Utc>) {
     }
 }
 
+/// Digest readers with these addresses, their account mail delivered, and
+/// two new articles: the next "send now" is a campaign to all of them.
+async fn campaign_of(app: &TestApp, addresses: &[&str]) {
+    articles(app).await;
+    for address in addresses {
+        reader(app, address, true, &[], false).await;
+    }
+    app.drain_outbox().await;
+}
+
 fn daily(app: &TestApp) -> digest::Schedule {
     digest::schedules(&app.config).unwrap().remove(0)
 }
@@ -209,9 +219,7 @@ async fn a_schedule_fires_once_per_period_and_skips_when_nothing_is_new(backend:
 
 async fn a_withdrawal_between_enqueue_and_claim_sends_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    articles(&app).await;
-    reader(&app, "leaving@example.com", true, &[], false).await;
-    app.drain_outbox().await;
+    campaign_of(&app, &["leaving@example.com"]).await;
     let before = app.received().len();
     send_now(&app).await;
     let link = app
@@ -238,9 +246,7 @@ async fn a_withdrawal_between_enqueue_and_claim_sends_nothing(backend: Backend) 
 /// delivering it did.
 async fn digest_refused_at_rcpt(backend: Backend, reply: &'static str) -> (TestApp, BatchOutcome) {
     let app = TestApp::spawn(backend).await;
-    articles(&app).await;
-    reader(&app, "refused@example.com", true, &[], false).await;
-    app.drain_outbox().await;
+    campaign_of(&app, &["refused@example.com"]).await;
     app.smtp
         .as_ref()
         .unwrap()
@@ -272,9 +278,7 @@ async fn a_hard_bounce_fails_and_suppresses_the_reader(backend: Backend) {
 
 async fn a_killed_workers_digest_lease_is_reclaimed(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    articles(&app).await;
-    reader(&app, "patient@example.com", true, &[], false).await;
-    app.drain_outbox().await;
+    campaign_of(&app, &["patient@example.com"]).await;
     let before = app.received().len();
     send_now(&app).await;
     let now = app.clock.now_ms();
@@ -474,16 +478,6 @@ async fn a_server_without_8bitmime_gets_7bit_clean_mail(backend: Backend) {
         digest.text()
     );
     app.stop().await;
-}
-
-/// Digest readers with these addresses, their account mail delivered, and
-/// two new articles: the next "send now" is a campaign to all of them.
-async fn campaign_of(app: &TestApp, addresses: &[&str]) {
-    articles(app).await;
-    for address in addresses {
-        reader(app, address, true, &[], false).await;
-    }
-    app.drain_outbox().await;
 }
 
 async fn started_campaign(app: &TestApp) -> String {

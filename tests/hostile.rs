@@ -164,6 +164,11 @@ async fn hostile_values_in_every_field_get_4xx_and_nothing_unsafe_is_stored(back
     }
 
     let token = app.api_token("hostile", Role::Admin).await;
+    let api = |method: reqwest::Method, path: &str| {
+        app.client
+            .request(method, app.url(path))
+            .bearer_auth(&token)
+    };
     for path in [
         "/api/v1/articles/%00",
         "/api/v1/subscribers/%00",
@@ -172,10 +177,7 @@ async fn hostile_values_in_every_field_get_4xx_and_nothing_unsafe_is_stored(back
         "/api/v1/digests/%00",
         "/api/v1/articles?limit=99999999999999999999",
     ] {
-        let status = app
-            .client
-            .get(app.url(path))
-            .bearer_auth(&token)
+        let status = api(reqwest::Method::GET, path)
             .send()
             .await
             .unwrap()
@@ -190,10 +192,7 @@ async fn hostile_values_in_every_field_get_4xx_and_nothing_unsafe_is_stored(back
             serde_json::json!({ "title": "Fine", "body_markdown": "Text.", "slug": value, "publish": true }),
             serde_json::json!({ "title": "Fine", "body_markdown": "Text.", "categories": [value], "publish": true }),
         ] {
-            let response = app
-                .client
-                .post(app.url("/api/v1/articles"))
-                .bearer_auth(&token)
+            let response = api(reqwest::Method::POST, "/api/v1/articles")
                 .json(&article)
                 .send()
                 .await
@@ -210,10 +209,7 @@ async fn hostile_values_in_every_field_get_4xx_and_nothing_unsafe_is_stored(back
             value.replace(',', ""),
             value.replace(',', "")
         );
-        let response = app
-            .client
-            .post(app.url("/api/v1/subscribers/import"))
-            .bearer_auth(&token)
+        let response = api(reqwest::Method::POST, "/api/v1/subscribers/import")
             .header("content-type", "text/csv")
             .body(csv)
             .send()
@@ -234,6 +230,7 @@ async fn hostile_values_in_every_field_get_4xx_and_nothing_unsafe_is_stored(back
         .fetch_all(app.store.pool())
         .await
         .unwrap();
+    assert!(!rows.is_empty(), "the plausible values were stored");
     for (email, name) in &rows {
         let text = format!("{email}{}", name.as_deref().unwrap_or(""));
         assert!(
@@ -245,6 +242,10 @@ async fn hostile_values_in_every_field_get_4xx_and_nothing_unsafe_is_stored(back
         .fetch_all(app.store.pool())
         .await
         .unwrap();
+    assert!(
+        !titles.is_empty(),
+        "some hostile titles were accepted, escaped"
+    );
     for (slug, title) in &titles {
         assert!(!title.chars().any(char::is_control), "title {title:?}");
         let page = app
@@ -258,7 +259,9 @@ async fn hostile_values_in_every_field_get_4xx_and_nothing_unsafe_is_stored(back
     }
     // Every email went out with only the headers we wrote.
     app.drain_outbox().await;
-    for mail in app.received() {
+    let received = app.received();
+    assert!(!received.is_empty(), "the signups' confirmations went out");
+    for mail in received {
         let data = String::from_utf8_lossy(&mail.data);
         let head = data.split("\r\n\r\n").next().unwrap();
         for injected in ["\r\nBcc:", "\r\nSubject: injected"] {

@@ -7,6 +7,10 @@ use axum::{
 
 use crate::store::Fault;
 
+/// How long a client is asked to wait while the database is unavailable:
+/// long enough for a restart or a failover, short enough to be retried.
+pub(crate) const UNAVAILABLE_RETRY_AFTER_S: u64 = 30;
+
 /// An unexpected failure. Expected outcomes (bad input, invalid links) are
 /// answered by the handlers themselves with their own pages.
 #[derive(Debug)]
@@ -37,7 +41,7 @@ impl IntoResponse for AppError {
                 tracing::warn!(error, "database unavailable");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    [("retry-after", "30")],
+                    [("retry-after", UNAVAILABLE_RETRY_AFTER_S.to_string())],
                     plain_page(
                         "Temporarily unavailable",
                         "We can't reach our database just now. Nothing you sent was lost; please try again in a minute.",

@@ -200,7 +200,7 @@ impl<E: Into<anyhow::Error>> From<E> for ApiError {
                     "unavailable",
                     "The database cannot be reached just now; try again shortly.",
                 );
-                unavailable.retry_after = Some(30);
+                unavailable.retry_after = Some(super::error::UNAVAILABLE_RETRY_AFTER_S);
                 return unavailable;
             }
             None => {}
