@@ -1,6 +1,7 @@
-"""Shared by bench/web.py and bench/enumeration.py: a `broadsheet serve`
-started and stopped, a browser with a cookie jar, a form's CSRF token, and
-a link from the mail the server wrote as .eml files."""
+"""Shared by the Python benchmark drivers: a `broadsheet serve` started and
+stopped, a browser with a cookie jar, a form's CSRF token, a link from the
+mail the server wrote as .eml files, and queries of the bench database
+(WORK, DB and PG_NAME in the environment, as bench/lib.sh sets them)."""
 
 import email
 import email.policy
@@ -10,6 +11,7 @@ import http.cookiejar
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -68,3 +70,19 @@ def newest_link(mail_dir, base, prefix):
                 return found.group(1)
         time.sleep(0.1)
     sys.exit(f"bench: no /{prefix}/ link arrived in {mail_dir}")
+
+
+def sql_rows(query):
+    """Every row, each a tuple of text values."""
+    if os.environ["DB"] == "sqlite":
+        with sqlite3.connect(f"{os.environ['WORK']}/bench.db") as connection:
+            return [tuple(map(str, row)) for row in connection.execute(query)]
+    out = subprocess.check_output(
+        ["psql", "-tA", "-F", "\t", "-h", "127.0.0.1", "-U", "postgres", "-c", query, os.environ["PG_NAME"]],
+        text=True)
+    return [tuple(line.split("\t")) for line in out.splitlines() if line]
+
+
+def sql(query):
+    """The first column of the first row, as text."""
+    return sql_rows(query)[0][0]

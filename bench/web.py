@@ -6,7 +6,6 @@ settings from the environment that bench/web.sh prepared."""
 
 import json
 import os
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -27,15 +26,6 @@ def rss_mib(pid):
     with open(f"/proc/{pid}/status") as status:
         kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
     return kib / 1024
-
-
-def sql(query):
-    """The first column of the first row, as text."""
-    if DB == "sqlite":
-        return str(sqlite3.connect(f"{WORK}/bench.db").execute(query).fetchone()[0])
-    return subprocess.check_output(
-        ["psql", "-tA", "-h", "127.0.0.1", "-U", "postgres", "-c", query, os.environ["PG_NAME"]],
-        text=True).strip()
 
 
 def signed_in_cookie():
@@ -86,7 +76,7 @@ def main():
     server, _ = served.start(BIN, PORT)
     try:
         cookie = signed_in_cookie()
-        slug = sql("SELECT slug FROM articles ORDER BY slug LIMIT 1")
+        slug = served.sql("SELECT slug FROM articles ORDER BY slug LIMIT 1")
         failed = []
 
         result = wrk("/healthz")
@@ -101,7 +91,7 @@ def main():
         result = wrk("/subscribe", "subscribe.lua")
         time.sleep(0.5)
         # One statement, so a signup committing meanwhile cannot count in one figure only.
-        counts = sql("SELECT COUNT(DISTINCT s.id) || ' ' || COUNT(o.id) FROM subscribers s "
+        counts = served.sql("SELECT COUNT(DISTINCT s.id) || ' ' || COUNT(o.id) FROM subscribers s "
                      "LEFT JOIN outbox o ON o.subscriber_id = s.id AND o.template = 'confirm' "
                      f"WHERE s.email LIKE 'r{run}-%' AND s.status = 'pending'")
         stored, queued = map(int, counts.split())

@@ -26,7 +26,7 @@ use crate::{
     mail::{EmailTemplates, Transport, message_id_domain},
     signup::{Signup, SignupSettings},
     store::{self, Store},
-    web::{self, Csrf, Pages},
+    web::{self, Csrf, GuessThrottle, Pages},
 };
 
 /// Which parts of the service this process runs (`serve --role`).
@@ -59,6 +59,8 @@ pub struct AppState {
     /// Signup, reset and sign-in-link requests per IP (D-10).
     pub email_request_limiter: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
     pub login_throttle: Arc<LoginThrottle>,
+    /// Links and API tokens that match nothing, per IP (E-04).
+    pub guesses: Arc<GuessThrottle>,
     /// Signs and checks unsubscribe and preference links (E-04).
     pub links: LinkSigner,
     /// Keys the hashes of erased and suppressed addresses (G-13).
@@ -178,6 +180,9 @@ impl App {
             .map(|n| Arc::new(RateLimiter::keyed(Quota::per_hour(n))));
         let api_limiter = NonZeroU32::new(config.editors.api_requests_per_minute)
             .map(|n| Arc::new(RateLimiter::keyed(Quota::per_minute(n))));
+        let guesses = Arc::new(GuessThrottle::new(
+            config.server.token_misses_per_ip_per_hour,
+        ));
         let state = AppState {
             pages: Arc::new(Pages::load(&config.site.name, &config.cookies.banner_text)?),
             csrf: Csrf::new(csrf_key.as_bytes(), config.server.is_https()),
@@ -192,6 +197,7 @@ impl App {
             cookie_banner: Arc::new(cookie_banner),
             email_request_limiter,
             login_throttle,
+            guesses,
             links: LinkSigner::new(link_key.as_bytes()),
             suppression_key: suppression_key.as_bytes().into(),
             privacy_notice: Arc::new(privacy_notice),
@@ -306,6 +312,7 @@ impl App {
         let email_requests = self.state.email_request_limiter.clone();
         let api_requests = self.state.api_limiter.clone();
         let logins = self.state.login_throttle.clone();
+        let guesses = self.state.guesses.clone();
         tokio::spawn(async move {
             for tick in 1u64.. {
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
@@ -320,6 +327,7 @@ impl App {
                     limiter.retain_recent();
                 }
                 logins.forget_idle();
+                guesses.forget_idle();
             }
         })
     }

@@ -69,6 +69,9 @@ pub struct ServerConfig {
     /// private address), only there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_bind: Option<SocketAddr>,
+    /// Emailed links and API tokens matching nothing, per client IP per
+    /// hour; past it, that IP's link and API requests get 429 (E-04). 0: off.
+    pub token_misses_per_ip_per_hour: u32,
 }
 
 impl Default for ServerConfig {
@@ -79,6 +82,7 @@ impl Default for ServerConfig {
             request_timeout_s: 30,
             trusted_proxies: Vec::new(),
             metrics_bind: None,
+            token_misses_per_ip_per_hour: 30,
         }
     }
 }

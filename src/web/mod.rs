@@ -9,6 +9,7 @@ mod csrf;
 mod data_rights;
 mod error;
 pub(crate) mod frame;
+mod guesses;
 mod health;
 mod pages;
 mod privacy_notice;
@@ -38,6 +39,7 @@ use tracing::Level;
 
 pub use csrf::Csrf;
 pub use error::AppError;
+pub use guesses::GuessThrottle;
 pub use pages::Pages;
 
 use crate::{app::AppState, consent::Evidence};
@@ -57,14 +59,36 @@ pub fn router(state: AppState) -> Router {
         .server
         .is_https()
         .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
-    // Pages get a CSRF cookie on first sight, so every form works.
-    let pages = Router::new()
-        .route("/", get(articles::home))
-        .route("/subscribe", get(signup::form).post(signup::subscribe))
+    // Routes whose path holds an emailed token: misses are counted per IP (E-04).
+    let links = Router::new()
         .route(
             "/confirm/{token}",
             get(signup::confirm_page).post(signup::confirm),
         )
+        .route(
+            "/login/link/{token}",
+            get(accounts::sign_in_link_page).post(accounts::sign_in_with_link),
+        )
+        .route(
+            "/account/password/{token}",
+            get(accounts::password_page).post(accounts::set_password),
+        )
+        .route(
+            "/unsubscribe/{token}",
+            get(reader_links::unsubscribe_page).post(reader_links::unsubscribe),
+        )
+        .route(
+            "/preferences/{token}",
+            get(reader_links::preferences_page).post(reader_links::save_preferences),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guesses::guard_links,
+        ));
+    // Pages get a CSRF cookie on first sight, so every form works.
+    let pages = Router::new()
+        .route("/", get(articles::home))
+        .route("/subscribe", get(signup::form).post(signup::subscribe))
         .route("/login", get(accounts::login_page).post(accounts::login))
         .route(
             "/login/reset",
@@ -74,27 +98,11 @@ pub fn router(state: AppState) -> Router {
             "/login/link",
             get(accounts::link_page).post(accounts::request_sign_in_link),
         )
-        .route(
-            "/login/link/{token}",
-            get(accounts::sign_in_link_page).post(accounts::sign_in_with_link),
-        )
         .route("/logout", post(accounts::logout))
         .route("/account", get(accounts::account))
-        .route(
-            "/account/password/{token}",
-            get(accounts::password_page).post(accounts::set_password),
-        )
         .route("/articles", get(articles::list))
         .route("/articles/{slug}", get(articles::show))
         .route("/cookies", get(cookies::page).post(cookies::choose))
-        .route(
-            "/unsubscribe/{token}",
-            get(reader_links::unsubscribe_page).post(reader_links::unsubscribe),
-        )
-        .route(
-            "/preferences/{token}",
-            get(reader_links::preferences_page).post(reader_links::save_preferences),
-        )
         .route(
             "/account/preferences",
             get(data_rights::preferences_page).post(data_rights::save_preferences),
@@ -108,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account/consents/{id}", get(data_rights::receipt))
         .route("/privacy", get(privacy_notice::current))
         .route("/privacy/{version}", get(privacy_notice::version))
+        .merge(links)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             frame::ensure_csrf_cookie,

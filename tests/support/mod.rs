@@ -160,6 +160,7 @@ impl TestApp {
         config.smtp.port = smtp.addr.port();
         config.smtp.timeout_s = 5;
         config.signup.per_ip_per_hour = 1000;
+        config.server.token_misses_per_ip_per_hour = 1000;
         config.delivery.poll_interval_ms = 50;
         adjust(&mut config);
         let smtp = (config.smtp.port == smtp.addr.port()).then_some(smtp);
@@ -374,10 +375,23 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(base_url: &str) -> Self {
+        Self::with_headers(base_url, reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser whose requests come, by `X-Forwarded-For`, from `ip`: the
+    /// app must trust 127.0.0.1 as a proxy (`server.trusted_proxies`).
+    pub fn forwarded_for(base_url: &str, ip: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", ip.parse().expect("an address"));
+        Self::with_headers(base_url, headers)
+    }
+
+    fn with_headers(base_url: &str, headers: reqwest::header::HeaderMap) -> Self {
         let client = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
+            .default_headers(headers)
             .build()
             .expect("client");
         Self {

@@ -28,14 +28,21 @@ use crate::{app::AppState, domain::Token, editors::SignedIn};
 const MAX_CONSOLE_FORM_BYTES: usize = 1024 * 1024;
 
 pub fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/admin", get(dashboard::page))
-        .route("/admin/login", get(sign_in::page).post(sign_in::sign_in))
-        .route("/admin/logout", post(sign_in::sign_out))
+    // The emailed set-password link: misses are counted per IP (E-04).
+    let link = Router::new()
         .route(
             "/admin/password/{token}",
             get(sign_in::password_page).post(sign_in::set_password),
         )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::guesses::guard_links,
+        ));
+    Router::new()
+        .merge(link)
+        .route("/admin", get(dashboard::page))
+        .route("/admin/login", get(sign_in::page).post(sign_in::sign_in))
+        .route("/admin/logout", post(sign_in::sign_out))
         .route(
             "/admin/articles",
             get(articles::list).post(articles::create),

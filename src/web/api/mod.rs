@@ -9,9 +9,9 @@ mod subscribers;
 
 use axum::{
     Json, Router,
-    extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request},
+    extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State},
     http::{StatusCode, header, request::Parts},
-    middleware,
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -80,9 +80,13 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .routes(routes!(subscribers::export))
         .routes(routes!(subscribers::stats))
         .split_for_parts();
-    let document = std::sync::Arc::new(with_rate_limit_answers(document));
+    let document = std::sync::Arc::new(with_shared_answers(document));
     router
-        .layer(middleware::from_fn_with_state(state, idempotency::replay))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::replay,
+        ))
+        .layer(middleware::from_fn_with_state(state, guard_tokens))
         .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES))
         .route(
             "/api/openapi.json",
@@ -93,19 +97,51 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
 }
 
-/// Every operation may answer 429 (per-token limit): said once here rather
-/// than on each handler.
-fn with_rate_limit_answers(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+/// Answers any operation may give, said once here rather than on each
+/// handler: 400 (a malformed query, body or text), 429 (the per-token
+/// limit, or too many wrong tokens from the caller's address) and 503 (the
+/// database cannot be reached); with a body, 413 and 415 too. An
+/// operation's own description of an answer is kept.
+fn with_shared_answers(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    let answer = ResponseBuilder::new()
-        .description("Too many requests for this token; see Retry-After.")
-        .content(
-            "application/json",
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("ErrorBody")))
-                .build(),
-        )
-        .build();
+    let answer = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    let every = [
+        (
+            "400",
+            answer("A malformed query parameter or body, or text that cannot be stored."),
+        ),
+        (
+            "429",
+            answer(
+                "Too many requests for this token, or too many calls with wrong tokens from \
+                 this address; see Retry-After.",
+            ),
+        ),
+        (
+            "503",
+            answer("The database cannot be reached just now; see Retry-After."),
+        ),
+    ];
+    let with_body = [
+        (
+            "413",
+            answer("The body is larger than this operation takes."),
+        ),
+        (
+            "415",
+            answer("The body is not of the documented content type."),
+        ),
+    ];
     for item in document.paths.paths.values_mut() {
         let operations = [
             &mut item.get,
@@ -114,10 +150,18 @@ fn with_rate_limit_answers(mut document: utoipa::openapi::OpenApi) -> utoipa::op
             &mut item.delete,
         ];
         for operation in operations.into_iter().flatten() {
-            operation
-                .responses
-                .responses
-                .insert("429".into(), answer.clone().into());
+            let shared = every.iter().chain(
+                with_body
+                    .iter()
+                    .filter(|_| operation.request_body.is_some()),
+            );
+            for (status, answer) in shared {
+                operation
+                    .responses
+                    .responses
+                    .entry((*status).into())
+                    .or_insert_with(|| answer.clone().into());
+            }
         }
     }
     document
@@ -171,6 +215,18 @@ impl ApiError {
             "not_found",
             "There is no such resource.",
         )
+    }
+
+    /// 429 with `Retry-After`, in whole seconds rounded up.
+    fn rate_limited(reason: &str, wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs() + 1;
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("{reason}; retry in {seconds} s."),
+        );
+        error.retry_after = Some(seconds);
+        error
     }
 
     fn forbidden() -> Self {
@@ -289,17 +345,27 @@ fn limit(state: &AppState, actor: &Actor) -> Result<(), ApiError> {
     };
     limiter.check_key(&actor.label).map_err(|not_until| {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
-        let mut error = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "Too many requests for this token; retry in {} s.",
-                wait.as_secs() + 1
-            ),
-        );
-        error.retry_after = Some(wait.as_secs() + 1);
-        error
+        ApiError::rate_limited("Too many requests for this token", wait)
     })
+}
+
+/// A wrong token (401) counts as a miss against the client's IP; past the
+/// budget, every call from it gets 429 for a while (E-04).
+async fn guard_tokens(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    super::guesses::guard(
+        &state,
+        request,
+        next,
+        StatusCode::UNAUTHORIZED,
+        |_, _, wait| async move {
+            ApiError::rate_limited(
+                "Too many calls with tokens that match nothing from this address",
+                wait,
+            )
+            .into_response()
+        },
+    )
+    .await
 }
 
 /// A JSON body whose rejections are API errors: 400 for bad JSON, 422 for
