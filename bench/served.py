@@ -46,6 +46,13 @@ def stop(server):
     server.wait(timeout=30)
 
 
+def memory_mib(pid, field="VmRSS"):
+    """A process's resident memory now (VmRSS) or at its peak (VmHWM)."""
+    with open(f"/proc/{pid}/status") as status:
+        kib = next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+    return kib / 1024
+
+
 def browser():
     """An opener that keeps cookies, and its jar."""
     jar = http.cookiejar.CookieJar()

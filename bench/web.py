@@ -22,12 +22,6 @@ BASE = f"http://127.0.0.1:{PORT}"
 os.environ.update(BROADSHEET_SERVER__BIND=f"127.0.0.1:{PORT}", BROADSHEET_SERVER__BASE_URL=BASE)
 
 
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-    return kib / 1024
-
-
 def signed_in_cookie():
     """Signs the imported reader in with the emailed link, like a browser."""
     opener, jar = served.browser()
@@ -68,7 +62,7 @@ def main():
         server, seconds = served.start(BIN, PORT)
         time.sleep(1)
         startups.append(seconds * 1000)
-        idle.append(rss_mib(server.pid))
+        idle.append(served.memory_mib(server.pid))
         served.stop(server)
     print(f"| start-up to ready /readyz | {DB} | median {statistics.median(startups):.0f} ms "
           f"(min {min(startups):.0f}, max {max(startups):.0f}) | idle RSS median {statistics.median(idle):.1f} MiB |")

@@ -1,26 +1,55 @@
-//! Password hashing with argon2id on the blocking pool, with a cap on
-//! how many hashes run at once (S-03): each takes ~19 MiB and tens of ms.
+//! Password hashing with argon2id on threads of its own, as many as
+//! may hash at once (S-03): each hash takes ~19 MiB and tens of ms.
+//!
+//! Not on tokio's blocking pool: glibc gives each thread that allocates an
+//! arena of its own and keeps a freed 19 MiB block there for the next
+//! allocation, so hashes spread over the pool's threads kept ~19 MiB per
+//! thread (about 600 MiB resident in a 10-minute soak, RELIABILITY.md). A few
+//! long-lived threads keep only their own.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::Context;
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
-use tokio::sync::Semaphore;
 
 use crate::domain::NewPassword;
 
+type Job = Box<dyn FnOnce() + Send>;
+
 #[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    /// To the hashing threads, which end when the last clone is dropped.
+    jobs: mpsc::Sender<Job>,
     /// Verified against when the account does not exist, so that unknown
     /// addresses take as long as wrong passwords.
     dummy_hash: Arc<str>,
 }
 
 impl PasswordHasher {
+    /// `concurrency` threads hash; further requests wait their turn.
     pub fn new(concurrency: usize) -> anyhow::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..concurrency.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let next = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = next else { return };
+                        // A panicking job fails its own request, not the thread.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                })
+                .context("starting a password hashing thread")?;
+        }
         Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            jobs,
             dummy_hash: dummy_hash()?.into(),
         })
     }
@@ -59,10 +88,14 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _permit = self.permits.acquire().await.context("hasher closed")?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .context("password hashing task failed")?
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(work());
+            }))
+            .ok()
+            .context("the password hashing threads have stopped")?;
+        result.await.context("password hashing failed")?
     }
 }
 
