@@ -4,7 +4,7 @@
 //! Not on tokio's blocking pool: glibc gives each thread that allocates an
 //! arena of its own and keeps a freed 19 MiB block there for the next
 //! allocation, so hashes spread over the pool's threads kept ~19 MiB per
-//! thread (about 600 MiB resident in a 10-minute soak, RELIABILITY.md). A few
+//! thread (620-720 MiB resident in a 10-minute soak, RELIABILITY.md). A few
 //! long-lived threads keep only their own.
 
 use std::sync::{Arc, Mutex, mpsc};
