@@ -1,16 +1,24 @@
 //! Password hashing with argon2id on threads of its own, as many as
 //! may hash at once (S-03): each hash takes ~19 MiB and tens of ms.
 //!
-//! Not on tokio's blocking pool: glibc gives each thread that allocates an
-//! arena of its own and keeps a freed 19 MiB block there for the next
-//! allocation, so hashes spread over the pool's threads kept ~19 MiB per
-//! thread (620-720 MiB resident in a 10-minute soak, RELIABILITY.md). A few
-//! long-lived threads keep only their own.
+//! Each thread allocates its argon2 memory once and reuses it. Allocating
+//! 19 MiB per hash, as argon2's own `hash_password` does, and freeing it
+//! again makes glibc raise its mmap threshold above that size, so from then
+//! on such blocks come from the heap and stay resident in the arena of
+//! every thread that hashed: 620-720 MiB in a 10-minute soak on the
+//! blocking pool, still ~300 MiB on two threads of its own; ~60 MiB with
+//! the memory kept (RELIABILITY.md).
 
-use std::sync::{Arc, Mutex, mpsc};
+use std::{
+    cell::RefCell,
+    sync::{Arc, Mutex, mpsc},
+};
 
 use anyhow::Context;
-use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
+use argon2::{
+    Algorithm, Argon2, Block, Params, Version,
+    password_hash::phc::{Output, PasswordHash},
+};
 
 use crate::domain::NewPassword;
 
@@ -58,10 +66,19 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &NewPassword) -> anyhow::Result<String> {
         let password = password.expose().to_owned();
         self.run(move || {
-            Argon2::default()
-                .hash_password(password.as_bytes())
-                .map(|hash| hash.to_string())
-                .map_err(|e| anyhow::anyhow!("argon2: {e}"))
+            let params = Params::default();
+            let salt = rand::random::<[u8; 16]>();
+            let mut output = [0; Params::DEFAULT_OUTPUT_LEN];
+            with_memory(&params, |memory| {
+                Argon2::default().hash_password_into_with_memory(
+                    password.as_bytes(),
+                    &salt,
+                    &mut output,
+                    memory,
+                )
+            })
+            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+            phc_string(&params, &salt, &output)
         })
         .await
     }
@@ -75,11 +92,7 @@ impl PasswordHasher {
             None => (self.dummy_hash.to_string(), false),
         };
         let matches = self
-            .run(move || {
-                Ok(Argon2::default()
-                    .verify_password(password.as_bytes(), hash.as_str())
-                    .is_ok())
-            })
+            .run(move || Ok(matches(password.as_bytes(), &hash) == Some(true)))
             .await?;
         Ok(known && matches)
     }
@@ -99,17 +112,50 @@ impl PasswordHasher {
     }
 }
 
-/// A hash of no password, with the parameters real hashes have (argon2's
-/// defaults: argon2id, m = 19456 KiB, t = 2, p = 1, OWASP's figure), so
-/// verifying against it takes as long. Random salt and output, not a real
-/// hash: hashing at start-up took most of the start-up time (85 → 31 ms,
-/// BENCHMARKS.md).
-fn dummy_hash() -> anyhow::Result<String> {
-    use argon2::password_hash::phc::{Output, Salt};
-    let params = argon2::Params::default();
-    let salt = Salt::new(&rand::random::<[u8; 16]>()).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-    let output =
-        Output::new(&rand::random::<[u8; 32]>()).map_err(|e| anyhow::anyhow!("output: {e}"))?;
+thread_local! {
+    /// This hashing thread's argon2 memory, kept from one hash to the next.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `work` with this thread's argon2 memory, grown to what `params` need.
+fn with_memory<T>(params: &Params, work: impl FnOnce(&mut [Block]) -> T) -> T {
+    MEMORY.with_borrow_mut(|memory| {
+        if memory.len() < params.block_count() {
+            memory.resize(params.block_count(), Block::new());
+        }
+        work(memory)
+    })
+}
+
+/// Whether `password` hashes to the stored PHC string `hash`, computed with
+/// the algorithm, version and parameters the string names; `None` if the
+/// string is not one argon2 can check.
+fn matches(password: &[u8], hash: &str) -> Option<bool> {
+    let hash = PasswordHash::new(hash).ok()?;
+    let (salt, expected) = (hash.salt.as_ref()?, hash.hash.as_ref()?);
+    let params = Params::try_from(&hash).ok()?;
+    let version = hash
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
+    let argon2 = Argon2::new(
+        Algorithm::try_from(hash.algorithm.as_str()).ok()?,
+        version.ok()?,
+        params.clone(),
+    );
+    let mut output = vec![0; expected.len()];
+    with_memory(&params, |memory| {
+        argon2.hash_password_into_with_memory(password, salt, &mut output, memory)
+    })
+    .ok()?;
+    // Output's comparison takes the same time wherever the bytes differ.
+    Some(Output::new(&output).ok()? == *expected)
+}
+
+/// The PHC string of an argon2id hash with `params`.
+fn phc_string(params: &Params, salt: &[u8], output: &[u8]) -> anyhow::Result<String> {
+    use argon2::password_hash::phc::Salt;
+    let salt = Salt::new(salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    let output = Output::new(output).map_err(|e| anyhow::anyhow!("output: {e}"))?;
     Ok(format!(
         "$argon2id$v=19$m={},t={},p={}${salt}${output}",
         params.m_cost(),
@@ -118,9 +164,61 @@ fn dummy_hash() -> anyhow::Result<String> {
     ))
 }
 
+/// A hash of no password, with the parameters real hashes have (argon2's
+/// defaults: argon2id, m = 19456 KiB, t = 2, p = 1, OWASP's figure), so
+/// verifying against it takes as long. Random salt and output, not a real
+/// hash: hashing at start-up took most of the start-up time (85 → 31 ms,
+/// BENCHMARKS.md).
+fn dummy_hash() -> anyhow::Result<String> {
+    phc_string(
+        &Params::default(),
+        &rand::random::<[u8; 16]>(),
+        &rand::random::<[u8; 32]>(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    use argon2::{PasswordHasher as _, PasswordVerifier as _};
+
     use super::*;
+
+    #[tokio::test]
+    async fn hashes_are_the_ones_argon2_itself_makes_and_checks() {
+        let hasher = PasswordHasher::new(1).unwrap();
+        // Stored before the memory was kept: argon2's own hash verifies.
+        let theirs = Argon2::default()
+            .hash_password(b"correct horse battery staple")
+            .unwrap()
+            .to_string();
+        assert!(
+            hasher
+                .verify("correct horse battery staple", Some(&theirs))
+                .await
+                .unwrap()
+        );
+        assert!(!hasher.verify("wrong", Some(&theirs)).await.unwrap());
+        // And ours verifies with argon2's own check.
+        let password = NewPassword::parse("correct horse battery staple").unwrap();
+        let ours = hasher.hash(&password).await.unwrap();
+        let parsed = argon2::PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery staple", &parsed)
+                .is_ok()
+        );
+        // Cheaper parameters are checked with their own, in the same memory.
+        let cheap = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(64, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"pw")
+        .unwrap()
+        .to_string();
+        assert!(hasher.verify("pw", Some(&cheap)).await.unwrap());
+        assert!(!hasher.verify("pw", Some("not a hash")).await.unwrap());
+    }
 
     #[test]
     fn the_dummy_hash_costs_what_a_real_hash_costs() {
