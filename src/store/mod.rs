@@ -156,11 +156,24 @@ impl Store {
     /// On SQLite every transaction takes the write lock at once (`BEGIN
     /// IMMEDIATE`): a deferred one that reads first and then writes fails
     /// with "database is busy" instead of waiting when another writer holds it.
+    ///
+    /// Started in a task of its own, so that it always finishes: sqlx counts
+    /// a transaction only once BEGIN has been answered, so a caller dropped
+    /// while it is in flight (a client gone, a request timed out) left the
+    /// connection in a transaction sqlx did not know of, back in the pool,
+    /// where later requests wrote into it and its locks held for good (seen
+    /// on PostgreSQL: outbox updates waiting forever). Finished, the
+    /// transaction is a `Transaction`, rolled back when dropped.
     pub async fn begin(&self) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Any>> {
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        };
+        let (pool, backend) = (self.pool.clone(), self.backend);
+        let tx = tokio::spawn(async move {
+            match backend {
+                Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Backend::Postgres => pool.begin().await,
+            }
+        })
+        .await
+        .context("the task starting a transaction failed")?;
         tx.context("while starting a transaction")
     }
 
