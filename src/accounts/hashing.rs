@@ -174,7 +174,7 @@ fn dummy_hash() -> anyhow::Result<String> {
     phc_string(
         &Params::default(),
         &rand::random::<[u8; 16]>(),
-        &rand::random::<[u8; 32]>(),
+        &rand::random::<[u8; Params::DEFAULT_OUTPUT_LEN]>(),
     )
 }
 
