@@ -6,6 +6,8 @@ use std::{env, fs, io, path::Path};
 
 fn main() -> io::Result<()> {
     let out_dir = env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    // sqlx::migrate! reads them at compile time but cannot tell cargo so.
+    println!("cargo:rerun-if-changed=migrations");
     for folder in ["templates", "email_templates", "static"] {
         println!("cargo:rerun-if-changed={folder}");
         let mut files = Vec::new();

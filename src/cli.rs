@@ -122,7 +122,7 @@ enum DigestCommand {
         /// The schedule (default: the first one configured).
         #[arg(long)]
         schedule: Option<String>,
-        /// Start a campaign now, covering the articles since the last digest.
+        /// Start a campaign now, with every article the schedule has not sent yet.
         #[arg(long)]
         now: bool,
         /// Show what would be sent, change nothing.

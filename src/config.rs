@@ -397,6 +397,9 @@ pub struct ScheduleConfig {
     /// The subject line, a minijinja template (`{{ date }}`, `{{ count }}`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// Overrides `digest.max_article_age_h` for this schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_article_age_h: Option<u64>,
 }
 
 /// One `[[feeds]]` entry.
@@ -428,6 +431,10 @@ fn utc() -> String {
 #[serde(deny_unknown_fields, default)]
 pub struct DigestConfig {
     pub schedules: Vec<ScheduleConfig>,
+    /// A digest carries every article its schedule has not sent yet, if it
+    /// was published at most this many hours ago (never less than the
+    /// schedule's period), so an imported archive does not flood it.
+    pub max_article_age_h: u64,
     /// Identifies the list in `List-Id` (RFC 2919), e.g. `digest.example.com`.
     pub list_id: String,
     /// Sender of digests; `mail.from` if empty (E-13).
@@ -445,7 +452,9 @@ impl Default for DigestConfig {
                 timezone: utc(),
                 frequency: Frequency::Daily,
                 subject: None,
+                max_article_age_h: None,
             }],
+            max_article_age_h: 72,
             list_id: "digest.localhost".into(),
             from: String::new(),
             unsubscribe_mailto: String::new(),
@@ -563,6 +572,7 @@ impl Config {
             ),
             ("delivery.lease_s", self.delivery.lease_s),
             ("smtp.timeout_s", self.smtp.timeout_s),
+            ("digest.max_article_age_h", self.digest.max_article_age_h),
             (
                 "accounts.hashing_concurrency",
                 u64::from(self.accounts.hashing_concurrency),
@@ -607,12 +617,14 @@ impl Config {
             }
         }
         for schedule in &self.digest.schedules {
-            crate::digest::Schedule::parse(schedule).map_err(|e| {
-                anyhow::anyhow!(
-                    "invalid configuration: digest.schedules {:?}: {e}",
-                    schedule.name
-                )
-            })?;
+            crate::digest::Schedule::parse(schedule, self.digest.max_article_age_h).map_err(
+                |e| {
+                    anyhow::anyhow!(
+                        "invalid configuration: digest.schedules {:?}: {e}",
+                        schedule.name
+                    )
+                },
+            )?;
         }
         for feed in &self.feeds {
             crate::feeds::Feed::parse(feed)

@@ -48,8 +48,9 @@ pub async fn preview(
     let app = App::build(config, clock.clone()).await?;
     let store = app.store();
     match app.worker().next_digest(&chosen, &recipient, None).await? {
-        NextDigest::NothingNew | NextDigest::UnknownReader => {
-            eprintln!("no new articles since the last digest: nothing to preview");
+        NextDigest::NothingNew | NextDigest::NothingInTopics | NextDigest::UnknownReader => {
+            let reason = digest::nothing_to_send(&store, &chosen).await?;
+            eprintln!("{reason} Nothing to preview.");
         }
         NextDigest::Ready(preview) if to.is_some() => {
             app.worker().send_preview(*preview).await?;
@@ -96,6 +97,9 @@ pub async fn send(
     };
     for outcome in &started {
         report(outcome, dry_run);
+        if *outcome == Started::NothingNew {
+            eprintln!("{}", digest::nothing_to_send(&store, &chosen).await?);
+        }
     }
     if started.is_empty() && !wait {
         eprintln!(

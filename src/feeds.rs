@@ -1,6 +1,7 @@
 //! Article feeds: `[[feeds]]` entries polled on their own cron by the
 //! scheduler. New entries (by GUID, or link) become articles with sanitised
-//! HTML (E-28). Fetching follows S-04: http(s) only; private, loopback and
+//! HTML (E-28), checked as every article is; an entry that changes later
+//! updates its article, which digests that sent it do not send again. Fetching follows S-04: http(s) only; private, loopback and
 //! link-local addresses refused unless the feed says `allow_private`, checked
 //! on every connection (redirects included, and after DNS, so a name cannot
 //! rebind to an inside address); at most 5 redirects, 5 MiB and 20 seconds.
@@ -22,19 +23,17 @@ use reqwest::{
 };
 
 use crate::{
-    articles::NewArticle,
+    articles::{ArticleInput, MAX_CATEGORIES, NewArticle, valid_category},
     clock::Clock,
     config::FeedConfig,
     digest::whole_second,
-    domain::{Slug, content_hash},
+    domain::content_hash,
     store::{Store, feeds},
 };
 
 const MAX_BYTES: usize = 5 * 1024 * 1024;
 const TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_REDIRECTS: usize = 5;
-/// Categories taken from one entry at most.
-const MAX_CATEGORIES: usize = 10;
 
 /// A configured feed, checked.
 #[derive(Clone)]
@@ -49,6 +48,13 @@ pub struct Feed {
 
 impl Feed {
     pub fn parse(config: &FeedConfig) -> Result<Self, String> {
+        if config.categories.len() > MAX_CATEGORIES
+            || !config.categories.iter().all(|c| valid_category(c))
+        {
+            return Err(format!(
+                "at most {MAX_CATEGORIES} categories, each 1 to 50 characters without commas"
+            ));
+        }
         let url = Url::parse(&config.url).map_err(|e| format!("url is not an address: {e}"))?;
         check_url(&url, config.allow_private)?;
         let poll = CronParser::builder()
@@ -128,14 +134,6 @@ pub async fn add(
         categories,
         allow_private: false,
     };
-    let bad_name = |c: &String| {
-        c.is_empty() || c.chars().count() > 50 || c.chars().any(|c| c.is_control() || c == ',')
-    };
-    if config.categories.len() > MAX_CATEGORIES || config.categories.iter().any(bad_name) {
-        return Ok(Err(format!(
-            "at most {MAX_CATEGORIES} categories, each 1 to 50 characters without commas"
-        )));
-    }
     let feed = match Feed::parse(&config) {
         Ok(feed) => feed,
         Err(why) => return Ok(Err(why)),
@@ -195,6 +193,24 @@ pub async fn remove(
 pub struct Polled {
     pub entries: usize,
     pub new: usize,
+    /// Entries imported before whose text changed since.
+    pub updated: usize,
+    /// Entries that make no valid article (no title, a title with control
+    /// characters, no link or id…).
+    pub skipped: usize,
+}
+
+impl std::fmt::Display for Polled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} entries, {} new", self.entries, self.new)?;
+        if self.updated > 0 {
+            write!(f, ", {} updated", self.updated)?;
+        }
+        if self.skipped > 0 {
+            write!(f, ", {} skipped as invalid", self.skipped)?;
+        }
+        Ok(())
+    }
 }
 
 /// Polls each feed whose cron time has come and that no other instance has
@@ -223,7 +239,7 @@ pub async fn poll_due(store: &Store, clock: &Clock, feeds: &[Feed]) -> anyhow::R
 pub async fn poll(store: &Store, clock: &Clock, feed: &Feed) -> anyhow::Result<Polled> {
     let result = fetch_and_store(store, clock, feed).await;
     let summary = match &result {
-        Ok(polled) => format!("{} entries, {} new", polled.entries, polled.new),
+        Ok(polled) => polled.to_string(),
         Err(error) => format!("failed: {error:#}"),
     };
     feeds::record_result(store, feed.url.as_str(), clock.now_ms(), &summary).await?;
@@ -253,26 +269,54 @@ async fn fetch_and_store(store: &Store, clock: &Clock, feed: &Feed) -> anyhow::R
     let body = fetch(feed).await?;
     let now = clock.now();
     let (entries, articles) = articles_in(&body, &feed.categories, now)?;
-    let mut polled = Polled { entries, new: 0 };
+    let mut polled = Polled {
+        entries,
+        new: 0,
+        updated: 0,
+        skipped: entries - articles.len(),
+    };
     let mut tx = store.begin().await?;
     for (guid, article) in articles {
-        let suffix = &content_hash(&format!("{}\0{guid}", feed.url))[..8];
-        let stored = feeds::save_entry(
+        let entry = feeds::Entry {
+            feed_url: feed.url.as_str(),
+            guid: &guid,
+            slug_suffix: &content_hash(&format!("{}\0{guid}", feed.url))[..8],
+            content_hash: &entry_hash(&article),
+        };
+        match feeds::save_entry(
             &mut tx,
-            feed.url.as_str(),
-            &guid,
+            &entry,
             &article.record(now),
-            suffix,
             now.timestamp_millis(),
         )
-        .await?;
-        polled.new += usize::from(stored);
+        .await?
+        {
+            feeds::Saved::New => polled.new += 1,
+            feeds::Saved::Updated => polled.updated += 1,
+            feeds::Saved::Unchanged => {}
+        }
     }
     tx.commit().await?;
     Ok(polled)
 }
 
-/// An entry as an article, with the GUID it is known by.
+/// What readers see of an entry: a change to it updates the article. Its
+/// date is left out: an article keeps the date it was first published with.
+fn entry_hash(article: &NewArticle) -> String {
+    content_hash(
+        &[
+            article.title.as_str(),
+            &article.teaser,
+            &article.author,
+            &article.body_html,
+            &article.categories.join(","),
+        ]
+        .join("\0"),
+    )
+}
+
+/// An entry as an article, with the GUID it is known by; `None` for an
+/// entry that makes no valid article, by the rules every article follows.
 fn from_entry(
     entry: feed_rs::model::Entry,
     source: &str,
@@ -287,10 +331,6 @@ fn from_entry(
     } else {
         entry.id
     };
-    let title = entry
-        .title
-        .map(|t| plain_text(&t.content))
-        .filter(|t| !t.is_empty())?;
     let summary = entry.summary.map(|s| s.content);
     let mut body = entry
         .content
@@ -304,29 +344,41 @@ fn from_entry(
             link.replace('"', "%22")
         ));
     }
+    // An entry's own terms are hints: those no article may carry are left
+    // out rather than the entry, and the feed's own come first.
     let mut categories: Vec<String> = defaults.to_vec();
-    for category in entry.categories.into_iter().take(MAX_CATEGORIES) {
+    for category in entry.categories {
         let term = category.term.trim().to_lowercase();
-        if !term.is_empty() && !categories.contains(&term) {
+        if categories.len() < MAX_CATEGORIES && valid_category(&term) && !categories.contains(&term)
+        {
             categories.push(term);
         }
     }
-    let author = entry
-        .authors
-        .first()
-        .map_or_else(|| source.to_owned(), |a| a.name.clone());
-    let article = NewArticle {
-        slug: Slug::from_title(&title).ok()?,
-        title,
-        teaser,
-        author,
+    let input = ArticleInput {
+        title: entry
+            .title
+            .map(|t| plain_text(&t.content))
+            .unwrap_or_default(),
+        slug: None,
+        author: Some(
+            entry
+                .authors
+                .first()
+                .map_or_else(|| source.to_owned(), |a| a.name.clone()),
+        ),
         categories,
+        teaser: Some(teaser),
         // A date in the future would hold the entry back from digests.
         published_at: Some(entry.published.or(entry.updated).unwrap_or(now).min(now)),
         body_markdown: String::new(),
-        body_html: ammonia::clean(&body),
     };
-    Some((guid, article))
+    match input.validate_html(&body) {
+        Ok(article) => Some((guid, article)),
+        Err(error) => {
+            tracing::debug!(%guid, %error, "a feed entry is skipped");
+            None
+        }
+    }
 }
 
 /// HTML to plain text: tags dropped, the common entities decoded (templates

@@ -27,7 +27,7 @@ pub enum ArticleError {
     Title,
     #[error("`published_at` must be an RFC 3339 time such as 2026-11-27T07:00:00Z")]
     PublishedAt,
-    #[error("`categories` must be names of 1 to 50 characters, without commas")]
+    #[error("`categories` must be at most 10 names of 1 to 50 characters, without commas")]
     Category,
     #[error("`slug`: {0}")]
     Slug(#[from] SlugError),
@@ -58,7 +58,8 @@ pub struct NewArticle {
 }
 
 impl NewArticle {
-    /// The article as the store writes it; without `published_at`, published `now`.
+    /// The article as the store writes it; without `published_at`, published
+    /// `now` (an article stored before keeps its own date).
     pub fn record(&self, now: DateTime<Utc>) -> ArticleRecord<'_> {
         ArticleRecord {
             slug: self.slug.as_str(),
@@ -69,8 +70,20 @@ impl NewArticle {
             author: &self.author,
             categories: &self.categories,
             published_at: self.published_at.unwrap_or(now).timestamp_millis(),
+            dated: self.published_at.is_some(),
         }
     }
+}
+
+/// Categories an article may carry at most.
+pub const MAX_CATEGORIES: usize = 10;
+
+/// A category name: 1 to 50 characters, no control characters and no
+/// commas (the console's field is a comma-separated list).
+pub fn valid_category(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= 50
+        && !name.chars().any(|c| c.is_control() || c == ',')
 }
 
 const TEASER_CHARS: usize = 280;
@@ -114,8 +127,19 @@ pub struct ArticleInput {
 }
 
 impl ArticleInput {
-    /// Checks every field and renders the body to sanitised HTML.
+    /// Checks every field and renders the Markdown body to sanitised HTML.
     pub fn validate(self) -> Result<NewArticle, ArticleError> {
+        let html = render_markdown(&self.body_markdown);
+        self.validate_with_html(html)
+    }
+
+    /// For a body that comes as HTML (a feed's): sanitised with the same
+    /// allow-list, every other field checked as for Markdown.
+    pub fn validate_html(self, html: &str) -> Result<NewArticle, ArticleError> {
+        self.validate_with_html(ammonia::clean(html))
+    }
+
+    fn validate_with_html(self, body_html: String) -> Result<NewArticle, ArticleError> {
         let title = self.title.trim().to_owned();
         if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
             return Err(ArticleError::Title);
@@ -134,9 +158,7 @@ impl ArticleInput {
             .iter()
             .map(|c| c.trim().to_owned())
             .collect::<Vec<_>>();
-        if categories.iter().any(|c| {
-            c.is_empty() || c.chars().count() > 50 || c.chars().any(|c| c.is_control() || c == ',')
-        }) {
+        if categories.len() > MAX_CATEGORIES || !categories.iter().all(|c| valid_category(c)) {
             return Err(ArticleError::Category);
         }
         let teaser = match self
@@ -160,7 +182,7 @@ impl ArticleInput {
             author: author.unwrap_or("Staff").to_owned(),
             categories,
             published_at: self.published_at,
-            body_html: render_markdown(&self.body_markdown),
+            body_html,
             body_markdown: self.body_markdown,
         })
     }
@@ -215,7 +237,8 @@ pub fn teaser(text: String) -> String {
 }
 
 /// Stores an article, replacing the one with the same slug (imports are
-/// idempotent). Without `published_at`, it is published now.
+/// idempotent). Without `published_at`, a new article is published now and
+/// one stored before keeps its date (so importing again sends nothing again).
 pub async fn save(store: &Store, clock: &Clock, article: &NewArticle) -> anyhow::Result<Upserted> {
     let now = clock.now();
     let record = article.record(now);

@@ -207,9 +207,11 @@ enum Outcome {
 /// What the next digest of a schedule would be.
 pub enum NextDigest {
     Ready(Box<Preview>),
-    /// Nothing was published since the schedule's last digest (in the
-    /// reader's topics, for a reader's preview).
+    /// The schedule has no article to send ([`crate::digest::nothing_to_send`] says why).
     NothingNew,
+    /// Articles are waiting, but none in the topics of the reader the
+    /// preview was asked for.
+    NothingInTopics,
     /// No reader has the address the preview was asked for.
     UnknownReader,
 }
@@ -313,11 +315,14 @@ impl Worker {
         };
         let (articles, until) =
             crate::digest::upcoming_articles(&self.store, &self.clock, schedule).await?;
+        if articles.is_empty() {
+            return Ok(NextDigest::NothingNew);
+        }
         let subject = schedule.subject.clone().unwrap_or_default();
         Ok(
             match self.preview(articles, until, &subject, to, as_reader.as_ref())? {
                 Some(preview) => NextDigest::Ready(Box::new(preview)),
-                None => NextDigest::NothingNew,
+                None => NextDigest::NothingInTopics,
             },
         )
     }

@@ -1,5 +1,7 @@
-//! Digests: schedules fire, a campaign collects the articles published since
-//! the schedule's watermark, and one delivery per consenting reader is
+//! Digests: schedules fire, a campaign collects every published article its
+//! schedule has not sent yet (within the schedule's age limit, whatever the
+//! article's date and whenever it arrived: feeds and imports deliver items
+//! late and dated in the past), and one delivery per consenting reader is
 //! queued for the workers (DESIGN "Scheduler", "Durable mail").
 
 pub mod control;
@@ -26,7 +28,8 @@ pub enum Started {
         articles: u64,
         recipients: u64,
     },
-    /// No article was published in the period: no campaign (the watermark moves on).
+    /// Every article within the age limit is in an earlier digest of the
+    /// schedule, or none was published: no campaign ([`nothing_to_send`] says which).
     NothingNew,
     /// Another instance (or an earlier run) has this period already.
     AlreadyStarted,
@@ -49,7 +52,7 @@ pub async fn run_due(
         let mut tx = store.begin().await?;
         // First sight: remember the latest firing without acting on it, so a
         // new installation does not send at once.
-        store::digests::schedule_state(&mut tx, &schedule.name, fire.timestamp_millis()).await?;
+        lock_schedule(&mut tx, schedule, now).await?;
         if !store::digests::claim_firing(&mut tx, &schedule.name, fire.timestamp_millis()).await? {
             tx.commit().await?;
             continue;
@@ -64,9 +67,8 @@ pub async fn run_due(
     Ok(started)
 }
 
-/// An editor's "send now": a campaign of its own covering everything since
-/// the watermark, which then moves, so the next scheduled run covers only
-/// newer articles.
+/// An editor's "send now": a campaign of its own carrying every article the
+/// schedule has not sent yet, which the next scheduled run then leaves out.
 /// With `dry_run`, everything is computed and then rolled back.
 pub async fn send_now(
     store: &Store,
@@ -77,8 +79,7 @@ pub async fn send_now(
 ) -> anyhow::Result<Started> {
     let now = clock.now();
     let mut tx = store.begin().await?;
-    let last_fire = schedule.last_fire(now).map_or(0, |t| t.timestamp_millis());
-    store::digests::schedule_state(&mut tx, &schedule.name, last_fire).await?;
+    lock_schedule(&mut tx, schedule, now).await?;
     let key = format!("{}:now:{}", schedule.name, store::new_id());
     let outcome = start(&mut tx, schedule, &key, now, now.timestamp_millis()).await?;
     if let Started::Campaign { id, recipients, .. } = &outcome {
@@ -107,7 +108,20 @@ pub async fn unfinished(store: &Store) -> anyhow::Result<Vec<store::digests::Cam
     store::digests::running(store).await
 }
 
-/// Creates the campaign for the period ending at `until`, inside `conn`'s transaction.
+/// Locks the schedule's state for the rest of `conn`'s transaction (see
+/// [`store::digests::lock_schedule`]); on first sight its latest firing
+/// counts as acted on.
+async fn lock_schedule(
+    conn: &mut Conn,
+    schedule: &Schedule,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let last_fire = schedule.last_fire(now).map_or(0, |t| t.timestamp_millis());
+    store::digests::lock_schedule(conn, &schedule.name, last_fire).await
+}
+
+/// Creates the campaign sent at `until`, inside `conn`'s transaction, which
+/// holds the schedule's lock.
 async fn start(
     conn: &mut Conn,
     schedule: &Schedule,
@@ -115,14 +129,6 @@ async fn start(
     until: DateTime<Utc>,
     now: i64,
 ) -> anyhow::Result<Started> {
-    let (covered_until, _) = store::digests::schedule_state(conn, &schedule.name, 0).await?;
-    let until_ms = until.timestamp_millis();
-    // The first digest covers one period.
-    let from = if covered_until > 0 {
-        covered_until
-    } else {
-        (until - schedule.period()).timestamp_millis()
-    };
     let id = store::new_id();
     let subject = schedule.subject.clone().unwrap_or_default();
     let campaign = NewCampaign {
@@ -130,16 +136,15 @@ async fn start(
         schedule: &schedule.name,
         period_key: key,
         subject: &subject,
-        covers_from: from,
-        covers_until: until_ms,
+        covers_from: schedule.oldest_article(until).timestamp_millis(),
+        covers_until: until.timestamp_millis(),
         articles: None,
     };
     let articles = match store::digests::create_campaign(conn, &campaign, now).await? {
-        // Another run owns this period: the watermark stays, so no article is skipped.
+        // Another run owns this period.
         None => return Ok(Started::AlreadyStarted),
         Some(n) => n,
     };
-    store::digests::advance_watermark(conn, &schedule.name, until_ms).await?;
     enqueue(conn, schedule, id, key, articles, now).await
 }
 
@@ -170,7 +175,8 @@ async fn enqueue(
 }
 
 /// An editor's digest of chosen published articles, sent now to the
-/// schedule's readers; the schedule's watermark stays where it is.
+/// schedule's readers, even those it sent before; its next digest leaves
+/// them out.
 pub async fn send_articles(
     store: &Store,
     clock: &Clock,
@@ -192,6 +198,7 @@ pub async fn send_articles(
         articles: Some(articles),
     };
     let mut tx = store.begin().await?;
+    lock_schedule(&mut tx, schedule, clock.now()).await?;
     let chosen = store::digests::create_campaign(&mut tx, &campaign, now)
         .await?
         .unwrap_or(0);
@@ -212,27 +219,42 @@ pub fn schedules(config: &crate::config::Config) -> anyhow::Result<Vec<Schedule>
         .schedules
         .iter()
         .map(|s| {
-            Schedule::parse(s).map_err(|e| anyhow::anyhow!("digest.schedules {:?}: {e}", s.name))
+            Schedule::parse(s, config.digest.max_article_age_h)
+                .map_err(|e| anyhow::anyhow!("digest.schedules {:?}: {e}", s.name))
         })
         .collect()
 }
 
-/// The articles the schedule's next digest would cover if it ran now.
+/// The articles the schedule's next digest would carry if it were sent now,
+/// and that time.
 pub async fn upcoming_articles(
     store: &Store,
     clock: &Clock,
     schedule: &Schedule,
 ) -> anyhow::Result<(Vec<store::digests::CampaignArticle>, i64)> {
     let now = clock.now();
-    let from = match store::digests::watermark(store, &schedule.name).await? {
-        Some(covered) if covered > 0 => covered,
-        _ => (now - schedule.period()).timestamp_millis(),
-    };
+    let oldest = schedule.oldest_article(now).timestamp_millis();
     let until = now.timestamp_millis();
-    Ok((
-        store::digests::articles_between(store, from, until).await?,
-        until,
-    ))
+    let articles = store::digests::unsent_articles(store, &schedule.name, oldest, until).await?;
+    Ok((articles, until))
+}
+
+/// When the schedule last sent a digest to anyone; `None` if it never has.
+pub async fn last_sent(store: &Store, schedule: &Schedule) -> anyhow::Result<Option<i64>> {
+    store::digests::last_sent(store, &schedule.name).await
+}
+
+/// Why the schedule has nothing to send now, in words for editors.
+pub async fn nothing_to_send(store: &Store, schedule: &Schedule) -> anyhow::Result<String> {
+    let age = schedule.max_article_age_text();
+    Ok(match last_sent(store, schedule).await? {
+        None => format!(
+            "No digest of this schedule has been sent yet, and no article was published in the last {age}."
+        ),
+        Some(_) => format!(
+            "Every article published in the last {age} is in an earlier digest of this schedule."
+        ),
+    })
 }
 
 /// A new campaign's deliveries change the table's shape at once; the

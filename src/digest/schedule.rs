@@ -15,10 +15,13 @@ pub struct Schedule {
     pub subject: Option<String>,
     cron: Cron,
     timezone: Tz,
+    max_article_age: Duration,
 }
 
 impl Schedule {
-    pub fn parse(config: &ScheduleConfig) -> Result<Self, String> {
+    /// `default_max_age_h` is `digest.max_article_age_h`, which the
+    /// schedule's own `max_article_age_h` overrides.
+    pub fn parse(config: &ScheduleConfig, default_max_age_h: u64) -> Result<Self, String> {
         let valid_name = !config.name.is_empty()
             && config
                 .name
@@ -44,13 +47,29 @@ impl Schedule {
                 config.timezone
             )
         })?;
-        Ok(Self {
+        let max_age_h = config.max_article_age_h.unwrap_or(default_max_age_h);
+        let max_age = i64::try_from(max_age_h)
+            .ok()
+            .filter(|&h| (1..=24 * 366 * 100).contains(&h))
+            .ok_or("max_article_age_h must be between 1 and 876,600 (a century)")?;
+        let mut schedule = Self {
             name: config.name.clone(),
             frequency: config.frequency,
             subject: config.subject.clone(),
             cron,
             timezone,
-        })
+            max_article_age: Duration::hours(max_age),
+        };
+        schedule.max_article_age = schedule.max_article_age.max(schedule.period());
+        Ok(schedule)
+    }
+
+    /// The oldest publication time a digest sent at `now` may carry: older
+    /// articles that were never sent stay out (an imported archive does not
+    /// flood the next digest). Never less than one period, so a weekly
+    /// digest reaches back at least a week.
+    pub fn oldest_article(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - self.max_article_age
     }
 
     /// The latest firing at or before `now`.
@@ -71,7 +90,18 @@ impl Schedule {
             .map(|t| whole_second(t.with_timezone(&Utc)))
     }
 
-    /// How far back a first digest reaches: one period.
+    /// The age limit in words, as config.toml gives it ("72 hours"), or in
+    /// days from a week up ("7 days").
+    pub fn max_article_age_text(&self) -> String {
+        let hours = self.max_article_age.num_hours();
+        if hours % 24 == 0 && hours >= 24 * 7 {
+            format!("{} days", hours / 24)
+        } else {
+            format!("{hours} hours")
+        }
+    }
+
+    /// The time between two firings, as the frequency promises it.
     pub fn period(&self) -> Duration {
         match self.frequency {
             Frequency::Daily => Duration::days(1),
@@ -111,13 +141,17 @@ mod tests {
     use super::*;
 
     fn schedule(cron: &str, timezone: &str, frequency: Frequency) -> Schedule {
-        Schedule::parse(&ScheduleConfig {
-            name: frequency.as_str().into(),
-            cron: cron.into(),
-            timezone: timezone.into(),
-            frequency,
-            subject: None,
-        })
+        Schedule::parse(
+            &ScheduleConfig {
+                name: frequency.as_str().into(),
+                cron: cron.into(),
+                timezone: timezone.into(),
+                frequency,
+                subject: None,
+                max_article_age_h: None,
+            },
+            72,
+        )
         .unwrap()
     }
 
@@ -182,6 +216,26 @@ mod tests {
     }
 
     #[test]
+    fn the_age_limit_is_the_schedules_own_and_never_shorter_than_its_period() {
+        let now = utc("2026-12-06T07:00:00Z");
+        let daily = schedule("0 0 7 * * *", "UTC", Frequency::Daily);
+        assert_eq!(daily.oldest_article(now), now - Duration::hours(72));
+        // 72 hours would drop four days of a weekly digest's articles.
+        let weekly = schedule("0 0 8 * * MON", "UTC", Frequency::Weekly);
+        assert_eq!(weekly.oldest_article(now), now - Duration::weeks(1));
+        let own = ScheduleConfig {
+            name: "d".into(),
+            cron: "0 0 7 * * *".into(),
+            timezone: "UTC".into(),
+            frequency: Frequency::Daily,
+            subject: None,
+            max_article_age_h: Some(240),
+        };
+        let own = Schedule::parse(&own, 72).unwrap();
+        assert_eq!(own.oldest_article(now), now - Duration::hours(240));
+    }
+
+    #[test]
     fn bad_schedules_say_what_is_wrong() {
         let bad_cron = ScheduleConfig {
             name: "d".into(),
@@ -189,13 +243,28 @@ mod tests {
             timezone: "UTC".into(),
             frequency: Frequency::Daily,
             subject: None,
+            max_article_age_h: None,
         };
-        assert!(Schedule::parse(&bad_cron).unwrap_err().contains("6-field"));
+        assert!(
+            Schedule::parse(&bad_cron, 72)
+                .unwrap_err()
+                .contains("6-field")
+        );
         let bad_zone = ScheduleConfig {
             cron: "0 0 7 * * *".into(),
             timezone: "Mars/Olympus".into(),
             ..bad_cron
         };
-        assert!(Schedule::parse(&bad_zone).unwrap_err().contains("IANA"));
+        assert!(Schedule::parse(&bad_zone, 72).unwrap_err().contains("IANA"));
+        let no_age = ScheduleConfig {
+            timezone: "UTC".into(),
+            max_article_age_h: Some(0),
+            ..bad_zone
+        };
+        assert!(
+            Schedule::parse(&no_age, 72)
+                .unwrap_err()
+                .contains("max_article_age_h")
+        );
     }
 }

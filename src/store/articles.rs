@@ -15,6 +15,9 @@ pub struct ArticleRecord<'a> {
     pub author: &'a str,
     pub categories: &'a [String],
     pub published_at: i64,
+    /// Whether `published_at` was given; if not, [`upsert`] leaves an
+    /// existing article's date as it was.
+    pub dated: bool,
 }
 
 /// Whether an upsert created the article or changed an existing one.
@@ -38,7 +41,8 @@ pub async fn upsert(
          ON CONFLICT (slug) DO UPDATE SET
            title = excluded.title, teaser = excluded.teaser,
            body_markdown = excluded.body_markdown, body_html = excluded.body_html,
-           author = excluded.author, published_at = excluded.published_at,
+           author = excluded.author,
+           published_at = CASE WHEN $10 = 1 THEN excluded.published_at ELSE articles.published_at END,
            updated_at = excluded.updated_at
          RETURNING id",
     )
@@ -51,6 +55,7 @@ pub async fn upsert(
     .bind(article.author)
     .bind(article.published_at)
     .bind(now)
+    .bind(i64::from(article.dated))
     .fetch_one(&mut *conn)
     .await
     .context("while storing an article")?;

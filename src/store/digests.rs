@@ -15,15 +15,13 @@ const SENDABLE: &str = "s.status = 'confirmed' AND s.suppressed_at IS NULL
          WHERE e.subject_kind = 'subscriber' AND e.subject = s.id AND e.purpose = 'newsletter'
          ORDER BY e.created_at DESC, e.id DESC LIMIT 1) = 'confirmed'";
 
-/// A schedule's watermark and last acted-on firing, locked for the rest of
-/// the transaction; created on first sight.
-pub async fn schedule_state(
-    conn: &mut Conn,
-    name: &str,
-    last_fire_at: i64,
-) -> anyhow::Result<(i64, i64)> {
+/// Locks a schedule's row for the rest of the transaction, creating it on
+/// first sight with `last_fire_at` as its last acted-on firing.
+/// Every campaign of the schedule is created under this lock, so a "send
+/// now" and a scheduled firing never choose the same unsent articles.
+pub async fn lock_schedule(conn: &mut Conn, name: &str, last_fire_at: i64) -> anyhow::Result<()> {
     sqlx::query(
-        "INSERT INTO digest_schedules (name, covered_until, last_fire_at) VALUES ($1, 0, $2)
+        "INSERT INTO digest_schedules (name, last_fire_at) VALUES ($1, $2)
          ON CONFLICT (name) DO NOTHING",
     )
     .bind(name)
@@ -31,18 +29,14 @@ pub async fn schedule_state(
     .execute(&mut *conn)
     .await
     .context("while creating schedule state")?;
-    // Lock the row (a write does, on both databases) before reading it, so a
-    // "send now" and a scheduled firing never read the same watermark.
-    sqlx::query("UPDATE digest_schedules SET covered_until = covered_until WHERE name = $1")
+    // A write locks the row on both databases; on PostgreSQL the statements
+    // after it see what the transaction that held the lock committed.
+    sqlx::query("UPDATE digest_schedules SET last_fire_at = last_fire_at WHERE name = $1")
         .bind(name)
         .execute(&mut *conn)
         .await
         .context("while locking schedule state")?;
-    sqlx::query_as("SELECT covered_until, last_fire_at FROM digest_schedules WHERE name = $1")
-        .bind(name)
-        .fetch_one(&mut *conn)
-        .await
-        .context("while reading schedule state")
+    Ok(())
 }
 
 /// Claims a firing: true for the one instance that moves `last_fire_at` forward.
@@ -58,20 +52,18 @@ pub async fn claim_firing(conn: &mut Conn, name: &str, fire_at: i64) -> anyhow::
     Ok(result.rows_affected() == 1)
 }
 
-pub async fn advance_watermark(
-    conn: &mut Conn,
-    name: &str,
-    covered_until: i64,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE digest_schedules SET covered_until = $1 WHERE name = $2 AND covered_until < $1",
+/// The articles a schedule has not sent yet, over `articles a`, with three
+/// parameters from `$first`: the oldest publication time (exclusive), the
+/// newest (inclusive), the schedule. An article counts as sent once a
+/// campaign of the schedule carried it to at least one reader; which
+/// campaign, and the article's own date, do not matter.
+fn unsent(first: usize) -> String {
+    let (oldest, newest, schedule) = (first, first + 1, first + 2);
+    format!(
+        "a.draft = 0 AND a.published_at > ${oldest} AND a.published_at <= ${newest}
+         AND NOT EXISTS (SELECT 1 FROM campaign_articles ca JOIN campaigns c ON c.id = ca.campaign_id
+                         WHERE ca.article_id = a.id AND c.schedule = ${schedule} AND c.recipients > 0)"
     )
-    .bind(covered_until)
-    .bind(name)
-    .execute(&mut *conn)
-    .await
-    .context("while advancing the watermark")?;
-    Ok(())
 }
 
 /// A campaign about to be created.
@@ -82,7 +74,8 @@ pub struct NewCampaign<'a> {
     pub subject: &'a str,
     pub covers_from: i64,
     pub covers_until: i64,
-    /// An editor's choice of articles; `None`: those published in the window.
+    /// An editor's choice of articles; `None`: every article of the window
+    /// (`covers_from`, `covers_until`] the schedule has not sent yet.
     pub articles: Option<&'a [String]>,
 }
 
@@ -127,16 +120,19 @@ pub async fn create_campaign(
         }
         return Ok(Some(added));
     }
-    let articles = sqlx::query(
+    let sql = format!(
         "INSERT INTO campaign_articles (campaign_id, article_id)
-         SELECT $1, id FROM articles WHERE draft = 0 AND published_at > $2 AND published_at <= $3",
-    )
-    .bind(campaign.id)
-    .bind(campaign.covers_from)
-    .bind(campaign.covers_until)
-    .execute(&mut *conn)
-    .await
-    .context("while choosing a campaign's articles")?;
+         SELECT $1, a.id FROM articles a WHERE {}",
+        unsent(2)
+    );
+    let articles = sqlx::query(&sql)
+        .bind(campaign.id)
+        .bind(campaign.covers_from)
+        .bind(campaign.covers_until)
+        .bind(campaign.schedule)
+        .execute(&mut *conn)
+        .await
+        .context("while choosing a campaign's articles")?;
     Ok(Some(articles.rows_affected()))
 }
 
@@ -523,31 +519,39 @@ pub async fn close_finished(store: &Store, now: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The articles a digest for `(from, until]` would cover, as a campaign holds them.
-pub async fn articles_between(
+/// The articles the schedule's next campaign would carry if it were
+/// created now with the window (`oldest`, `newest`], as a campaign holds them.
+pub async fn unsent_articles(
     store: &Store,
-    from: i64,
-    until: i64,
+    schedule: &str,
+    oldest: i64,
+    newest: i64,
 ) -> anyhow::Result<Vec<CampaignArticle>> {
-    sqlx::query_as(
+    let sql = format!(
         "SELECT a.slug, a.title, a.teaser, a.author, a.published_at, COALESCE(c.category, '') AS category
          FROM articles a LEFT JOIN article_categories c ON c.article_id = a.id
-         WHERE a.draft = 0 AND a.published_at > $1 AND a.published_at <= $2 ORDER BY a.published_at DESC, a.id",
-    )
-    .bind(from)
-    .bind(until)
-    .fetch_all(store.pool())
-    .await
-    .context("while reading articles for a preview")
+         WHERE {} ORDER BY a.published_at DESC, a.id",
+        unsent(1)
+    );
+    sqlx::query_as(&sql)
+        .bind(oldest)
+        .bind(newest)
+        .bind(schedule)
+        .fetch_all(store.pool())
+        .await
+        .context("while reading articles for a preview")
 }
 
-/// A schedule's watermark, if it has one yet.
-pub async fn watermark(store: &Store, name: &str) -> anyhow::Result<Option<i64>> {
-    sqlx::query_scalar("SELECT covered_until FROM digest_schedules WHERE name = $1")
-        .bind(name)
-        .fetch_optional(store.pool())
-        .await
-        .context("while reading a watermark")
+/// When the schedule's latest campaign that reached a reader was created;
+/// `None` if no digest of it has been sent yet.
+pub async fn last_sent(store: &Store, schedule: &str) -> anyhow::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "SELECT MAX(created_at) FROM campaigns WHERE schedule = $1 AND recipients > 0",
+    )
+    .bind(schedule)
+    .fetch_one(store.pool())
+    .await
+    .context("while reading a schedule's last digest")
 }
 
 /// What one batch did to a campaign.

@@ -38,27 +38,90 @@ pub async fn record_result(store: &Store, url: &str, now: i64, result: &str) -> 
     Ok(())
 }
 
-/// Stores an entry as a new article unless this feed's entry `guid` was
-/// stored before; true if it was new. A slug taken by another article gets
-/// `suffix` appended, so a feed never overwrites an editor's article.
+/// A feed's entry, as it is known across polls.
+pub struct Entry<'a> {
+    pub feed_url: &'a str,
+    pub guid: &'a str,
+    /// Appended to a slug another article has taken.
+    pub slug_suffix: &'a str,
+    /// What readers see of the entry, hashed: a change updates the article.
+    pub content_hash: &'a str,
+}
+
+/// What storing an entry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    New,
+    Updated,
+    Unchanged,
+}
+
+/// Stores a new entry as a new article; an entry stored before whose text
+/// changed updates its article, keeping the article's slug, date and
+/// publication state (so no digest sends it again). A slug taken by another
+/// article gets the suffix, so a feed never overwrites an editor's article.
 pub async fn save_entry(
     conn: &mut Conn,
-    feed_url: &str,
-    guid: &str,
+    entry: &Entry<'_>,
     article: &ArticleRecord<'_>,
-    suffix: &str,
     now: i64,
-) -> anyhow::Result<bool> {
-    let known: Option<String> =
-        sqlx::query_scalar("SELECT article_id FROM feed_entries WHERE feed_url = $1 AND guid = $2")
-            .bind(feed_url)
-            .bind(guid)
-            .fetch_optional(&mut *conn)
+) -> anyhow::Result<Saved> {
+    let known: Option<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT e.article_id, a.slug, e.content_hash FROM feed_entries e
+         JOIN articles a ON a.id = e.article_id WHERE e.feed_url = $1 AND e.guid = $2",
+    )
+    .bind(entry.feed_url)
+    .bind(entry.guid)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("while looking up a feed entry")?;
+    match known {
+        None => {
+            create_entry(conn, entry, article, now).await?;
+            Ok(Saved::New)
+        }
+        Some((_, _, stored)) if stored.as_deref() == Some(entry.content_hash) => {
+            Ok(Saved::Unchanged)
+        }
+        Some((id, slug, stored)) => {
+            // Entries stored before hashes were kept: remember this one's,
+            // without rewriting what an editor may have corrected.
+            let changed = stored.is_some();
+            if changed {
+                let record = ArticleRecord {
+                    slug: &slug,
+                    ..*article
+                };
+                let outcome = super::articles::update(conn, &id, &record, now).await?;
+                anyhow::ensure!(
+                    outcome == super::articles::EditOutcome::Saved,
+                    "article {id} of a feed entry could not be updated: {outcome:?}"
+                );
+            }
+            sqlx::query(
+                "UPDATE feed_entries SET content_hash = $1 WHERE feed_url = $2 AND guid = $3",
+            )
+            .bind(entry.content_hash)
+            .bind(entry.feed_url)
+            .bind(entry.guid)
+            .execute(&mut *conn)
             .await
-            .context("while looking up a feed entry")?;
-    if known.is_some() {
-        return Ok(false);
+            .context("while recording a feed entry's hash")?;
+            Ok(if changed {
+                Saved::Updated
+            } else {
+                Saved::Unchanged
+            })
+        }
     }
+}
+
+async fn create_entry(
+    conn: &mut Conn,
+    entry: &Entry<'_>,
+    article: &ArticleRecord<'_>,
+    now: i64,
+) -> anyhow::Result<()> {
     let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM articles WHERE slug = $1")
         .bind(article.slug)
         .fetch_optional(&mut *conn)
@@ -68,7 +131,7 @@ pub async fn save_entry(
         // Slugs are ASCII and at most 100 bytes: keep room for the suffix.
         Some(_) => {
             let base = &article.slug[..article.slug.len().min(90)];
-            format!("{}-{suffix}", base.trim_end_matches('-'))
+            format!("{}-{}", base.trim_end_matches('-'), entry.slug_suffix)
         }
         None => article.slug.to_owned(),
     };
@@ -84,14 +147,17 @@ pub async fn save_entry(
         matches!(written, super::articles::Upserted::Created),
         "slug {slug} is taken by another article"
     );
-    sqlx::query("INSERT INTO feed_entries (feed_url, guid, article_id) VALUES ($1, $2, $3)")
-        .bind(feed_url)
-        .bind(guid)
-        .bind(&id)
-        .execute(&mut *conn)
-        .await
-        .context("while recording a feed entry")?;
-    Ok(true)
+    sqlx::query(
+        "INSERT INTO feed_entries (feed_url, guid, article_id, content_hash) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(entry.feed_url)
+    .bind(entry.guid)
+    .bind(&id)
+    .bind(entry.content_hash)
+    .execute(&mut *conn)
+    .await
+    .context("while recording a feed entry")?;
+    Ok(())
 }
 
 /// A feed's last poll, as the console shows it.

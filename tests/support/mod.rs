@@ -237,6 +237,42 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no mail to {address}"))
     }
 
+    /// The text parts of every digest (a message with `List-Id`) `address` received, oldest first.
+    pub fn digests_to(&self, address: &str) -> Vec<String> {
+        let wanted = format!("<{}>", address.to_lowercase());
+        self.received()
+            .into_iter()
+            .filter(|mail| mail.to.iter().any(|to| to.to_lowercase() == wanted))
+            .filter(|mail| mail.parsed().header_raw("List-Id").is_some())
+            .map(|mail| mail.text())
+            .collect()
+    }
+
+    /// A confirmed reader who consented to the digest, with the preferences
+    /// given set through their preference centre (`frequency` "daily" or
+    /// "weekly"; no topics means every topic).
+    pub async fn digest_reader(&self, email: &str, frequency: &str, topics: &[&str], paused: bool) {
+        self.confirmed_reader(email, true).await;
+        if frequency == "daily" && topics.is_empty() && !paused {
+            return;
+        }
+        let link = self
+            .reader_link(email, broadsheet::domain::LinkPurpose::Preferences)
+            .await;
+        let page = self.get(&link).await.text().await.expect("body");
+        let version = hidden_field(&page, "consent_version");
+        let mut fields = vec![
+            ("frequency", frequency),
+            ("consent_version", version.as_str()),
+            ("digest", "on"),
+        ];
+        fields.extend(topics.iter().map(|t| ("topic", *t)));
+        if paused {
+            fields.push(("paused", "on"));
+        }
+        assert_eq!(self.submit(&link, &link, &fields).await.status(), 200);
+    }
+
     /// The id of the subscriber with this canonical address.
     pub async fn subscriber_id(&self, canonical: &str) -> String {
         sqlx::query_scalar("SELECT id FROM subscribers WHERE email_canonical = $1")

@@ -30,8 +30,10 @@ struct ScheduleView {
     name: String,
     frequency: &'static str,
     next_fire: Option<i64>,
-    covered_until: Option<i64>,
+    /// When it last sent a digest to anyone; `None`: never.
+    last_sent: Option<i64>,
     upcoming_articles: usize,
+    max_article_age: String,
 }
 
 pub async fn page(State(state): State<AppState>, console: Console) -> Result<Response, AppError> {
@@ -40,12 +42,12 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Result<Res
     for schedule in digest::schedules(&state.config)? {
         let (articles, _) =
             digest::upcoming_articles(&state.store, &state.clock, &schedule).await?;
-        let covered_until = store::digests::watermark(&state.store, &schedule.name).await?;
         schedules.push(ScheduleView {
             frequency: schedule.frequency.as_str(),
             next_fire: schedule.next_fire(now).map(|t| t.timestamp_millis()),
-            covered_until: covered_until.filter(|&t| t > 0),
+            last_sent: digest::last_sent(&state.store, &schedule).await?,
             upcoming_articles: distinct_articles(&articles),
+            max_article_age: schedule.max_article_age_text(),
             name: schedule.name,
         });
     }
@@ -89,12 +91,10 @@ pub async fn send_now(
     let started = digest::send_now(&state.store, &state.clock, &schedule, false, &actor).await?;
     match started {
         Started::Campaign { id, .. } => Ok(back_to(&format!("/admin/campaigns/{id}"))),
-        Started::NothingNew | Started::AlreadyStarted => console.message(
-            &state,
-            StatusCode::CONFLICT,
-            "Nothing to send",
-            "No article has been published since the last digest of this schedule.",
-        ),
+        Started::NothingNew | Started::AlreadyStarted => {
+            let reason = digest::nothing_to_send(&state.store, &schedule).await?;
+            console.message(&state, StatusCode::CONFLICT, "Nothing to send", &reason)
+        }
     }
 }
 
@@ -127,13 +127,17 @@ pub async fn preview(
         },
     };
     let to = "preview@example.invalid";
-    let preview = match state
+    let (preview, nothing) = match state
         .worker
         .next_digest(&schedule, to, reader.as_ref())
         .await?
     {
-        NextDigest::Ready(preview) => Some(*preview),
-        NextDigest::NothingNew => None,
+        NextDigest::Ready(preview) => (Some(*preview), None),
+        NextDigest::NothingNew => (
+            None,
+            Some(digest::nothing_to_send(&state.store, &schedule).await?),
+        ),
+        NextDigest::NothingInTopics => (None, Some(NOTHING_IN_TOPICS.to_owned())),
         NextDigest::UnknownReader => return no_such_reader(&console),
     };
     let page = console.render(
@@ -142,6 +146,7 @@ pub async fn preview(
         minijinja::context! {
             schedule => schedule.name,
             reader => query.reader.trim(),
+            nothing,
             subject => preview.as_ref().map(|p| p.subject.clone()),
             html => preview.as_ref().map(|p| p.html.clone()),
             text => preview.as_ref().map(|p| p.text.clone()),
@@ -149,6 +154,9 @@ pub async fn preview(
     )?;
     Ok(([(header::CONTENT_SECURITY_POLICY, PREVIEW_POLICY)], page).into_response())
 }
+
+const NOTHING_IN_TOPICS: &str =
+    "Articles are waiting, but none of them is in this reader's topics.";
 
 /// The site's policy, but with the inline styles email templates are made
 /// of: the preview's frame inherits this page's policy, and is sandboxed
@@ -188,8 +196,8 @@ pub async fn send_test(
         .next_digest(&schedule, to.canonical(), None)
         .await?
     else {
-        let message = "No article has been published since the last digest of this schedule.";
-        return console.message(&state, StatusCode::CONFLICT, "Nothing to send", message);
+        let reason = digest::nothing_to_send(&state.store, &schedule).await?;
+        return console.message(&state, StatusCode::CONFLICT, "Nothing to send", &reason);
     };
     if let Err(error) = state.worker.send_preview(*preview).await {
         tracing::warn!(error = format!("{error:#}"), "test digest not sent");

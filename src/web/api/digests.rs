@@ -49,8 +49,9 @@ pub struct CreateDigest {
     /// A configured schedule's name: its readers get the digest now.
     schedule: String,
     /// Published articles' ids (1 to 100): the digest holds exactly these,
-    /// and the schedule's next digest is unchanged. Without them, it holds
-    /// the articles published since the schedule's last digest.
+    /// sent before or not, and the schedule's next digest leaves them out.
+    /// Without them, it holds every article the schedule has not sent yet
+    /// (published within its age limit).
     articles: Option<Vec<String>>,
 }
 
@@ -87,7 +88,7 @@ fn schedule(state: &AppState, name: &str) -> Result<digest::Schedule, ApiError> 
 }
 
 /// Starts a campaign now: "Send now" for a schedule, or a digest of chosen
-/// articles. 409 when nothing was published since the schedule's last digest.
+/// articles. 409 when the schedule has no article it has not sent yet.
 #[utoipa::path(post, path = "/api/v1/digests", tag = "digests", request_body = CreateDigest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with this key get the first answer")),
     responses((status = 201, body = CampaignSummary), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -117,7 +118,7 @@ pub async fn create(
         Started::NothingNew | Started::AlreadyStarted => Err(ApiError::new(
             StatusCode::CONFLICT,
             "nothing_new",
-            "No article was published since this schedule's last digest.",
+            digest::nothing_to_send(&state.store, &schedule).await?,
         )),
     }
 }
@@ -167,7 +168,7 @@ pub async fn preview(
         .await?
     {
         NextDigest::Ready(preview) => Some(*preview),
-        NextDigest::NothingNew => None,
+        NextDigest::NothingNew | NextDigest::NothingInTopics => None,
         NextDigest::UnknownReader => return Err(ApiError::not_found()),
     };
     Ok(Json(DigestPreview {
