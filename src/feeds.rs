@@ -1,8 +1,9 @@
 //! Article feeds: `[[feeds]]` entries polled on their own cron by the
 //! scheduler. New entries (by GUID, or link) become articles with sanitised
 //! HTML (E-28), checked as every article is; an entry that changes later
-//! updates its article, which digests that sent it do not send again. Fetching follows S-04: http(s) only; private, loopback and
-//! link-local addresses refused unless the feed says `allow_private`, checked
+//! updates its article, which digests that sent it do not send again.
+//! Fetching follows S-04: http(s) only; private, loopback and link-local
+//! addresses refused unless the feed says `allow_private`, checked
 //! on every connection (redirects included, and after DNS, so a name cannot
 //! rebind to an inside address); at most 5 redirects, 5 MiB and 20 seconds.
 
@@ -273,7 +274,7 @@ async fn fetch_and_store(store: &Store, clock: &Clock, feed: &Feed) -> anyhow::R
         entries,
         new: 0,
         updated: 0,
-        skipped: entries - articles.len(),
+        skipped: entries.saturating_sub(articles.len()),
     };
     let mut tx = store.begin().await?;
     for (guid, article) in articles {

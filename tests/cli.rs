@@ -301,9 +301,13 @@ async fn digest_preview_prints_and_send_now_wait_delivers_to_every_reader(backen
     }
     app.drain_outbox().await;
     let before = app.received().len();
+    let run = |args: &[&str]| cli_for(&app).args(args).output().unwrap();
+    let says = |args: &[&str]| String::from_utf8_lossy(&run(args).stderr).into_owned();
+    let never = "No digest of this schedule has been sent yet";
+    assert!(says(&["digest", "send", "--now"]).contains(never));
+    assert!(says(&["digest", "preview"]).contains(never));
     app.import_article("+++\ntitle = \"Tide tables\"\ncategories = [\"city\"]\n+++\nBody.\n")
         .await;
-    let run = |args: &[&str]| cli_for(&app).args(args).output().unwrap();
     let preview = run(&["digest", "preview"]);
     assert!(
         preview.status.success(),
@@ -340,6 +344,9 @@ async fn digest_preview_prints_and_send_now_wait_delivers_to_every_reader(backen
         app.text("SELECT status FROM campaigns").await.as_deref(),
         Some("done")
     );
+    let sent = "Every article published in the last 72 hours is in an earlier digest";
+    assert!(says(&["digest", "send", "--now"]).contains(sent));
+    assert!(says(&["digest", "preview"]).contains(sent));
     app.stop().await;
 }
 

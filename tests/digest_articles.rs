@@ -33,6 +33,16 @@ storage_tests!(
     a_fresh_install_sends_its_first_digest_with_the_example_articles,
 );
 
+const READER: &str = "reader@example.com";
+
+/// The app with one daily digest reader, [`READER`], whose account mail is sent.
+async fn app_with_a_reader(backend: Backend) -> TestApp {
+    let app = TestApp::spawn(backend).await;
+    app.digest_reader(READER, "daily", &[], false).await;
+    app.drain_outbox().await;
+    app
+}
+
 /// An article titled `title`, published at `published`.
 async fn article(app: &TestApp, slug: &str, title: &str, published: DateTime<Utc>) {
     app.import_article(&format!(
@@ -85,10 +95,7 @@ fn times_received(app: &TestApp, address: &str, title: &str) -> usize {
 }
 
 async fn a_backdated_import_after_a_digest_reaches_the_next_one(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    app.digest_reader("reader@example.com", "daily", &[], false)
-        .await;
-    app.drain_outbox().await;
+    let (app, reader) = (app_with_a_reader(backend).await, READER);
     article(&app, "first", "First story", ago(&app, 60)).await;
     assert_eq!(articles_of(&send_now(&app, "daily").await), 1);
     // Imported after that digest, dated before it (ten minutes back, and
@@ -97,12 +104,11 @@ async fn a_backdated_import_after_a_digest_reaches_the_next_one(backend: Backend
     article(&app, "late", "Late story", ago(&app, 10)).await;
     article(&app, "yesterday", "Yesterday's story", ago(&app, 24 * 60)).await;
     assert_eq!(articles_of(&send_now(&app, "daily").await), 2);
-    let reader = "reader@example.com";
     assert_eq!(app.digests_to(reader).len(), 2);
     for title in ["First story", "Late story", "Yesterday's story"] {
         assert_eq!(times_received(&app, reader, title), 1, "{title}");
     }
-    // Importing the same file again (same date) sends nothing again.
+    // Imported again, even with its date corrected, it was sent: not again.
     article(&app, "late", "Late story", ago(&app, 11)).await;
     assert_eq!(send_now(&app, "daily").await, Started::NothingNew);
     app.stop().await;
@@ -150,10 +156,7 @@ fn wire(url: &str, categories: &[&str]) -> Feed {
 }
 
 async fn a_late_feed_entry_is_sent_and_a_changed_one_is_not_sent_again(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let reader = "reader@example.com";
-    app.digest_reader(reader, "daily", &[], false).await;
-    app.drain_outbox().await;
+    let (app, reader) = (app_with_a_reader(backend).await, READER);
     let document = Arc::new(Mutex::new(String::new()));
     let feed = wire(&feed_server(document.clone()).await, &["wire"]);
     let tides = item("tides", "Tide tables", ago(&app, 30), "");
@@ -243,10 +246,7 @@ async fn feed_entries_follow_the_rules_of_every_article(backend: Backend) {
 }
 
 async fn republishing_an_article_does_not_send_it_again(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let reader = "reader@example.com";
-    app.digest_reader(reader, "daily", &[], false).await;
-    app.drain_outbox().await;
+    let (app, reader) = (app_with_a_reader(backend).await, READER);
     article(&app, "typo", "A story with a typo", ago(&app, 30)).await;
     assert_eq!(articles_of(&send_now(&app, "daily").await), 1);
     let editor = app
@@ -339,10 +339,7 @@ async fn articles_older_than_the_age_limit_stay_out(backend: Backend) {
 }
 
 async fn a_firing_racing_send_now_sends_each_article_once(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let reader = "reader@example.com";
-    app.digest_reader(reader, "daily", &[], false).await;
-    app.drain_outbox().await;
+    let (app, reader) = (app_with_a_reader(backend).await, READER);
     let schedules = digest::schedules(&app.config).unwrap();
     // First sight: the latest firing counts as acted on.
     assert!(
@@ -404,6 +401,19 @@ async fn a_firing_racing_send_now_sends_each_article_once(backend: Backend) {
     app.stop().await;
 }
 
+/// Presses "Send now" for the daily schedule in the console: the answer's
+/// status and page.
+async fn console_send_now(editor: &support::Browser) -> (u16, String) {
+    let answer = editor
+        .submit(
+            "/admin/digests",
+            "/admin/digests/send",
+            &[("schedule", "daily")],
+        )
+        .await;
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
 async fn a_fresh_install_sends_its_first_digest_with_the_example_articles(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     // Whatever the day the newcomer arrives on.
@@ -413,15 +423,8 @@ async fn a_fresh_install_sends_its_first_digest_with_the_example_articles(backen
         .await;
     let page = editor.get("/admin/digests").await.text().await.unwrap();
     assert!(page.contains("no digest has been sent yet"), "{page}");
-    let nothing = editor
-        .submit(
-            "/admin/digests",
-            "/admin/digests/send",
-            &[("schedule", "daily")],
-        )
-        .await;
-    assert_eq!(nothing.status(), 409);
-    let reason = nothing.text().await.unwrap();
+    let (status, reason) = console_send_now(&editor).await;
+    assert_eq!(status, 409);
     assert!(
         reason.contains("No digest of this schedule has been sent yet"),
         "{reason}"
@@ -463,14 +466,7 @@ async fn a_fresh_install_sends_its_first_digest_with_the_example_articles(backen
         .text()
         .await
         .unwrap();
-    let send = editor
-        .submit(
-            "/admin/digests",
-            "/admin/digests/send",
-            &[("schedule", "daily")],
-        )
-        .await;
-    assert_eq!(send.status(), 303);
+    assert_eq!(console_send_now(&editor).await.0, 303);
     app.drain_outbox().await;
     let digests = app.digests_to("reader@example.com");
     assert_eq!(digests.len(), 1);
@@ -488,15 +484,8 @@ async fn a_fresh_install_sends_its_first_digest_with_the_example_articles(backen
         page.contains(r#"<strong class="upcoming">0</strong>"#),
         "{page}"
     );
-    let again = editor
-        .submit(
-            "/admin/digests",
-            "/admin/digests/send",
-            &[("schedule", "daily")],
-        )
-        .await;
-    assert_eq!(again.status(), 409);
-    let reason = again.text().await.unwrap();
+    let (status, reason) = console_send_now(&editor).await;
+    assert_eq!(status, 409);
     assert!(
         reason.contains("Every article published in the last 72 hours is in an earlier digest"),
         "{reason}"
