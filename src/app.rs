@@ -107,7 +107,10 @@ impl App {
             &config.signup.newsletter_consent_text,
         )
         .await?;
-        let hasher = PasswordHasher::new(config.accounts.hashing_concurrency as usize)?;
+        let hasher = PasswordHasher::new(
+            config.accounts.hashing_concurrency as usize,
+            std::time::Duration::from_millis(config.accounts.hashing_max_wait_ms),
+        )?;
         let editors = Editors::new(
             store.clone(),
             clock.clone(),

@@ -274,6 +274,9 @@ pub struct AccountsConfig {
     pub login_per_account_per_hour: u32,
     /// Password hashes computed at once (S-03); each takes about 19 MiB.
     pub hashing_concurrency: u32,
+    /// Milliseconds a request waits for a hashing thread before it is
+    /// answered 503 with Retry-After; 0 means a few milliseconds.
+    pub hashing_max_wait_ms: u64,
 }
 
 impl Default for AccountsConfig {
@@ -287,6 +290,7 @@ impl Default for AccountsConfig {
             login_per_ip_per_minute: 20,
             login_per_account_per_hour: 10,
             hashing_concurrency: 2,
+            hashing_max_wait_ms: 1000,
         }
     }
 }

@@ -21,7 +21,8 @@ async fn open(config: &Config) -> anyhow::Result<(Store, Editors)> {
     let editors = Editors::new(
         store.clone(),
         Clock::default(),
-        PasswordHasher::new(1)?,
+        // One command, one hash: it may wait as long as it takes.
+        PasswordHasher::new(1, std::time::Duration::from_secs(3600))?,
         config.editors.clone(),
     );
     Ok((store, editors))

@@ -6,8 +6,10 @@
 
 mod support;
 
+use std::time::{Duration, Instant};
+
 use broadsheet::{app::Role, config::Config, editors};
-use support::{Backend, Browser, TestApp, link_path};
+use support::{Backend, Browser, TestApp, hidden_field, link_path};
 use tokio::task::JoinSet;
 
 storage_tests!(
@@ -15,6 +17,7 @@ storage_tests!(
     wrong_api_tokens_are_refused_past_the_budget_and_only_from_that_address,
     a_signup_flood_from_many_addresses_holds_every_limit_and_readers_are_served,
     a_sign_in_flood_from_many_addresses_holds_the_account_limit,
+    a_password_form_flooded_open_loop_leaves_other_readers_signing_in,
 );
 
 const GUESSER: &str = "203.0.113.66";
@@ -227,6 +230,65 @@ async fn a_sign_in_flood_from_many_addresses_holds_the_account_limit(backend: Ba
             .status(),
         429,
         "A-07: the account waits, wherever the attempt comes from"
+    );
+    app.stop().await;
+}
+
+/// One signed-in reader fires `POST /account/delete` with a 16 KB wrong
+/// password every 2 ms for 3 s, open-loop, hanging up 20 ms after each
+/// send (the flood that once held every sign-in at 408 for a minute).
+/// Another reader's sign-in in the middle of it is answered in time.
+async fn a_password_form_flooded_open_loop_leaves_other_readers_signing_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.reader_with_password("flooder@example.com", "correct horse battery")
+        .await;
+    app.reader_with_password("victim@example.com", "another good passphrase")
+        .await;
+    let flooder = app.new_browser();
+    let signed_in = flooder
+        .sign_in("flooder@example.com", "correct horse battery")
+        .await;
+    assert_eq!(signed_in.status(), 303);
+    let page = flooder.get("/account/delete").await.text().await.unwrap();
+    let fields = [
+        ("password", "x".repeat(16 * 1024)),
+        ("csrf", hidden_field(&page, "csrf")),
+    ];
+    let (client, url) = (flooder.client.clone(), flooder.url("/account/delete"));
+    let flooding = tokio::spawn(async move {
+        let began = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(2));
+        let mut sent = 0;
+        while began.elapsed() < Duration::from_secs(3) {
+            tick.tick().await;
+            let request = client.post(&url).form(&fields).send();
+            tokio::spawn(tokio::time::timeout(Duration::from_millis(20), request));
+            sent += 1;
+        }
+        sent
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let victim = app.new_browser();
+    let began = Instant::now();
+    let answer = victim
+        .sign_in("victim@example.com", "another good passphrase")
+        .await;
+    let took = began.elapsed();
+    assert_eq!(answer.status(), 303);
+    assert!(
+        took < Duration::from_secs(1),
+        "sign-in took {took:?} under the flood"
+    );
+    let sent = flooding.await.unwrap();
+    assert!(sent > 500, "the flood was a flood: {sent} requests");
+    // The flooder's account is throttled, not locked: their own sign-in
+    // elsewhere is another budget, and the reader is still there.
+    assert_eq!(
+        app.scalar(
+            "SELECT COUNT(*) FROM subscribers WHERE email_canonical = 'flooder@example.com'"
+        )
+        .await,
+        1
     );
     app.stop().await;
 }

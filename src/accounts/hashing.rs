@@ -9,10 +9,18 @@
 //! held 620-720 MiB on the blocking pool, ~300 MiB on two threads of its
 //! own, and 65-75 MiB with the memory kept; a hash no longer zeroes a
 //! fresh block either, and sign-in took 14 ms instead of 23.
+//!
+//! Hashing is admitted, not queued without end: a caller waits at most
+//! `max_wait` for one of the threads and is otherwise told [`HasherBusy`]
+//! (a 503 with Retry-After), so a flood of password forms costs its own
+//! requests a refusal instead of every reader's sign-in a 30 s timeout, and
+//! memory stays flat. A caller that has gone (client hung up, request timed
+//! out) gives up its place before its hash starts.
 
 use std::{
     cell::RefCell,
     sync::{Arc, Mutex, mpsc},
+    time::Duration,
 };
 
 use anyhow::Context;
@@ -25,21 +33,33 @@ use crate::domain::NewPassword;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Every hashing thread stayed busy for as long as a caller may wait.
+#[derive(Debug, thiserror::Error)]
+#[error("every password hashing thread is busy")]
+pub struct HasherBusy;
+
 #[derive(Clone)]
 pub struct PasswordHasher {
     /// To the hashing threads, which end when the last clone is dropped.
+    /// Never holds more jobs than there are threads: each holds a slot.
     jobs: mpsc::Sender<Job>,
+    /// One per thread; a job is sent only with one, and frees it when done.
+    slots: Arc<tokio::sync::Semaphore>,
+    /// How long a caller waits for a slot before [`HasherBusy`].
+    max_wait: Duration,
     /// Verified against when the account does not exist, so that unknown
     /// addresses take as long as wrong passwords.
     dummy_hash: Arc<str>,
 }
 
 impl PasswordHasher {
-    /// `concurrency` threads hash; further requests wait their turn.
-    pub fn new(concurrency: usize) -> anyhow::Result<Self> {
+    /// `concurrency` threads hash; further callers wait their turn, in
+    /// order, for at most `max_wait`.
+    pub fn new(concurrency: usize, max_wait: Duration) -> anyhow::Result<Self> {
+        let concurrency = concurrency.max(1);
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        for n in 0..concurrency.max(1) {
+        for n in 0..concurrency {
             let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
@@ -59,6 +79,8 @@ impl PasswordHasher {
         }
         Ok(Self {
             jobs,
+            slots: Arc::new(tokio::sync::Semaphore::new(concurrency)),
+            max_wait,
             dummy_hash: dummy_hash()?.into(),
         })
     }
@@ -98,14 +120,26 @@ impl PasswordHasher {
         Ok(known && matches)
     }
 
+    /// Runs `work` on a hashing thread once one is free; [`HasherBusy`] if
+    /// none is within `max_wait`. Dropping the future before the work
+    /// starts (the caller has gone) skips it.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
+        // Tokio's semaphore is fair: callers are served in arrival order.
+        let slot =
+            match tokio::time::timeout(self.max_wait, self.slots.clone().acquire_owned()).await {
+                Ok(slot) => slot.context("the password hashing threads have stopped")?,
+                Err(_) => return Err(HasherBusy.into()),
+            };
         let (done, result) = tokio::sync::oneshot::channel();
         self.jobs
             .send(Box::new(move || {
-                let _ = done.send(work());
+                let _slot = slot;
+                if !done.is_closed() {
+                    let _ = done.send(work());
+                }
             }))
             .ok()
             .context("the password hashing threads have stopped")?;
@@ -184,9 +218,58 @@ mod tests {
 
     use super::*;
 
+    const WAIT: Duration = Duration::from_secs(10);
+
+    #[tokio::test]
+    async fn callers_past_the_wait_are_refused_and_those_gone_are_skipped() {
+        let hasher = PasswordHasher::new(1, Duration::from_millis(50)).unwrap();
+        let (started, release) = (
+            Arc::new(std::sync::Barrier::new(2)),
+            Arc::new(std::sync::Barrier::new(2)),
+        );
+        let (s, r) = (started.clone(), release.clone());
+        // The one thread is held until the test lets it go.
+        let holding = tokio::spawn({
+            let hasher = hasher.clone();
+            async move {
+                hasher
+                    .run(move || {
+                        s.wait();
+                        r.wait();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::task::spawn_blocking(move || started.wait())
+            .await
+            .unwrap();
+        let refused = hasher.run(|| Ok(())).await.unwrap_err();
+        assert!(refused.is::<HasherBusy>(), "{refused:#}");
+        // A caller that gives up while waiting never runs.
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let gone = tokio::time::timeout(
+            Duration::from_millis(10),
+            hasher.run(move || {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(gone.is_err(), "it was still waiting");
+        tokio::task::spawn_blocking(move || release.wait())
+            .await
+            .unwrap();
+        holding.await.unwrap().unwrap();
+        // The slot is free again, and the one given up was not run.
+        hasher.run(|| Ok(())).await.unwrap();
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
     #[tokio::test]
     async fn hashes_are_the_ones_argon2_itself_makes_and_checks() {
-        let hasher = PasswordHasher::new(1).unwrap();
+        let hasher = PasswordHasher::new(1, WAIT).unwrap();
         // Stored before the memory was kept: argon2's own hash verifies.
         let theirs = Argon2::default()
             .hash_password(b"correct horse battery staple")
@@ -243,7 +326,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {
-        let hasher = PasswordHasher::new(2).unwrap();
+        let hasher = PasswordHasher::new(2, WAIT).unwrap();
         let password = NewPassword::parse("correct horse battery staple").unwrap();
         let hash = hasher.hash(&password).await.unwrap();
         assert!(

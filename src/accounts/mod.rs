@@ -6,7 +6,7 @@ mod throttle;
 
 use serde_json::json;
 
-pub use hashing::PasswordHasher;
+pub use hashing::{HasherBusy, PasswordHasher};
 pub use throttle::LoginThrottle;
 
 use crate::{
@@ -97,7 +97,17 @@ impl Accounts {
         password: &NewPassword,
         keep: Option<&TokenHash>,
     ) -> anyhow::Result<bool> {
-        // Hash first: it is slow, and no transaction should wait on it.
+        // An unusable link costs no hash (a flood of made-up links must not
+        // occupy the hashing threads); the consuming write checks it again.
+        if !self.password_link_is_usable(token).await? {
+            tracing::info!(
+                event = "token_rejected",
+                purpose = "set_password",
+                "password link invalid or expired"
+            );
+            return Ok(false);
+        }
+        // Hash before the transaction: it is slow, and none should wait on it.
         let hash = self.hasher.hash(password).await?;
         let now = self.clock.now_ms();
         let mut tx = self.store.begin().await?;

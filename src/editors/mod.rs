@@ -125,6 +125,10 @@ impl Editors {
         token: &Token,
         password: &NewPassword,
     ) -> anyhow::Result<bool> {
+        // A dead link costs no hash; the write below checks it again.
+        if !self.password_link_is_live(token).await? {
+            return Ok(false);
+        }
         let hash = self.hasher.hash(password).await?;
         let now = self.clock.now_ms();
         let mut tx = self.store.begin().await?;

@@ -22,9 +22,29 @@ impl<E: Into<anyhow::Error>> From<E> for AppError {
     }
 }
 
+/// How long a client is asked to wait when every password hashing thread
+/// is busy: a flood passes in seconds, or its sender is throttled by then.
+pub(crate) const BUSY_RETRY_AFTER_S: u64 = 5;
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let error = format!("{:#}", self.0);
+        if self
+            .0
+            .downcast_ref::<crate::accounts::HasherBusy>()
+            .is_some()
+        {
+            tracing::warn!(error, "password hashing busy");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [("retry-after", BUSY_RETRY_AFTER_S.to_string())],
+                plain_page(
+                    "Busy just now",
+                    "Too many sign-ins are being checked at this moment. Nothing you sent was changed; please try again in a few seconds.",
+                ),
+            )
+                .into_response();
+        }
         match crate::store::fault(&self.0) {
             Some(Fault::UnstorableText) => {
                 tracing::info!(error, "request with unstorable text");

@@ -313,7 +313,7 @@ impl TestApp {
         let editors = broadsheet::editors::Editors::new(
             self.store.clone(),
             self.clock.clone(),
-            broadsheet::accounts::PasswordHasher::new(1).expect("hasher"),
+            broadsheet::accounts::PasswordHasher::new(1, Duration::from_secs(60)).expect("hasher"),
             self.config.editors.clone(),
         );
         let address = broadsheet::domain::EmailAddress::parse(email).expect("an address");
