@@ -72,6 +72,12 @@ pub struct ServerConfig {
     /// Emailed links and API tokens matching nothing, per client IP per
     /// hour; past it, that IP's link and API requests get 429 (E-04). 0: off.
     pub token_misses_per_ip_per_hour: u32,
+    /// Every per-client limit counts per network: the client's IPv4 address
+    /// cut to this many bits (32: the address itself)…
+    pub ipv4_prefix_len: u8,
+    /// …or its IPv6 address cut to this many (64: one customer's block, the
+    /// usual assignment; an address of its own costs a client nothing).
+    pub ipv6_prefix_len: u8,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +89,8 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             metrics_bind: None,
             token_misses_per_ip_per_hour: 30,
+            ipv4_prefix_len: 32,
+            ipv6_prefix_len: 64,
         }
     }
 }
@@ -644,6 +652,13 @@ impl Config {
                         self.digest.from
                     )
                 })?;
+        }
+        let (v4, v6) = (self.server.ipv4_prefix_len, self.server.ipv6_prefix_len);
+        if !(8..=32).contains(&v4) || !(16..=128).contains(&v6) {
+            bail!(
+                "invalid configuration: server.ipv4_prefix_len must be 8 to 32 and \
+                 server.ipv6_prefix_len 16 to 128 (got {v4} and {v6})"
+            );
         }
         if self.signup.newsletter_consent_text.trim().is_empty() {
             bail!("invalid configuration: signup.newsletter_consent_text must not be empty");

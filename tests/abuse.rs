@@ -18,6 +18,7 @@ storage_tests!(
     a_signup_flood_from_many_addresses_holds_every_limit_and_readers_are_served,
     a_sign_in_flood_from_many_addresses_holds_the_account_limit,
     a_password_form_flooded_open_loop_leaves_other_readers_signing_in,
+    rotating_ipv6_addresses_within_a_64_escape_no_limit,
 );
 
 const GUESSER: &str = "203.0.113.66";
@@ -290,5 +291,53 @@ async fn a_password_form_flooded_open_loop_leaves_other_readers_signing_in(backe
         .await,
         1
     );
+    app.stop().await;
+}
+
+/// A client holding an IPv6 /64 sends each request from another address of
+/// it: signups, sign-ins and guessed links all count as one client's, while
+/// a neighbour in the next /64 keeps its own budgets.
+async fn rotating_ipv6_addresses_within_a_64_escape_no_limit(backend: Backend) {
+    let app = TestApp::spawn_with(backend, Role::Web, |config| {
+        behind_a_proxy(config);
+        config.signup.per_ip_per_hour = 2;
+        config.accounts.login_per_ip_per_minute = 3;
+        config.server.token_misses_per_ip_per_hour = 2;
+    })
+    .await;
+    let from =
+        |n: u32| Browser::forwarded_for(&app.base_url, &format!("2001:db8:7:1:{n:x}::{n:x}"));
+    let mut statuses = Vec::new();
+    for n in 0..12 {
+        let email = format!("rotating-{n}@example.net");
+        statuses.push(from(n).sign_up(&email, true).await.status().as_u16());
+    }
+    let accepted = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(accepted, 2, "signups from one /64: {statuses:?}");
+    let neighbour = Browser::forwarded_for(&app.base_url, "2001:db8:7:2::1");
+    let answer = neighbour.sign_up("neighbour@example.net", true).await;
+    assert_eq!(answer.status(), 200, "the next /64 is another client");
+
+    let mut statuses = Vec::new();
+    for n in 20..26 {
+        let answer = from(n)
+            .sign_in("nobody@example.net", "a wrong password")
+            .await;
+        statuses.push(answer.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429, 429, 429],
+        "sign-ins from one /64"
+    );
+
+    let made_up = format!("/confirm/{}", "A".repeat(43));
+    let mut statuses = Vec::new();
+    for n in 30..34 {
+        statuses.push(from(n).get(&made_up).await.status().as_u16());
+    }
+    // The miss past the budget is answered as usual; the network is refused after it.
+    assert_eq!(statuses, [404, 404, 404, 429], "guessed links from one /64");
+    assert_eq!(neighbour.get(&made_up).await.status(), 404);
     app.stop().await;
 }

@@ -26,17 +26,10 @@ impl Evidence {
 
 /// `truncated` keeps the network, not the host: IPv4 /24, IPv6 /48.
 fn reduce_ip(ip: IpAddr, mode: IpMode) -> Option<String> {
-    match (mode, ip) {
-        (IpMode::None, _) => None,
-        (IpMode::Full, ip) => Some(ip.to_string()),
-        (IpMode::Truncated, IpAddr::V4(v4)) => {
-            let [a, b, c, _] = v4.octets();
-            Some(format!("{a}.{b}.{c}.0"))
-        }
-        (IpMode::Truncated, IpAddr::V6(v6)) => {
-            let s = v6.segments();
-            Some(std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0).to_string())
-        }
+    match mode {
+        IpMode::None => None,
+        IpMode::Full => Some(ip.to_string()),
+        IpMode::Truncated => Some(crate::domain::network(ip, 24, 48).to_string()),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod email;
 mod name;
+mod network;
 mod password;
 mod reader_link;
 mod slug;
@@ -9,6 +10,7 @@ mod token;
 
 pub use email::{EmailAddress, EmailError, mask_addresses, mask_email};
 pub use name::{NameError, SubscriberName};
+pub use network::network;
 pub use password::{NewPassword, PasswordError};
 pub use reader_link::{LinkPurpose, LinkSigner};
 pub use slug::{Slug, SlugError};

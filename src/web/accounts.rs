@@ -52,7 +52,7 @@ pub async fn login(
         |_| form.email.trim().to_owned(),
         |a| a.canonical().to_owned(),
     );
-    if let Err(wait) = state.login_throttle.check(frame.client_ip, &account_key) {
+    if let Err(wait) = state.login_throttle.check(frame.client_net, &account_key) {
         return too_many_requests(&state, &frame, wait);
     }
     match state.accounts.sign_in(&form.email, &form.password).await? {

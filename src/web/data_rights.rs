@@ -132,7 +132,7 @@ pub async fn delete(
     // A password check costs a hash: throttled as sign-in is, per client
     // network and per account, before it is made.
     let account_key = format!("account:{}", reader.subscriber_id);
-    if let Err(wait) = state.login_throttle.check(frame.client_ip, &account_key) {
+    if let Err(wait) = state.login_throttle.check(frame.client_net, &account_key) {
         return super::too_many_requests(&state, &frame, wait);
     }
     if !state

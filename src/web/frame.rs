@@ -12,7 +12,7 @@ use axum::{
 use axum_extra::extract::cookie::CookieJar;
 
 use super::{AppError, cookies::CookieChoice, session::MaybeReader};
-use crate::{accounts::Reader, app::AppState, domain::Token};
+use crate::{accounts::Reader, app::AppState, config::ServerConfig, domain::Token};
 
 /// The browser's CSRF cookie value, as the middleware found or made it.
 #[derive(Clone)]
@@ -52,6 +52,8 @@ pub struct Frame {
     pub path: String,
     /// The client's address: the connection's, or from a trusted proxy (S-07).
     pub client_ip: IpAddr,
+    /// What per-client limits count against: [`client_network`].
+    pub client_net: IpAddr,
 }
 
 impl FromRequestParts<AppState> for Frame {
@@ -68,6 +70,7 @@ impl FromRequestParts<AppState> for Frame {
             cookie_choice,
             path: return_path(parts.uri.path()),
             client_ip: client_ip(parts, &state.config.server.trusted_proxies),
+            client_net: client_network(parts, &state.config.server),
         })
     }
 }
@@ -96,6 +99,16 @@ fn return_path(path: &str) -> String {
     } else {
         path.into()
     }
+}
+
+/// The network the client's limits count against: its address cut to
+/// `server.ipv4_prefix_len` or `server.ipv6_prefix_len` bits.
+pub fn client_network(parts: &Parts, server: &ServerConfig) -> IpAddr {
+    crate::domain::network(
+        client_ip(parts, &server.trusted_proxies),
+        server.ipv4_prefix_len,
+        server.ipv6_prefix_len,
+    )
 }
 
 /// The connecting address, unless that is a trusted proxy: then the

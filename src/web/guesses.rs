@@ -23,7 +23,7 @@ use governor::{
     clock::{Clock as _, DefaultClock},
 };
 
-use super::frame::{Frame, client_ip};
+use super::frame::{Frame, client_network};
 use crate::app::AppState;
 
 pub struct GuessThrottle {
@@ -127,7 +127,7 @@ where
     R: Future<Output = Response>,
 {
     let (parts, body) = request.into_parts();
-    let ip = client_ip(&parts, &state.config.server.trusted_proxies);
+    let ip = client_network(&parts, &state.config.server);
     if let Err(wait) = state.guesses.admit(ip) {
         return refuse(state.clone(), parts, wait).await;
     }

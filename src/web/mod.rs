@@ -266,7 +266,7 @@ fn limit_email_requests(state: &AppState, frame: &Frame) -> Result<Option<Respon
     let Some(limiter) = &state.email_request_limiter else {
         return Ok(None);
     };
-    match limiter.check_key(&frame.client_ip) {
+    match limiter.check_key(&frame.client_net) {
         Ok(()) => Ok(None),
         Err(not_until) => {
             let wait = not_until.wait_time_from(DefaultClock::default().now());

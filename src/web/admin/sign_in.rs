@@ -22,7 +22,8 @@ const INVALID_CREDENTIALS: &str = "Invalid email or password";
 /// What the sign-in pages need before anyone is signed in.
 pub struct Anonymous {
     csrf: String,
-    client_ip: std::net::IpAddr,
+    /// What the sign-in limits count against.
+    client_net: std::net::IpAddr,
 }
 
 impl FromRequestParts<AppState> for Anonymous {
@@ -31,7 +32,7 @@ impl FromRequestParts<AppState> for Anonymous {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         Ok(Self {
             csrf: frame::csrf_token(parts, state),
-            client_ip: frame::client_ip(parts, &state.config.server.trusted_proxies),
+            client_net: frame::client_network(parts, &state.config.server),
         })
     }
 }
@@ -78,7 +79,7 @@ pub async fn sign_in(
         |_| format!("editor:{}", form.email.trim()),
         |a| format!("editor:{}", a.canonical()),
     );
-    if let Err(wait) = state.login_throttle.check(page.client_ip, &account_key) {
+    if let Err(wait) = state.login_throttle.check(page.client_net, &account_key) {
         return Ok(too_many_requests_plain(wait));
     }
     let Some(session) = state.editors.sign_in(&form.email, &form.password).await? else {
