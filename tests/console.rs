@@ -14,6 +14,7 @@ storage_tests!(
     campaigns_can_be_paused_resumed_and_cancelled,
     admins_manage_tokens_and_editors_and_every_action_is_audited,
     editors_add_and_remove_feeds_but_not_the_operators,
+    only_a_signed_in_editors_article_may_be_larger_than_a_form,
 );
 
 fn location(response: &reqwest::Response) -> String {
@@ -626,5 +627,49 @@ async fn editors_add_and_remove_feeds_but_not_the_operators(backend: Backend) {
     assert_eq!(app.scalar("SELECT COUNT(*) FROM editor_feeds").await, 0);
     let audit = editor.get("/admin/audit").await.text().await.unwrap();
     assert!(audit.contains("feed.add") && audit.contains("feed.remove"));
+    app.stop().await;
+}
+
+/// The status of a POST of `body` to `path`; a request the server cut off
+/// after answering 413 (before the whole body was written) counts as 413.
+async fn post_body(browser: &Browser, path: &str, body: String) -> u16 {
+    let sent = browser
+        .client
+        .post(browser.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await;
+    match sent {
+        Ok(response) => response.status().as_u16(),
+        Err(error) if error.is_request() => 413,
+        Err(error) => panic!("POST {path}: {error}"),
+    }
+}
+
+async fn only_a_signed_in_editors_article_may_be_larger_than_a_form(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let filler = "x".repeat(100 * 1024);
+    // Nobody signed in: refused by size before anything else is looked at.
+    let stranger = app.new_browser();
+    let login = stranger.get("/admin/login").await.text().await.unwrap();
+    let csrf = support::hidden_field(&login, "csrf");
+    let body = format!("csrf={csrf}&email=a%40example.com&password={filler}");
+    assert_eq!(post_body(&stranger, "/admin/login", body).await, 413);
+    let body = format!("csrf={csrf}&title=t&body_markdown={filler}");
+    assert_eq!(post_body(&stranger, "/admin/articles", body).await, 413);
+    // An editor's article may be long; their other forms may not.
+    let editor = app.signed_in_editor("ed@example.com", Role::Editor).await;
+    let page = editor
+        .get("/admin/articles/new")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = support::hidden_field(&page, "csrf");
+    let body = format!("csrf={csrf}&title=Long+read&body_markdown={filler}&intent=draft");
+    assert_eq!(post_body(&editor, "/admin/articles", body).await, 303);
+    let body = format!("csrf={csrf}&schedule=daily&padding={filler}");
+    assert_eq!(post_body(&editor, "/admin/digests/send", body).await, 413);
     app.stop().await;
 }

@@ -114,6 +114,8 @@ pub fn client_network(parts: &Parts, server: &ServerConfig) -> IpAddr {
 /// The connecting address, unless that is a trusted proxy: then the
 /// right-most address in `X-Forwarded-For` that is not one (S-07). Headers
 /// from anyone else are ignored, so clients cannot choose their own address.
+/// An entry that is no address stops the walk at the trusted hop that wrote
+/// it: skipping it would lead into addresses the client wrote itself.
 pub fn client_ip(parts: &Parts, trusted: &[IpAddr]) -> IpAddr {
     let peer = parts
         .extensions
@@ -122,17 +124,82 @@ pub fn client_ip(parts: &Parts, trusted: &[IpAddr]) -> IpAddr {
     if !trusted.contains(&peer) {
         return peer;
     }
-    let forwarded = parts
+    let entries: Vec<&str> = parts
         .headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok());
-    let hops: Vec<IpAddr> = forwarded
-        .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse().ok())
+        // A value that is not text is one entry that is no address.
+        .flat_map(|value| value.to_str().unwrap_or("?").split(','))
         .collect();
-    hops.into_iter()
-        .rev()
-        .find(|ip| !trusted.contains(ip))
-        .unwrap_or(peer)
+    let mut nearest = peer;
+    for entry in entries.into_iter().rev() {
+        match forwarded_address(entry) {
+            Some(ip) if trusted.contains(&ip) => nearest = ip,
+            Some(ip) => return ip,
+            None => return nearest,
+        }
+    }
+    nearest
+}
+
+/// One `X-Forwarded-For` entry as proxies write them: `192.0.2.1`,
+/// `192.0.2.1:4711`, `2001:db8::1`, `[2001:db8::1]` or `[2001:db8::1]:4711`,
+/// quoted or not.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim().trim_matches('"');
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip_for(forwarded: &[&str]) -> IpAddr {
+        let mut request = axum::http::Request::builder();
+        for value in forwarded {
+            request = request.header("x-forwarded-for", *value);
+        }
+        let (mut parts, ()) = request.body(()).expect("a request").into_parts();
+        let proxy = SocketAddr::from(([10, 0, 0, 1], 443));
+        parts.extensions.insert(ConnectInfo(proxy));
+        let trusted = [
+            "10.0.0.1".parse().expect("ip"),
+            "10.0.0.2".parse().expect("ip"),
+        ];
+        client_ip(&parts, &trusted)
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("ip")
+    }
+
+    #[test]
+    fn proxies_written_addresses_with_ports_and_brackets_are_read() {
+        assert_eq!(ip_for(&["198.51.100.7"]), ip("198.51.100.7"));
+        assert_eq!(ip_for(&["198.51.100.7:4711"]), ip("198.51.100.7"));
+        assert_eq!(ip_for(&["2001:db8::7"]), ip("2001:db8::7"));
+        assert_eq!(ip_for(&["[2001:db8::7]"]), ip("2001:db8::7"));
+        assert_eq!(
+            ip_for(&["\"[2001:db8::7]:443\", 10.0.0.2"]),
+            ip("2001:db8::7")
+        );
+        assert_eq!(ip_for(&["203.0.113.9, 198.51.100.7"]), ip("198.51.100.7"));
+        assert_eq!(
+            ip_for(&["203.0.113.9", "198.51.100.7, 10.0.0.2"]),
+            ip("198.51.100.7")
+        );
+        assert_eq!(ip_for(&[]), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn an_entry_that_is_no_address_stops_the_walk_at_the_proxy_that_wrote_it() {
+        // The client wrote 203.0.113.9; skipping "unknown" would believe it.
+        assert_eq!(ip_for(&["203.0.113.9, unknown"]), ip("10.0.0.1"));
+        assert_eq!(ip_for(&["203.0.113.9, unknown, 10.0.0.2"]), ip("10.0.0.2"));
+        assert_eq!(ip_for(&["203.0.113.9", "nonsense:port"]), ip("10.0.0.1"));
+    }
 }

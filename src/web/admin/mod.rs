@@ -12,7 +12,7 @@ mod team;
 use axum::{
     Router,
     body::{Body, to_bytes},
-    extract::{DefaultBodyLimit, FromRequestParts, Request, State},
+    extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State},
     http::{Method, StatusCode, request::Parts},
     middleware::{self, Next},
     response::{IntoResponse, Redirect, Response},
@@ -85,8 +85,9 @@ async fn check_csrf(State(state): State<AppState>, request: Request, next: Next)
     if request.method() != Method::POST {
         return next.run(request).await;
     }
-    let (parts, body) = request.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_CONSOLE_FORM_BYTES).await else {
+    let (mut parts, body) = request.into_parts();
+    let limit = body_limit(&mut parts, &state).await;
+    let Ok(bytes) = to_bytes(body, limit).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "The form is too large.").into_response();
     };
     let submitted = url::form_urlencoded::parse(&bytes)
@@ -111,6 +112,21 @@ async fn check_csrf(State(state): State<AppState>, request: Request, next: Next)
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// Forms are small; only a signed-in editor's article form (its Markdown
+/// body) may be larger, so nobody else makes the console read a megabyte
+/// before it knows who is asking.
+async fn body_limit(parts: &mut Parts, state: &AppState) -> usize {
+    let article_form = parts
+        .extensions
+        .get::<MatchedPath>()
+        .is_some_and(|path| matches!(path.as_str(), "/admin/articles" | "/admin/articles/{id}"));
+    if article_form && Console::from_request_parts(parts, state).await.is_ok() {
+        MAX_CONSOLE_FORM_BYTES
+    } else {
+        super::MAX_FORM_BYTES
+    }
 }
 
 /// `__Host-` binds the cookie to this exact origin over https.
