@@ -250,6 +250,8 @@ pub struct EditorsConfig {
     pub session_absolute_h: u64,
     /// API requests per token per minute; past it, 429. 0 turns the limit off.
     pub api_requests_per_minute: u32,
+    /// Test digests (sent to any address) each editor may send per hour.
+    pub test_sends_per_hour: u32,
 }
 
 impl Default for EditorsConfig {
@@ -259,6 +261,7 @@ impl Default for EditorsConfig {
             session_idle_h: 12,
             session_absolute_h: 7 * 24,
             api_requests_per_minute: 600,
+            test_sends_per_hour: 10,
         }
     }
 }

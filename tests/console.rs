@@ -15,6 +15,7 @@ storage_tests!(
     admins_manage_tokens_and_editors_and_every_action_is_audited,
     editors_add_and_remove_feeds_but_not_the_operators,
     only_a_signed_in_editors_article_may_be_larger_than_a_form,
+    test_digests_are_limited_per_editor_and_counted_in_the_audit_log,
 );
 
 fn location(response: &reqwest::Response) -> String {
@@ -671,5 +672,49 @@ async fn only_a_signed_in_editors_article_may_be_larger_than_a_form(backend: Bac
     assert_eq!(post_body(&editor, "/admin/articles", body).await, 303);
     let body = format!("csrf={csrf}&schedule=daily&padding={filler}");
     assert_eq!(post_body(&editor, "/admin/digests/send", body).await, 413);
+    app.stop().await;
+}
+
+/// An editor's "Send a test" of the daily digest to a stranger's address.
+async fn test(editor: &Browser) -> reqwest::Response {
+    let fields = [("schedule", "daily"), ("to", "stranger@example.net")];
+    editor
+        .submit("/admin/digests", "/admin/digests/test", &fields)
+        .await
+}
+
+async fn test_digests_are_limited_per_editor_and_counted_in_the_audit_log(backend: Backend) {
+    let app = TestApp::spawn_with(backend, broadsheet::app::Role::Web, |config| {
+        config.editors.test_sends_per_hour = 2;
+    })
+    .await;
+    let first = app
+        .signed_in_editor("first@example.com", Role::Editor)
+        .await;
+    let second = app
+        .signed_in_editor("second@example.com", Role::Editor)
+        .await;
+    write_article(&first, "A story to test with", "publish").await;
+    assert_eq!(test(&first).await.status(), 200);
+    assert_eq!(test(&first).await.status(), 200);
+    let refused = test(&first).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "3600");
+    assert_eq!(
+        test(&second).await.status(),
+        200,
+        "each editor has their own"
+    );
+    let to_stranger = app
+        .received()
+        .iter()
+        .filter(|mail| mail.to == ["<stranger@example.net>"])
+        .count();
+    assert_eq!(to_stranger, 3);
+    let counted = "SELECT COUNT(*) FROM audit_log WHERE action = 'digest.test'
+                   AND actor = 'editor:first@example.com' AND detail LIKE '%\"sent_this_hour\":2%'";
+    assert_eq!(app.scalar(counted).await, 1);
+    app.clock.advance(std::time::Duration::from_secs(3601));
+    assert_eq!(test(&first).await.status(), 200, "an hour later");
     app.stop().await;
 }

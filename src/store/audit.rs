@@ -33,6 +33,24 @@ pub async fn record(conn: &mut Conn, entry: &AuditEntry) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How many times `actor` did `action` since `since`.
+pub async fn count_recent(
+    conn: &mut Conn,
+    actor: &str,
+    action: &str,
+    since: i64,
+) -> anyhow::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE at >= $1 AND actor = $2 AND action = $3",
+    )
+    .bind(since)
+    .bind(actor)
+    .bind(action)
+    .fetch_one(&mut *conn)
+    .await
+    .context("while counting recent actions")
+}
+
 /// The newest entries first, older than `before` (an entry id) if given.
 pub async fn list(
     pool: &AnyPool,

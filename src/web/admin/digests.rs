@@ -155,6 +155,9 @@ pub async fn preview(
     Ok(([(header::CONTENT_SECURITY_POLICY, PREVIEW_POLICY)], page).into_response())
 }
 
+/// The audit log's name for a test send; the hourly limit counts them there.
+const TEST_SEND: &str = "digest.test";
+
 const NOTHING_IN_TOPICS: &str =
     "Articles are waiting, but none of them is in this reader's topics.";
 
@@ -191,6 +194,32 @@ pub async fn send_test(
             message,
         );
     };
+    let actor = console.editor.actor();
+    let (now, limit) = (
+        state.clock.now_ms(),
+        state.config.editors.test_sends_per_hour,
+    );
+    let mut conn = state.store.pool().acquire().await?;
+    let sent = store::audit::count_recent(
+        &mut conn,
+        &actor.label,
+        TEST_SEND,
+        now - crate::clock::hours_ms(1),
+    )
+    .await?;
+    drop(conn);
+    if sent >= i64::from(limit) {
+        let message = format!(
+            "You have sent {sent} test digests in the last hour, the most an editor may (editors.test_sends_per_hour). Please try again later."
+        );
+        let page = console.message(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many tests",
+            &message,
+        )?;
+        return Ok(([(header::RETRY_AFTER, "3600")], page).into_response());
+    }
     let NextDigest::Ready(preview) = state
         .worker
         .next_digest(&schedule, to.canonical(), None)
@@ -206,13 +235,15 @@ pub async fn send_test(
     }
     let mut conn = state.store.pool().acquire().await?;
     // Masked: the log outlives erasures, and any editor reads it.
-    let detail = serde_json::json!({ "to": crate::domain::mask_email(to.canonical()) });
-    let actor = console.editor.actor();
+    let detail = serde_json::json!({
+        "to": crate::domain::mask_email(to.canonical()),
+        "sent_this_hour": sent + 1,
+    });
     audit::record(
         &mut conn,
         state.clock.now_ms(),
         &actor,
-        "digest.test",
+        TEST_SEND,
         &schedule.name,
         detail,
     )
