@@ -10,7 +10,10 @@ use sqlx::{Connection, Executor};
 use support::{Backend, TestApp, hidden_field, relay::Relay};
 use tokio_util::sync::CancellationToken;
 
-storage_tests!(the_database_going_away_answers_503_and_loses_nothing);
+storage_tests!(
+    the_database_going_away_answers_503_and_loses_nothing,
+    transactions_dropped_while_they_begin_leave_no_connection_in_one,
+);
 
 /// How a test takes the database away: on SQLite, another connection holds
 /// the file's write lock (as a backup tool or a second process would); on
@@ -128,5 +131,70 @@ async fn the_database_going_away_answers_503_and_loses_nothing(backend: Backend)
     let mut recipients: Vec<_> = app.received().iter().flat_map(|m| m.to.clone()).collect();
     recipients.sort();
     assert_eq!(recipients, ["<before@example.com>", "<during@example.com>"]);
+    app.stop().await;
+}
+
+/// A request dropped while its transaction's BEGIN is in flight (the client
+/// hung up) once returned a pooled connection inside a transaction nobody
+/// knew of: later writes on it were never committed and its locks held.
+/// Here transactions are dropped after one to sixteen polls, the runtime
+/// moving on between them, then writes through the pool must be visible
+/// from a connection of another's, and no connection may be left in one.
+async fn transactions_dropped_while_they_begin_leave_no_connection_in_one(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for attempt in 0..1000 {
+        let mut begin = Box::pin(app.store.begin());
+        for _ in 0..=attempt % 16 {
+            let polled = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(begin.as_mut().poll(cx).is_ready())
+            });
+            if polled.await {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+    const WRITES: i64 = 20;
+    for n in 0..WRITES {
+        let write = sqlx::query("INSERT INTO settings (key, value) VALUES ($1, 'probe')")
+            .bind(format!("probe-{n}"))
+            .execute(app.store.pool());
+        let written = tokio::time::timeout(std::time::Duration::from_secs(10), write).await;
+        written.expect("a write is never blocked").unwrap();
+    }
+    let url = app.config.database.url.expose();
+    let count = "SELECT COUNT(*) FROM settings WHERE value = 'probe'";
+    let visible: i64 = match backend {
+        Backend::Sqlite => {
+            let mut other = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query_scalar(count)
+                .fetch_one(&mut other)
+                .await
+                .unwrap()
+        }
+        Backend::Postgres => {
+            let mut other = sqlx::PgConnection::connect(url).await.unwrap();
+            let visible = sqlx::query_scalar(count)
+                .fetch_one(&mut other)
+                .await
+                .unwrap();
+            let open = "SELECT COUNT(*) FROM pg_stat_activity
+                        WHERE datname = current_database() AND state LIKE 'idle in transaction%'";
+            let mut left_open = -1_i64;
+            for _ in 0..50 {
+                left_open = sqlx::query_scalar(open)
+                    .fetch_one(&mut other)
+                    .await
+                    .unwrap();
+                if left_open == 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert_eq!(left_open, 0, "connections left inside a transaction");
+            visible
+        }
+    };
+    assert_eq!(visible, WRITES, "every write committed");
     app.stop().await;
 }
