@@ -177,6 +177,7 @@ impl App {
                 concurrency: config.smtp.concurrency,
                 rate_per_second: config.smtp.rate_per_second,
                 send_timeout_s: config.smtp.timeout_s,
+                signup_emails_per_hour: config.signup.emails_per_hour,
             },
         );
         let email_request_limiter = NonZeroU32::new(config.signup.per_ip_per_hour)

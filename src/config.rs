@@ -220,6 +220,10 @@ pub struct SignupConfig {
     pub max_confirmations_per_day: u32,
     /// Signup, reset and sign-in-link requests per client IP per hour (D-10); 0 turns the limit off.
     pub per_ip_per_hour: u32,
+    /// Emails that signups send strangers (confirmations, "already
+    /// subscribed") per hour from the whole service, however many networks
+    /// ask; the rest wait in the queue. 0 turns the ceiling off.
+    pub emails_per_hour: u32,
     /// The exact wording shown beside the digest checkbox; its hash is its version (G-05).
     pub newsletter_consent_text: String,
 }
@@ -231,6 +235,7 @@ impl Default for SignupConfig {
             credentials_token_ttl_h: 7 * 24,
             max_confirmations_per_day: 3,
             per_ip_per_hour: 30,
+            emails_per_hour: 1000,
             newsletter_consent_text: "Yes, email me the daily digest of new articles. \
                 I can unsubscribe at any time with one click."
                 .into(),

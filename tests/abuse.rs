@@ -19,6 +19,7 @@ storage_tests!(
     a_sign_in_flood_from_many_addresses_holds_the_account_limit,
     a_password_form_flooded_open_loop_leaves_other_readers_signing_in,
     rotating_ipv6_addresses_within_a_64_escape_no_limit,
+    signups_from_many_networks_pass_the_hourly_mail_ceiling_only_in_time,
 );
 
 const GUESSER: &str = "203.0.113.66";
@@ -339,5 +340,57 @@ async fn rotating_ipv6_addresses_within_a_64_escape_no_limit(backend: Backend) {
     // The miss past the budget is answered as usual; the network is refused after it.
     assert_eq!(statuses, [404, 404, 404, 429], "guessed links from one /64");
     assert_eq!(neighbour.get(&made_up).await.status(), 404);
+    app.stop().await;
+}
+
+/// A botnet signs strangers up from as many networks as it likes: every
+/// signup is kept, but the service sends only `signup.emails_per_hour`
+/// confirmations an hour; the rest wait their turn, and other mail (a
+/// reader's password link) is not held up behind them.
+async fn signups_from_many_networks_pass_the_hourly_mail_ceiling_only_in_time(backend: Backend) {
+    let app = TestApp::spawn_with(backend, Role::Web, |config| {
+        behind_a_proxy(config);
+        config.signup.emails_per_hour = 4;
+    })
+    .await;
+    app.reader_with_password("reader@example.com", "correct horse battery")
+        .await;
+    let before = app.received().len();
+    for n in 0..10 {
+        let bot = Browser::forwarded_for(&app.base_url, &format!("2001:db8:{n:x}::1"));
+        let answer = bot
+            .sign_up(&format!("stranger-{n}@example.net"), true)
+            .await;
+        assert_eq!(answer.status(), 200, "every signup is accepted");
+    }
+    let reset = app.submit(
+        "/login/reset",
+        "/login/reset",
+        &[("email", "reader@example.com")],
+    );
+    assert_eq!(reset.await.status(), 200);
+    app.drain_outbox().await;
+    let to_strangers = |app: &TestApp| {
+        app.received()[before..]
+            .iter()
+            .filter(|mail| mail.to[0].starts_with("<stranger-"))
+            .count()
+    };
+    // One confirmation went out when the reader signed up.
+    assert_eq!(to_strangers(&app), 3, "the ceiling, less the reader's own");
+    assert!(
+        app.received()[before..]
+            .iter()
+            .any(|mail| mail.to == ["<reader@example.com>"])
+    );
+    let waiting = "SELECT COUNT(*) FROM outbox WHERE template = 'confirm' AND status = 'pending'";
+    assert_eq!(app.scalar(waiting).await, 7);
+    app.clock.advance(Duration::from_secs(3601));
+    app.drain_outbox().await;
+    assert_eq!(to_strangers(&app), 7);
+    app.clock.advance(Duration::from_secs(3601));
+    app.drain_outbox().await;
+    assert_eq!(to_strangers(&app), 10, "nothing lost");
+    assert_eq!(app.scalar(waiting).await, 0);
     app.stop().await;
 }

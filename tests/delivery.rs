@@ -165,7 +165,7 @@ async fn a_crashed_workers_lease_expires_and_another_worker_sends(backend: Backe
     // A worker claims the row and dies before sending.
     let now = app.clock.now_ms();
     let lease_ms = i64::try_from(app.config.delivery.lease_s).unwrap() * 1000;
-    let claimed = outbox::claim(&app.store, "crashed-worker", now, now + lease_ms, 10)
+    let claimed = outbox::claim(&app.store, "crashed-worker", now, now + lease_ms, (10, 10))
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);

@@ -71,6 +71,8 @@ pub struct Worker {
     pub(super) send_margin_ms: i64,
     /// Names this worker's leases, so a release never touches another's rows.
     pub(super) owner: String,
+    /// Signup emails the whole service may send per hour; 0: no ceiling.
+    pub(super) signup_emails_per_hour: u32,
 }
 
 /// What a worker needs besides the store and the clock.
@@ -86,6 +88,8 @@ pub struct WorkerSettings {
     pub rate_per_second: u32,
     /// The longest an SMTP send may take (`smtp.timeout_s`).
     pub send_timeout_s: u64,
+    /// `signup.emails_per_hour`.
+    pub signup_emails_per_hour: u32,
 }
 
 impl Worker {
@@ -117,19 +121,35 @@ impl Worker {
             concurrency: settings.concurrency.max(1) as usize,
             limiter,
             owner: crate::store::new_id(),
+            signup_emails_per_hour: settings.signup_emails_per_hour,
         }
+    }
+
+    /// How many signup emails the next batch may carry: what is left of the
+    /// hour's ceiling, counted over every instance's sends.
+    async fn signup_emails_left(&self, now: i64) -> anyhow::Result<i64> {
+        let batch = i64::from(self.config.batch_size);
+        if self.signup_emails_per_hour == 0 {
+            return Ok(batch);
+        }
+        let sent = outbox::signup_emails_sent_since(&self.store, now - hours_ms(1)).await?;
+        Ok(i64::from(self.signup_emails_per_hour) - sent)
     }
 
     /// Claims and sends one batch. Rows claimed after `cancel` fired are
     /// handed back untouched, so shutdown never strands a lease.
     pub async fn deliver_batch(&self, cancel: &CancellationToken) -> anyhow::Result<BatchOutcome> {
         let now = self.clock.now_ms();
+        let limits = (
+            i64::from(self.config.batch_size),
+            self.signup_emails_left(now).await?,
+        );
         let rows = outbox::claim(
             &self.store,
             &self.owner,
             now,
             now + secs_ms(self.config.lease_s),
-            i64::from(self.config.batch_size),
+            limits,
         )
         .await?;
         let mut outcome = BatchOutcome {

@@ -65,27 +65,45 @@ pub struct ClaimedEmail {
     pub created_at: i64,
 }
 
-/// Leases up to `limit` due rows to `owner`. Rows whose lease expired (a
-/// crashed worker) are due again. PostgreSQL skips rows other instances are
+/// The emails a stranger's signup sends to the address given: what the
+/// hourly ceiling (`signup.emails_per_hour`) counts and holds back.
+const SIGNUP_TEMPLATES: &str = "('confirm', 'already_subscribed')";
+
+/// How many signup emails were sent since `since`.
+pub async fn signup_emails_sent_since(store: &Store, since: i64) -> anyhow::Result<i64> {
+    sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM outbox WHERE template IN {SIGNUP_TEMPLATES} AND sent_at >= $1"
+    ))
+    .bind(since)
+    .fetch_one(store.pool())
+    .await
+    .context("while counting signup emails")
+}
+
+/// Leases up to `limit` due rows to `owner`, of which at most
+/// `signup_limit` signup emails. Rows whose lease expired (a crashed
+/// worker) are due again. PostgreSQL skips rows other instances are
 /// claiming; SQLite has one writer, so a single UPDATE … RETURNING suffices.
 pub async fn claim(
     store: &Store,
     owner: &str,
     now: i64,
     lease_until: i64,
-    limit: i64,
+    (limit, signup_limit): (i64, i64),
 ) -> anyhow::Result<Vec<ClaimedEmail>> {
     let lock = match store.backend() {
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
+    let due = "status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)";
     let sql = format!(
         "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
          WHERE id IN (
-             SELECT id FROM outbox
-             WHERE status = 'pending' AND next_attempt_at <= $3
-               AND (lease_until IS NULL OR lease_until < $3)
+             SELECT id FROM outbox WHERE {due} AND template NOT IN {SIGNUP_TEMPLATES}
              ORDER BY next_attempt_at LIMIT $4 {lock})
+         OR id IN (
+             SELECT id FROM outbox WHERE {due} AND template IN {SIGNUP_TEMPLATES}
+             ORDER BY next_attempt_at LIMIT $5 {lock})
          RETURNING id, template, recipient, context, message_id, attempts, created_at"
     );
     sqlx::query_as(&sql)
@@ -93,6 +111,7 @@ pub async fn claim(
         .bind(lease_until)
         .bind(now)
         .bind(limit)
+        .bind(signup_limit.clamp(0, limit))
         .fetch_all(store.pool())
         .await
         .context("while claiming queued emails")
