@@ -92,7 +92,7 @@ impl App {
         let transport = Transport::from_config(&config.mail, &config.smtp)?;
         let csrf_key = store::settings::secret(&store, "csrf_key").await?;
         let link_key = store::settings::secret(&store, "link_key").await?;
-        let suppression_key = crate::privacy::suppression_key(&store, &config.privacy).await?;
+        let suppression_key = crate::privacy::suppression_key(&store, &config).await?;
         let privacy_notice = consent::register_wording(
             &store,
             &clock,

@@ -358,7 +358,7 @@ async fn subscriber_command(config: &Config, command: SubscriberCommand) -> anyh
         }
         SubscriberCommand::Erase { email } => {
             let id = find_reader(&store, &email).await?;
-            let key = privacy::suppression_key(&store, &config.privacy).await?;
+            let key = privacy::suppression_key(&store, &config).await?;
             privacy::erase(&store, &clock, key.as_bytes(), &id, Some(&Actor::cli())).await?;
             eprintln!("erased {}", mask_email(&email));
         }
@@ -408,7 +408,7 @@ async fn import_subscribers(
         &config.signup.newsletter_consent_text,
     )
     .await?;
-    let key = privacy::suppression_key(store, &config.privacy).await?;
+    let key = privacy::suppression_key(store, config).await?;
     let bar = indicatif::ProgressBar::new_spinner().with_style(
         indicatif::ProgressStyle::with_template("{spinner} {pos} rows ({per_sec})")?,
     );

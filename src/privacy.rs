@@ -2,12 +2,13 @@
 //! purges that keep personal data no longer than needed (G-16/G-17).
 //! The export format is documented in `docs/export.md`.
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::{
     clock::{Clock, hours_ms},
-    config::PrivacyConfig,
+    config::{Config, PrivacyConfig},
     consent,
     domain::keyed_hash,
     store::{self, Store},
@@ -89,25 +90,78 @@ pub async fn export(
     })))
 }
 
-/// The key erased and suppressed addresses are hashed with: from
-/// `privacy.suppression_key_file`, or generated into the database.
-pub async fn suppression_key(store: &Store, config: &PrivacyConfig) -> anyhow::Result<String> {
-    if config.suppression_key_file.as_os_str().is_empty() {
-        return store::settings::secret(store, "suppression_key").await;
-    }
-    let path = &config.suppression_key_file;
-    let key = std::fs::read_to_string(path).map_err(|e| {
-        anyhow::anyhow!(
+/// Where the suppression key was kept before it moved to a file.
+const KEY_SETTING: &str = "suppression_key";
+
+/// The key erased and suppressed addresses are hashed with, kept apart from
+/// the database so that a dump alone cannot test a list of candidate
+/// addresses against the hashes: `privacy.suppression_key_file`, or by
+/// default a file beside the SQLite database (`broadsheet.suppression-key`
+/// next to `broadsheet.db`). The file is created on first start, taking
+/// over the key an older install kept in the database. On PostgreSQL,
+/// whose instances share one key, it stays in the database unless the
+/// operator names a file (the same on every instance).
+pub async fn suppression_key(store: &Store, config: &Config) -> anyhow::Result<String> {
+    let path = match &config.privacy.suppression_key_file {
+        file if !file.as_os_str().is_empty() => file.clone(),
+        _ => match store::sqlite_path(config.database.url.expose()) {
+            Some(database) => database.with_extension("suppression-key"),
+            None => {
+                tracing::warn!(
+                    "the suppression key is kept in the database: set privacy.suppression_key_file \
+                     (the same file on every instance) to keep it out of database dumps"
+                );
+                return store::settings::secret(store, KEY_SETTING).await;
+            }
+        },
+    };
+    let in_database = store::settings::get(store, KEY_SETTING).await?;
+    let key = match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = in_database
+                .clone()
+                .unwrap_or_else(|| crate::domain::Token::generate().expose().to_owned());
+            write_key_file(&path, &key)?;
+            tracing::info!(file = %path.display(), moved = in_database.is_some(), "suppression key file created");
+            key
+        }
+        Err(e) => anyhow::bail!(
             "cannot read privacy.suppression_key_file {}: {e}",
             path.display()
-        )
-    })?;
-    let key = key.trim().to_owned();
+        ),
+    };
     anyhow::ensure!(
         key.len() >= 32,
-        "privacy.suppression_key_file must hold at least 32 characters"
+        "{} must hold at least 32 characters",
+        path.display()
     );
+    match in_database {
+        Some(old) if old == key => store::settings::delete(store, KEY_SETTING).await?,
+        // Addresses suppressed or erased until now were hashed with the
+        // database's key: dropping it would let them sign up again.
+        Some(_) => tracing::warn!(
+            file = %path.display(),
+            "the database holds another suppression key than the file; both are kept, the file's is used"
+        ),
+        None => {}
+    }
     Ok(key)
+}
+
+/// Writes a new key file readable by its owner only; never replaces one.
+fn write_key_file(path: &std::path::Path, key: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create the suppression key file {}", path.display()))?;
+    writeln!(file, "{key}")?;
+    file.sync_all()?;
+    Ok(())
 }
 
 /// The keyed hash an erased or suppressed address is kept as.

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::{
     clock::{Clock, hours_ms},
     consent::{self, Action, Evidence, Source},
-    domain::{EmailAddress, SubscriberName, Token, TokenPurpose, mask_email},
+    domain::{EmailAddress, SubscriberName, Token, TokenPurpose},
     emails::{Emails, LinkEmail},
     privacy,
     store::{
@@ -96,10 +96,11 @@ impl Signup {
         if matches!(outcome, SignupOutcome::Created) {
             crate::metrics::reader_event("signup");
         }
+        // The id only: an id beside even a masked address would tie the
+        // two together in logs that outlive an erasure.
         tracing::info!(
             event = "signup",
             subscriber_id = %target.id,
-            email = %mask_email(request.email.canonical()),
             ?outcome,
             "signup received"
         );

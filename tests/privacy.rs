@@ -20,6 +20,7 @@ storage_tests!(
     the_export_holds_everything_and_no_secret,
     erasure_leaves_only_the_keyed_hash,
     the_suppression_key_can_live_outside_the_database,
+    an_older_installs_suppression_key_moves_out_of_the_database,
     purges_remove_unconfirmed_signups_old_evidence_and_spent_secrets,
     cookie_choices_are_recorded_changeable_and_optional,
     the_privacy_page_shows_the_notice_and_its_versions,
@@ -809,4 +810,59 @@ async fn the_suppression_key_can_live_outside_the_database(backend: Backend) {
         "G-13: the key is not in the database"
     );
     app.stop().await;
+}
+
+/// Before, the key lived in the database by default, so a dump could test
+/// guessed addresses against the hashes of erased readers. On SQLite it now
+/// moves to a file beside the database at start; on PostgreSQL (instances
+/// share one key) it moves to the file the operator names. Either way the
+/// hashes made with it still match.
+async fn an_older_installs_suppression_key_moves_out_of_the_database(backend: Backend) {
+    use broadsheet::{config::Config, store};
+    let database = support::TestDatabase::create(backend).await;
+    let mut config = Config::default();
+    config.database.url = broadsheet::config::Secret::new(database.url.clone());
+    let db = store::Store::connect(&config.database).await.unwrap();
+    db.migrate().await.unwrap();
+    let old = "an-older-installs-key-kept-in-the-database-0123";
+    store::settings::get_or_create(&db, "suppression_key", || old.to_owned())
+        .await
+        .unwrap();
+    let in_database = || async { store::settings::get(&db, "suppression_key").await.unwrap() };
+    let dir = tempfile::tempdir().unwrap();
+    let file = match backend {
+        Backend::Sqlite => store::sqlite_path(&database.url)
+            .unwrap()
+            .with_extension("suppression-key"),
+        Backend::Postgres => {
+            // Left alone without a file named: every instance must share it.
+            let key = broadsheet::privacy::suppression_key(&db, &config)
+                .await
+                .unwrap();
+            assert_eq!(key, old);
+            assert_eq!(in_database().await.as_deref(), Some(old));
+            config.privacy.suppression_key_file = dir.path().join("suppression.key");
+            config.privacy.suppression_key_file.clone()
+        }
+    };
+    assert!(!file.exists());
+    let key = broadsheet::privacy::suppression_key(&db, &config)
+        .await
+        .unwrap();
+    assert_eq!(key, old, "the hashes made with it still match");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), old);
+    assert_eq!(in_database().await, None, "a dump no longer holds it");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "readable by its owner only");
+    }
+    // The next start reads the file.
+    let again = broadsheet::privacy::suppression_key(&db, &config)
+        .await
+        .unwrap();
+    assert_eq!(again, old);
+    db.close().await;
+    database.drop_database().await;
 }

@@ -255,6 +255,16 @@ fn is_unavailable_code(error: &dyn sqlx::error::DatabaseError) -> bool {
 }
 
 /// Adds `mode=rwc` (create if missing) and creates the parent folder.
+/// The file of a `sqlite:` database URL; `None` for PostgreSQL or an
+/// in-memory database.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+    (!path.is_empty() && path != ":memory:").then(|| path.into())
+}
+
 fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     let rest = url
         .strip_prefix("sqlite://")

@@ -32,3 +32,22 @@ pub async fn secret(store: &Store, key: &str) -> anyhow::Result<String> {
     })
     .await
 }
+
+/// The value under `key`, if there is one.
+pub async fn get(store: &Store, key: &str) -> anyhow::Result<Option<String>> {
+    sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+        .bind(key)
+        .fetch_optional(store.pool())
+        .await
+        .with_context(|| format!("while reading setting {key}"))
+}
+
+/// Forgets the value under `key`.
+pub async fn delete(store: &Store, key: &str) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM settings WHERE key = $1")
+        .bind(key)
+        .execute(store.pool())
+        .await
+        .with_context(|| format!("while deleting setting {key}"))?;
+    Ok(())
+}
