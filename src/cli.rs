@@ -358,7 +358,7 @@ async fn subscriber_command(config: &Config, command: SubscriberCommand) -> anyh
         }
         SubscriberCommand::Erase { email } => {
             let id = find_reader(&store, &email).await?;
-            let key = privacy::suppression_key(&store, &config).await?;
+            let key = privacy::suppression_key(&store, config).await?;
             privacy::erase(&store, &clock, key.as_bytes(), &id, Some(&Actor::cli())).await?;
             eprintln!("erased {}", mask_email(&email));
         }
