@@ -67,10 +67,14 @@ def main():
         answers = {}
         for attempt in range(ATTEMPTS):
             # Interleaved, so drift in the machine's speed falls on both.
-            for who, address in (("known", KNOWN), ("unknown", f"nobody{attempt}@example.org")):
+            known_reset = f"reader{attempt + 1}@example.com"
+            for who, address, reset_address in (
+                ("known", KNOWN, known_reset),
+                ("unknown", f"nobody{attempt}@example.org", f"nobody{attempt}@example.org"),
+            ):
                 for form, path, fields in (
                     ("login", "/login", {"email": address, "password": "a wrong password, long"}),
-                    ("reset", "/login/reset", {"email": address}),
+                    ("reset", "/login/reset", {"email": reset_address}),
                 ):
                     status, page, seconds = post(browser, path, {**fields, "csrf": token})
                     timings[f"{form} {who}"].append(seconds)

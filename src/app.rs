@@ -179,7 +179,14 @@ impl App {
                 send_timeout_s: config.smtp.timeout_s,
                 signup_emails_per_hour: config.signup.emails_per_hour,
             },
-        );
+        )
+        .with_intake({
+            let accounts = accounts.clone();
+            Arc::new(move || {
+                let accounts = accounts.clone();
+                Box::pin(async move { accounts.email_requested_links().await })
+            })
+        });
         let email_request_limiter = NonZeroU32::new(config.signup.per_ip_per_hour)
             .map(|n| Arc::new(RateLimiter::keyed(Quota::per_hour(n))));
         let api_limiter = NonZeroU32::new(config.editors.api_requests_per_minute)

@@ -53,8 +53,17 @@ fn encode(value: &str) -> String {
 
 async fn post_raw(browser: &Browser, path: &str, body: String, content_type: &str) -> u16 {
     let oversized = body.len() > 1024 * 1024;
-    let sent = browser
-        .client
+    // An oversized body goes on a connection of its own: the server closes
+    // it after its 413, and a pooled one could then fail the next request.
+    let client = if oversized {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+    } else {
+        browser.client.clone()
+    };
+    let sent = client
         .post(browser.url(path))
         .header("content-type", content_type)
         .body(body)

@@ -169,58 +169,83 @@ impl Accounts {
         }
     }
 
-    /// Emails a 1-hour set-password link if the address has an account; the
-    /// caller answers the same either way.
+    /// Asks for a 1-hour set-password link, emailed if the address has an
+    /// account (see [`Self::email_requested_links`]); the caller answers the
+    /// same either way, after the same work.
     pub async fn request_reset(&self, email: &EmailAddress) -> anyhow::Result<()> {
-        let link = LinkEmail {
-            template: PASSWORD_RESET_EMAIL,
-            purpose: TokenPurpose::ResetPassword,
-            path: "/account/password",
-            ttl_ms: i64::try_from(self.settings.reset_ttl_min).unwrap_or(60) * MINUTE_MS,
-            context: json!({ "expires_minutes": self.settings.reset_ttl_min }),
-            consent_text_id: None,
-        };
-        self.email_link_if_known(email, link).await
+        let now = self.clock.now_ms();
+        store::link_requests::add(&self.store, email.canonical(), PASSWORD_RESET_EMAIL, now).await
     }
 
-    /// Emails a single-use sign-in link, valid for minutes, if the
-    /// address has an account.
+    /// Asks for a single-use sign-in link, valid for minutes, emailed
+    /// if the address has an account.
     pub async fn request_sign_in_link(&self, email: &EmailAddress) -> anyhow::Result<()> {
-        let link = LinkEmail {
-            template: SIGN_IN_LINK_EMAIL,
-            purpose: TokenPurpose::SignIn,
-            path: "/login/link",
-            ttl_ms: i64::try_from(self.settings.sign_in_link_ttl_min).unwrap_or(10) * MINUTE_MS,
-            context: json!({ "expires_minutes": self.settings.sign_in_link_ttl_min }),
-            consent_text_id: None,
-        };
-        self.email_link_if_known(email, link).await
+        let now = self.clock.now_ms();
+        store::link_requests::add(&self.store, email.canonical(), SIGN_IN_LINK_EMAIL, now).await
+    }
+
+    /// Turns the link requests kept so far into emails for the addresses
+    /// that have an account, each in a transaction of its own; returns how
+    /// many requests were taken. The delivery worker runs it before each
+    /// batch of account mail.
+    pub async fn email_requested_links(&self) -> anyhow::Result<usize> {
+        let mut taken = 0;
+        loop {
+            let mut tx = self.store.begin().await?;
+            let Some(request) =
+                store::link_requests::take_oldest(&mut tx, self.store.backend()).await?
+            else {
+                return Ok(taken);
+            };
+            taken += 1;
+            let link = match request.template.as_str() {
+                PASSWORD_RESET_EMAIL => LinkEmail {
+                    template: PASSWORD_RESET_EMAIL,
+                    purpose: TokenPurpose::ResetPassword,
+                    path: "/account/password",
+                    ttl_ms: i64::try_from(self.settings.reset_ttl_min).unwrap_or(60) * MINUTE_MS,
+                    context: json!({ "expires_minutes": self.settings.reset_ttl_min }),
+                    consent_text_id: None,
+                },
+                _ => LinkEmail {
+                    template: SIGN_IN_LINK_EMAIL,
+                    purpose: TokenPurpose::SignIn,
+                    path: "/login/link",
+                    ttl_ms: i64::try_from(self.settings.sign_in_link_ttl_min).unwrap_or(10)
+                        * MINUTE_MS,
+                    context: json!({ "expires_minutes": self.settings.sign_in_link_ttl_min }),
+                    consent_text_id: None,
+                },
+            };
+            self.email_link_if_known(&mut tx, &request.email_canonical, link)
+                .await?;
+            tx.commit().await?;
+        }
     }
 
     async fn email_link_if_known(
         &self,
-        email: &EmailAddress,
+        tx: &mut store::Conn,
+        email_canonical: &str,
         link: LinkEmail<'_>,
     ) -> anyhow::Result<()> {
         let now = self.clock.now_ms();
-        let mut tx = self.store.begin().await?;
-        let Some(account) = store::subscribers::find_account(&mut tx, email.canonical()).await?
+        let Some(account) = store::subscribers::find_account(&mut *tx, email_canonical).await?
         else {
-            tracing::info!(event = "link_requested_unknown", email = %mask_email(email.canonical()), template = link.template, "no account");
+            tracing::info!(event = "link_requested_unknown", email = %mask_email(email_canonical), template = link.template, "no account");
             return Ok(());
         };
         let id = &account.subscriber_id;
         let sent =
-            store::outbox::count_recent(&mut tx, id, link.template, now - hours_ms(1)).await?;
+            store::outbox::count_recent(&mut *tx, id, link.template, now - hours_ms(1)).await?;
         if sent >= i64::from(self.settings.max_link_emails_per_hour) {
             tracing::info!(event = "link_throttled", subscriber_id = %id, template = link.template, "too many link emails");
             return Ok(());
         }
         let template = link.template;
         self.emails
-            .send_link(&mut tx, link, id, &account.username, now)
+            .send_link(&mut *tx, link, id, &account.username, now)
             .await?;
-        tx.commit().await?;
         tracing::info!(event = "link_requested", subscriber_id = %id, template, "link emailed");
         Ok(())
     }

@@ -7,4 +7,4 @@ mod shape;
 mod worker;
 
 pub use digest::{DigestSettings, NextDigest, Preview};
-pub use worker::{BatchOutcome, Worker, WorkerSettings};
+pub use worker::{BatchOutcome, Intake, Worker, WorkerSettings};

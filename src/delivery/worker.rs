@@ -73,7 +73,14 @@ pub struct Worker {
     pub(super) owner: String,
     /// Signup emails the whole service may send per hour; 0: no ceiling.
     pub(super) signup_emails_per_hour: u32,
+    /// Run before each batch of account mail.
+    pub(super) intake: Option<Intake>,
 }
+
+/// Work that turns requests the site kept into queued mail (password-reset
+/// and sign-in-link requests), so the worker sends what it queues at once.
+pub type Intake =
+    Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, anyhow::Result<usize>> + Send + Sync>;
 
 /// What a worker needs besides the store and the clock.
 pub struct WorkerSettings {
@@ -122,6 +129,16 @@ impl Worker {
             limiter,
             owner: crate::store::new_id(),
             signup_emails_per_hour: settings.signup_emails_per_hour,
+            intake: None,
+        }
+    }
+
+    /// This worker with `intake` run before each batch of account mail.
+    #[must_use]
+    pub fn with_intake(self, intake: Intake) -> Self {
+        Self {
+            intake: Some(intake),
+            ..self
         }
     }
 
@@ -139,6 +156,9 @@ impl Worker {
     /// Claims and sends one batch. Rows claimed after `cancel` fired are
     /// handed back untouched, so shutdown never strands a lease.
     pub async fn deliver_batch(&self, cancel: &CancellationToken) -> anyhow::Result<BatchOutcome> {
+        if let Some(intake) = &self.intake {
+            intake().await?;
+        }
         let now = self.clock.now_ms();
         let limits = (
             i64::from(self.config.batch_size),

@@ -14,6 +14,7 @@ pub mod digests;
 pub mod editors;
 pub mod feeds;
 pub mod import;
+pub mod link_requests;
 pub mod outbox;
 pub mod preferences;
 pub mod sessions;
