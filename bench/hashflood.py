@@ -2,7 +2,8 @@
 the emailed reset links, signs reader0 in as the flooder, floods
 `POST /account/delete` open-loop from 8 threads (connect, send, hang up),
 and times the other readers' sign-ins meanwhile and after. Fails if the victim is refused or
-waits more than a second, or if any sign-in answers 408 or 5xx."""
+waits more than a second (HASHFLOOD_MAX_S), or if any sign-in answers
+anything but its redirect to the account page."""
 
 import email
 import email.policy
@@ -31,6 +32,9 @@ THREADS = 8
 # address of their own (sign-in limits count per account and per network),
 # and ten more after it.
 VICTIMS = int(SECONDS * 2) + 12
+# The longest a reader's sign-in may take: a second, or what bench/quick.sh
+# allows its debug build on a loaded machine.
+MAX_SECONDS = float(os.environ.get("HASHFLOOD_MAX_S", "1"))
 FLOODER = "198.51.100.66"
 
 
@@ -133,8 +137,8 @@ def main():
         print(f"| {os.environ['DB']} | {SECONDS:.0f} s | {len(sent):,} | {ms(during)} | {ms(after)} "
               f"| {sorted(statuses)} | {idle_mib:.0f} MiB | {peak_mib:.0f} MiB |", flush=True)
         # 200: the sign-in's 303 to /account, followed.
-        if statuses != {200} or max(during + after) > 1.0:
-            sys.exit("bench/hashflood.py: the victim was refused or waited more than a second")
+        if statuses != {200} or max(during + after) > MAX_SECONDS:
+            sys.exit(f"bench/hashflood.py: a reader was refused or waited more than {MAX_SECONDS} s")
     finally:
         served.stop(server)
 

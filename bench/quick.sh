@@ -15,7 +15,7 @@ for db in sqlite postgres; do
   bash bench/import.sh 3000 "$db"
   bash bench/web.sh "$db" 1
   bash bench/enumeration.sh "$db" 5
-  bash bench/hashflood.sh "$db" 3
+  HASHFLOOD_MAX_S=5 bash bench/hashflood.sh "$db" 3
   bash bench/soak.sh "$db" 40 2000
 done
 cargo bench --locked --profile dev --bench render -- 300
