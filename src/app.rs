@@ -61,6 +61,8 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// Links and API tokens that match nothing, per IP (E-04).
     pub guesses: Arc<GuessThrottle>,
+    /// Requests in flight per client network; `None`: no limit.
+    pub in_flight: Option<Arc<web::InFlight>>,
     /// Signs and checks unsubscribe and preference links (E-04).
     pub links: LinkSigner,
     /// Keys the hashes of erased and suppressed addresses (G-13).
@@ -194,6 +196,7 @@ impl App {
         let guesses = Arc::new(GuessThrottle::new(
             config.server.token_misses_per_ip_per_hour,
         ));
+        let in_flight = web::InFlight::new(config.server.max_in_flight_per_client);
         let state = AppState {
             pages: Arc::new(Pages::load(&config.site.name, &config.cookies.banner_text)?),
             csrf: Csrf::new(csrf_key.as_bytes(), config.server.is_https()),
@@ -209,6 +212,7 @@ impl App {
             email_request_limiter,
             login_throttle,
             guesses,
+            in_flight,
             links: LinkSigner::new(link_key.as_bytes()),
             suppression_key: suppression_key.as_bytes().into(),
             privacy_notice: Arc::new(privacy_notice),

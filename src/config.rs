@@ -78,6 +78,9 @@ pub struct ServerConfig {
     /// …or its IPv6 address cut to this many (64: one customer's block, the
     /// usual assignment; an address of its own costs a client nothing).
     pub ipv6_prefix_len: u8,
+    /// Requests of one client network being answered at once; past it, 429
+    /// at once. 0 turns the limit off.
+    pub max_in_flight_per_client: u32,
 }
 
 impl Default for ServerConfig {
@@ -91,6 +94,7 @@ impl Default for ServerConfig {
             token_misses_per_ip_per_hour: 30,
             ipv4_prefix_len: 32,
             ipv6_prefix_len: 64,
+            max_in_flight_per_client: 128,
         }
     }
 }

@@ -280,20 +280,23 @@ fn weekly() -> ScheduleConfig {
     }
 }
 
+/// The app with a daily and a weekly schedule, and a reader of each whose
+/// account mail is sent.
 async fn two_schedules(backend: Backend) -> TestApp {
-    TestApp::spawn_with(backend, broadsheet::app::Role::Web, |config| {
+    let app = TestApp::spawn_with(backend, broadsheet::app::Role::Web, |config| {
         config.digest.schedules.push(weekly());
     })
-    .await
-}
-
-async fn daily_and_weekly_schedules_each_send_an_article_once(backend: Backend) {
-    let app = two_schedules(backend).await;
+    .await;
     app.digest_reader("daily@example.com", "daily", &[], false)
         .await;
     app.digest_reader("weekly@example.com", "weekly", &[], false)
         .await;
     app.drain_outbox().await;
+    app
+}
+
+async fn daily_and_weekly_schedules_each_send_an_article_once(backend: Backend) {
+    let app = two_schedules(backend).await;
     article(&app, "one", "Story one", ago(&app, 30)).await;
     assert_eq!(articles_of(&send_now(&app, "daily").await), 1);
     article(&app, "two", "Story two", ago(&app, 10)).await;
@@ -314,11 +317,6 @@ async fn daily_and_weekly_schedules_each_send_an_article_once(backend: Backend) 
 
 async fn articles_older_than_the_age_limit_stay_out(backend: Backend) {
     let app = two_schedules(backend).await;
-    app.digest_reader("daily@example.com", "daily", &[], false)
-        .await;
-    app.digest_reader("weekly@example.com", "weekly", &[], false)
-        .await;
-    app.drain_outbox().await;
     // The default limit is 72 hours; a weekly digest reaches back a week.
     article(&app, "recent", "Recent story", ago(&app, 70 * 60)).await;
     article(&app, "old", "Old story", ago(&app, 80 * 60)).await;

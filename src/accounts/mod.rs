@@ -198,29 +198,44 @@ impl Accounts {
                 return Ok(taken);
             };
             taken += 1;
-            let link = match request.template.as_str() {
-                PASSWORD_RESET_EMAIL => LinkEmail {
-                    template: PASSWORD_RESET_EMAIL,
-                    purpose: TokenPurpose::ResetPassword,
-                    path: "/account/password",
-                    ttl_ms: i64::try_from(self.settings.reset_ttl_min).unwrap_or(60) * MINUTE_MS,
-                    context: json!({ "expires_minutes": self.settings.reset_ttl_min }),
-                    consent_text_id: None,
-                },
-                _ => LinkEmail {
-                    template: SIGN_IN_LINK_EMAIL,
-                    purpose: TokenPurpose::SignIn,
-                    path: "/login/link",
-                    ttl_ms: i64::try_from(self.settings.sign_in_link_ttl_min).unwrap_or(10)
-                        * MINUTE_MS,
-                    context: json!({ "expires_minutes": self.settings.sign_in_link_ttl_min }),
-                    consent_text_id: None,
-                },
-            };
-            self.email_link_if_known(&mut tx, &request.email_canonical, link)
-                .await?;
+            match self.link_email(&request.template) {
+                Some(link) => {
+                    self.email_link_if_known(&mut tx, &request.email_canonical, link)
+                        .await?;
+                }
+                None => {
+                    tracing::warn!(template = %request.template, "a link request of no known kind is dropped")
+                }
+            }
             tx.commit().await?;
         }
+    }
+
+    /// The email a link request of `template` asks for.
+    fn link_email(&self, template: &str) -> Option<LinkEmail<'static>> {
+        let (template, purpose, path, ttl_min) = match template {
+            PASSWORD_RESET_EMAIL => (
+                PASSWORD_RESET_EMAIL,
+                TokenPurpose::ResetPassword,
+                "/account/password",
+                self.settings.reset_ttl_min,
+            ),
+            SIGN_IN_LINK_EMAIL => (
+                SIGN_IN_LINK_EMAIL,
+                TokenPurpose::SignIn,
+                "/login/link",
+                self.settings.sign_in_link_ttl_min,
+            ),
+            _ => return None,
+        };
+        Some(LinkEmail {
+            template,
+            purpose,
+            path,
+            ttl_ms: i64::try_from(ttl_min).unwrap_or(i64::MAX / MINUTE_MS) * MINUTE_MS,
+            context: json!({ "expires_minutes": ttl_min }),
+            consent_text_id: None,
+        })
     }
 
     async fn email_link_if_known(

@@ -11,6 +11,7 @@ mod error;
 pub(crate) mod frame;
 mod guesses;
 mod health;
+mod in_flight;
 mod pages;
 mod privacy_notice;
 mod reader_links;
@@ -40,6 +41,7 @@ use tracing::Level;
 pub use csrf::Csrf;
 pub use error::AppError;
 pub use guesses::GuessThrottle;
+pub use in_flight::InFlight;
 pub use pages::Pages;
 
 use crate::{app::AppState, consent::Evidence};
@@ -133,6 +135,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/static/{*path}", get(static_files::serve))
         .fallback(error::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), in_flight::limit))
         .with_state(state)
         .layer(
             ServiceBuilder::new()
