@@ -102,15 +102,25 @@ mod tests {
     #[test]
     fn each_network_has_its_share_and_gets_it_back() {
         let in_flight = InFlight::new(2).expect("a limit");
-        let (flooder, other): (IpAddr, IpAddr) = ("2001:db8::".parse().unwrap(), "192.0.2.1".parse().unwrap());
+        let (flooder, other): (IpAddr, IpAddr) =
+            ("2001:db8::".parse().unwrap(), "192.0.2.1".parse().unwrap());
         let first = in_flight.enter(flooder).expect("one");
         let second = in_flight.enter(flooder).expect("two");
-        assert!(in_flight.enter(flooder).is_none(), "the third waits for an answer");
-        assert!(in_flight.enter(other).is_some(), "another network is served");
+        assert!(
+            in_flight.enter(flooder).is_none(),
+            "the third waits for an answer"
+        );
+        assert!(
+            in_flight.enter(other).is_some(),
+            "another network is served"
+        );
         drop(first);
         let third = in_flight.enter(flooder).expect("a place came back");
         drop((second, third));
-        assert!(in_flight.counts.lock().unwrap().is_empty(), "nothing kept for idle networks");
+        assert!(
+            in_flight.counts.lock().unwrap().is_empty(),
+            "nothing kept for idle networks"
+        );
         assert!(InFlight::new(0).is_none());
     }
 }

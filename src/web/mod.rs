@@ -135,7 +135,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/static/{*path}", get(static_files::serve))
         .fallback(error::not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), in_flight::limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            in_flight::limit,
+        ))
         .with_state(state)
         .layer(
             ServiceBuilder::new()
