@@ -295,7 +295,7 @@ pub struct AccountsConfig {
     /// Password hashes computed at once (S-03); each takes about 19 MiB.
     pub hashing_concurrency: u32,
     /// Milliseconds a request waits for a hashing thread before it is
-    /// answered 503 with Retry-After; 0 means a few milliseconds.
+    /// answered 503 with Retry-After; 0: refused at once when none is free.
     pub hashing_max_wait_ms: u64,
 }
 

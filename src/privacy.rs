@@ -92,6 +92,8 @@ pub async fn export(
 
 /// Where the suppression key was kept before it moved to a file.
 const KEY_SETTING: &str = "suppression_key";
+/// A SHA-256 of the key the database is used with.
+const FINGERPRINT_SETTING: &str = "suppression_key_sha256";
 
 /// The key erased and suppressed addresses are hashed with, kept apart from
 /// the database so that a dump alone cannot test a list of candidate
@@ -116,15 +118,24 @@ pub async fn suppression_key(store: &Store, config: &Config) -> anyhow::Result<S
         },
     };
     let in_database = store::settings::get(store, KEY_SETTING).await?;
-    let key = match std::fs::read_to_string(&path) {
-        Ok(text) => text.trim().to_owned(),
+    let recorded = store::settings::get(store, FINGERPRINT_SETTING).await?;
+    let (key, created) = match std::fs::read_to_string(&path) {
+        Ok(text) => (text.trim().to_owned(), false),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = in_database
-                .clone()
-                .unwrap_or_else(|| crate::domain::Token::generate().expose().to_owned());
+            let key = match (&in_database, &recorded) {
+                (Some(old), _) => old.clone(),
+                // A new key would let every erased and bounced reader be
+                // mailed again: never made for a database that had one.
+                (None, Some(_)) => anyhow::bail!(
+                    "the suppression key file {} is missing, but this database was used with one: \
+                     restore it from the backup, or copy it from another instance",
+                    path.display()
+                ),
+                (None, None) => crate::domain::Token::generate().expose().to_owned(),
+            };
             write_key_file(&path, &key)?;
             tracing::info!(file = %path.display(), moved = in_database.is_some(), "suppression key file created");
-            key
+            (key, true)
         }
         Err(e) => anyhow::bail!(
             "cannot read privacy.suppression_key_file {}: {e}",
@@ -136,6 +147,22 @@ pub async fn suppression_key(store: &Store, config: &Config) -> anyhow::Result<S
         "{} must hold at least 32 characters",
         path.display()
     );
+    // The database remembers which key it is used with (a hash of it,
+    // which tells nothing of the key), so no instance, restore or typo can
+    // start with another.
+    let fingerprint = crate::domain::content_hash(&key);
+    let agreed =
+        store::settings::get_or_create(store, FINGERPRINT_SETTING, || fingerprint.clone()).await?;
+    if agreed != fingerprint {
+        if created {
+            let _ = std::fs::remove_file(&path);
+        }
+        anyhow::bail!(
+            "the suppression key in {} is not the one this database is used with: \
+             every instance needs the same file",
+            path.display()
+        );
+    }
     match in_database {
         Some(old) if old == key => store::settings::delete(store, KEY_SETTING).await?,
         // Addresses suppressed or erased until now were hashed with the

@@ -283,15 +283,6 @@ async fn a_password_form_flooded_open_loop_leaves_other_readers_signing_in(backe
     );
     let sent = flooding.await.unwrap();
     assert!(sent > 500, "the flood was a flood: {sent} requests");
-    // The flooder's account is throttled, not locked: their own sign-in
-    // elsewhere is another budget, and the reader is still there.
-    assert_eq!(
-        app.scalar(
-            "SELECT COUNT(*) FROM subscribers WHERE email_canonical = 'flooder@example.com'"
-        )
-        .await,
-        1
-    );
     app.stop().await;
 }
 

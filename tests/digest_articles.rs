@@ -27,6 +27,7 @@ storage_tests!(
     a_late_feed_entry_is_sent_and_a_changed_one_is_not_sent_again,
     feed_entries_follow_the_rules_of_every_article,
     republishing_an_article_does_not_send_it_again,
+    a_digest_cancelled_before_it_sent_anything_leaves_its_articles_to_the_next,
     daily_and_weekly_schedules_each_send_an_article_once,
     articles_older_than_the_age_limit_stay_out,
     a_firing_racing_send_now_sends_each_article_once,
@@ -266,6 +267,30 @@ async fn republishing_an_article_does_not_send_it_again(backend: Backend) {
     assert_eq!(articles_of(&send_now(&app, "daily").await), 1);
     assert_eq!(times_received(&app, reader, "A story with a typo"), 1);
     assert_eq!(times_received(&app, reader, "A fresh story"), 1);
+    app.stop().await;
+}
+
+async fn a_digest_cancelled_before_it_sent_anything_leaves_its_articles_to_the_next(
+    backend: Backend,
+) {
+    let (app, reader) = (app_with_a_reader(backend).await, READER);
+    article(&app, "early", "An early story", ago(&app, 30)).await;
+    let daily = schedule(&app, "daily");
+    let started = digest::send_now(&app.store, &app.clock, &daily, false, &Actor::cli())
+        .await
+        .unwrap();
+    let Started::Campaign { id, .. } = started else {
+        panic!("{started:?}")
+    };
+    let control = digest::control::Control::Cancel;
+    digest::control::apply(&app.store, &app.clock, &id, control, &Actor::cli())
+        .await
+        .unwrap();
+    app.drain_outbox().await;
+    assert_eq!(app.digests_to(reader).len(), 0, "cancelled before it sent");
+    assert_eq!(articles_of(&send_now(&app, "daily").await), 1);
+    assert_eq!(times_received(&app, reader, "An early story"), 1);
+    assert_eq!(send_now(&app, "daily").await, Started::NothingNew);
     app.stop().await;
 }
 

@@ -863,6 +863,19 @@ async fn an_older_installs_suppression_key_moves_out_of_the_database(backend: Ba
         .await
         .unwrap();
     assert_eq!(again, old);
+    // Lost (a restore without it, an instance it was not copied to), it is
+    // never replaced by a new one; nor is a different one accepted.
+    std::fs::remove_file(&file).unwrap();
+    let missing = broadsheet::privacy::suppression_key(&db, &config)
+        .await
+        .unwrap_err();
+    assert!(format!("{missing:#}").contains("is missing"), "{missing:#}");
+    assert!(!file.exists());
+    std::fs::write(&file, "another-key-that-hashed-nothing-here-0123456789\n").unwrap();
+    let other = broadsheet::privacy::suppression_key(&db, &config)
+        .await
+        .unwrap_err();
+    assert!(format!("{other:#}").contains("not the one"), "{other:#}");
     db.close().await;
     database.drop_database().await;
 }

@@ -184,13 +184,13 @@ impl Accounts {
         store::link_requests::add(&self.store, email.canonical(), SIGN_IN_LINK_EMAIL, now).await
     }
 
-    /// Turns the link requests kept so far into emails for the addresses
-    /// that have an account, each in a transaction of its own; returns how
-    /// many requests were taken. The delivery worker runs it before each
-    /// batch of account mail.
+    /// Turns up to 100 of the link requests kept so far into emails for
+    /// the addresses that have an account, each in a transaction of its
+    /// own; returns how many requests were taken. The delivery worker runs
+    /// it before each batch of account mail.
     pub async fn email_requested_links(&self) -> anyhow::Result<usize> {
         let mut taken = 0;
-        loop {
+        while taken < 100 {
             let mut tx = self.store.begin().await?;
             let Some(request) =
                 store::link_requests::take_oldest(&mut tx, self.store.backend()).await?
@@ -209,6 +209,7 @@ impl Accounts {
             }
             tx.commit().await?;
         }
+        Ok(taken)
     }
 
     /// The email a link request of `template` asks for.

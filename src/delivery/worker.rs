@@ -149,15 +149,18 @@ impl Worker {
         if self.signup_emails_per_hour == 0 {
             return Ok(batch);
         }
-        let sent = outbox::signup_emails_sent_since(&self.store, now - hours_ms(1)).await?;
+        let sent = outbox::signup_emails_sent_since(&self.store, now - hours_ms(1), now).await?;
         Ok(i64::from(self.signup_emails_per_hour) - sent)
     }
 
     /// Claims and sends one batch. Rows claimed after `cancel` fired are
     /// handed back untouched, so shutdown never strands a lease.
     pub async fn deliver_batch(&self, cancel: &CancellationToken) -> anyhow::Result<BatchOutcome> {
-        if let Some(intake) = &self.intake {
-            intake().await?;
+        // A request that cannot be handled must not hold up account mail.
+        if let Some(intake) = &self.intake
+            && let Err(error) = intake().await
+        {
+            tracing::warn!(error = format!("{error:#}"), "link requests not handled");
         }
         let now = self.clock.now_ms();
         let limits = (

@@ -52,17 +52,22 @@ pub async fn claim_firing(conn: &mut Conn, name: &str, fire_at: i64) -> anyhow::
     Ok(result.rows_affected() == 1)
 }
 
+/// A campaign `c` that carries its articles to readers: it has recipients,
+/// and was not cancelled before it sent anything (an editor who stops a
+/// digest at once has its articles go with the next one).
+const CARRIES: &str = "c.recipients > 0 AND (c.status <> 'cancelled' OR c.sent > 0)";
+
 /// The articles a schedule has not sent yet, over `articles a`, with three
 /// parameters from `$first`: the oldest publication time (exclusive), the
 /// newest (inclusive), the schedule. An article counts as sent once a
-/// campaign of the schedule carried it to at least one reader; which
-/// campaign, and the article's own date, do not matter.
+/// campaign of the schedule carries it ([`CARRIES`]); which campaign, and
+/// the article's own date, do not matter.
 fn unsent(first: usize) -> String {
     let (oldest, newest, schedule) = (first, first + 1, first + 2);
     format!(
         "a.draft = 0 AND a.published_at > ${oldest} AND a.published_at <= ${newest}
          AND NOT EXISTS (SELECT 1 FROM campaign_articles ca JOIN campaigns c ON c.id = ca.campaign_id
-                         WHERE ca.article_id = a.id AND c.schedule = ${schedule} AND c.recipients > 0)"
+                         WHERE ca.article_id = a.id AND c.schedule = ${schedule} AND {CARRIES})"
     )
 }
 
@@ -542,12 +547,12 @@ pub async fn unsent_articles(
         .context("while reading articles for a preview")
 }
 
-/// When the schedule's latest campaign that reached a reader was created;
-/// `None` if no digest of it has been sent yet.
+/// When the schedule's latest campaign that carries its articles to
+/// readers was created; `None` if no digest of it has been sent yet.
 pub async fn last_sent(store: &Store, schedule: &str) -> anyhow::Result<Option<i64>> {
-    sqlx::query_scalar(
-        "SELECT MAX(created_at) FROM campaigns WHERE schedule = $1 AND recipients > 0",
-    )
+    sqlx::query_scalar(&format!(
+        "SELECT MAX(c.created_at) FROM campaigns c WHERE c.schedule = $1 AND {CARRIES}"
+    ))
     .bind(schedule)
     .fetch_one(store.pool())
     .await

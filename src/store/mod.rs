@@ -255,7 +255,6 @@ fn is_unavailable_code(error: &dyn sqlx::error::DatabaseError) -> bool {
     }
 }
 
-/// Adds `mode=rwc` (create if missing) and creates the parent folder.
 /// The file of a `sqlite:` database URL; `None` for PostgreSQL or an
 /// in-memory database.
 pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
@@ -266,6 +265,7 @@ pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| path.into())
 }
 
+/// Adds `mode=rwc` (create if missing) and creates the parent folder.
 fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     let rest = url
         .strip_prefix("sqlite://")

@@ -69,12 +69,15 @@ pub struct ClaimedEmail {
 /// hourly ceiling (`signup.emails_per_hour`) counts and holds back.
 const SIGNUP_TEMPLATES: &str = "('confirm', 'already_subscribed')";
 
-/// How many signup emails were sent since `since`.
-pub async fn signup_emails_sent_since(store: &Store, since: i64) -> anyhow::Result<i64> {
+/// How many signup emails were sent since `since`, or are being sent now
+/// (leased by any worker at `now`).
+pub async fn signup_emails_sent_since(store: &Store, since: i64, now: i64) -> anyhow::Result<i64> {
     sqlx::query_scalar(&format!(
-        "SELECT COUNT(*) FROM outbox WHERE template IN {SIGNUP_TEMPLATES} AND sent_at >= $1"
+        "SELECT COUNT(*) FROM outbox WHERE template IN {SIGNUP_TEMPLATES}
+           AND (sent_at >= $1 OR (status = 'pending' AND lease_until >= $2))"
     ))
     .bind(since)
+    .bind(now)
     .fetch_one(store.pool())
     .await
     .context("while counting signup emails")
@@ -96,14 +99,17 @@ pub async fn claim(
         Backend::Sqlite => "",
     };
     let due = "status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until < $3)";
+    // Two chosen sets, then one semi-join: PostgreSQL cannot turn
+    // `IN (…) OR IN (…)` into one, and would scan the whole table.
     let sql = format!(
-        "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
-         WHERE id IN (
+        "WITH other AS (
              SELECT id FROM outbox WHERE {due} AND template NOT IN {SIGNUP_TEMPLATES}
-             ORDER BY next_attempt_at LIMIT $4 {lock})
-         OR id IN (
+             ORDER BY next_attempt_at LIMIT $4 {lock}),
+         signup AS (
              SELECT id FROM outbox WHERE {due} AND template IN {SIGNUP_TEMPLATES}
              ORDER BY next_attempt_at LIMIT $5 {lock})
+         UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
+         WHERE id IN (SELECT id FROM other UNION ALL SELECT id FROM signup)
          RETURNING id, template, recipient, context, message_id, attempts, created_at"
     );
     sqlx::query_as(&sql)

@@ -124,15 +124,16 @@ pub fn client_ip(parts: &Parts, trusted: &[IpAddr]) -> IpAddr {
     if !trusted.contains(&peer) {
         return peer;
     }
-    let entries: Vec<&str> = parts
+    // Bytes that are not text spoil only the entry they are in (the one the
+    // client wrote), not the whole value a proxy appended its own to.
+    let values: Vec<String> = parts
         .headers
         .get_all("x-forwarded-for")
         .iter()
-        // A value that is not text is one entry that is no address.
-        .flat_map(|value| value.to_str().unwrap_or("?").split(','))
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
         .collect();
     let mut nearest = peer;
-    for entry in entries.into_iter().rev() {
+    for entry in values.iter().flat_map(|v| v.split(',')).rev() {
         match forwarded_address(entry) {
             Some(ip) if trusted.contains(&ip) => nearest = ip,
             Some(ip) => return ip,
@@ -201,5 +202,19 @@ mod tests {
         assert_eq!(ip_for(&["203.0.113.9, unknown"]), ip("10.0.0.1"));
         assert_eq!(ip_for(&["203.0.113.9, unknown, 10.0.0.2"]), ip("10.0.0.2"));
         assert_eq!(ip_for(&["203.0.113.9", "nonsense:port"]), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn bytes_that_are_not_text_spoil_only_their_own_entry() {
+        let mut request = axum::http::Request::builder();
+        let value =
+            axum::http::HeaderValue::from_bytes(b"\xff\xfe, 198.51.100.7").expect("a value");
+        request = request.header("x-forwarded-for", value);
+        let (mut parts, ()) = request.body(()).expect("a request").into_parts();
+        parts
+            .extensions
+            .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 443))));
+        let trusted = [ip("10.0.0.1")];
+        assert_eq!(client_ip(&parts, &trusted), ip("198.51.100.7"));
     }
 }

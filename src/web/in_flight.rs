@@ -78,8 +78,11 @@ impl Drop for Ticket {
 }
 
 /// The middleware: 429 with `Retry-After: 1` past the client's share.
+/// Health checks are never held back: a load balancer's come from the
+/// proxy's own address, whose share a client could otherwise fill.
 pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(in_flight) = &state.in_flight else {
+    let health = matches!(request.uri().path(), "/healthz" | "/readyz");
+    let Some(in_flight) = state.in_flight.as_ref().filter(|_| !health) else {
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
