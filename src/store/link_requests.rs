@@ -1,6 +1,6 @@
 //! Password-reset and sign-in-link requests, kept as they arrive and turned
 //! into emails by the delivery worker, so that a request costs the same
-//! whether its address has an account or not (A-06: no timing tells).
+//! whether its address has an account or not: its timing tells nothing.
 
 use anyhow::Context;
 use sqlx::FromRow;
