@@ -26,6 +26,10 @@ export BROADSHEET_DELIVERY__RETRY_BASE_S=5 BROADSHEET_DELIVERY__RETRY_MAX_S=60
 # The traffic is one client: the limits per IP and per account would stop it.
 export BROADSHEET_SIGNUP__PER_IP_PER_HOUR=0 BROADSHEET_ACCOUNTS__LOGIN_PER_IP_PER_MINUTE=0 \
   BROADSHEET_ACCOUNTS__LOGIN_PER_ACCOUNT_PER_HOUR=0
+# One load generator stands for many readers: no service-wide ceiling on
+# signup emails (it would hold back every confirmation past the first
+# thousand an hour) and no cap on one client's requests in flight.
+export BROADSHEET_SIGNUP__EMAILS_PER_HOUR=0 BROADSHEET_SERVER__MAX_IN_FLIGHT_PER_CLIENT=0
 # The editor starts the digest after a twentieth of the run; the first outage
 # comes 10 s later, the next ones every two minutes (30 s in short runs).
 export SOAK_DIGEST_AFTER=$((SOAK_SECONDS / 20)) SOAK_OUTAGE_FIRST=$((SOAK_SECONDS / 20 + 10)) SOAK_OUTAGE_S=$((SOAK_SECONDS >= 300 ? 15 : 5)) \

@@ -21,6 +21,8 @@ export BROADSHEET_LOG__LEVEL=warn BROADSHEET_MAIL__FILE_DIR=$WORK/mail
 # The limits that stop one client from signing up thousands would stop the
 # load generator, which is one client.
 export BROADSHEET_SIGNUP__PER_IP_PER_HOUR=0 BROADSHEET_ACCOUNTS__LOGIN_PER_IP_PER_MINUTE=0
+# wrk's connections stand for many readers, not one client's.
+export BROADSHEET_SERVER__MAX_IN_FLIGHT_PER_CLIENT=0
 import_example_articles
 readers_csv 1 > "$WORK/reader.csv"
 "$BIN" subscriber import "$WORK/reader.csv" >/dev/null 2>&1
