@@ -23,7 +23,7 @@ import served
 
 BIN, WORK = os.environ["BIN"], os.environ["WORK"]
 SECONDS = float(os.environ["BENCH_SECONDS"])
-PORT = 18082
+PORT = 18083
 BASE = f"http://127.0.0.1:{PORT}"
 os.environ.update(BROADSHEET_SERVER__BIND=f"127.0.0.1:{PORT}", BROADSHEET_SERVER__BASE_URL=BASE)
 PASSWORD = "the right password, long"
