@@ -190,7 +190,7 @@ impl Accounts {
     /// it before each batch of account mail.
     pub async fn email_requested_links(&self) -> anyhow::Result<usize> {
         let mut taken = 0;
-        while taken < 100 {
+        while taken < 100 && store::link_requests::any(&self.store).await? {
             let mut tx = self.store.begin().await?;
             let Some(request) =
                 store::link_requests::take_oldest(&mut tx, self.store.backend()).await?

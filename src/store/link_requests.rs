@@ -27,6 +27,16 @@ pub async fn add(
     Ok(())
 }
 
+/// Whether any request waits: a read, so an idle worker's poll takes no
+/// write lock (on SQLite, `BEGIN IMMEDIATE` would, every poll).
+pub async fn any(store: &Store) -> anyhow::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM link_requests LIMIT 1")
+        .fetch_optional(store.pool())
+        .await
+        .context("while looking for link requests")?;
+    Ok(found.is_some())
+}
+
 /// A request taken from the queue.
 #[derive(Debug, FromRow)]
 pub struct LinkRequest {
