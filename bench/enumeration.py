@@ -1,8 +1,11 @@
 """Drives bench/enumeration.sh: sets a password for the imported reader
 through the emailed reset link, then times wrong-password sign-ins for that
 reader against sign-ins for unknown addresses, interleaved, and the reset
-form for both. Fails if the answers differ in status or page."""
+form for both. Fails if the answers differ in status or page, or if any
+is not the one a wrong password or a reset request gets (a 429, 403 or 503
+would time an early refusal instead)."""
 
+import collections
 import os
 import re
 import statistics
@@ -19,6 +22,10 @@ PORT = 18081
 BASE = f"http://127.0.0.1:{PORT}"
 os.environ.update(BROADSHEET_SERVER__BIND=f"127.0.0.1:{PORT}", BROADSHEET_SERVER__BASE_URL=BASE)
 KNOWN = "reader0@example.com"
+# What src/web/accounts.rs answers known and unknown addresses alike: the
+# sign-in form again for a wrong password (401), "check your inbox" for a
+# reset (200). post() follows redirects, so a 303 shows as its target's.
+EXPECTED = {"login": 401, "reset": 200}
 
 
 def post(browser, path, fields):
@@ -65,6 +72,7 @@ def main():
         token = served.csrf_form(browser, BASE + "/login")
         timings = {"login known": [], "login unknown": [], "reset known": [], "reset unknown": []}
         answers = {}
+        statuses = collections.defaultdict(collections.Counter)   # "form who" -> status -> samples
         for attempt in range(ATTEMPTS):
             # Interleaved, so drift in the machine's speed falls on both.
             known_reset = f"reader{attempt + 1}@example.com"
@@ -79,6 +87,12 @@ def main():
                     status, page, seconds = post(browser, path, {**fields, "csrf": token})
                     timings[f"{form} {who}"].append(seconds)
                     answers.setdefault(f"{form} {who}", set()).add((status, page))
+                    statuses[f"{form} {who}"][status] += 1
+        wrong = [f"{name}: {n} of {ATTEMPTS} answered {status}" for name, counts in statuses.items()
+                 for status, n in sorted(counts.items()) if status != EXPECTED[name.split()[0]]]
+        if wrong:
+            sys.exit(f"bench/enumeration.py: samples timed another answer than the check "
+                     f"(login should answer {EXPECTED['login']}, reset {EXPECTED['reset']}): {'; '.join(wrong)}")
         for form in ("login", "reset"):
             if answers[f"{form} known"] != answers[f"{form} unknown"] or len(answers[f"{form} known"]) != 1:
                 sys.exit(f"bench/enumeration.py: {form} answers known and unknown addresses differently")

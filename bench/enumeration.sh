@@ -2,6 +2,9 @@
 # Account enumeration by timing: sign-in with a wrong password for a reader
 # who has one, against sign-in with an address nobody has, and the password
 # reset form for both. Prints the median and spread of each, in one run.
+# Fails if known and unknown addresses get different answers, or if any
+# sample got other than 401 (sign-in) or 200 (reset): a 429, 403 or 503
+# would time a refusal, not the check.
 #
 #   bash bench/enumeration.sh [sqlite|postgres] [attempts]   (defaults: sqlite 200)
 #

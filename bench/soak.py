@@ -11,7 +11,9 @@ waits for every message to settle and checks that nothing was lost:
   exactly once, or refused with 550 and recorded failed (never both, never
   neither), and the campaign is done with those figures;
 - no request got a 5xx or any answer other than the expected one; no
-  account email is left pending or failed.
+  account email is left pending or failed;
+- the SMTP server injected faults: outages, 451s, drops and 550s, each
+  kind wherever the run's length and readers make it expected.
 
 Prints Markdown table rows and exits non-zero if any check fails.
 Reads BIN, WORK, DB, PG_NAME, SOAK_* and BROADSHEET_* settings from the
@@ -299,6 +301,26 @@ def check(campaign, sink):
             problems.append(f"{action}: unexpected answers {wrong}")
     if unexpected:
         problems.append(f"first unexpected answers: {unexpected[:5]}")
+
+    # A soak without faults proves nothing about them: some must have been
+    # injected, and each kind this run's settings make certain or nearly so.
+    # Outages: the first starts within the traffic, which queues account
+    # mail the worker tries to send every second. 550s: an imported reader is
+    # in the permanent set. 451s and drops: every reader accepted took one
+    # DATA, each rolled; with 5 or more of a kind expected from the digest
+    # alone, none has a chance under 1% (e^-5), and the roll is seeded anyway
+    # (random.Random(8): of the first 1,996 DATA, 14 get 451 and 14 are
+    # dropped, so quick.sh's 2,000 readers always see both).
+    faults = sink["faults"]
+    expected = {
+        "refused_while_down": faulty_smtp.FIRST < SECONDS,
+        "rcpt_550": any(faulty_smtp.permanent(f"reader{i}@example.com") for i in range(READERS)),
+        "data_451": READERS * faulty_smtp.DEFER >= 5,
+        "data_dropped": READERS * faulty_smtp.DROP >= 5,
+    }
+    missing = [kind for kind, wanted in expected.items() if wanted and not faults[kind]]
+    if missing or not sum(faults.values()):
+        problems.append(f"faults not injected: {', '.join(missing) or 'none at all'} (counts {faults})")
     return problems
 
 

@@ -8,7 +8,8 @@
 #   bash bench/soak.sh [sqlite|postgres] [seconds] [readers]   (defaults: sqlite 600 100000)
 #
 # Prints one Markdown table row (RELIABILITY.md) and fails if anything was
-# lost, duplicated, or answered other than expected.
+# lost, duplicated, or answered other than expected, or if the SMTP server
+# injected no faults, or none of a kind the run should have seen.
 set -euo pipefail
 DB=${1:-sqlite}
 export SOAK_SECONDS=${2:-600} SOAK_READERS=${3:-100000}

@@ -10,7 +10,9 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 
 import served
 
@@ -20,6 +22,9 @@ CONNECTIONS = 64
 PORT = 18080
 BASE = f"http://127.0.0.1:{PORT}"
 os.environ.update(BROADSHEET_SERVER__BIND=f"127.0.0.1:{PORT}", BROADSHEET_SERVER__BASE_URL=BASE)
+# What an article page shows a signed-in reader only (the story), and an
+# anonymous visitor only (the gate), as templates/article.html has them.
+SIGNED_IN, ANONYMOUS = '<div class="body">', '<aside class="gate">'
 
 
 def signed_in_cookie():
@@ -37,17 +42,43 @@ def signed_in_cookie():
     return cookies
 
 
-def wrk(path, script="report.lua", headers=()):
+def check_article(who, path, cookies, shows, hides):
+    """Fails unless the page answers 200 itself (no redirect), showing
+    `shows` and not `hides`: a load run of it then measures what it says."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(BASE + path, headers=cookies)) as response:
+            status, url, page = response.status, response.url, response.read().decode()
+    except urllib.error.HTTPError as error:
+        status, url, page = error.code, error.filename, ""
+    if (status, url) != (200, BASE + path) or shows not in page or hides in page:
+        sys.exit(f"bench/web.py: the {who} reader's {path} answered {status} at {url}, "
+                 f"not 200 with {shows!r} and without {hides!r}: the {who} run would not measure a {who} reader")
+
+
+def wrk(path, script="report.lua", headers=(), marker=""):
+    """wrk's figures; every answer but a 200, and with a marker every 200
+    without it, counts among the errors (see report.lua)."""
     command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--timeout", "10s", "--latency",
                "-s", f"{os.environ['BENCH_DIR']}/{script}"]
     for header in headers:
         command += ["-H", header]
-    out = subprocess.run(command + [BASE + path], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(command + [BASE + path], check=True, capture_output=True, text=True,
+                         env={**os.environ, "BENCH_MARKER": marker}).stdout
     result = json.loads(out.strip().splitlines()[-1])
-    errors = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
-    result["errors"] = errors
+    # wrk's "status" (over 399) is among the unexpected answers.
+    errors = sum(result[k] for k in ("connect", "read", "write", "unexpected", "unmarked", "timeout"))
+    result["errors"], result["marker"] = errors, marker
     result["rate"] = result["requests"] / result["seconds"]
     return result
+
+
+def trouble(name, result):
+    """What went wrong in a load run, in words; empty if nothing did."""
+    found = [f"{result[k]} {k} errors" for k in ("connect", "read", "write", "timeout") if result[k]]
+    found += [f"{n} answered {status}" for status, n in sorted(result["by_status"].items())]
+    if result["unmarked"]:
+        found.append(f"{result['unmarked']} answered 200 without {result['marker']!r}")
+    return [f"{name}: {', '.join(found)}"] if found else []
 
 
 def row(scenario, result, note=""):
@@ -75,7 +106,7 @@ def main():
 
         result = wrk("/healthz")
         row("GET /healthz (reference)", result)
-        failed += ["healthz"] if result["errors"] else []
+        failed += trouble("healthz", result)
 
         opener, jar = served.browser()
         token = served.csrf_form(opener, BASE + "/subscribe")
@@ -89,18 +120,22 @@ def main():
                      "LEFT JOIN outbox o ON o.subscriber_id = s.id AND o.template = 'confirm' "
                      f"WHERE s.email LIKE 'r{run}-%' AND s.status = 'pending'")
         stored, queued = map(int, counts.split())
-        answered = result["requests"] - result["status"]
+        answered = result["requests"] - result["unexpected"]
         # wrk stops counting with requests still in flight, which may be stored.
         whole = answered <= stored <= answered + CONNECTIONS and queued == stored
         row("POST /subscribe", result, f"{stored:,} readers stored, {queued:,} confirmation emails queued")
-        failed += [] if whole and not result["errors"] else ["subscribe"]
+        failed += trouble("subscribe", result)
+        failed += [] if whole else [f"subscribe: {stored} stored and {queued} queued for {answered} answered 200"]
 
-        for who, headers in (("anonymous", ()), ("signed in", (f"Cookie: {cookie}",))):
-            result = wrk(f"/articles/{slug}", headers=headers)
+        path = f"/articles/{slug}"
+        for who, cookies, shows, hides in (("anonymous", {}, ANONYMOUS, SIGNED_IN),
+                                           ("signed in", {"Cookie": cookie}, SIGNED_IN, ANONYMOUS)):
+            check_article(who, path, cookies, shows, hides)
+            result = wrk(path, headers=[f"{k}: {v}" for k, v in cookies.items()], marker=shows)
             row(f"GET /articles/{{slug}}, {who}", result)
-            failed += [who] if result["errors"] else []
+            failed += trouble(who, result)
         if failed:
-            sys.exit(f"bench/web.py: errors or lost signups in: {', '.join(failed)}")
+            sys.exit(f"bench/web.py: errors, unexpected answers or lost signups: {'; '.join(failed)}")
     finally:
         served.stop(server)
 

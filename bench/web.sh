@@ -5,9 +5,10 @@
 #
 #   bash bench/web.sh [sqlite|postgres] [seconds per load run]   (defaults: sqlite 10)
 #
-# Prints Markdown table rows. Fails if any request got an error or a non-2xx
-# answer, or if a signup wrk counted left no pending reader and queued
-# confirmation email.
+# Prints Markdown table rows. Fails if any request got an error or an answer
+# other than 200 (a redirect included), if an article run's pages lack what
+# that reader should see (the story signed in, the gate anonymous), or if a
+# signup wrk counted left no pending reader and queued confirmation email.
 set -euo pipefail
 DB=${1:-sqlite}
 export BENCH_SECONDS=${2:-10}

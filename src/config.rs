@@ -165,6 +165,9 @@ pub struct SmtpConfig {
     pub host: String,
     pub port: u16,
     pub tls: SmtpTls,
+    /// A PEM file of further certificate authorities to trust for the
+    /// server's certificate (a relay with a private CA); empty for none.
+    pub ca_file: PathBuf,
     pub username: String,
     pub password: Secret,
     /// Messages sent at once, and the size of the SMTP connection pool.
@@ -180,6 +183,7 @@ impl Default for SmtpConfig {
             host: "127.0.0.1".into(),
             port: 25,
             tls: SmtpTls::None,
+            ca_file: PathBuf::new(),
             username: String::new(),
             password: Secret::new(""),
             concurrency: 4,

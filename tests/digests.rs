@@ -18,6 +18,8 @@ storage_tests!(
     a_digest_reaches_each_consenting_reader_once_with_list_headers,
     a_schedule_fires_once_per_period_and_skips_when_nothing_is_new,
     a_withdrawal_between_enqueue_and_claim_sends_nothing,
+    readers_who_stop_qualifying_after_queueing_are_checked_again_at_claim,
+    a_digest_consent_granted_but_never_confirmed_gets_no_digest,
     a_hard_bounce_fails_and_suppresses_the_reader,
     a_killed_workers_digest_lease_is_reclaimed,
     digests_are_dkim_signed_over_the_unsubscribe_headers,
@@ -244,6 +246,133 @@ async fn digest_refused_at_rcpt(backend: Backend, reply: &'static str) -> (TestA
 
 const SUPPRESSED: &str = "SELECT COUNT(*) FROM subscribers WHERE suppressed_at IS NOT NULL";
 
+/// Readers who stop qualifying after the campaign is queued, by paths that
+/// leave their pending delivery in place, get nothing: each is checked again
+/// when their delivery is claimed (G-10, E-26).
+async fn readers_who_stop_qualifying_after_queueing_are_checked_again_at_claim(backend: Backend) {
+    const STAYS: &str = "stays@example.com";
+    let app = TestApp::spawn(backend).await;
+    let leaving = [
+        "paused@example.com",
+        "suppressed@example.com",
+        "erased@example.com",
+        "withdrawn@example.com",
+    ];
+    campaign_of(&app, &[&leaving[..], &[STAYS]].concat()).await;
+    let before = app.received().len();
+    let started = send_now(&app).await;
+    assert!(
+        matches!(started, Started::Campaign { recipients: 5, .. }),
+        "{started:?}"
+    );
+    let now = app.clock.now_ms();
+    // Paused in the preference centre, which leaves pending digests alone.
+    app.set_preferences(leaving[0], "daily", &[], true).await;
+    // Suppressed as a hard bounce of another message suppresses.
+    let suppressed = app.subscriber_id(leaving[1]).await;
+    broadsheet::store::digests::suppress_subscriber(&app.store, &suppressed, now)
+        .await
+        .unwrap();
+    // Erased at their request.
+    let key = broadsheet::privacy::suppression_key(&app.store, &app.config)
+        .await
+        .unwrap();
+    let erased = app.subscriber_id(leaving[2]).await;
+    let by = broadsheet::audit::Actor::cli();
+    assert!(
+        broadsheet::privacy::erase(&app.store, &app.clock, key.as_bytes(), &erased, Some(&by))
+            .await
+            .unwrap()
+    );
+    // A withdrawal recorded without cancelling (as a complaint handler or
+    // another instance's import might).
+    let withdrawn = app.subscriber_id(leaving[3]).await;
+    let wording = app
+        .text(&format!(
+            "SELECT text_id FROM consent_events WHERE subject = '{withdrawn}' AND purpose = 'newsletter' LIMIT 1"
+        ))
+        .await
+        .unwrap();
+    let mut tx = app.store.begin().await.unwrap();
+    broadsheet::consent::record_newsletter(
+        &mut tx,
+        &withdrawn,
+        broadsheet::consent::Action::Withdrawn,
+        &wording,
+        broadsheet::consent::Source::OneClick,
+        &broadsheet::consent::Evidence::default(),
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'pending'")
+            .await,
+        4,
+        "only the erasure removed a queued delivery"
+    );
+
+    let outcome = app.drain_outbox().await;
+    assert_eq!(outcome.sent, 1, "{outcome:?}");
+    let digests: Vec<Vec<String>> = app.received()[before..]
+        .iter()
+        .map(|mail| mail.to.clone())
+        .collect();
+    assert_eq!(digests, [vec![format!("<{STAYS}>")]]);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'cancelled'")
+            .await,
+        3
+    );
+    assert_eq!(
+        app.text("SELECT status FROM campaigns").await.as_deref(),
+        Some("done")
+    );
+    app.stop().await;
+}
+
+/// A stranger ticked the digest box for someone else's address: the
+/// consent is granted but never confirmed, so no digest goes there, both
+/// for an address never confirmed and for a confirmed account whose digest
+/// was asked for from an emailed link (L-02).
+async fn a_digest_consent_granted_but_never_confirmed_gets_no_digest(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    articles(&app).await;
+    reader(&app, "reader@example.com", true, &[], false).await;
+    assert_eq!(app.sign_up("never@example.com", true).await.status(), 200);
+    reader(&app, "account@example.com", false, &[], false).await;
+    // The preference centre from an emailed link only asks for confirmation.
+    app.set_preferences("account@example.com", "daily", &[], false)
+        .await;
+    app.drain_outbox().await;
+    let latest = |address: &str| {
+        format!(
+            "SELECT e.action FROM consent_events e JOIN subscribers s ON s.id = e.subject
+             WHERE s.email_canonical = '{address}' AND e.purpose = 'newsletter'
+             ORDER BY e.created_at DESC, e.id DESC LIMIT 1"
+        )
+    };
+    for address in ["never@example.com", "account@example.com"] {
+        assert_eq!(
+            app.text(&latest(address)).await.as_deref(),
+            Some("granted"),
+            "{address}"
+        );
+    }
+    let started = send_now(&app).await;
+    assert!(
+        matches!(started, Started::Campaign { recipients: 1, .. }),
+        "{started:?}"
+    );
+    app.drain_outbox().await;
+    assert_eq!(app.digests_to("reader@example.com").len(), 1);
+    for address in ["never@example.com", "account@example.com"] {
+        assert!(app.digests_to(address).is_empty(), "{address}");
+    }
+    app.stop().await;
+}
+
 async fn a_hard_bounce_fails_and_suppresses_the_reader(backend: Backend) {
     let (app, outcome) = digest_refused_at_rcpt(backend, "550 5.1.1 no such user").await;
     assert_eq!((outcome.failed, outcome.retried), (1, 0), "E-21");
@@ -285,10 +414,17 @@ async fn a_killed_workers_digest_lease_is_reclaimed(backend: Backend) {
 }
 
 async fn digests_are_dkim_signed_over_the_unsubscribe_headers(backend: Backend) {
+    use base64::{Engine as _, engine::general_purpose::STANDARD};
+    use ring::signature::KeyPair as _;
+
+    // A throwaway Ed25519 seed (bytes 0..32), and its public key for the
+    // DNS record a receiver would look up.
+    let seed: Vec<u8> = (0..32).collect();
+    let public = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
+    let public = STANDARD.encode(public.public_key().as_ref());
     let key_dir = tempfile::tempdir().unwrap();
     let key_path = key_dir.path().join("dkim.key");
-    // A throwaway Ed25519 seed (bytes 0..32), base64.
-    std::fs::write(&key_path, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+    std::fs::write(&key_path, STANDARD.encode(&seed)).unwrap();
     let app = TestApp::spawn_with(backend, broadsheet::app::Role::Web, |config| {
         config.dkim.domain = "lordspress.test".into();
         config.dkim.selector = "bs2026".into();
@@ -296,35 +432,124 @@ async fn digests_are_dkim_signed_over_the_unsubscribe_headers(backend: Backend) 
     })
     .await;
     articles(&app).await;
-    reader(&app, "signed@example.com", true, &[], false).await;
+    for address in ["signed@example.com", "sealed@example.com"] {
+        reader(&app, address, true, &[], false).await;
+    }
     send_now(&app).await;
     app.drain_outbox().await;
-    let mail = app.last_mail_to("signed@example.com");
-    let parsed = mail.parsed();
-    let signature = parsed
-        .header_raw("DKIM-Signature")
-        .expect("E-06: signed")
-        .to_lowercase();
-    assert!(
-        signature.contains("d=lordspress.test") && signature.contains("s=bs2026"),
-        "{signature}"
-    );
-    assert!(signature.contains("a=ed25519-sha256"), "{signature}");
-    for header in [
-        "from",
-        "subject",
-        "date",
-        "to",
-        "message-id",
-        "list-unsubscribe",
-        "list-unsubscribe-post",
-    ] {
-        assert!(
-            signature.contains(header),
-            "E-06: {header} not signed: {signature}"
-        );
+    let received = app.received();
+    let mut digests = 0;
+    for mail in &received {
+        let signed = dkim::verify(&mail.data, "bs2026", "lordspress.test", &public).await;
+        let signed = signed.unwrap_or_else(|e| panic!("{}: {e}", mail.subject()));
+        if mail.parsed().header_raw("List-Id").is_none() {
+            continue;
+        }
+        digests += 1;
+        for header in [
+            "From",
+            "Subject",
+            "Date",
+            "To",
+            "Message-ID",
+            "List-Unsubscribe",
+            "List-Unsubscribe-Post",
+        ] {
+            assert!(
+                signed.iter().any(|h| h.eq_ignore_ascii_case(header)),
+                "E-06: {header} not in h={signed:?}"
+            );
+        }
     }
+    assert_eq!(digests, 2, "both digests were checked");
+
+    // A receiver sees through a changed unsubscribe link.
+    let digest = app.last_mail_to("signed@example.com");
+    let tampered = String::from_utf8(digest.data.clone()).unwrap().replacen(
+        "/unsubscribe/",
+        "/unsubscribe/0",
+        1,
+    );
+    assert!(
+        dkim::verify(tampered.as_bytes(), "bs2026", "lordspress.test", &public)
+            .await
+            .is_err(),
+        "a changed List-Unsubscribe must fail verification"
+    );
     app.stop().await;
+}
+
+/// DKIM verification as a receiver does it, with the selector's record
+/// given here instead of looked up in DNS.
+mod dkim {
+    use std::{
+        borrow::Borrow,
+        collections::HashMap,
+        hash::Hash,
+        sync::{Arc, Mutex},
+        time::{Duration, Instant},
+    };
+
+    use mail_auth::{
+        AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters, ResolverCache, Txt,
+        common::{parse::TxtRecordParser, verify::DomainKey},
+    };
+
+    /// The one TXT record a verification needs.
+    struct Records(Mutex<HashMap<Box<str>, Txt>>);
+
+    impl ResolverCache<Box<str>, Txt> for Records {
+        fn get<Q>(&self, name: &Q) -> Option<Txt>
+        where
+            Box<str>: Borrow<Q>,
+            Q: Hash + Eq + ?Sized,
+        {
+            self.0.lock().unwrap().get(name).cloned()
+        }
+
+        fn remove<Q>(&self, name: &Q) -> Option<Txt>
+        where
+            Box<str>: Borrow<Q>,
+            Q: Hash + Eq + ?Sized,
+        {
+            self.0.lock().unwrap().remove(name)
+        }
+
+        fn insert(&self, name: Box<str>, value: Txt, _valid_until: Instant) {
+            self.0.lock().unwrap().insert(name, value);
+        }
+    }
+
+    /// Verifies the message's one DKIM signature against an Ed25519 public
+    /// key; returns the header names it signs, as its `h=` tag lists them.
+    pub async fn verify(
+        raw: &[u8],
+        selector: &str,
+        domain: &str,
+        public_key: &str,
+    ) -> Result<Vec<String>, String> {
+        let record = format!("v=DKIM1; k=ed25519; p={public_key}");
+        let key = DomainKey::parse(record.as_bytes()).map_err(|e| format!("{e:?}"))?;
+        let records = Records(Mutex::new(HashMap::new()));
+        let name = format!("{selector}._domainkey.{domain}.").to_ascii_lowercase();
+        let valid_until = Instant::now() + Duration::from_secs(3600);
+        records.insert(name.into(), Txt::DomainKey(Arc::new(key)), valid_until);
+        // Never asked: the record above answers the only lookup.
+        let resolver = MessageAuthenticator::new_cloudflare().map_err(|e| e.to_string())?;
+        let message = AuthenticatedMessage::parse(raw).ok_or("not a message")?;
+        let outputs = resolver
+            .verify_dkim(Parameters::new(&message).with_txt_cache(&records))
+            .await;
+        let [output] = outputs.as_slice() else {
+            return Err(format!("{} signatures", outputs.len()));
+        };
+        match output.result() {
+            DkimResult::Pass => {}
+            other => return Err(format!("{other:?}")),
+        }
+        let signature = output.signature().ok_or("no signature")?;
+        Ok(signature.h.clone())
+    }
 }
 
 async fn a_refusal_of_our_sender_suppresses_no_reader(backend: Backend) {

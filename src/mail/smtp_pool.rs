@@ -26,10 +26,7 @@ use tokio::{
 };
 
 use super::SendError;
-use crate::{
-    config::{SmtpConfig, SmtpTls},
-    domain::mask_addresses,
-};
+use crate::{config::SmtpConfig, domain::mask_addresses};
 
 /// A failed send, and whether the message may have reached the server (a
 /// reply, or a timeout) rather than the connection failing before it.
@@ -41,7 +38,8 @@ struct Failure {
 pub struct SmtpPool {
     host: String,
     port: u16,
-    starttls: bool,
+    /// Set for `smtp.tls = "starttls"`.
+    starttls: Option<TlsParameters>,
     credentials: Option<Credentials>,
     timeout: Duration,
     hello: ClientId,
@@ -55,11 +53,11 @@ pub struct SmtpPool {
 }
 
 impl SmtpPool {
-    pub fn new(config: &SmtpConfig) -> Self {
+    pub fn new(config: &SmtpConfig, starttls: Option<TlsParameters>) -> Self {
         Self {
             host: config.host.clone(),
             port: config.port,
-            starttls: config.tls == SmtpTls::Starttls,
+            starttls,
             credentials: (!config.username.is_empty()).then(|| {
                 Credentials::new(config.username.clone(), config.password.expose().to_owned())
             }),
@@ -145,9 +143,8 @@ impl SmtpPool {
         let setup = async {
             let mut connection =
                 AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?;
-            if self.starttls {
-                let parameters = TlsParameters::new(self.host.clone())?;
-                connection.starttls(parameters, &self.hello).await?;
+            if let Some(parameters) = &self.starttls {
+                connection.starttls(parameters.clone(), &self.hello).await?;
             }
             if let Some(credentials) = &self.credentials {
                 connection
@@ -173,10 +170,17 @@ impl SmtpPool {
 }
 
 /// Only a 5xx reply is permanent; refused and dropped connections, timeouts
-/// and 4xx replies may pass later (E-21). Replies are masked (D-17).
+/// and 4xx replies may pass later (E-21). So may the replies that refuse
+/// our login rather than the message (RFC 4954 §6: 530 authentication
+/// required, 534 mechanism too weak, 535 credentials invalid, 538
+/// encryption required): once the operator mends the settings, the mail
+/// goes. Replies are masked (D-17).
 pub(super) fn classify(error: &lettre::transport::smtp::Error) -> SendError {
     let text = mask_addresses(&error.to_string());
-    if error.is_permanent() {
+    let refuses_login = error
+        .status()
+        .is_some_and(|code| matches!(u16::from(code), 530 | 534 | 535 | 538));
+    if error.is_permanent() && !refuses_login {
         SendError::Permanent(text)
     } else {
         SendError::Transient(text)

@@ -6,7 +6,11 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Context;
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    transport::smtp::{PoolConfig, authentication::Credentials},
+    transport::smtp::{
+        PoolConfig,
+        authentication::Credentials,
+        client::{Certificate, Tls, TlsParameters},
+    },
 };
 
 use super::smtp_pool::{SmtpPool, classify};
@@ -41,10 +45,16 @@ impl Transport {
                 })?;
                 Ok(Self::File(AsyncFileTransport::new(&mail.file_dir)))
             }
-            MailTransport::Smtp if smtp.tls == SmtpTls::Tls => {
-                Ok(Self::Smtp(smtp_transport(smtp)?))
+            MailTransport::Smtp => {
+                let tls = match smtp.tls {
+                    SmtpTls::None => None,
+                    SmtpTls::Starttls | SmtpTls::Tls => Some(tls_parameters(smtp)?),
+                };
+                Ok(match (smtp.tls, tls) {
+                    (SmtpTls::Tls, Some(tls)) => Self::Smtp(smtp_transport(smtp, tls)),
+                    (_, tls) => Self::Pooled(Arc::new(SmtpPool::new(smtp, tls))),
+                })
             }
-            MailTransport::Smtp => Ok(Self::Pooled(Arc::new(SmtpPool::new(smtp)))),
         }
     }
 
@@ -77,10 +87,9 @@ impl Transport {
 }
 
 /// Implicit TLS (SMTPS, usually port 465), through lettre's own pool.
-fn smtp_transport(smtp: &SmtpConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host)
-        .context("smtp.tls = \"tls\": could not set up TLS for smtp.host")?;
-    builder = builder
+fn smtp_transport(smtp: &SmtpConfig, tls: TlsParameters) -> AsyncSmtpTransport<Tokio1Executor> {
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+        .tls(Tls::Wrapper(tls))
         .port(smtp.port)
         .timeout(Some(Duration::from_secs(smtp.timeout_s)))
         .pool_config(PoolConfig::new().max_size(smtp.concurrency));
@@ -90,5 +99,22 @@ fn smtp_transport(smtp: &SmtpConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1
             smtp.password.expose().to_owned(),
         ));
     }
-    Ok(builder.build())
+    builder.build()
+}
+
+/// The server's certificate must be valid for `smtp.host` and signed by a
+/// public authority or by one in `smtp.ca_file`.
+fn tls_parameters(smtp: &SmtpConfig) -> anyhow::Result<TlsParameters> {
+    let mut builder = TlsParameters::builder(smtp.host.clone());
+    if !smtp.ca_file.as_os_str().is_empty() {
+        let path = smtp.ca_file.display();
+        let pem = std::fs::read(&smtp.ca_file)
+            .with_context(|| format!("cannot read smtp.ca_file {path}"))?;
+        let certificate = Certificate::from_pem(&pem)
+            .with_context(|| format!("smtp.ca_file {path} holds no PEM certificate"))?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    builder
+        .build_rustls()
+        .with_context(|| format!("cannot set up TLS for smtp.host {}", smtp.host))
 }

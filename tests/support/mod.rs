@@ -19,7 +19,7 @@ use sqlx::{Connection, Executor};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-pub use smtp::{DataFault, ReceivedMail, Reply, SmtpServer, free_port};
+pub use smtp::{DataFault, ReceivedMail, Reply, ServerTls, SmtpServer, free_port};
 
 /// Generates, for each named `async fn(Backend)`, a module with one test per database.
 #[macro_export]
@@ -146,10 +146,19 @@ impl TestApp {
         role: Role,
         adjust: impl FnOnce(&mut Config),
     ) -> Self {
+        Self::spawn_sending_to(backend, role, SmtpServer::start().await, adjust).await
+    }
+
+    /// As [`spawn_with`], sending to `smtp`.
+    pub async fn spawn_sending_to(
+        backend: Backend,
+        role: Role,
+        smtp: SmtpServer,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let database = TestDatabase::create(backend).await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP");
         let base_url = format!("http://{}", listener.local_addr().expect("addr"));
-        let smtp = SmtpServer::start().await;
         let mut config = Config::default();
         config.server.base_url = base_url.clone();
         config.database.url = Secret::new(database.url.clone());
@@ -256,6 +265,18 @@ impl TestApp {
         if frequency == "daily" && topics.is_empty() && !paused {
             return;
         }
+        self.set_preferences(email, frequency, topics, paused).await;
+    }
+
+    /// Keeps the digest on and sets its preferences through the reader's
+    /// preference centre, as they would.
+    pub async fn set_preferences(
+        &self,
+        email: &str,
+        frequency: &str,
+        topics: &[&str],
+        paused: bool,
+    ) {
         let link = self
             .reader_link(email, broadsheet::domain::LinkPurpose::Preferences)
             .await;

@@ -1,15 +1,21 @@
 //! A small SMTP server that records what it receives, and can be told to
-//! refuse recipients or messages with a given reply.
+//! refuse recipients or messages with a given reply, to speak TLS
+//! (STARTTLS or implicit) and to require AUTH.
 
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
 };
 
+use base64::Engine as _;
 use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader},
     net::{TcpListener, TcpStream},
     task::JoinHandle,
+};
+use tokio_rustls::{
+    TlsAcceptor,
+    rustls::{self, pki_types::PrivateKeyDer},
 };
 
 /// One message as the server received it.
@@ -17,6 +23,10 @@ use tokio::{
 pub struct ReceivedMail {
     pub to: Vec<String>,
     pub data: Vec<u8>,
+    /// Whether the message came over TLS (STARTTLS or implicit).
+    pub tls: bool,
+    /// The user the client authenticated as, if it did.
+    pub user: Option<String>,
 }
 
 impl ReceivedMail {
@@ -73,12 +83,26 @@ struct Shared {
     data_delay: std::time::Duration,
     /// Whether EHLO leaves out 8BITMIME; such a server refuses 8-bit data.
     without_8bitmime: bool,
+    /// The only user and password AUTH accepts; with them set, MAIL needs AUTH.
+    credentials: Option<(String, String)>,
 }
 
 pub struct SmtpServer {
     pub addr: SocketAddr,
+    /// The server's certificate, PEM, when it speaks TLS.
+    pub certificate: Option<String>,
     shared: Arc<Mutex<Shared>>,
     task: JoinHandle<()>,
+}
+
+/// Whether and how the server speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerTls {
+    None,
+    /// Offers STARTTLS, and AUTH only after it (RFC 3207, RFC 4954 §4).
+    Starttls,
+    /// TLS from the first byte (RFC 8314).
+    Implicit,
 }
 
 impl SmtpServer {
@@ -87,13 +111,39 @@ impl SmtpServer {
     }
 
     pub async fn start_on(port: u16) -> Self {
+        Self::listen(port, ServerTls::None).await
+    }
+
+    /// A server speaking TLS on a self-signed certificate for 127.0.0.1.
+    pub async fn start_tls(tls: ServerTls) -> Self {
+        Self::listen(0, tls).await
+    }
+
+    async fn listen(port: u16, tls: ServerTls) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind SMTP port");
         let addr = listener.local_addr().expect("local addr");
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let task = tokio::spawn(accept_loop(listener, shared.clone()));
-        Self { addr, shared, task }
+        let (certificate, acceptor) = match tls {
+            ServerTls::None => (None, None),
+            ServerTls::Starttls | ServerTls::Implicit => {
+                let (pem, acceptor) = self_signed();
+                (Some(pem), Some(acceptor))
+            }
+        };
+        let task = tokio::spawn(accept_loop(listener, shared.clone(), tls, acceptor));
+        Self {
+            addr,
+            certificate,
+            shared,
+            task,
+        }
+    }
+
+    /// From now on MAIL needs AUTH (PLAIN or LOGIN) as this user.
+    pub fn require_auth(&self, user: &str, password: &str) {
+        self.shared.lock().expect("lock").credentials = Some((user.into(), password.into()));
     }
 
     /// What `RCPT TO` answers from now on.
@@ -148,45 +198,142 @@ pub async fn free_port() -> u16 {
     listener.local_addr().expect("addr").port()
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Mutex<Shared>>) {
+/// A certificate for 127.0.0.1 and localhost, made now, and an acceptor for it.
+fn self_signed() -> (String, TlsAcceptor) {
+    let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(names).expect("a certificate");
+    let key = PrivateKeyDer::try_from(signing_key.serialize_der()).expect("a PKCS#8 key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .expect("a server config");
+    (cert.pem(), TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Mutex<Shared>>,
+    tls: ServerTls,
+    acceptor: Option<TlsAcceptor>,
+) {
     while let Ok((stream, _)) = listener.accept().await {
-        tokio::spawn(session(stream, shared.clone()));
+        tokio::spawn(session(stream, shared.clone(), tls, acceptor.clone()));
     }
 }
 
-async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
-    let (read, mut write) = stream.into_split();
+async fn session(
+    stream: TcpStream,
+    shared: Arc<Mutex<Shared>>,
+    tls: ServerTls,
+    acceptor: Option<TlsAcceptor>,
+) {
+    match (tls, acceptor) {
+        (ServerTls::Implicit, Some(acceptor)) => {
+            if let Ok(stream) = acceptor.accept(stream).await {
+                converse(stream, &shared, Stage::Greet { starttls: false }, true).await;
+            }
+        }
+        (ServerTls::Starttls, Some(acceptor)) => {
+            let plain = converse(stream, &shared, Stage::Greet { starttls: true }, false).await;
+            if let Some(plain) = plain
+                && let Ok(stream) = acceptor.accept(plain).await
+            {
+                // RFC 3207 §4.2: no greeting; the client starts over with EHLO.
+                converse(stream, &shared, Stage::AfterStarttls, true).await;
+            }
+        }
+        _ => {
+            converse(stream, &shared, Stage::Greet { starttls: false }, false).await;
+        }
+    }
+}
+
+/// Where a conversation starts.
+#[derive(Clone, Copy)]
+enum Stage {
+    /// A new connection: greet, and offer STARTTLS or not.
+    Greet { starttls: bool },
+    /// Just upgraded to TLS.
+    AfterStarttls,
+}
+
+/// One SMTP conversation on `stream`. Returns the stream when the client
+/// asked for STARTTLS and was told to go ahead.
+async fn converse<S>(
+    stream: S,
+    shared: &Arc<Mutex<Shared>>,
+    stage: Stage,
+    secure: bool,
+) -> Option<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (read, mut write) = tokio::io::split(stream);
     let mut lines = BufReader::new(read);
     let mut recipients = Vec::new();
-    if shared.lock().expect("lock").is_down() {
-        let _ = write.write_all(b"421 4.3.2 test-smtp is down\r\n").await;
-        return;
-    }
-    if write.write_all(b"220 test-smtp ESMTP\r\n").await.is_err() {
-        return;
+    let mut user: Option<String> = None;
+    let offers_starttls = matches!(stage, Stage::Greet { starttls: true });
+    if let Stage::Greet { .. } = stage {
+        if shared.lock().expect("lock").is_down() {
+            let _ = write.write_all(b"421 4.3.2 test-smtp is down\r\n").await;
+            return None;
+        }
+        if write.write_all(b"220 test-smtp ESMTP\r\n").await.is_err() {
+            return None;
+        }
     }
     let mut line = String::new();
     loop {
         line.clear();
         match lines.read_line(&mut line).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(_) => {}
         }
         let command = line.trim_end().to_ascii_uppercase();
-        let seven_bit = shared.lock().expect("lock").without_8bitmime;
+        let (seven_bit, credentials) = {
+            let shared = shared.lock().expect("lock");
+            (shared.without_8bitmime, shared.credentials.clone())
+        };
+        // AUTH is offered only where a password would not travel in clear.
+        let offers_auth = credentials.is_some() && (secure || !offers_starttls);
         let reply: String = if command.starts_with("EHLO") {
-            if seven_bit {
-                "250-test-smtp\r\n250 SMTPUTF8\r\n".into()
+            let mut reply = String::from("250-test-smtp\r\n");
+            if !seven_bit {
+                reply.push_str("250-8BITMIME\r\n");
+            }
+            if offers_starttls {
+                reply.push_str("250-STARTTLS\r\n");
+            }
+            if offers_auth {
+                reply.push_str("250-AUTH PLAIN LOGIN\r\n");
+            }
+            reply.push_str("250 SMTPUTF8\r\n");
+            reply
+        } else if command == "STARTTLS" && offers_starttls {
+            let _ = write.write_all(b"220 2.0.0 ready to start TLS\r\n").await;
+            return Some(lines.into_inner().unsplit(write));
+        } else if command.starts_with("AUTH ") && offers_auth {
+            let (expected_user, expected_password) = credentials.expect("offered");
+            let given = authenticate(&command, &line, &mut lines, &mut write).await?;
+            if given == (expected_user.clone(), expected_password) {
+                user = Some(expected_user);
+                "235 2.7.0 authenticated\r\n".into()
             } else {
-                "250-test-smtp\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n".into()
+                "535 5.7.8 authentication failed\r\n".into()
             }
         } else if seven_bit && command.contains("BODY=8BITMIME") {
             "555 5.5.4 BODY=8BITMIME is not offered here\r\n".into()
+        } else if command.starts_with("MAIL FROM") && credentials.is_some() && user.is_none() {
+            "530 5.7.0 authentication required\r\n".into()
         } else if command.starts_with("MAIL FROM") && shared.lock().expect("lock").is_down() {
             let _ = write
                 .write_all(b"421 4.3.2 test-smtp is going down\r\n")
                 .await;
-            return;
+            return None;
         } else if command.starts_with("HELO") || command.starts_with("MAIL FROM") {
             recipients.clear();
             "250 OK\r\n".into()
@@ -211,7 +358,7 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             }
         } else if command == "DATA" {
             if write.write_all(b"354 go ahead\r\n").await.is_err() {
-                return;
+                return None;
             }
             let mut data = Vec::new();
             let mut eight_bit = false;
@@ -219,11 +366,11 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             loop {
                 let mut chunk = String::new();
                 match lines.read_line(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
+                    Ok(0) | Err(_) => return None,
                     Ok(_) => {}
                 }
                 if matches!(fault, Some(DataFault::Drop)) && data.len() > 100 {
-                    return; // the connection drops with the message half sent
+                    return None; // the connection drops with the message half sent
                 }
                 if chunk == ".\r\n" {
                     break;
@@ -236,7 +383,7 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             if seven_bit && eight_bit {
                 let refusal = b"554 5.6.0 8-bit data without 8BITMIME\r\n";
                 if write.write_all(refusal).await.is_err() {
-                    return;
+                    return None;
                 }
                 continue;
             }
@@ -248,7 +395,7 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
                         .await
                         .is_err()
                     {
-                        return;
+                        return None;
                     }
                     continue;
                 }
@@ -260,19 +407,64 @@ async fn session(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
             shared.lock().expect("lock").received.push(ReceivedMail {
                 to: std::mem::take(&mut recipients),
                 data,
+                tls: secure,
+                user: user.clone(),
             });
             "250 queued\r\n".into()
         } else if command == "QUIT" {
             let _ = write.write_all(b"221 bye\r\n").await;
-            return;
+            return None;
         } else if command == "RSET" || command == "NOOP" {
             "250 OK\r\n".into()
         } else {
             "502 not implemented\r\n".into()
         };
         if write.write_all(reply.as_bytes()).await.is_err() {
-            return;
+            return None;
         }
+    }
+}
+
+/// The user and password of `AUTH PLAIN <initial response>` or of the
+/// exchange `AUTH LOGIN` starts (RFC 4616; the LOGIN draft). `None` if the
+/// connection went away.
+async fn authenticate<R, W>(
+    command: &str,
+    line: &str,
+    lines: &mut BufReader<R>,
+    write: &mut W,
+) -> Option<(String, String)>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let decode = |text: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
+    };
+    let mut ask = async |challenge: &[u8]| {
+        write.write_all(challenge).await.ok()?;
+        let mut answer = String::new();
+        match lines.read_line(&mut answer).await {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(decode(&answer)),
+        }
+    };
+    if command.starts_with("AUTH PLAIN") {
+        // The initial response keeps its case: it is base64.
+        let response = match line.trim_end().get("AUTH PLAIN".len()..).map(str::trim) {
+            Some(initial) if !initial.is_empty() => decode(initial),
+            _ => ask(b"334 \r\n").await?,
+        };
+        let mut parts = response.split('\0').skip(1);
+        let user = parts.next().unwrap_or_default().to_owned();
+        Some((user, parts.next().unwrap_or_default().to_owned()))
+    } else {
+        let user = ask(b"334 VXNlcm5hbWU6\r\n").await?;
+        let password = ask(b"334 UGFzc3dvcmQ6\r\n").await?;
+        Some((user, password))
     }
 }
 
