@@ -894,18 +894,7 @@ async fn article_digest_and_subscriber_commands_do_what_the_console_does(backend
     assert_eq!(readers.as_array().unwrap().len(), 1);
     assert_eq!(readers[0]["email"], "reader@example.com");
 
-    let schedule = broadsheet::digest::schedules(&app.config)
-        .unwrap()
-        .remove(0);
-    let started = broadsheet::digest::send_now(
-        &app.store,
-        &app.clock,
-        &schedule,
-        false,
-        &broadsheet::audit::Actor::cli(),
-    )
-    .await
-    .unwrap();
+    let started = app.send_digest_now().await;
     let broadsheet::digest::Started::Campaign { id, .. } = started else {
         panic!("a campaign: {started:?}");
     };

@@ -67,21 +67,9 @@ async fn campaign_of(app: &TestApp, addresses: &[&str]) {
     app.drain_outbox().await;
 }
 
-fn daily(app: &TestApp) -> digest::Schedule {
-    digest::schedules(&app.config).unwrap().remove(0)
-}
-
 /// "Send now" for the daily schedule, as the CLI would.
 async fn send_now(app: &TestApp) -> Started {
-    digest::send_now(
-        &app.store,
-        &app.clock,
-        &daily(app),
-        false,
-        &broadsheet::audit::Actor::cli(),
-    )
-    .await
-    .unwrap()
+    app.send_digest_now().await
 }
 
 async fn a_digest_reaches_each_consenting_reader_once_with_list_headers(backend: Backend) {

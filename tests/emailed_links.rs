@@ -5,7 +5,7 @@
 
 mod support;
 
-use broadsheet::digest::{self, Started};
+use broadsheet::digest::Started;
 use support::{Backend, ReceivedMail, TestApp, hidden_field, link_path};
 
 storage_tests!(
@@ -29,16 +29,7 @@ async fn two_readers_with_a_digest(backend: Backend) -> TestApp {
         app.digest_reader(reader, "daily", &[], false).await;
     }
     app.drain_outbox().await;
-    let schedule = digest::schedules(&app.config).unwrap().remove(0);
-    let started = digest::send_now(
-        &app.store,
-        &app.clock,
-        &schedule,
-        false,
-        &broadsheet::audit::Actor::cli(),
-    )
-    .await
-    .unwrap();
+    let started = app.send_digest_now().await;
     assert!(
         matches!(started, Started::Campaign { recipients: 2, .. }),
         "{started:?}"

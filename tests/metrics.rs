@@ -4,7 +4,7 @@
 
 mod support;
 
-use broadsheet::{app::Role, audit::Actor, digest, editors::Role as EditorRole};
+use broadsheet::{app::Role, digest, editors::Role as EditorRole};
 use support::{Backend, TestApp, free_port};
 
 storage_tests!(
@@ -46,12 +46,7 @@ async fn metrics_count_requests_reader_events_emails_and_show_campaigns(backend:
     app.confirmed_reader("reader@example.com", true).await;
     app.import_article("+++\ntitle = \"Counted\"\n+++\nBody.\n")
         .await;
-    let schedule = digest::schedules(&app.config).unwrap().remove(0);
-    let digest::Started::Campaign { id, .. } =
-        digest::send_now(&app.store, &app.clock, &schedule, false, &Actor::cli())
-            .await
-            .unwrap()
-    else {
+    let digest::Started::Campaign { id, .. } = app.send_digest_now().await else {
         panic!("a campaign");
     };
     // On the site itself, only for an admin's token.

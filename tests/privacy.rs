@@ -186,18 +186,7 @@ async fn withdrawal_cancels_pending_newsletter_mail(backend: Backend) {
     app.import_article("+++\ntitle = \"Queued\"\n+++\nBody.\n")
         .await;
     digest_reader(&app, "pending@example.com").await;
-    let schedule = broadsheet::digest::schedules(&app.config)
-        .unwrap()
-        .remove(0);
-    broadsheet::digest::send_now(
-        &app.store,
-        &app.clock,
-        &schedule,
-        false,
-        &broadsheet::audit::Actor::cli(),
-    )
-    .await
-    .unwrap();
+    app.send_digest_now().await;
     assert_eq!(
         app.text("SELECT status FROM deliveries").await.as_deref(),
         Some("pending")

@@ -8,7 +8,7 @@ mod support;
 use broadsheet::{
     app::Role,
     config::{Config, Secret, SmtpTls},
-    digest::{self, Started},
+    digest::Started,
 };
 use support::{Backend, ServerTls, SmtpServer, TestApp};
 
@@ -62,16 +62,7 @@ async fn account_mail_and_a_digest_arrive(app: &TestApp) {
         "+++\ntitle = \"Sealed\"\npublished_at = \"{published}\"\n+++\nBody.\n"
     ))
     .await;
-    let schedule = digest::schedules(&app.config).unwrap().remove(0);
-    let started = digest::send_now(
-        &app.store,
-        &app.clock,
-        &schedule,
-        false,
-        &broadsheet::audit::Actor::cli(),
-    )
-    .await
-    .unwrap();
+    let started = app.send_digest_now().await;
     assert!(matches!(started, Started::Campaign { recipients: 1, .. }));
     app.drain_outbox().await;
     assert_eq!(app.digests_to("tls@example.com").len(), 1);

@@ -320,6 +320,22 @@ impl TestApp {
         )
     }
 
+    /// "Send now" for the first configured schedule, as the CLI does it.
+    pub async fn send_digest_now(&self) -> broadsheet::digest::Started {
+        let schedule = broadsheet::digest::schedules(&self.config)
+            .expect("schedules")
+            .remove(0);
+        broadsheet::digest::send_now(
+            &self.store,
+            &self.clock,
+            &schedule,
+            false,
+            &broadsheet::audit::Actor::cli(),
+        )
+        .await
+        .expect("send now")
+    }
+
     /// Stores an article from Markdown with front matter.
     pub async fn import_article(&self, markdown: &str) {
         let article = broadsheet::articles::parse_markdown_file(markdown).expect("a valid article");
