@@ -48,6 +48,9 @@ pub mod preferences;
 pub mod privacy;
 /// Readers as editors see them: search, detail, audited data-rights actions.
 pub mod readers;
+/// The check that docs/requirements.md explains every requirement id cited.
+#[cfg(test)]
+mod requirements_doc;
 /// Timed jobs: retention purges.
 pub mod scheduler;
 /// Double opt-in signup and confirmation.

@@ -43,8 +43,10 @@ pub enum Backend {
     Postgres,
 }
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+/// One folder for both databases: the migrations are written in the SQL the
+/// two share (BIGINT times, TEXT ids, CHECK lists instead of enums), so a
+/// schema change is made once and cannot drift between them.
+static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
 /// A connection pool and the dialect it speaks.
 #[derive(Clone)]
@@ -112,13 +114,9 @@ impl Store {
         Ok(Self { pool, backend })
     }
 
-    /// Applies the migrations of this store's dialect.
+    /// Applies the migrations not yet applied.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
+        MIGRATIONS
             .run(&self.pool)
             .await
             .context("while applying migrations")
