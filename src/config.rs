@@ -188,7 +188,7 @@ impl Default for SmtpConfig {
             password: Secret::new(""),
             concurrency: 4,
             rate_per_second: 0,
-            timeout_s: 30,
+            timeout_s: 15,
         }
     }
 }
@@ -211,7 +211,7 @@ impl Default for DeliveryConfig {
         Self {
             batch_size: 500,
             poll_interval_ms: 1000,
-            lease_s: 300,
+            lease_s: 30,
             retry_base_s: 30,
             retry_max_s: 3600,
             give_up_after_h: 72,
@@ -624,8 +624,9 @@ impl Config {
                 bail!("invalid configuration: {key} must be at least 1");
             }
         }
-        // A send may start until smtp.timeout_s before its lease ends
-        // (src/delivery); a shorter lease would leave no time to send.
+        // A send may start until smtp.timeout_s before its lease ends, and
+        // leases are renewed every third of one (src/delivery/lease.rs): a
+        // shorter lease would leave no time to send between renewals.
         if self.delivery.lease_s < self.smtp.timeout_s.saturating_mul(2) {
             bail!(
                 "invalid configuration: delivery.lease_s ({}) must be at least twice smtp.timeout_s ({})",

@@ -25,6 +25,7 @@ storage_tests!(
     digests_are_dkim_signed_over_the_unsubscribe_headers,
     a_refusal_of_our_sender_suppresses_no_reader,
     a_send_that_could_outlast_its_lease_is_handed_back_unsent,
+    a_batch_that_outlasts_its_lease_keeps_it_by_renewing,
     readers_of_one_shared_digest_each_get_their_own_links,
     an_operators_template_may_do_more_with_a_readers_values,
     a_server_without_8bitmime_gets_7bit_clean_mail,
@@ -385,7 +386,8 @@ async fn a_killed_workers_digest_lease_is_reclaimed(backend: Backend) {
     let before = app.received().len();
     send_now(&app).await;
     let now = app.clock.now_ms();
-    let claimed = broadsheet::store::digests::claim(&app.store, "killed", now, now + 300_000, 10)
+    let lease_ms = i64::try_from(app.config.delivery.lease_s * 1000).unwrap();
+    let claimed = broadsheet::store::digests::claim(&app.store, "killed", now, now + lease_ms, 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -552,9 +554,60 @@ async fn a_refusal_of_our_sender_suppresses_no_reader(backend: Backend) {
     app.stop().await;
 }
 
+/// A batch that takes three leases to send keeps every row by renewing
+/// its leases as it goes: nothing is handed back, nothing sent twice. (With
+/// no renewal, what is not sent within the first lease is handed back.)
+async fn a_batch_that_outlasts_its_lease_keeps_it_by_renewing(backend: Backend) {
+    const READERS: usize = 6;
+    let app = TestApp::spawn_with(backend, Role::Web, |config| {
+        config.smtp.timeout_s = 1;
+        config.smtp.concurrency = 1;
+        config.delivery.lease_s = 2;
+    })
+    .await;
+    articles(&app).await;
+    let readers: Vec<String> = (0..READERS)
+        .map(|n| format!("long{n}@example.com"))
+        .collect();
+    for reader in &readers {
+        app.sign_up(reader, true).await;
+    }
+    let smtp = app.smtp.as_ref().unwrap();
+    smtp.set_data_delay(Duration::from_millis(700));
+    let never = tokio_util::sync::CancellationToken::new();
+    // Account mail: the six confirmations, one batch of about four seconds.
+    let confirmations = app.worker.deliver_batch(&never).await.unwrap();
+    assert_eq!(
+        (confirmations.sent, confirmations.released),
+        (READERS, 0),
+        "{confirmations:?}"
+    );
+    smtp.set_data_delay(Duration::ZERO);
+    for reader in &readers {
+        let link = support::link_path(&app.last_mail_to(reader).text(), &app.base_url, "confirm");
+        assert_eq!(app.confirm(&link).await.status(), 200);
+    }
+    app.drain_outbox().await;
+    send_now(&app).await;
+    smtp.set_data_delay(Duration::from_millis(700));
+    let digests = app.worker.deliver_digests(&never).await.unwrap();
+    assert_eq!(
+        (digests.sent, digests.released),
+        (READERS, 0),
+        "{digests:?}"
+    );
+    for reader in &readers {
+        assert_eq!(app.digests_to(reader).len(), 1, "{reader}");
+    }
+    app.stop().await;
+}
+
 /// A slow server: each send takes 0.4 s, the lease is 2 s and a send may
-/// take 1 s, so a claimed delivery must start within 1 s of its claim. The
-/// ones that cannot are handed back and claimed afresh, never sent twice.
+/// take 1 s. The batch's leases are lost early (another owner holds the
+/// rows, as after a renewal that could not reach the database), so no
+/// renewal moves them and a claimed delivery must start within 1 s of its
+/// claim. The ones that cannot are handed back unsent and go once the other
+/// lease runs out, never twice.
 async fn a_send_that_could_outlast_its_lease_is_handed_back_unsent(backend: Backend) {
     let app = TestApp::spawn_with(backend, Role::Web, |config| {
         config.smtp.timeout_s = 1;
@@ -573,9 +626,22 @@ async fn a_send_that_could_outlast_its_lease_is_handed_back_unsent(backend: Back
         .as_ref()
         .unwrap()
         .set_data_delay(Duration::from_millis(400));
-    let outcome = app.drain_outbox().await;
+    let worker = app.worker.clone();
+    let batch = tokio::spawn(async move {
+        let never = tokio_util::sync::CancellationToken::new();
+        worker.deliver_digests(&never).await.unwrap()
+    });
+    // Claimed, and the first renewal (after a third of the lease) not yet due.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lost = "UPDATE deliveries SET lease_owner = 'another' WHERE lease_owner IS NOT NULL";
+    sqlx::query(lost).execute(app.store.pool()).await.unwrap();
+    let outcome = batch.await.unwrap();
     assert!(outcome.released >= 1, "{outcome:?}");
-    assert_eq!(outcome.sent, 4, "{outcome:?}");
+    assert!(outcome.sent < 4, "{outcome:?}");
+    app.clock
+        .advance(Duration::from_secs(app.config.delivery.lease_s + 1));
+    let rest = app.drain_outbox().await;
+    assert_eq!(outcome.sent + rest.sent, 4, "{outcome:?} {rest:?}");
     let mut digests: Vec<String> = app.received()[before..]
         .iter()
         .map(|mail| mail.to[0].clone())

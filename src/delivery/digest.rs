@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     Worker,
     backoff::retry_delay_ms,
+    lease::{Leases, Row},
     shape::{self, Personal, Shape},
     worker::BatchOutcome,
 };
@@ -92,14 +93,27 @@ struct Job {
     campaign: Option<Arc<CampaignContext>>,
     recipient: Option<Recipient>,
     topics: Vec<String>,
-    /// The last moment a send may start and still end within the lease.
-    send_by: i64,
+}
+
+impl Job {
+    fn row(&self) -> Row {
+        held(&self.delivery)
+    }
+}
+
+/// How a claimed delivery is known to the batch's [`Leases`].
+fn held(delivery: &ClaimedDelivery) -> Row {
+    Row::Delivery {
+        campaign: delivery.campaign_id.clone(),
+        subscriber: delivery.subscriber_id.clone(),
+    }
 }
 
 /// Claims batches of due deliveries ahead of the sends, so the connections
 /// never wait for a claim, and hands each job on with its reader and campaign.
 struct Claims<'a> {
     worker: &'a Worker,
+    leases: Arc<Leases>,
     cancel: CancellationToken,
     /// Campaigns seen by this run, loaded once.
     campaigns: HashMap<String, Option<Arc<CampaignContext>>>,
@@ -109,9 +123,15 @@ struct Claims<'a> {
 }
 
 impl<'a> Claims<'a> {
-    fn new(worker: &'a Worker, cancel: CancellationToken, unrecorded: Arc<Semaphore>) -> Self {
+    fn new(
+        worker: &'a Worker,
+        leases: Arc<Leases>,
+        cancel: CancellationToken,
+        unrecorded: Arc<Semaphore>,
+    ) -> Self {
         Self {
             worker,
+            leases,
             cancel,
             campaigns: HashMap::new(),
             unrecorded,
@@ -177,15 +197,16 @@ impl<'a> Claims<'a> {
         for (id, topic) in digests::topics(&worker.store, &ids).await? {
             topics.entry(id).or_default().push(topic);
         }
-        let send_by = lease_until - worker.send_margin_ms;
         Ok(claimed
             .into_iter()
-            .map(|delivery| Job {
-                campaign: self.campaigns.get(&delivery.campaign_id).cloned().flatten(),
-                recipient: recipients.remove(&delivery.subscriber_id),
-                topics: topics.remove(&delivery.subscriber_id).unwrap_or_default(),
-                send_by,
-                delivery,
+            .map(|delivery| {
+                self.leases.hold(held(&delivery), lease_until);
+                Job {
+                    campaign: self.campaigns.get(&delivery.campaign_id).cloned().flatten(),
+                    recipient: recipients.remove(&delivery.subscriber_id),
+                    topics: topics.remove(&delivery.subscriber_id).unwrap_or_default(),
+                    delivery,
+                }
             })
             .collect())
     }
@@ -373,8 +394,9 @@ impl Worker {
         // waiting on the recorder stops polling replies that are in flight).
         let batch = usize::try_from(self.digest_batch).unwrap_or(usize::MAX);
         let unrecorded = Arc::new(Semaphore::new(batch.saturating_mul(2)));
+        let leases = self.leases();
         let (jobs, claimed) = mpsc::unbounded_channel();
-        let claim = Claims::new(self, cancel.clone(), unrecorded.clone()).run(jobs);
+        let claim = Claims::new(self, leases.clone(), cancel.clone(), unrecorded.clone()).run(jobs);
         let (results, mut arrived) = mpsc::unbounded_channel();
         // One task per connection, so rendering and sending spread over the
         // runtime's threads; each takes the next claimed job when it is free.
@@ -383,7 +405,7 @@ impl Worker {
         let claimed = Arc::new(tokio::sync::Mutex::new(claimed));
         let mut senders = tokio::task::JoinSet::new();
         for _ in 0..self.concurrency {
-            let (worker, cancel) = (self.clone(), cancel.clone());
+            let (worker, cancel, leases) = (self.clone(), cancel.clone(), leases.clone());
             let (claimed, results) = (claimed.clone(), results.clone());
             senders.spawn(async move {
                 loop {
@@ -392,7 +414,7 @@ impl Worker {
                     let Some(job) = next else { break };
                     let result = match job {
                         Ok(job) => {
-                            let result = worker.deliver_digest(&job, &cancel).await;
+                            let result = worker.deliver_digest(&job, &leases, &cancel).await;
                             Ok((job.delivery, result))
                         }
                         Err(error) => Err(error),
@@ -411,6 +433,7 @@ impl Worker {
                 }
             }
         };
+        let recording = leases.clone();
         let record = async move {
             let mut outcome = BatchOutcome::default();
             let mut chunk = Vec::new();
@@ -434,6 +457,9 @@ impl Worker {
                     ..BatchOutcome::default()
                 };
                 let taken = std::mem::take(&mut chunk);
+                for (delivery, _) in taken.iter().flatten() {
+                    recording.let_go(&held(delivery));
+                }
                 if let Err(error) = self.record(taken, &mut recorded_now).await {
                     // Claiming must not wait for permits nobody will return.
                     unrecorded.close();
@@ -445,7 +471,9 @@ impl Worker {
             }
             anyhow::Ok(outcome)
         };
-        let ((), (), outcome) = tokio::join!(claim, send, record);
+        let ((), (), outcome) = leases
+            .while_renewing(async { tokio::join!(claim, send, record) })
+            .await;
         outcome
     }
 
@@ -460,12 +488,13 @@ impl Worker {
     async fn deliver_digest(
         &self,
         job: &Job,
+        leases: &Leases,
         cancel: &CancellationToken,
     ) -> anyhow::Result<Outcome> {
         let delivery = &job.delivery;
         // Shutting down, or too late to finish within the lease (a slow
         // server, a rate limit): hand it back untouched.
-        if cancel.is_cancelled() || self.clock.now_ms() > job.send_by {
+        if cancel.is_cancelled() || !self.may_send(leases, &job.row()) {
             return self.release(delivery).await;
         }
         let (Some(campaign), Some(recipient)) = (&job.campaign, &job.recipient) else {
@@ -485,7 +514,7 @@ impl Worker {
         };
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
-            if self.clock.now_ms() > job.send_by {
+            if !self.may_send(leases, &job.row()) {
                 return self.release(delivery).await;
             }
         }

@@ -3,6 +3,7 @@
 
 mod backoff;
 mod digest;
+mod lease;
 mod shape;
 mod worker;
 

@@ -8,7 +8,11 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lettre::message::{Mailbox, dkim::DkimConfig};
 use tokio_util::sync::CancellationToken;
 
-use super::{backoff::retry_delay_ms, digest::DigestSettings};
+use super::{
+    backoff::retry_delay_ms,
+    digest::DigestSettings,
+    lease::{Leases, Row},
+};
 use crate::{
     clock::{Clock, hours_ms, secs_ms},
     config::DeliveryConfig,
@@ -167,23 +171,21 @@ impl Worker {
             i64::from(self.config.batch_size),
             self.signup_emails_left(now).await?,
         );
-        let rows = outbox::claim(
-            &self.store,
-            &self.owner,
-            now,
-            now + secs_ms(self.config.lease_s),
-            limits,
-        )
-        .await?;
+        let lease_until = now + secs_ms(self.config.lease_s);
+        let rows = outbox::claim(&self.store, &self.owner, now, lease_until, limits).await?;
         let mut outcome = BatchOutcome {
             claimed: rows.len(),
             ..BatchOutcome::default()
         };
-        let results: Vec<anyhow::Result<Delivered>> = stream::iter(rows)
-            .map(|row| self.deliver_one(row, cancel))
+        let leases = self.leases();
+        for row in &rows {
+            leases.hold(Row::Email(row.id.clone()), lease_until);
+        }
+        let sends = stream::iter(rows)
+            .map(|row| self.deliver_one(row, &leases, cancel))
             .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
+            .collect::<Vec<anyhow::Result<Delivered>>>();
+        let results = leases.while_renewing(sends).await;
         for result in results {
             match result? {
                 Delivered::Sent => outcome.sent += 1,
@@ -234,12 +236,41 @@ impl Worker {
         }
     }
 
+    /// A batch's leases, renewed while it runs.
+    pub(super) fn leases(&self) -> Arc<Leases> {
+        Leases::new(&self.owner, &self.store, &self.clock, self.config.lease_s)
+    }
+
+    /// Whether a send may start now and still end within the row's lease
+    /// (a send may take `smtp.timeout_s`); if not, another worker could
+    /// take the row while it is being sent.
+    pub(super) fn may_send(&self, leases: &Leases, row: &Row) -> bool {
+        leases
+            .until(row)
+            .is_some_and(|until| self.clock.now_ms() <= until - self.send_margin_ms)
+    }
+
     async fn deliver_one(
         &self,
         row: ClaimedEmail,
+        leases: &Leases,
         cancel: &CancellationToken,
     ) -> anyhow::Result<Delivered> {
-        if cancel.is_cancelled() {
+        let held = Row::Email(row.id.clone());
+        let delivered = self.deliver_held(row, &held, leases, cancel).await;
+        leases.let_go(&held);
+        delivered
+    }
+
+    async fn deliver_held(
+        &self,
+        row: ClaimedEmail,
+        held: &Row,
+        leases: &Leases,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<Delivered> {
+        // Shutting down, or too late to finish within the lease: hand it back.
+        if cancel.is_cancelled() || !self.may_send(leases, held) {
             outbox::release(&self.store, &row.id, &self.owner).await?;
             return Ok(Delivered::Released);
         }
@@ -266,6 +297,10 @@ impl Worker {
         };
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
+            if !self.may_send(leases, held) {
+                outbox::release(&self.store, &row.id, &self.owner).await?;
+                return Ok(Delivered::Released);
+            }
         }
         match self.transport.send(message).await {
             Ok(()) => {

@@ -367,6 +367,33 @@ pub async fn retry(
     Ok(())
 }
 
+/// Extends `owner`'s leases on these pending deliveries of one campaign to
+/// `until`; returns the readers whose lease it extended (a lease that ran
+/// out and was taken by another worker is not among them).
+pub async fn renew(
+    store: &Store,
+    owner: &str,
+    campaign_id: &str,
+    subscriber_ids: &[String],
+    until: i64,
+) -> anyhow::Result<Vec<String>> {
+    let sql = format!(
+        "UPDATE deliveries SET lease_until = $1
+         WHERE campaign_id = $2 AND lease_owner = $3 AND status = 'pending'
+           AND subscriber_id IN ({})
+         RETURNING subscriber_id",
+        store.json_list(4)
+    );
+    sqlx::query_scalar(&sql)
+        .bind(until)
+        .bind(campaign_id)
+        .bind(owner)
+        .bind(serde_json::to_string(subscriber_ids)?)
+        .fetch_all(store.pool())
+        .await
+        .context("while renewing delivery leases")
+}
+
 /// Hands back a claimed delivery that was not attempted (shutdown).
 pub async fn release(
     store: &Store,

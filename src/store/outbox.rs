@@ -83,6 +83,29 @@ pub async fn signup_emails_sent_since(store: &Store, since: i64, now: i64) -> an
     .context("while counting signup emails")
 }
 
+/// Extends `owner`'s leases on these pending rows to `until`; returns the
+/// ids whose lease it extended.
+pub async fn renew(
+    store: &Store,
+    owner: &str,
+    ids: &[String],
+    until: i64,
+) -> anyhow::Result<Vec<String>> {
+    let sql = format!(
+        "UPDATE outbox SET lease_until = $1
+         WHERE lease_owner = $2 AND status = 'pending' AND id IN ({})
+         RETURNING id",
+        store.json_list(3)
+    );
+    sqlx::query_scalar(&sql)
+        .bind(until)
+        .bind(owner)
+        .bind(serde_json::to_string(ids)?)
+        .fetch_all(store.pool())
+        .await
+        .context("while renewing email leases")
+}
+
 /// Leases up to `limit` due rows to `owner`, of which at most
 /// `signup_limit` signup emails. Rows whose lease expired (a crashed
 /// worker) are due again. PostgreSQL skips rows other instances are

@@ -1,0 +1,140 @@
+//! The leases a batch holds while it runs, kept short and renewed.
+//!
+//! A claimed row is reserved for `delivery.lease_s` (30 s by default): if
+//! the worker dies, another takes the row when that runs out. A batch that
+//! lives longer renews the leases of the rows it still holds every third of
+//! a lease (a heartbeat), so a long batch keeps its rows and a killed one
+//! gives them back within one lease.
+//!
+//! Each row's own deadline is kept here and moves only when the database
+//! says its lease was extended: a row whose lease ran out and was taken by
+//! another worker keeps its old deadline, so it is never sent by both.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use crate::{
+    clock::{Clock, secs_ms},
+    store::{Store, digests, outbox},
+};
+
+/// A row of one of the two delivery queues.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Row {
+    /// An account email in `outbox`, by id.
+    Email(String),
+    /// A reader's digest of a campaign, in `deliveries`.
+    Delivery {
+        campaign: String,
+        subscriber: String,
+    },
+}
+
+/// The rows one batch holds, each with the moment its lease ends.
+pub struct Leases {
+    owner: String,
+    store: Store,
+    clock: Clock,
+    lease_s: u64,
+    held: Mutex<HashMap<Row, i64>>,
+}
+
+impl Leases {
+    pub fn new(owner: &str, store: &Store, clock: &Clock, lease_s: u64) -> Arc<Self> {
+        Arc::new(Self {
+            owner: owner.to_owned(),
+            store: store.clone(),
+            clock: clock.clone(),
+            lease_s,
+            held: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Takes note of a row claimed with a lease until `until`.
+    pub fn hold(&self, row: Row, until: i64) {
+        self.rows().insert(row, until);
+    }
+
+    /// The row is sent, given up or handed back: no longer renewed.
+    pub fn let_go(&self, row: &Row) {
+        self.rows().remove(row);
+    }
+
+    /// When the row's lease ends, as far as this batch knows; `None` once
+    /// let go.
+    pub fn until(&self, row: &Row) -> Option<i64> {
+        self.rows().get(row).copied()
+    }
+
+    fn rows(&self) -> std::sync::MutexGuard<'_, HashMap<Row, i64>> {
+        // A panic elsewhere while holding the lock leaves the map usable.
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `work`, renewing the leases of the rows held meanwhile every
+    /// third of a lease; returns what `work` returns.
+    pub async fn while_renewing<T>(&self, work: impl Future<Output = T>) -> T {
+        let every = (Duration::from_secs(self.lease_s) / 3).max(Duration::from_millis(1));
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                output = &mut work => return output,
+                _ = beat.tick() => {
+                    // A failed renewal changes no deadline: the rows' sends
+                    // stop in time and the leases run out as if we had died.
+                    if let Err(error) = self.renew().await {
+                        tracing::warn!(error = format!("{error:#}"), "leases not renewed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Extends the lease of every row held, in one statement per queue and
+    /// campaign, and moves the deadline of each the database extended.
+    async fn renew(&self) -> anyhow::Result<()> {
+        let mut emails = Vec::new();
+        let mut campaigns: HashMap<String, Vec<String>> = HashMap::new();
+        for row in self.rows().keys() {
+            match row {
+                Row::Email(id) => emails.push(id.clone()),
+                Row::Delivery {
+                    campaign,
+                    subscriber,
+                } => campaigns
+                    .entry(campaign.clone())
+                    .or_default()
+                    .push(subscriber.clone()),
+            }
+        }
+        let until = self.clock.now_ms() + secs_ms(self.lease_s);
+        let mut renewed = Vec::new();
+        if !emails.is_empty() {
+            let ids = outbox::renew(&self.store, &self.owner, &emails, until).await?;
+            renewed.extend(ids.into_iter().map(Row::Email));
+        }
+        for (campaign, subscribers) in campaigns {
+            let ids =
+                digests::renew(&self.store, &self.owner, &campaign, &subscribers, until).await?;
+            renewed.extend(ids.into_iter().map(|subscriber| Row::Delivery {
+                campaign: campaign.clone(),
+                subscriber,
+            }));
+        }
+        let mut held = self.rows();
+        for row in renewed {
+            // Only rows still held: one let go meanwhile stays let go.
+            if let Some(deadline) = held.get_mut(&row) {
+                *deadline = until;
+            }
+        }
+        Ok(())
+    }
+}
