@@ -51,7 +51,7 @@ pub mod readers;
 /// The check that docs/requirements.md explains every requirement id cited.
 #[cfg(test)]
 mod requirements_doc;
-/// Timed jobs: retention purges.
+/// Timed jobs: digest schedules, feed polls, retention purges.
 pub mod scheduler;
 /// Double opt-in signup and confirmation.
 pub mod signup;
