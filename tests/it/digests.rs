@@ -2,7 +2,7 @@
 //! delivery engine's unhappy paths.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

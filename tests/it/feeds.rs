@@ -2,7 +2,7 @@
 //! time across instances, and fetching refuses what S-04 forbids.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use std::sync::{
     Arc,

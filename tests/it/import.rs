@@ -1,7 +1,7 @@
 //! Importing readers from CSV.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use broadsheet::{consent, import};
 use support::{Backend, TestApp};

@@ -3,7 +3,7 @@
 //! database is back the same requests succeed, each applied once.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use broadsheet::{app::Role, config::Secret, editors::Role as EditorRole};
 use sqlx::{Connection, Executor};

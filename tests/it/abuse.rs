@@ -4,7 +4,7 @@
 //! come from `X-Forwarded-For`, 127.0.0.1 being a trusted proxy (S-07).
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

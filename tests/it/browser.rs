@@ -1,7 +1,7 @@
 //! The public pages in a real headless Chromium, driven through chromedriver.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use std::{
     process::{Child, Command, Stdio},

@@ -1,7 +1,7 @@
 //! Articles: lists, pages, gating and sanitising.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use support::{Backend, TestApp};
 

@@ -3,7 +3,7 @@
 //! AUTH; and what happens when the login or the certificate is wrong.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use broadsheet::{
     app::Role,

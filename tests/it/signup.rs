@@ -1,7 +1,7 @@
 //! Double opt-in, end to end: form → email → confirm page → confirm → credentials.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use broadsheet::domain::content_hash;
 use support::{Backend, TestApp, hidden_field, link_path};

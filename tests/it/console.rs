@@ -2,7 +2,7 @@
 //! audit log, through a real HTTP client against the real router.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use broadsheet::editors::Role;
 use support::{Backend, Browser, TestApp};

@@ -4,7 +4,7 @@
 //! pieces), once per schedule, within the schedule's age limit.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use std::{
     sync::{Arc, Mutex},

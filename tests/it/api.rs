@@ -3,7 +3,7 @@
 //! editors, a token can do the whole story, and POSTs are idempotent.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use broadsheet::{audit::Actor, editors::Role, editors::tokens};
 use reqwest::Method;

@@ -5,7 +5,7 @@
 //! API is checked route by route from its OpenAPI document (tests/api.rs).
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

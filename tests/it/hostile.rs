@@ -4,7 +4,7 @@
 //! carries a header a visitor wrote.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use broadsheet::editors::Role;
 use support::{Backend, Browser, TestApp, hidden_field};

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 //! served worker, the file transport, and the health probes.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! no other. No test here builds a link with the app's signer.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use broadsheet::digest::Started;
 use support::{Backend, ReceivedMail, TestApp, hidden_field, link_path};

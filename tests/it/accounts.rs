@@ -1,7 +1,7 @@
 //! Credentials: set a password, sign in and out, sessions, reset, sign-in links.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

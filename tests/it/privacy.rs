@@ -2,7 +2,7 @@
 //! retention, receipts, cookie consent and the privacy notice.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
@@ -380,7 +380,7 @@ async fn the_export_holds_everything_and_no_secret(backend: Backend) {
     assert_eq!(data["consent"]["events"][0]["ip"], "127.0.0.0");
     let notice = broadsheet::domain::content_hash(&format!(
         "privacy_notice\0{}",
-        include_str!("../templates/privacy_notice.md")
+        include_str!("../../templates/privacy_notice.md")
     ));
     assert_eq!(
         data["consent"]["events"][0]["privacy_notice_version"],

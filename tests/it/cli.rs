@@ -1,7 +1,7 @@
 //! The `broadsheet` binary as an operator runs it.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use std::{
     collections::{HashMap, HashSet},
