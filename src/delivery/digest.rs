@@ -162,9 +162,10 @@ impl<'a> Claims<'a> {
     /// One batch of jobs; none once nothing is due.
     async fn claim(&mut self) -> anyhow::Result<Vec<Job>> {
         let worker = self.worker;
-        let now = worker.clock.now_ms();
         let batch = u32::try_from(worker.digest_batch).unwrap_or(u32::MAX);
         self.unrecorded.acquire_many(batch).await?.forget();
+        // After the wait: the lease runs from the claim, not from before it.
+        let now = worker.clock.now_ms();
         let lease_until = now + crate::clock::secs_ms(worker.config.lease_s);
         let claimed = digests::claim(
             &worker.store,
@@ -197,18 +198,22 @@ impl<'a> Claims<'a> {
         for (id, topic) in digests::topics(&worker.store, &ids).await? {
             topics.entry(id).or_default().push(topic);
         }
-        Ok(claimed
-            .into_iter()
-            .map(|delivery| {
-                self.leases.hold(held(&delivery), lease_until);
-                Job {
-                    campaign: self.campaigns.get(&delivery.campaign_id).cloned().flatten(),
-                    recipient: recipients.remove(&delivery.subscriber_id),
-                    topics: topics.remove(&delivery.subscriber_id).unwrap_or_default(),
-                    delivery,
-                }
-            })
-            .collect())
+        let mut jobs = Vec::with_capacity(claimed.len());
+        for delivery in claimed {
+            // Claimed again while its first job still waits (its lease ran
+            // out unrenewed): that job stands, no second one is made.
+            if !self.leases.hold(held(&delivery), lease_until) {
+                self.unrecorded.add_permits(1);
+                continue;
+            }
+            jobs.push(Job {
+                campaign: self.campaigns.get(&delivery.campaign_id).cloned().flatten(),
+                recipient: recipients.remove(&delivery.subscriber_id),
+                topics: topics.remove(&delivery.subscriber_id).unwrap_or_default(),
+                delivery,
+            });
+        }
+        Ok(jobs)
     }
 }
 
@@ -457,13 +462,16 @@ impl Worker {
                     ..BatchOutcome::default()
                 };
                 let taken = std::mem::take(&mut chunk);
-                for (delivery, _) in taken.iter().flatten() {
-                    recording.let_go(&held(delivery));
-                }
+                // Renewed until recorded: a sent row still pending must not
+                // be taken by another worker meanwhile.
+                let rows: Vec<Row> = taken.iter().flatten().map(|(d, _)| held(d)).collect();
                 if let Err(error) = self.record(taken, &mut recorded_now).await {
                     // Claiming must not wait for permits nobody will return.
                     unrecorded.close();
                     return Err(error);
+                }
+                for row in &rows {
+                    recording.let_go(row);
                 }
                 crate::metrics::emails("digest", &recorded_now);
                 outcome.add(recorded_now);

@@ -53,9 +53,16 @@ impl Leases {
         })
     }
 
-    /// Takes note of a row claimed with a lease until `until`.
-    pub fn hold(&self, row: Row, until: i64) {
-        self.rows().insert(row, until);
+    /// Takes note of a row claimed with a lease until `until`; false, and
+    /// nothing changed, if the batch already holds it.
+    pub fn hold(&self, row: Row, until: i64) -> bool {
+        match self.rows().entry(row) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(until);
+                true
+            }
+        }
     }
 
     /// The row is sent, given up or handed back: no longer renewed.
@@ -82,18 +89,21 @@ impl Leases {
         let every = (Duration::from_secs(self.lease_s) / 3).max(Duration::from_millis(1));
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(work);
-        loop {
-            tokio::select! {
-                output = &mut work => return output,
-                _ = beat.tick() => {
-                    // A failed renewal changes no deadline: the rows' sends
-                    // stop in time and the leases run out as if we had died.
-                    if let Err(error) = self.renew().await {
-                        tracing::warn!(error = format!("{error:#}"), "leases not renewed");
-                    }
+        // Polled side by side with the work, never instead of it: a renewal
+        // waiting for the database must not hold up sends in flight.
+        let heartbeat = async {
+            loop {
+                beat.tick().await;
+                // A failed renewal changes no deadline: the rows' sends stop
+                // in time and the leases run out as if we had died.
+                if let Err(error) = self.renew().await {
+                    tracing::warn!(error = format!("{error:#}"), "leases not renewed");
                 }
             }
+        };
+        tokio::select! {
+            output = work => output,
+            _ = heartbeat => unreachable!("the heartbeat never ends"),
         }
     }
 
@@ -116,17 +126,22 @@ impl Leases {
         }
         let until = self.clock.now_ms() + secs_ms(self.lease_s);
         let mut renewed = Vec::new();
+        // Each statement on its own: one that fails leaves the others' rows renewed.
+        let mut failed = None;
         if !emails.is_empty() {
-            let ids = outbox::renew(&self.store, &self.owner, &emails, until).await?;
-            renewed.extend(ids.into_iter().map(Row::Email));
+            match outbox::renew(&self.store, &self.owner, &emails, until).await {
+                Ok(ids) => renewed.extend(ids.into_iter().map(Row::Email)),
+                Err(error) => failed = Some(error),
+            }
         }
         for (campaign, subscribers) in campaigns {
-            let ids =
-                digests::renew(&self.store, &self.owner, &campaign, &subscribers, until).await?;
-            renewed.extend(ids.into_iter().map(|subscriber| Row::Delivery {
-                campaign: campaign.clone(),
-                subscriber,
-            }));
+            match digests::renew(&self.store, &self.owner, &campaign, &subscribers, until).await {
+                Ok(ids) => renewed.extend(ids.into_iter().map(|subscriber| Row::Delivery {
+                    campaign: campaign.clone(),
+                    subscriber,
+                })),
+                Err(error) => failed = Some(error),
+            }
         }
         let mut held = self.rows();
         for row in renewed {
@@ -135,6 +150,6 @@ impl Leases {
                 *deadline = until;
             }
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 }

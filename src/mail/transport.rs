@@ -110,7 +110,11 @@ fn tls_parameters(smtp: &SmtpConfig) -> anyhow::Result<TlsParameters> {
         let path = smtp.ca_file.display();
         let pem = std::fs::read(&smtp.ca_file)
             .with_context(|| format!("cannot read smtp.ca_file {path}"))?;
+        // The parser takes a file without a certificate as an empty list.
+        let holds_one = pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----");
         let certificate = Certificate::from_pem(&pem)
+            .ok()
+            .filter(|_| holds_one)
             .with_context(|| format!("smtp.ca_file {path} holds no PEM certificate"))?;
         builder = builder.add_root_certificate(certificate);
     }

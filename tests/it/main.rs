@@ -10,6 +10,17 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+/// CI sets `BROADSHEET_TEST_REQUIRE_POSTGRES`: there, PostgreSQL variants
+/// compiled as ignored (no URL when the tests were built) fail the run.
+#[cfg(not(postgres_tests))]
+#[test]
+fn postgres_variants_are_built_where_they_are_required() {
+    assert!(
+        std::env::var_os("BROADSHEET_TEST_REQUIRE_POSTGRES").is_none(),
+        "BROADSHEET_TEST_REQUIRE_POSTGRES is set, but BROADSHEET_TEST_POSTGRES_URL was not when the tests were built"
+    );
+}
+
 mod abuse;
 mod access;
 mod accounts;
