@@ -500,9 +500,10 @@ impl Worker {
         cancel: &CancellationToken,
     ) -> anyhow::Result<Outcome> {
         let delivery = &job.delivery;
+        let row = job.row();
         // Shutting down, or too late to finish within the lease (a slow
         // server, a rate limit): hand it back untouched.
-        if cancel.is_cancelled() || !self.may_send(leases, &job.row()) {
+        if cancel.is_cancelled() || !self.may_send(leases, &row) {
             return self.release(delivery).await;
         }
         let (Some(campaign), Some(recipient)) = (&job.campaign, &job.recipient) else {
@@ -520,11 +521,8 @@ impl Worker {
                     .await;
             }
         };
-        if let Some(limiter) = &self.limiter {
-            limiter.until_ready().await;
-            if !self.may_send(leases, &job.row()) {
-                return self.release(delivery).await;
-            }
+        if !self.ready_to_send(leases, &row).await {
+            return self.release(delivery).await;
         }
         match self.transport.send(message).await {
             Ok(()) => Ok(Outcome::Sent),

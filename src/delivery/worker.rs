@@ -250,6 +250,15 @@ impl Worker {
             .is_some_and(|until| self.clock.now_ms() <= until - self.send_margin_ms)
     }
 
+    /// Waits for the rate limit, if any; then whether the send may still
+    /// start within the row's lease.
+    pub(super) async fn ready_to_send(&self, leases: &Leases, row: &Row) -> bool {
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+        self.may_send(leases, row)
+    }
+
     async fn deliver_one(
         &self,
         row: ClaimedEmail,
@@ -295,12 +304,9 @@ impl Worker {
             // A template fixed by the operator may render later: retry.
             Err(error) => return self.retry_or_give_up(&row, &format!("{error:#}")).await,
         };
-        if let Some(limiter) = &self.limiter {
-            limiter.until_ready().await;
-            if !self.may_send(leases, held) {
-                outbox::release(&self.store, &row.id, &self.owner).await?;
-                return Ok(Delivered::Released);
-            }
+        if !self.ready_to_send(leases, held).await {
+            outbox::release(&self.store, &row.id, &self.owner).await?;
+            return Ok(Delivered::Released);
         }
         match self.transport.send(message).await {
             Ok(()) => {
