@@ -15,7 +15,7 @@ use broadsheet::{
     app::App,
     clock::Clock,
     config::{Config, Secret},
-    store::digests::{CampaignArticle, Recipient},
+    store::{campaigns::CampaignArticle, deliveries::Recipient},
 };
 
 fn articles() -> Vec<CampaignArticle> {
@@ -68,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
     config.database.url = Secret::new(format!("sqlite://{}/render.db", dir.path().display()));
     config.mail.file_dir = dir.path().join("mail");
     let app = App::build(config, Clock::default()).await?;
-    let worker = app.worker();
+    let previews = app.previews();
     let readers = readers(n);
 
     // Five passes, each a campaign of its own (its shared renders made
@@ -79,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
         let mut built = 0usize;
         bytes = 0;
         let started = Instant::now();
-        worker.render_each(articles(), &readers, |message| {
+        previews.render_each(articles(), &readers, |message| {
             built += 1;
             bytes += message.len();
         })?;

@@ -19,7 +19,8 @@ use crate::{
     clock::Clock,
     config::Config,
     consent::{self, Wording},
-    delivery::{DigestSettings, Worker, WorkerSettings},
+    delivery::{Worker, WorkerSettings},
+    digest::{Composer, DigestSettings, Previews},
     domain::LinkSigner,
     editors::Editors,
     emails::Emails,
@@ -52,7 +53,7 @@ pub struct AppState {
     pub accounts: Accounts,
     pub editors: Editors,
     /// Renders previews and sends test digests for the console and the API.
-    pub worker: Worker,
+    pub previews: Previews,
     pub newsletter_wording: Arc<Wording>,
     /// The current cookie banner; its id is the version every choice records (C-08).
     pub cookie_banner: Arc<Wording>,
@@ -155,26 +156,39 @@ impl App {
                 max_confirmations_per_day: config.signup.max_confirmations_per_day,
             },
         );
+        let dkim = crate::mail::dkim::load(&config.dkim)?.map(Arc::new);
+        let composer = Arc::new(Composer::new(
+            templates.clone(),
+            DigestSettings {
+                from: if config.digest.from.is_empty() {
+                    from.clone()
+                } else {
+                    config.digest.from.parse().context("digest.from")?
+                },
+                list_id: config.digest.list_id.clone(),
+                base_url: config.server.base_url.clone(),
+                site_name: config.site.name.clone(),
+                unsubscribe_mailto: config.digest.unsubscribe_mailto.clone(),
+                links: LinkSigner::new(link_key.as_bytes()),
+            },
+            dkim.clone(),
+            transport.eight_bit_mime(),
+        ));
+        let previews = Previews::new(
+            store.clone(),
+            clock.clone(),
+            composer.clone(),
+            transport.clone(),
+        );
         let worker = Worker::new(
             store.for_delivery(&config.database).await?,
             clock.clone(),
             WorkerSettings {
                 templates,
                 transport,
-                digest: DigestSettings {
-                    from: if config.digest.from.is_empty() {
-                        from.clone()
-                    } else {
-                        config.digest.from.parse().context("digest.from")?
-                    },
-                    list_id: config.digest.list_id.clone(),
-                    base_url: config.server.base_url.clone(),
-                    site_name: config.site.name.clone(),
-                    unsubscribe_mailto: config.digest.unsubscribe_mailto.clone(),
-                    links: LinkSigner::new(link_key.as_bytes()),
-                },
+                composer,
                 from,
-                dkim: crate::mail::dkim::load(&config.dkim)?,
+                dkim,
                 config: config.delivery.clone(),
                 concurrency: config.smtp.concurrency,
                 rate_per_second: config.smtp.rate_per_second,
@@ -206,7 +220,7 @@ impl App {
             signup,
             accounts,
             editors,
-            worker: worker.clone(),
+            previews,
             newsletter_wording: Arc::new(newsletter_wording),
             cookie_banner: Arc::new(cookie_banner),
             email_request_limiter,
@@ -229,6 +243,11 @@ impl App {
     /// A handle on the delivery worker, e.g. for tests that drain the queue.
     pub fn worker(&self) -> Worker {
         self.worker.clone()
+    }
+
+    /// Previews of the next digests, for the CLI and the render bench.
+    pub fn previews(&self) -> Previews {
+        self.state.previews.clone()
     }
 
     pub fn store(&self) -> Store {

@@ -11,7 +11,8 @@ use crate::{
     app::App,
     clock::Clock,
     config::Config,
-    delivery::{BatchOutcome, NextDigest},
+    delivery::BatchOutcome,
+    digest::NextDigest,
     digest::{self, Started},
 };
 
@@ -47,13 +48,17 @@ pub async fn preview(
     let clock = Clock::default();
     let app = App::build(config, clock.clone()).await?;
     let store = app.store();
-    match app.worker().next_digest(&chosen, &recipient, None).await? {
+    match app
+        .previews()
+        .next_digest(&chosen, &recipient, None)
+        .await?
+    {
         NextDigest::NothingNew | NextDigest::NothingInTopics | NextDigest::UnknownReader => {
             let reason = digest::nothing_to_send(&store, &chosen).await?;
             eprintln!("{reason} Nothing to preview.");
         }
         NextDigest::Ready(preview) if to.is_some() => {
-            app.worker().send_preview(*preview).await?;
+            app.previews().send(*preview).await?;
             eprintln!(
                 "sent a test digest to {}",
                 crate::domain::mask_email(&recipient)

@@ -14,7 +14,7 @@ use axum::{
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::{delivery::BatchOutcome, store::Store};
+use crate::store::Store;
 
 const HTTP_REQUESTS: &str = "broadsheet_http_requests_total";
 const HTTP_DURATION: &str = "broadsheet_http_request_duration_seconds";
@@ -75,13 +75,8 @@ pub fn reader_event(event: &'static str) {
 }
 
 /// Emails of `kind` ("account" or "digest") by what became of them.
-pub fn emails(kind: &'static str, outcome: &BatchOutcome) {
-    for (result, count) in [
-        ("sent", outcome.sent),
-        ("failed", outcome.failed),
-        ("retried", outcome.retried),
-        ("cancelled", outcome.cancelled),
-    ] {
+pub fn emails(kind: &'static str, outcomes: &[(&'static str, usize)]) {
+    for &(result, count) in outcomes {
         if count > 0 {
             metrics::counter!("broadsheet_emails_total", "kind" => kind, "outcome" => result)
                 .increment(u64::try_from(count).unwrap_or(u64::MAX));
@@ -113,7 +108,7 @@ pub async fn render(store: &Store) -> anyhow::Result<String> {
     );
     text.push_str("# TYPE broadsheet_campaign_deliveries gauge\n");
     // Campaign ids are UUIDs: nothing in them needs escaping.
-    for c in crate::store::digests::running(store).await? {
+    for c in crate::store::campaigns::running(store).await? {
         for (state, value) in [
             ("recipients", c.recipients),
             ("sent", c.sent),

@@ -36,7 +36,7 @@ pub async fn detail(store: &Store, clock: &Clock, id: &str) -> anyhow::Result<Op
             event.remove("user_agent");
         }
     }
-    let deliveries = store::digests::deliveries_of(store, id, 100).await?;
+    let deliveries = store::deliveries::deliveries_of(store, id, 100).await?;
     data["deliveries"] = json!(deliveries);
     Ok(Some(data))
 }

@@ -163,7 +163,7 @@ pub async fn withdraw_newsletter(
         now,
     )
     .await?;
-    let cancelled = store::digests::cancel_pending_for(conn, subscriber_id).await?;
+    let cancelled = store::deliveries::cancel_pending_for(conn, subscriber_id).await?;
     crate::metrics::reader_event("unsubscribe");
     tracing::info!(event = "consent_withdrawn", %subscriber_id, source = source.as_str(), cancelled, "digest consent withdrawn");
     Ok(true)

@@ -18,19 +18,46 @@ use std::{
 
 use crate::{
     clock::{Clock, secs_ms},
-    store::{Store, digests, outbox},
+    store::{
+        Store,
+        queue::{self, Queue, Rows},
+    },
 };
 
-/// A row of one of the two delivery queues.
+/// A row of one of the two queues: an account email in `outbox` by id, or
+/// a reader's digest of a campaign in `deliveries`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Row {
-    /// An account email in `outbox`, by id.
-    Email(String),
-    /// A reader's digest of a campaign, in `deliveries`.
-    Delivery {
-        campaign: String,
-        subscriber: String,
-    },
+pub struct Row {
+    pub queue: Queue,
+    pub campaign: Option<String>,
+    pub id: String,
+}
+
+impl Row {
+    pub fn email(id: &str) -> Self {
+        Self {
+            queue: Queue::Outbox,
+            campaign: None,
+            id: id.to_owned(),
+        }
+    }
+
+    pub fn delivery(campaign: &str, subscriber: &str) -> Self {
+        Self {
+            queue: Queue::Deliveries,
+            campaign: Some(campaign.to_owned()),
+            id: subscriber.to_owned(),
+        }
+    }
+
+    /// This row alone, as the store names rows.
+    pub fn as_rows(&self) -> Rows<'_> {
+        Rows {
+            queue: self.queue,
+            campaign: self.campaign.as_deref(),
+            ids: std::slice::from_ref(&self.id),
+        }
+    }
 }
 
 /// The rows one batch holds, each with the moment its lease ends.
@@ -110,35 +137,28 @@ impl Leases {
     /// Extends the lease of every row held, in one statement per queue and
     /// campaign, and moves the deadline of each the database extended.
     async fn renew(&self) -> anyhow::Result<()> {
-        let mut emails = Vec::new();
-        let mut campaigns: HashMap<String, Vec<String>> = HashMap::new();
+        let mut groups: HashMap<(Queue, Option<String>), Vec<String>> = HashMap::new();
         for row in self.rows().keys() {
-            match row {
-                Row::Email(id) => emails.push(id.clone()),
-                Row::Delivery {
-                    campaign,
-                    subscriber,
-                } => campaigns
-                    .entry(campaign.clone())
-                    .or_default()
-                    .push(subscriber.clone()),
-            }
+            groups
+                .entry((row.queue, row.campaign.clone()))
+                .or_default()
+                .push(row.id.clone());
         }
         let until = self.clock.now_ms() + secs_ms(self.lease_s);
         let mut renewed = Vec::new();
         // Each statement on its own: one that fails leaves the others' rows renewed.
         let mut failed = None;
-        if !emails.is_empty() {
-            match outbox::renew(&self.store, &self.owner, &emails, until).await {
-                Ok(ids) => renewed.extend(ids.into_iter().map(Row::Email)),
-                Err(error) => failed = Some(error),
-            }
-        }
-        for (campaign, subscribers) in campaigns {
-            match digests::renew(&self.store, &self.owner, &campaign, &subscribers, until).await {
-                Ok(ids) => renewed.extend(ids.into_iter().map(|subscriber| Row::Delivery {
+        for ((queue, campaign), ids) in groups {
+            let rows = Rows {
+                queue,
+                campaign: campaign.as_deref(),
+                ids: &ids,
+            };
+            match queue::renew(&self.store, &self.owner, rows, until).await {
+                Ok(ids) => renewed.extend(ids.into_iter().map(|id| Row {
+                    queue,
                     campaign: campaign.clone(),
-                    subscriber,
+                    id,
                 })),
                 Err(error) => failed = Some(error),
             }

@@ -1,11 +1,13 @@
 //! Durable mail delivery: the workers that claim, render, send and record
 //! (DESIGN "Durable mail"); `crate::emails` queues in the caller's transaction.
+//! Account mail and digests are two instances of one lease queue.
 
-mod backoff;
+mod claims;
 mod digest;
 mod lease;
-mod shape;
+mod queue;
+mod record;
+mod retry;
 mod worker;
 
-pub use digest::{DigestSettings, NextDigest, Preview};
 pub use worker::{BatchOutcome, Intake, Worker, WorkerSettings};

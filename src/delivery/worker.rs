@@ -9,17 +9,19 @@ use lettre::message::{Mailbox, dkim::DkimConfig};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    backoff::retry_delay_ms,
-    digest::DigestSettings,
     lease::{Leases, Row},
+    queue::LeaseQueue,
+    retry::Retry,
 };
 use crate::{
     clock::{Clock, hours_ms, secs_ms},
     config::DeliveryConfig,
+    digest::Composer,
     mail::{EmailTemplates, Envelope, SendError, Transport, build_message},
     store::{
         Store,
         outbox::{self, ClaimedEmail},
+        queue::{Finish, Queue},
     },
 };
 
@@ -45,6 +47,19 @@ impl BatchOutcome {
         self.cancelled += other.cancelled;
         self.released += other.released;
     }
+
+    /// Adds these outcomes to the `kind` ("account" or "digest") counters.
+    pub fn count(&self, kind: &'static str) {
+        crate::metrics::emails(
+            kind,
+            &[
+                ("sent", self.sent),
+                ("failed", self.failed),
+                ("retried", self.retried),
+                ("cancelled", self.cancelled),
+            ],
+        );
+    }
 }
 
 enum Delivered {
@@ -61,7 +76,7 @@ pub struct Worker {
     pub(super) templates: Arc<EmailTemplates>,
     pub(super) transport: Transport,
     pub(super) from: Mailbox,
-    pub(super) digest: DigestSettings,
+    pub(super) composer: Arc<Composer>,
     pub(super) dkim: Option<Arc<DkimConfig>>,
     pub(super) config: DeliveryConfig,
     pub(super) concurrency: usize,
@@ -73,8 +88,10 @@ pub struct Worker {
     /// sending: a send may take `smtp.timeout_s`, and must end while the
     /// lease holds, or another worker could send the same digest.
     pub(super) send_margin_ms: i64,
-    /// Names this worker's leases, so a release never touches another's rows.
-    pub(super) owner: String,
+    /// Account mail, and digests: two instances of one lease queue, leased
+    /// under one owner name.
+    pub(super) emails: LeaseQueue,
+    pub(super) deliveries: LeaseQueue,
     /// Signup emails the whole service may send per hour; 0: no ceiling.
     pub(super) signup_emails_per_hour: u32,
     /// Run before each batch of account mail.
@@ -91,8 +108,9 @@ pub struct WorkerSettings {
     pub templates: Arc<EmailTemplates>,
     pub transport: Transport,
     pub from: Mailbox,
-    pub digest: DigestSettings,
-    pub dkim: Option<DkimConfig>,
+    /// Composes digests, sharing the templates and DKIM key given here.
+    pub composer: Arc<Composer>,
+    pub dkim: Option<Arc<DkimConfig>>,
     pub config: DeliveryConfig,
     pub concurrency: u32,
     /// Messages per second; 0 means unlimited.
@@ -118,20 +136,24 @@ impl Worker {
         } else {
             i64::try_from(sendable_in_lease).map_or(batch, |sendable| batch.min(sendable).max(1))
         };
+        let owner = crate::store::new_id();
+        let queue = |queue| LeaseQueue::new(queue, &store, &clock, &owner, &settings.config);
+        let (emails, deliveries) = (queue(Queue::Outbox), queue(Queue::Deliveries));
         Self {
             store,
             clock,
+            emails,
+            deliveries,
             digest_batch,
             send_margin_ms: secs_ms(settings.send_timeout_s),
             templates: settings.templates,
             transport: settings.transport,
             from: settings.from,
-            digest: settings.digest,
-            dkim: settings.dkim.map(Arc::new),
+            composer: settings.composer,
+            dkim: settings.dkim,
             config: settings.config,
             concurrency: settings.concurrency.max(1) as usize,
             limiter,
-            owner: crate::store::new_id(),
             signup_emails_per_hour: settings.signup_emails_per_hour,
             intake: None,
         }
@@ -171,15 +193,16 @@ impl Worker {
             i64::from(self.config.batch_size),
             self.signup_emails_left(now).await?,
         );
-        let lease_until = now + secs_ms(self.config.lease_s);
-        let rows = outbox::claim(&self.store, &self.owner, now, lease_until, limits).await?;
+        let lease_until = self.emails.lease_until(now);
+        let owner = self.emails.owner();
+        let rows = outbox::claim(&self.store, owner, now, lease_until, limits).await?;
         let mut outcome = BatchOutcome {
             claimed: rows.len(),
             ..BatchOutcome::default()
         };
-        let leases = self.leases();
+        let leases = self.emails.leases();
         for row in &rows {
-            leases.hold(Row::Email(row.id.clone()), lease_until);
+            leases.hold(Row::email(&row.id), lease_until);
         }
         let sends = stream::iter(rows)
             .map(|row| self.deliver_one(row, &leases, cancel))
@@ -194,7 +217,7 @@ impl Worker {
                 Delivered::Released => outcome.released += 1,
             }
         }
-        crate::metrics::emails("account", &outcome);
+        outcome.count("account");
         Ok(outcome)
     }
 
@@ -236,11 +259,6 @@ impl Worker {
         }
     }
 
-    /// A batch's leases, renewed while it runs.
-    pub(super) fn leases(&self) -> Arc<Leases> {
-        Leases::new(&self.owner, &self.store, &self.clock, self.config.lease_s)
-    }
-
     /// Whether a send may start now and still end within the row's lease
     /// (a send may take `smtp.timeout_s`); if not, another worker could
     /// take the row while it is being sent.
@@ -265,7 +283,7 @@ impl Worker {
         leases: &Leases,
         cancel: &CancellationToken,
     ) -> anyhow::Result<Delivered> {
-        let held = Row::Email(row.id.clone());
+        let held = Row::email(&row.id);
         let delivered = self.deliver_held(row, &held, leases, cancel).await;
         leases.let_go(&held);
         delivered
@@ -280,7 +298,7 @@ impl Worker {
     ) -> anyhow::Result<Delivered> {
         // Shutting down, or too late to finish within the lease: hand it back.
         if cancel.is_cancelled() || !self.may_send(leases, held) {
-            outbox::release(&self.store, &row.id, &self.owner).await?;
+            self.emails.release(held).await?;
             return Ok(Delivered::Released);
         }
         let prepared = serde_json::from_str(&row.context)
@@ -302,42 +320,60 @@ impl Worker {
         let (message, template_version) = match prepared {
             Ok(prepared) => prepared,
             // A template fixed by the operator may render later: retry.
-            Err(error) => return self.retry_or_give_up(&row, &format!("{error:#}")).await,
+            Err(error) => {
+                return self
+                    .retry_or_give_up(&row, held, &format!("{error:#}"))
+                    .await;
+            }
         };
         if !self.ready_to_send(leases, held).await {
-            outbox::release(&self.store, &row.id, &self.owner).await?;
+            self.emails.release(held).await?;
             return Ok(Delivered::Released);
         }
+        let ids = std::slice::from_ref(&held.id);
         match self.transport.send(message).await {
             Ok(()) => {
-                outbox::mark_sent(&self.store, &row.id, &template_version, self.clock.now_ms())
-                    .await?;
+                let template_version = Some(template_version.as_str());
+                let sent = Finish::Sent { template_version };
+                self.emails.finish(None, ids, sent).await?;
                 tracing::info!(outbox_id = %row.id, template = %row.template, "email sent");
                 Ok(Delivered::Sent)
             }
             Err(SendError::Permanent(error)) => {
                 tracing::warn!(outbox_id = %row.id, %error, "email refused for good");
-                outbox::mark_failed(&self.store, &row.id, &error).await?;
+                self.emails
+                    .finish(None, ids, Finish::Failed(&error))
+                    .await?;
                 Ok(Delivered::Failed)
             }
-            Err(SendError::Transient(error)) => self.retry_or_give_up(&row, &error).await,
+            Err(SendError::Transient(error)) => self.retry_or_give_up(&row, held, &error).await,
         }
     }
 
-    async fn retry_or_give_up(&self, row: &ClaimedEmail, error: &str) -> anyhow::Result<Delivered> {
-        let now = self.clock.now_ms();
-        if now - row.created_at >= hours_ms(self.config.give_up_after_h) {
-            tracing::warn!(outbox_id = %row.id, %error, "email given up after retries");
-            outbox::mark_failed(&self.store, &row.id, &format!("gave up: {error}")).await?;
-            return Ok(Delivered::Failed);
+    async fn retry_or_give_up(
+        &self,
+        row: &ClaimedEmail,
+        held: &Row,
+        error: &str,
+    ) -> anyhow::Result<Delivered> {
+        match self
+            .emails
+            .retry(held, row.attempts, row.created_at, error)
+            .await?
+        {
+            Retry::At(due) => {
+                tracing::info!(outbox_id = %row.id, attempts = row.attempts, due, %error, "email will be retried");
+                Ok(Delivered::Retried)
+            }
+            Retry::GiveUp => {
+                tracing::warn!(outbox_id = %row.id, %error, "email given up after retries");
+                let gave_up = format!("gave up: {error}");
+                let ids = std::slice::from_ref(&held.id);
+                self.emails
+                    .finish(None, ids, Finish::Failed(&gave_up))
+                    .await?;
+                Ok(Delivered::Failed)
+            }
         }
-        let delay = retry_delay_ms(
-            row.attempts,
-            self.config.retry_base_s,
-            self.config.retry_max_s,
-        );
-        tracing::info!(outbox_id = %row.id, attempts = row.attempts, delay_ms = delay, %error, "email will be retried");
-        outbox::reschedule(&self.store, &row.id, now + delay, error).await?;
-        Ok(Delivered::Retried)
     }
 }

@@ -65,7 +65,7 @@ pub async fn apply(
     let now = clock.now_ms();
     let (from, to) = control.transition();
     let mut tx = store.begin().await?;
-    if !store::digests::set_status(&mut tx, id, from, to, now).await? {
+    if !store::campaigns::set_status(&mut tx, id, from, to, now).await? {
         drop(tx);
         return Ok(match summary(store, clock, id).await? {
             Some(campaign) => Controlled::Conflict(campaign),
@@ -73,7 +73,7 @@ pub async fn apply(
         });
     }
     if control == Control::Cancel {
-        store::digests::cancel_pending_of_campaign(&mut tx, id, now).await?;
+        store::deliveries::cancel_pending_of_campaign(&mut tx, id, now).await?;
     }
     audit::record(
         &mut tx,
@@ -85,7 +85,7 @@ pub async fn apply(
     )
     .await?;
     tx.commit().await?;
-    store::digests::refresh_campaign(store, id, now).await?;
+    store::campaigns::refresh_campaign(store, id, now).await?;
     let campaign = summary(store, clock, id).await?;
     Ok(campaign.map_or(Controlled::NotFound, Controlled::Done))
 }
@@ -96,7 +96,7 @@ pub async fn summary(
     clock: &Clock,
     id: &str,
 ) -> anyhow::Result<Option<CampaignSummary>> {
-    let found = store::digests::summary(store, id).await?;
+    let found = store::campaigns::summary(store, id).await?;
     Ok(found.map(|c| c.with_rate(clock.now_ms())))
 }
 
@@ -107,6 +107,6 @@ pub async fn recent(
     limit: i64,
 ) -> anyhow::Result<Vec<CampaignSummary>> {
     let now = clock.now_ms();
-    let found = store::digests::recent(store, limit).await?;
+    let found = store::campaigns::recent(store, limit).await?;
     Ok(found.into_iter().map(|c| c.with_rate(now)).collect())
 }

@@ -4,9 +4,14 @@
 //! late and dated in the past), and one delivery per consenting reader is
 //! queued for the workers (DESIGN "Scheduler", "Durable mail").
 
+mod compose;
 pub mod control;
+mod previews;
 mod schedule;
+mod shape;
 
+pub use compose::{Campaign, Composer, DigestSettings};
+pub use previews::{NextDigest, Preview, PreviewReader, Previews};
 pub use schedule::Schedule;
 pub(crate) use schedule::whole_second;
 
@@ -53,7 +58,8 @@ pub async fn run_due(
         // First sight: remember the latest firing without acting on it, so a
         // new installation does not send at once.
         lock_schedule(&mut tx, schedule, now).await?;
-        if !store::digests::claim_firing(&mut tx, &schedule.name, fire.timestamp_millis()).await? {
+        if !store::schedules::claim_firing(&mut tx, &schedule.name, fire.timestamp_millis()).await?
+        {
             tx.commit().await?;
             continue;
         }
@@ -104,12 +110,12 @@ pub async fn send_now(
 }
 
 /// True while any campaign still has deliveries to make.
-pub async fn unfinished(store: &Store) -> anyhow::Result<Vec<store::digests::CampaignStatus>> {
-    store::digests::running(store).await
+pub async fn unfinished(store: &Store) -> anyhow::Result<Vec<store::campaigns::CampaignStatus>> {
+    store::campaigns::running(store).await
 }
 
 /// Locks the schedule's state for the rest of `conn`'s transaction (see
-/// [`store::digests::lock_schedule`]); on first sight its latest firing
+/// [`store::schedules::lock_schedule`]); on first sight its latest firing
 /// counts as acted on.
 async fn lock_schedule(
     conn: &mut Conn,
@@ -117,7 +123,7 @@ async fn lock_schedule(
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let last_fire = schedule.last_fire(now).map_or(0, |t| t.timestamp_millis());
-    store::digests::lock_schedule(conn, &schedule.name, last_fire).await
+    store::schedules::lock_schedule(conn, &schedule.name, last_fire).await
 }
 
 /// Creates the campaign sent at `until`, inside `conn`'s transaction, which
@@ -140,7 +146,7 @@ async fn start(
         covers_until: until.timestamp_millis(),
         articles: None,
     };
-    let articles = match store::digests::create_campaign(conn, &campaign, now).await? {
+    let articles = match store::campaigns::create_campaign(conn, &campaign, now).await? {
         // Another run owns this period.
         None => return Ok(Started::AlreadyStarted),
         Some(n) => n,
@@ -158,13 +164,13 @@ async fn enqueue(
     now: i64,
 ) -> anyhow::Result<Started> {
     if articles == 0 {
-        store::digests::delete_campaign(conn, &id).await?;
+        store::campaigns::delete_campaign(conn, &id).await?;
         return Ok(Started::NothingNew);
     }
     let recipients =
-        store::digests::enqueue_recipients(conn, &id, schedule.frequency.as_str(), now).await?;
+        store::deliveries::enqueue_recipients(conn, &id, schedule.frequency.as_str(), now).await?;
     if recipients == 0 {
-        store::digests::mark_done(conn, &id, now).await?;
+        store::campaigns::mark_done(conn, &id, now).await?;
     }
     Ok(Started::Campaign {
         id,
@@ -199,7 +205,7 @@ pub async fn send_articles(
     };
     let mut tx = store.begin().await?;
     lock_schedule(&mut tx, schedule, clock.now()).await?;
-    let chosen = store::digests::create_campaign(&mut tx, &campaign, now)
+    let chosen = store::campaigns::create_campaign(&mut tx, &campaign, now)
         .await?
         .unwrap_or(0);
     let outcome = enqueue(&mut tx, schedule, id, &key, chosen, now).await?;
@@ -231,17 +237,17 @@ pub async fn upcoming_articles(
     store: &Store,
     clock: &Clock,
     schedule: &Schedule,
-) -> anyhow::Result<(Vec<store::digests::CampaignArticle>, i64)> {
+) -> anyhow::Result<(Vec<store::campaigns::CampaignArticle>, i64)> {
     let now = clock.now();
     let oldest = schedule.oldest_article(now).timestamp_millis();
     let until = now.timestamp_millis();
-    let articles = store::digests::unsent_articles(store, &schedule.name, oldest, until).await?;
+    let articles = store::schedules::unsent_articles(store, &schedule.name, oldest, until).await?;
     Ok((articles, until))
 }
 
 /// When the schedule last sent a digest to anyone; `None` if it never has.
 pub async fn last_sent(store: &Store, schedule: &Schedule) -> anyhow::Result<Option<i64>> {
-    store::digests::last_sent(store, &schedule.name).await
+    store::schedules::last_sent(store, &schedule.name).await
 }
 
 /// Why the schedule has nothing to send now, in words for editors.

@@ -29,6 +29,37 @@ pub struct Envelope<'a> {
     pub eight_bit_mime: bool,
 }
 
+/// A mailing list's headers (RFC 2369, RFC 8058): which list a message
+/// belongs to, and how to leave it in one click (E-01, E-13).
+pub struct ListHeaders<'a> {
+    /// The list's name as readers see it (the site's name).
+    pub name: &'a str,
+    pub id: &'a str,
+    pub unsubscribe_url: &'a str,
+    /// An address that also unsubscribes, by mail; empty for none.
+    pub unsubscribe_mailto: &'a str,
+}
+
+impl ListHeaders<'_> {
+    pub fn headers(&self) -> [(&'static str, String); 3] {
+        let mut unsubscribe = format!("<{}>", self.unsubscribe_url);
+        if !self.unsubscribe_mailto.is_empty() {
+            unsubscribe.push_str(&format!(
+                ", <mailto:{}?subject=unsubscribe>",
+                self.unsubscribe_mailto
+            ));
+        }
+        [
+            ("List-Id", format!("{} <{}>", self.name, self.id)),
+            ("List-Unsubscribe", unsubscribe),
+            (
+                "List-Unsubscribe-Post",
+                "List-Unsubscribe=One-Click".to_owned(),
+            ),
+        ]
+    }
+}
+
 /// multipart/alternative, text first and HTML last (E-15), with Date, a fixed
 /// Message-ID (retries reuse it) and `Auto-Submitted: auto-generated` (E-19).
 pub fn build_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> anyhow::Result<Message> {

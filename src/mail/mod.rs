@@ -7,6 +7,6 @@ mod render;
 mod smtp_pool;
 mod transport;
 
-pub use message::{Envelope, build_message, message_id_domain};
+pub use message::{Envelope, ListHeaders, build_message, message_id_domain};
 pub use render::{EmailTemplates, RenderedEmail};
 pub use transport::{SendError, Transport};

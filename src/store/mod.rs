@@ -9,14 +9,17 @@
 
 pub mod articles;
 pub mod audit;
+pub mod campaigns;
 pub mod consent;
-pub mod digests;
+pub mod deliveries;
 pub mod editors;
 pub mod feeds;
 pub mod import;
 pub mod link_requests;
 pub mod outbox;
 pub mod preferences;
+pub mod queue;
+pub mod schedules;
 pub mod sessions;
 pub mod settings;
 pub mod stats;

@@ -83,29 +83,6 @@ pub async fn signup_emails_sent_since(store: &Store, since: i64, now: i64) -> an
     .context("while counting signup emails")
 }
 
-/// Extends `owner`'s leases on these pending rows to `until`; returns the
-/// ids whose lease it extended.
-pub async fn renew(
-    store: &Store,
-    owner: &str,
-    ids: &[String],
-    until: i64,
-) -> anyhow::Result<Vec<String>> {
-    let sql = format!(
-        "UPDATE outbox SET lease_until = $1
-         WHERE lease_owner = $2 AND status = 'pending' AND id IN ({})
-         RETURNING id",
-        store.json_list(3)
-    );
-    sqlx::query_scalar(&sql)
-        .bind(until)
-        .bind(owner)
-        .bind(serde_json::to_string(ids)?)
-        .fetch_all(store.pool())
-        .await
-        .context("while renewing email leases")
-}
-
 /// Leases up to `limit` due rows to `owner`, of which at most
 /// `signup_limit` signup emails. Rows whose lease expired (a crashed
 /// worker) are due again. PostgreSQL skips rows other instances are
@@ -144,76 +121,6 @@ pub async fn claim(
         .fetch_all(store.pool())
         .await
         .context("while claiming queued emails")
-}
-
-/// Done: the context (which may hold a tokenised link) is emptied.
-pub async fn mark_sent(
-    store: &Store,
-    id: &str,
-    template_version: &str,
-    now: i64,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE outbox SET status = 'sent', sent_at = $1, template_version = $2, context = '{}',
-                           lease_owner = NULL, lease_until = NULL, last_error = NULL
-         WHERE id = $3 AND status = 'pending'",
-    )
-    .bind(now)
-    .bind(template_version)
-    .bind(id)
-    .execute(store.pool())
-    .await
-    .context("while marking an email sent")?;
-    Ok(())
-}
-
-/// A transient failure: try again at `next_attempt_at`.
-pub async fn reschedule(
-    store: &Store,
-    id: &str,
-    next_attempt_at: i64,
-    error: &str,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE outbox SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL
-         WHERE id = $3 AND status = 'pending'",
-    )
-    .bind(next_attempt_at)
-    .bind(error)
-    .bind(id)
-    .execute(store.pool())
-    .await
-    .context("while rescheduling an email")?;
-    Ok(())
-}
-
-/// A permanent failure (5xx, or retries exhausted): never tried again.
-pub async fn mark_failed(store: &Store, id: &str, error: &str) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE outbox SET status = 'failed', last_error = $1, context = '{}',
-                           lease_owner = NULL, lease_until = NULL
-         WHERE id = $2 AND status = 'pending'",
-    )
-    .bind(error)
-    .bind(id)
-    .execute(store.pool())
-    .await
-    .context("while marking an email failed")?;
-    Ok(())
-}
-
-/// Hands back a claimed row that was not attempted (shutdown), uncounted.
-pub async fn release(store: &Store, id: &str, owner: &str) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE outbox SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1
-         WHERE id = $1 AND lease_owner = $2 AND status = 'pending'",
-    )
-    .bind(id)
-    .bind(owner)
-    .execute(store.pool())
-    .await
-    .context("while releasing an email")?;
-    Ok(())
 }
 
 /// One email in a reader's history (no body, no link).

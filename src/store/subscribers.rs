@@ -3,7 +3,7 @@
 use anyhow::Context;
 use sqlx::{FromRow, Row};
 
-use super::Conn;
+use super::{Conn, Store};
 use crate::domain::{EmailAddress, SubscriberName};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,4 +302,21 @@ pub async fn list(
     .fetch_all(pool)
     .await
     .context("while listing readers")
+}
+
+/// A hard bounce: the reader is never selected or sent to again (E-24).
+pub async fn suppress_subscriber(
+    store: &Store,
+    subscriber_id: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE subscribers SET suppressed_at = $1 WHERE id = $2 AND suppressed_at IS NULL",
+    )
+    .bind(now)
+    .bind(subscriber_id)
+    .execute(store.pool())
+    .await
+    .context("while suppressing a reader")?;
+    Ok(())
 }

@@ -259,7 +259,7 @@ async fn readers_who_stop_qualifying_after_queueing_are_checked_again_at_claim(b
     app.set_preferences(leaving[0], "daily", &[], true).await;
     // Suppressed as a hard bounce of another message suppresses.
     let suppressed = app.subscriber_id(leaving[1]).await;
-    broadsheet::store::digests::suppress_subscriber(&app.store, &suppressed, now)
+    broadsheet::store::subscribers::suppress_subscriber(&app.store, &suppressed, now)
         .await
         .unwrap();
     // Erased at their request.
@@ -387,9 +387,10 @@ async fn a_killed_workers_digest_lease_is_reclaimed(backend: Backend) {
     send_now(&app).await;
     let now = app.clock.now_ms();
     let lease_ms = i64::try_from(app.config.delivery.lease_s * 1000).unwrap();
-    let claimed = broadsheet::store::digests::claim(&app.store, "killed", now, now + lease_ms, 10)
-        .await
-        .unwrap();
+    let claimed =
+        broadsheet::store::deliveries::claim(&app.store, "killed", now, now + lease_ms, 10)
+            .await
+            .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(
         app.drain_outbox().await.claimed,
@@ -752,7 +753,7 @@ async fn started_campaign(app: &TestApp) -> String {
     }
 }
 
-async fn summary(app: &TestApp, id: &str) -> broadsheet::store::digests::CampaignSummary {
+async fn summary(app: &TestApp, id: &str) -> broadsheet::store::campaigns::CampaignSummary {
     digest::control::summary(&app.store, &app.clock, id)
         .await
         .unwrap()

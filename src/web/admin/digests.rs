@@ -14,9 +14,8 @@ use super::{Console, back_to};
 use crate::{
     app::AppState,
     audit,
-    delivery::NextDigest,
     digest::{
-        self, Schedule, Started,
+        self, NextDigest, Schedule, Started,
         control::{self, Control, Controlled},
     },
     domain::EmailAddress,
@@ -60,7 +59,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Result<Res
 }
 
 /// Campaign articles come one row per category.
-fn distinct_articles(rows: &[store::digests::CampaignArticle]) -> usize {
+fn distinct_articles(rows: &[store::campaigns::CampaignArticle]) -> usize {
     let mut slugs: Vec<&str> = rows.iter().map(|a| a.slug.as_str()).collect();
     slugs.sort_unstable();
     slugs.dedup();
@@ -128,7 +127,7 @@ pub async fn preview(
     };
     let to = "preview@example.invalid";
     let (preview, nothing) = match state
-        .worker
+        .previews
         .next_digest(&schedule, to, reader.as_ref())
         .await?
     {
@@ -221,14 +220,14 @@ pub async fn send_test(
         return Ok(([(header::RETRY_AFTER, "3600")], page).into_response());
     }
     let NextDigest::Ready(preview) = state
-        .worker
+        .previews
         .next_digest(&schedule, to.canonical(), None)
         .await?
     else {
         let reason = digest::nothing_to_send(&state.store, &schedule).await?;
         return console.message(&state, StatusCode::CONFLICT, "Nothing to send", &reason);
     };
-    if let Err(error) = state.worker.send_preview(*preview).await {
+    if let Err(error) = state.previews.send(*preview).await {
         tracing::warn!(error = format!("{error:#}"), "test digest not sent");
         let message = "The mail server did not take the test message; see the log for why.";
         return console.message(&state, StatusCode::BAD_GATEWAY, "Not sent", message);

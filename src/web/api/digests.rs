@@ -13,13 +13,12 @@ use super::{ApiError, Body, Caller, ErrorBody, Params, page_size};
 use crate::{
     app::AppState,
     audit::Actor,
-    delivery::NextDigest,
     digest::{
-        self, Started,
+        self, NextDigest, Started,
         control::{self, Control, Controlled},
     },
     domain::EmailAddress,
-    store::digests::CampaignSummary,
+    store::campaigns::CampaignSummary,
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -163,7 +162,7 @@ pub async fn preview(
     };
     let to = "preview@example.invalid";
     let preview = match state
-        .worker
+        .previews
         .next_digest(&schedule, to, reader.as_ref())
         .await?
     {

@@ -1,0 +1,104 @@
+//! One lease queue, of which account mail (`outbox`) and digests
+//! (`deliveries`) are two instances: rows are claimed under a short lease,
+//! renewed while the batch runs ([`Leases`]), then finished in chunks,
+//! rescheduled by the one retry policy, or handed back on shutdown. Every
+//! change checks that this worker still holds the row.
+
+use std::sync::Arc;
+
+use super::{
+    lease::{Leases, Row},
+    retry::{Retry, RetryPolicy},
+};
+use crate::{
+    clock::{Clock, secs_ms},
+    config::DeliveryConfig,
+    store::{
+        Store,
+        queue::{self, Finish, Queue, Rows},
+    },
+};
+
+#[derive(Clone)]
+pub struct LeaseQueue {
+    queue: Queue,
+    store: Store,
+    clock: Clock,
+    /// Names this worker's leases, so a change never touches another's rows.
+    owner: String,
+    lease_s: u64,
+    retry: RetryPolicy,
+}
+
+impl LeaseQueue {
+    pub fn new(
+        queue: Queue,
+        store: &Store,
+        clock: &Clock,
+        owner: &str,
+        config: &DeliveryConfig,
+    ) -> Self {
+        Self {
+            queue,
+            store: store.clone(),
+            clock: clock.clone(),
+            owner: owner.to_owned(),
+            lease_s: config.lease_s,
+            retry: RetryPolicy::new(config),
+        }
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// When a lease taken at `now` ends.
+    pub fn lease_until(&self, now: i64) -> i64 {
+        now + secs_ms(self.lease_s)
+    }
+
+    /// A batch's leases, renewed while it runs.
+    pub fn leases(&self) -> Arc<Leases> {
+        Leases::new(&self.owner, &self.store, &self.clock, self.lease_s)
+    }
+
+    /// Hands a claimed row back untried: another worker, or the next batch,
+    /// takes it at once.
+    pub async fn release(&self, row: &Row) -> anyhow::Result<()> {
+        queue::release(&self.store, &self.owner, row.as_rows()).await?;
+        Ok(())
+    }
+
+    /// A transient failure after `attempts` tries of a row queued at
+    /// `queued_at`: rescheduled by the retry policy, or, past its limit,
+    /// [`Retry::GiveUp`] for the caller to finish as failed.
+    pub async fn retry(
+        &self,
+        row: &Row,
+        attempts: i64,
+        queued_at: i64,
+        error: &str,
+    ) -> anyhow::Result<Retry> {
+        let retry = self.retry.after(attempts, queued_at, self.clock.now_ms());
+        if let Retry::At(due) = retry {
+            queue::reschedule(&self.store, &self.owner, row.as_rows(), due, error).await?;
+        }
+        Ok(retry)
+    }
+
+    /// Finishes rows of this queue (of one campaign, for digests) in one
+    /// statement; returns how many were still ours and pending.
+    pub async fn finish(
+        &self,
+        campaign: Option<&str>,
+        ids: &[String],
+        how: Finish<'_>,
+    ) -> anyhow::Result<i64> {
+        let rows = Rows {
+            queue: self.queue,
+            campaign,
+            ids,
+        };
+        queue::finish(&self.store, &self.owner, rows, how, self.clock.now_ms()).await
+    }
+}

@@ -1,0 +1,390 @@
+//! Campaigns (`campaigns`, `campaign_articles`): one digest of a schedule,
+//! its articles, and the counts of its deliveries.
+
+use anyhow::Context;
+use sqlx::{FromRow, Row};
+
+use super::{Conn, Store, schedules::unsent};
+
+/// A campaign about to be created.
+pub struct NewCampaign<'a> {
+    pub id: &'a str,
+    pub schedule: &'a str,
+    pub period_key: &'a str,
+    pub subject: &'a str,
+    pub covers_from: i64,
+    pub covers_until: i64,
+    /// An editor's choice of articles; `None`: every article of the window
+    /// (`covers_from`, `covers_until`] the schedule has not sent yet.
+    pub articles: Option<&'a [String]>,
+}
+
+/// Creates the campaign with its articles; `None` if one with this period
+/// key exists already (another instance fired first) or no article is new.
+pub async fn create_campaign(
+    conn: &mut Conn,
+    campaign: &NewCampaign<'_>,
+    now: i64,
+) -> anyhow::Result<Option<u64>> {
+    let created = sqlx::query(
+        "INSERT INTO campaigns (id, schedule, period_key, status, subject, covers_from, covers_until, created_at)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7) ON CONFLICT (period_key) DO NOTHING",
+    )
+    .bind(campaign.id)
+    .bind(campaign.schedule)
+    .bind(campaign.period_key)
+    .bind(campaign.subject)
+    .bind(campaign.covers_from)
+    .bind(campaign.covers_until)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .context("while creating a campaign")?;
+    if created.rows_affected() == 0 {
+        return Ok(None);
+    }
+    if let Some(chosen) = campaign.articles {
+        // A handful of ids: one statement each is simpler than a list.
+        let mut added = 0;
+        for article in chosen {
+            let result = sqlx::query(
+                "INSERT INTO campaign_articles (campaign_id, article_id)
+                 SELECT $1, id FROM articles WHERE id = $2 AND draft = 0 ON CONFLICT DO NOTHING",
+            )
+            .bind(campaign.id)
+            .bind(article)
+            .execute(&mut *conn)
+            .await
+            .context("while adding a chosen article")?;
+            added += result.rows_affected();
+        }
+        return Ok(Some(added));
+    }
+    let sql = format!(
+        "INSERT INTO campaign_articles (campaign_id, article_id)
+         SELECT $1, a.id FROM articles a WHERE {}",
+        unsent(2)
+    );
+    let articles = sqlx::query(&sql)
+        .bind(campaign.id)
+        .bind(campaign.covers_from)
+        .bind(campaign.covers_until)
+        .bind(campaign.schedule)
+        .execute(&mut *conn)
+        .await
+        .context("while choosing a campaign's articles")?;
+    Ok(Some(articles.rows_affected()))
+}
+
+/// A campaign as a worker renders it.
+#[derive(Debug, Clone, FromRow)]
+pub struct CampaignRow {
+    pub id: String,
+    pub schedule: String,
+    pub subject: String,
+    pub covers_until: i64,
+    /// Retries give up a configured time after this.
+    pub created_at: i64,
+}
+
+pub async fn campaign(store: &Store, id: &str) -> anyhow::Result<Option<CampaignRow>> {
+    sqlx::query_as(
+        "SELECT id, schedule, subject, covers_until, created_at FROM campaigns WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await
+    .context("while reading a campaign")
+}
+
+/// One article of a campaign, with one of its categories ('' for none).
+#[derive(Debug, Clone, FromRow)]
+pub struct CampaignArticle {
+    pub slug: String,
+    pub title: String,
+    pub teaser: String,
+    pub author: String,
+    pub published_at: i64,
+    pub category: String,
+}
+
+pub async fn campaign_articles(
+    store: &Store,
+    campaign_id: &str,
+) -> anyhow::Result<Vec<CampaignArticle>> {
+    sqlx::query_as(
+        "SELECT a.slug, a.title, a.teaser, a.author, a.published_at, COALESCE(c.category, '') AS category
+         FROM campaign_articles ca JOIN articles a ON a.id = ca.article_id
+         LEFT JOIN article_categories c ON c.article_id = a.id
+         WHERE ca.campaign_id = $1 ORDER BY a.published_at DESC, a.id",
+    )
+    .bind(campaign_id)
+    .fetch_all(store.pool())
+    .await
+    .context("while reading a campaign's articles")
+}
+
+/// Stores a campaign's counts and moves it to `sending` or, with nothing
+/// pending any more, to `done`.
+pub async fn refresh_campaign(store: &Store, campaign_id: &str, now: i64) -> anyhow::Result<()> {
+    let row = sqlx::query(
+        "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending,
+                COALESCE(SUM(CASE WHEN status = 'sent' THEN 1 ELSE 0 END), 0) AS sent,
+                COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
+                COALESCE(SUM(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END), 0) AS cancelled
+         FROM deliveries WHERE campaign_id = $1",
+    )
+    .bind(campaign_id)
+    .fetch_one(store.pool())
+    .await
+    .context("while counting deliveries")?;
+    let count = |name: &str| -> anyhow::Result<i64> { Ok(row.try_get(name)?) };
+    let (pending, sent, failed, cancelled) = (
+        count("pending")?,
+        count("sent")?,
+        count("failed")?,
+        count("cancelled")?,
+    );
+    sqlx::query(
+        "UPDATE campaigns SET sent = $1, failed = $2, cancelled = $3,
+                status = CASE WHEN status IN ('queued', 'sending') THEN CASE WHEN $4 = 0 THEN 'done' ELSE 'sending' END ELSE status END,
+                finished_at = CASE WHEN $4 = 0 AND finished_at IS NULL THEN $5 ELSE finished_at END
+         WHERE id = $6",
+    )
+    .bind(sent)
+    .bind(failed)
+    .bind(cancelled)
+    .bind(pending)
+    .bind(now)
+    .bind(campaign_id)
+    .execute(store.pool())
+    .await
+    .context("while updating a campaign")?;
+    Ok(())
+}
+
+/// A campaign's status and counts.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct CampaignStatus {
+    pub id: String,
+    pub period_key: String,
+    pub status: String,
+    pub recipients: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+}
+
+pub async fn campaign_status(store: &Store, id: &str) -> anyhow::Result<Option<CampaignStatus>> {
+    sqlx::query_as("SELECT id, period_key, status, recipients, sent, failed, cancelled FROM campaigns WHERE id = $1")
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await
+        .context("while reading a campaign's status")
+}
+
+/// Drops a campaign that turned out to cover nothing.
+pub async fn delete_campaign(conn: &mut Conn, id: &str) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM campaigns WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .context("while dropping an empty campaign")?;
+    Ok(())
+}
+
+/// A campaign with nobody to send to is done at once.
+pub async fn mark_done(conn: &mut Conn, id: &str, now: i64) -> anyhow::Result<()> {
+    sqlx::query("UPDATE campaigns SET status = 'done', finished_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await
+        .context("while closing a campaign")?;
+    Ok(())
+}
+
+/// Campaigns still queued or sending.
+pub async fn running(store: &Store) -> anyhow::Result<Vec<CampaignStatus>> {
+    sqlx::query_as(
+        "SELECT id, period_key, status, recipients, sent, failed, cancelled FROM campaigns
+         WHERE status IN ('queued', 'sending') ORDER BY created_at",
+    )
+    .fetch_all(store.pool())
+    .await
+    .context("while listing running campaigns")
+}
+
+/// Closes campaigns left with nothing pending (e.g. every remaining reader
+/// withdrew), so none stays `queued` or `sending` for ever.
+pub async fn close_finished(store: &Store, now: i64) -> anyhow::Result<()> {
+    let idle: Vec<String> = sqlx::query_scalar(
+        "SELECT c.id FROM campaigns c WHERE c.status IN ('queued', 'sending')
+           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.campaign_id = c.id AND d.status = 'pending')",
+    )
+    .fetch_all(store.pool())
+    .await
+    .context("while looking for finished campaigns")?;
+    for id in idle {
+        refresh_campaign(store, &id, now).await?;
+    }
+    Ok(())
+}
+
+/// What one batch did to a campaign.
+#[derive(Debug, Clone, Default)]
+pub struct BatchCounts {
+    pub sent: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    pub retried: i64,
+    /// When the latest retry of the batch falls due, and its error.
+    pub last_retry: Option<(i64, String)>,
+}
+
+impl BatchCounts {
+    pub fn add_retry(&mut self, due: i64, error: String) {
+        self.retried += 1;
+        if self
+            .last_retry
+            .as_ref()
+            .is_none_or(|(latest, _)| due >= *latest)
+        {
+            self.last_retry = Some((due, error));
+        }
+    }
+}
+
+/// Adds a batch's counts to its campaign, which is then `sending`, or
+/// `done` once nothing is pending. Cheap per batch, unlike a recount over
+/// every delivery of the campaign ([`refresh_campaign`] does that when idle).
+pub async fn add_counts(
+    store: &Store,
+    campaign_id: &str,
+    counts: BatchCounts,
+    now: i64,
+) -> anyhow::Result<()> {
+    let (next_retry_at, last_error) = counts.last_retry.unzip();
+    sqlx::query(
+        "UPDATE campaigns SET sent = sent + $1, failed = failed + $2, cancelled = cancelled + $3,
+                retries = retries + $4,
+                next_retry_at = COALESCE($5, next_retry_at), last_error = COALESCE($6, last_error),
+                status = CASE WHEN status = 'queued' THEN 'sending' ELSE status END
+         WHERE id = $7",
+    )
+    .bind(counts.sent)
+    .bind(counts.failed)
+    .bind(counts.cancelled)
+    .bind(counts.retried)
+    .bind(next_retry_at)
+    .bind(last_error)
+    .bind(campaign_id)
+    .execute(store.pool())
+    .await
+    .context("while counting a batch")?;
+    let pending: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM deliveries WHERE campaign_id = $1 AND status = 'pending' LIMIT 1",
+    )
+    .bind(campaign_id)
+    .fetch_optional(store.pool())
+    .await
+    .context("while looking for pending deliveries")?;
+    if pending.is_none() {
+        // Done: one exact recount, which also takes in readers whose
+        // withdrawal cancelled their delivery outside any batch.
+        refresh_campaign(store, campaign_id, now).await?;
+    }
+    Ok(())
+}
+
+/// A campaign as editors watch it.
+#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct CampaignSummary {
+    pub id: String,
+    pub schedule: String,
+    pub period_key: String,
+    pub subject: String,
+    pub status: String,
+    pub recipients: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    /// Deliveries put back after a transient failure (an SMTP server down
+    /// or answering 4xx), each time one was.
+    pub retries: i64,
+    /// When the latest of those retries falls due (milliseconds since the
+    /// epoch): the backoff now in force.
+    pub next_retry_at: Option<i64>,
+    /// The error behind the latest retry.
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    /// Recipients not yet sent, failed or cancelled.
+    #[sqlx(skip)]
+    pub pending: i64,
+    /// Messages sent per second since the campaign started.
+    #[sqlx(skip)]
+    pub rate_per_s: f64,
+}
+
+impl CampaignSummary {
+    pub fn with_rate(mut self, now: i64) -> Self {
+        self.pending = (self.recipients - self.sent - self.failed - self.cancelled).max(0);
+        let elapsed_ms = self.finished_at.unwrap_or(now) - self.created_at;
+        #[allow(clippy::cast_precision_loss)] // counts and milliseconds far below 2^52
+        if elapsed_ms > 0 {
+            self.rate_per_s = (self.sent as f64 * 1000.0 / elapsed_ms as f64 * 10.0).round() / 10.0;
+        }
+        self
+    }
+}
+
+const SUMMARY_COLUMNS: &str = "id, schedule, period_key, subject, status, recipients, sent, failed, cancelled, \
+     retries, next_retry_at, last_error, created_at, finished_at";
+
+pub async fn summary(store: &Store, id: &str) -> anyhow::Result<Option<CampaignSummary>> {
+    sqlx::query_as(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM campaigns WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await
+    .context("while reading a campaign")
+}
+
+pub async fn recent(store: &Store, limit: i64) -> anyhow::Result<Vec<CampaignSummary>> {
+    sqlx::query_as(&format!(
+        "SELECT {SUMMARY_COLUMNS} FROM campaigns ORDER BY created_at DESC, id DESC LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await
+    .context("while listing campaigns")
+}
+
+/// Moves a campaign from one of `from` to `to`; `false` if it is in none of them.
+pub async fn set_status(
+    conn: &mut Conn,
+    id: &str,
+    from: &[&str],
+    to: &str,
+    now: i64,
+) -> anyhow::Result<bool> {
+    // At most three states; the list is padded so the statement is one text.
+    let state = |i: usize| from.get(i).or(from.last()).copied().unwrap_or("");
+    let result = sqlx::query(
+        "UPDATE campaigns SET status = $1,
+           finished_at = CASE WHEN $1 = 'cancelled' THEN $2 ELSE finished_at END
+         WHERE id = $3 AND status IN ($4, $5, $6)",
+    )
+    .bind(to)
+    .bind(now)
+    .bind(id)
+    .bind(state(0))
+    .bind(state(1))
+    .bind(state(2))
+    .execute(&mut *conn)
+    .await
+    .context("while changing a campaign's status")?;
+    Ok(result.rows_affected() == 1)
+}

@@ -1,0 +1,226 @@
+//! The lease lifecycle shared by the two queues of work, `outbox` (account
+//! mail, one row per email) and `deliveries` (one row per reader of a
+//! campaign): renew, hand back, reschedule and finish rows a worker holds.
+//! Each statement names the rows it means, changes only those still
+//! pending and leased to the caller, and says which it changed.
+//!
+//! Claiming is written per table (`outbox::claim`, `deliveries::claim`):
+//! what is due differs (a signup ceiling, a running campaign).
+
+use anyhow::Context;
+
+use super::Store;
+
+/// A table that holds leased work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Queue {
+    /// Account mail, rows named by `id`.
+    Outbox,
+    /// Digests, rows named by `subscriber_id` within one `campaign_id`.
+    Deliveries,
+}
+
+impl Queue {
+    fn table(self) -> &'static str {
+        match self {
+            Queue::Outbox => "outbox",
+            Queue::Deliveries => "deliveries",
+        }
+    }
+
+    fn id_column(self) -> &'static str {
+        match self {
+            Queue::Outbox => "id",
+            Queue::Deliveries => "subscriber_id",
+        }
+    }
+}
+
+/// Some rows of one queue: outbox ids, or readers of one campaign.
+#[derive(Debug, Clone, Copy)]
+pub struct Rows<'a> {
+    pub queue: Queue,
+    /// The campaign, for deliveries; `None` for the outbox.
+    pub campaign: Option<&'a str>,
+    pub ids: &'a [String],
+}
+
+impl Rows<'_> {
+    /// The condition naming these rows, still pending and leased to the
+    /// owner bound as `$owner`, with its parameters from `$first` on.
+    fn held_by(&self, store: &Store, owner: usize, first: usize) -> String {
+        let ids = format!("{} IN ({})", self.queue.id_column(), store.json_list(first));
+        let campaign = match self.campaign {
+            Some(_) => format!(" AND campaign_id = ${}", first + 1),
+            None => String::new(),
+        };
+        format!("status = 'pending' AND lease_owner = ${owner} AND {ids}{campaign}")
+    }
+
+    /// Binds what [`Rows::held_by`] named, in its order.
+    fn bind<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> anyhow::Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>> {
+        let query = query.bind(serde_json::to_string(self.ids)?);
+        Ok(match self.campaign {
+            Some(campaign) => query.bind(campaign.to_owned()),
+            None => query,
+        })
+    }
+}
+
+/// How many rows a statement changed.
+fn changed(result: &sqlx::any::AnyQueryResult) -> i64 {
+    i64::try_from(result.rows_affected()).unwrap_or(i64::MAX)
+}
+
+/// Extends `owner`'s leases on `rows` to `until`; returns the ids whose
+/// lease it extended (a row whose lease ran out and was taken by another
+/// worker is not among them).
+pub async fn renew(
+    store: &Store,
+    owner: &str,
+    rows: Rows<'_>,
+    until: i64,
+) -> anyhow::Result<Vec<String>> {
+    if rows.ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "UPDATE {} SET lease_until = $1 WHERE {} RETURNING {}",
+        rows.queue.table(),
+        rows.held_by(store, 2, 3),
+        rows.queue.id_column()
+    );
+    let mut query = sqlx::query_scalar(&sql).bind(until).bind(owner);
+    query = query.bind(serde_json::to_string(rows.ids)?);
+    if let Some(campaign) = rows.campaign {
+        query = query.bind(campaign);
+    }
+    query
+        .fetch_all(store.pool())
+        .await
+        .with_context(|| format!("while renewing leases in {}", rows.queue.table()))
+}
+
+/// Hands back rows that were claimed but not attempted (a shutdown, a lease
+/// too short to finish in): due again at once, the claim not counted as an
+/// attempt.
+pub async fn release(store: &Store, owner: &str, rows: Rows<'_>) -> anyhow::Result<i64> {
+    if rows.ids.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "UPDATE {} SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1 WHERE {}",
+        rows.queue.table(),
+        rows.held_by(store, 1, 2)
+    );
+    let query = rows.bind(sqlx::query(&sql).bind(owner))?;
+    let result = query
+        .execute(store.pool())
+        .await
+        .with_context(|| format!("while releasing rows of {}", rows.queue.table()))?;
+    Ok(changed(&result))
+}
+
+/// A transient failure: the rows are due again at `due`, with `error` kept.
+pub async fn reschedule(
+    store: &Store,
+    owner: &str,
+    rows: Rows<'_>,
+    due: i64,
+    error: &str,
+) -> anyhow::Result<i64> {
+    if rows.ids.is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "UPDATE {} SET next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL
+         WHERE {}",
+        rows.queue.table(),
+        rows.held_by(store, 1, 4)
+    );
+    let query = rows.bind(sqlx::query(&sql).bind(owner).bind(due).bind(error))?;
+    let result = query
+        .execute(store.pool())
+        .await
+        .with_context(|| format!("while rescheduling rows of {}", rows.queue.table()))?;
+    Ok(changed(&result))
+}
+
+/// How rows end: sent, failed (refused, or given up) or cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish<'a> {
+    /// Sent; an email keeps the version of the template it was rendered with.
+    Sent {
+        template_version: Option<&'a str>,
+    },
+    Failed(&'a str),
+    Cancelled,
+}
+
+impl Finish<'_> {
+    fn status(self) -> &'static str {
+        match self {
+            Finish::Sent { .. } => "sent",
+            Finish::Failed(_) => "failed",
+            Finish::Cancelled => "cancelled",
+        }
+    }
+
+    fn error(self) -> Option<String> {
+        match self {
+            Finish::Failed(error) => Some(error.to_owned()),
+            Finish::Sent { .. } | Finish::Cancelled => None,
+        }
+    }
+}
+
+/// Gives `rows` their final state, in one statement; returns how many
+/// changed (a row cancelled or taken by another worker meanwhile is not).
+pub async fn finish(
+    store: &Store,
+    owner: &str,
+    rows: Rows<'_>,
+    how: Finish<'_>,
+    now: i64,
+) -> anyhow::Result<i64> {
+    if rows.ids.is_empty() {
+        return Ok(0);
+    }
+    // A finished email's context is emptied: it may hold a single-use link.
+    let (email_only, first) = match rows.queue {
+        Queue::Outbox => (
+            ", context = '{}', template_version = COALESCE($5, template_version)",
+            6,
+        ),
+        Queue::Deliveries => ("", 5),
+    };
+    let sql = format!(
+        "UPDATE {} SET status = $2, last_error = $3,
+                sent_at = CASE WHEN $2 = 'sent' THEN $4 ELSE NULL END,
+                lease_owner = NULL, lease_until = NULL{email_only}
+         WHERE {}",
+        rows.queue.table(),
+        rows.held_by(store, 1, first)
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(owner)
+        .bind(how.status())
+        .bind(how.error())
+        .bind(now);
+    if rows.queue == Queue::Outbox {
+        let version = match how {
+            Finish::Sent { template_version } => template_version.map(str::to_owned),
+            Finish::Failed(_) | Finish::Cancelled => None,
+        };
+        query = query.bind(version);
+    }
+    let result = rows
+        .bind(query)?
+        .execute(store.pool())
+        .await
+        .with_context(|| format!("while recording rows of {}", rows.queue.table()))?;
+    Ok(changed(&result))
+}
