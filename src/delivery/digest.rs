@@ -328,7 +328,7 @@ impl Worker {
     /// without one, as a reader of every topic.
     pub async fn next_digest(
         &self,
-        schedule: &crate::digest::Schedule,
+        schedule: &crate::domain::Schedule,
         to: &str,
         reader: Option<&crate::domain::EmailAddress>,
     ) -> anyhow::Result<NextDigest> {
