@@ -10,7 +10,6 @@ use std::{
 
 use anyhow::Context;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use lettre::message::Mailbox;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -90,7 +89,8 @@ impl App {
         crate::metrics::handle();
         let store = Store::connect(&config.database).await?;
         store.migrate().await?;
-        let from: Mailbox = config.mail.from.parse().context("mail.from")?;
+        // Parsed with the config; the digest sender falls back to it (E-13).
+        let from = config.mail.from.clone();
         let templates = Arc::new(EmailTemplates::load(config.mail.templates_dir.as_deref())?);
         let transport = Transport::from_config(&config.mail, &config.smtp)?;
         let csrf_key = store::settings::secret(&store, "csrf_key").await?;
@@ -160,11 +160,7 @@ impl App {
         let composer = Arc::new(Composer::new(
             templates.clone(),
             DigestSettings {
-                from: if config.digest.from.is_empty() {
-                    from.clone()
-                } else {
-                    config.digest.from.parse().context("digest.from")?
-                },
+                from: config.digest.from.clone().unwrap_or_else(|| from.clone()),
                 list_id: config.digest.list_id.clone(),
                 base_url: config.server.base_url.clone(),
                 site_name: config.site.name.clone(),

@@ -14,11 +14,12 @@ use crate::{
     delivery::BatchOutcome,
     digest::NextDigest,
     digest::{self, Started},
+    domain::Schedule,
 };
 
 /// The schedule called `name`, or the first one configured.
-fn choose(config: &Config, name: Option<&str>) -> anyhow::Result<digest::Schedule> {
-    let schedules = digest::schedules(config)?;
+fn choose(config: &Config, name: Option<&str>) -> anyhow::Result<Schedule> {
+    let schedules = &config.digest.schedules;
     let chosen = match name {
         Some(name) => schedules.iter().find(|s| s.name == name).with_context(|| {
             let names: Vec<&str> = schedules.iter().map(|s| s.name.as_str()).collect();

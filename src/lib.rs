@@ -14,7 +14,7 @@ pub mod audit;
 pub mod cli;
 /// Injected time.
 pub mod clock;
-/// Typed, layered configuration.
+/// Typed, layered configuration, every value parsed once as it is loaded.
 pub mod config;
 /// Consent wording versions and evidence.
 pub mod consent;
@@ -26,7 +26,7 @@ pub mod delivery;
 pub mod digest;
 /// `broadsheet digest send`.
 pub mod digest_cli;
-/// Validated values: addresses, names, tokens.
+/// Validated values: addresses, names, tokens, digest schedules, feeds.
 pub mod domain;
 /// `broadsheet editor …` and `broadsheet token …`.
 pub mod editor_cli;

@@ -3,8 +3,8 @@
 
 use crate::{
     clock::Clock,
-    config::Frequency,
     consent::{self, Action, DigestConsent, Evidence, Source},
+    domain::Frequency,
     signup::Signup,
     store::{self, Store, preferences::PreferenceRecord},
 };

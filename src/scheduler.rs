@@ -61,7 +61,7 @@ fn purge_job(store: Store, clock: Clock, config: Arc<Config>) -> anyhow::Result<
 }
 
 fn digest_tick(store: Store, clock: Clock, config: &Config) -> anyhow::Result<Job> {
-    let schedules = digest::schedules(config)?;
+    let schedules = config.digest.schedules.clone();
     // Every 10 seconds: cheap (one small transaction per schedule), and a
     // firing starts within 10 s of its time.
     Job::new_async("*/10 * * * * *", move |_, _| {
@@ -81,9 +81,8 @@ fn digest_tick(store: Store, clock: Clock, config: &Config) -> anyhow::Result<Jo
 /// Every minute at second 35 (between digest ticks): polls the feeds whose
 /// cron time has come (once across instances, see [`feeds::poll_due`]).
 /// Editors' feeds are read each time, so one added in the console is polled
-/// without a restart.
+/// without a restart; the configured ones were parsed with the config.
 fn feed_tick(store: Store, clock: Clock, config: Arc<Config>) -> anyhow::Result<Job> {
-    feeds::feeds(&config.feeds)?;
     Job::new_async("35 * * * * *", move |_, _| {
         let (store, clock, config) = (store.clone(), clock.clone(), config.clone());
         Box::pin(async move {

@@ -16,6 +16,9 @@ use crate::{
     },
 };
 
+// The category rule lives in `domain`, where feeds' own lists are checked too.
+pub use crate::domain::{MAX_CATEGORIES, valid_category};
+
 /// Why a Markdown file could not become an article.
 #[derive(Debug, thiserror::Error)]
 pub enum ArticleError {
@@ -73,17 +76,6 @@ impl NewArticle {
             dated: self.published_at.is_some(),
         }
     }
-}
-
-/// Categories an article may carry at most.
-pub const MAX_CATEGORIES: usize = 10;
-
-/// A category name: 1 to 50 characters, no control characters and no
-/// commas (the console's field is a comma-separated list).
-pub fn valid_category(name: &str) -> bool {
-    !name.is_empty()
-        && name.chars().count() <= 50
-        && !name.chars().any(|c| c.is_control() || c == ',')
 }
 
 const TEASER_CHARS: usize = 280;

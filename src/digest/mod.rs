@@ -2,24 +2,24 @@
 //! schedule has not sent yet (within the schedule's age limit, whatever the
 //! article's date and whenever it arrived: feeds and imports deliver items
 //! late and dated in the past), and one delivery per consenting reader is
-//! queued for the workers (DESIGN "Scheduler", "Durable mail").
+//! queued for the workers (DESIGN "Scheduler", "Durable mail"). The
+//! schedules themselves are `domain::Schedule`s, parsed with the config
+//! (`config.digest.schedules`).
 
 mod compose;
 pub mod control;
 mod previews;
-mod schedule;
 mod shape;
 
 pub use compose::{Campaign, Composer, DigestSettings};
 pub use previews::{NextDigest, Preview, PreviewReader, Previews};
-pub use schedule::Schedule;
-pub(crate) use schedule::whole_second;
 
 use chrono::{DateTime, Utc};
 
 use crate::{
     audit::{self, Actor},
     clock::Clock,
+    domain::Schedule,
     store::{self, Conn, Store, digests::NewCampaign},
 };
 
@@ -216,19 +216,6 @@ pub async fn send_articles(
     tx.commit().await?;
     analyze_if_created(store, &outcome).await?;
     Ok(outcome)
-}
-
-/// The configured schedules, parsed (config loading has validated them).
-pub fn schedules(config: &crate::config::Config) -> anyhow::Result<Vec<Schedule>> {
-    config
-        .digest
-        .schedules
-        .iter()
-        .map(|s| {
-            Schedule::parse(s, config.digest.max_article_age_h)
-                .map_err(|e| anyhow::anyhow!("digest.schedules {:?}: {e}", s.name))
-        })
-        .collect()
 }
 
 /// The articles the schedule's next digest would carry if it were sent now,

@@ -5,13 +5,10 @@
 
 use std::sync::Arc;
 
-use super::{
-    Schedule,
-    compose::{Campaign, Composer},
-};
+use super::compose::{Campaign, Composer};
 use crate::{
     clock::Clock,
-    domain::EmailAddress,
+    domain::{EmailAddress, Schedule},
     mail::Transport,
     store::{
         self, Store,

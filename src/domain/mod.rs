@@ -1,18 +1,26 @@
-//! Validated values of the business. Nothing here knows about HTTP, SQL or SMTP.
+//! Validated values of the business. Nothing here knows about HTTP, SQL or
+//! SMTP, and nothing here imports another module of the crate: `config`
+//! parses its schedules and feeds into the types here.
 
+mod category;
 mod email;
+mod feed;
 mod name;
 mod network;
 mod password;
 mod reader_link;
+mod schedule;
 mod slug;
 mod token;
 
+pub use category::{MAX_CATEGORIES, valid_category};
 pub use email::{EmailAddress, EmailError, mask_addresses, mask_email};
+pub use feed::{Feed, FeedConfig, check_feed_url, every_quarter_hour};
 pub use name::{NameError, SubscriberName};
-pub use network::network;
+pub use network::{is_public, network};
 pub use password::{NewPassword, PasswordError};
 pub use reader_link::{LinkPurpose, LinkSigner};
+pub use schedule::{Frequency, Schedule, ScheduleConfig};
 pub use slug::{Slug, SlugError};
 pub use token::{Token, TokenHash, TokenPurpose};
 

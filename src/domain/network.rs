@@ -1,7 +1,8 @@
 //! A client's network: its address with the host bits cleared. Limits count
 //! per network, so a client rotating through the addresses of its own IPv6
 //! /64 (or a larger block it holds) is one client; evidence of consent keeps
-//! a coarser network instead of the address.
+//! a coarser network instead of the address. Also whether an address is
+//! on the public internet at all.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -20,6 +21,48 @@ pub fn network(ip: IpAddr, v4_bits: u8, v6_bits: u8) -> IpAddr {
                 IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
             }
         },
+    }
+}
+
+/// Not loopback, private, link-local, shared, documentation, multicast or
+/// otherwise reserved: an address on the public internet (S-04: feeds are
+/// fetched from such addresses only, unless allowed).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // shared, RFC 6598
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking
+                || (a == 192 && b == 0 && v4.octets()[2] == 0) // IETF protocol assignments
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let segments = v6.segments();
+            let first = segments[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link-local
+                || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (first == 0x2001 && segments[1] == 0x0db8) // documentation
+                // Ranges that carry an IPv4 address inside: NAT64, 6to4,
+                // IPv4-compatible. Refused rather than unwrapped.
+                || (first == 0x0064 && segments[1] == 0xff9b)
+                || first == 0x2002
+                || segments[..6].iter().all(|&s| s == 0))
+        }
     }
 }
 
@@ -51,6 +94,13 @@ mod tests {
         );
         assert_eq!(network(ip("2001:db8::7"), 32, 128), ip("2001:db8::7"));
         assert_eq!(network(ip("2001:db8::7"), 32, 0), ip("::"));
+    }
+
+    #[test]
+    fn public_addresses_are_public() {
+        for text in ["93.184.216.34", "2a00:1450:4001:82b::200e"] {
+            assert!(is_public(ip(text)), "{text}");
+        }
     }
 
     #[test]

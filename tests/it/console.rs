@@ -568,12 +568,15 @@ async fn admins_manage_tokens_and_editors_and_every_action_is_audited(backend: B
 
 async fn editors_add_and_remove_feeds_but_not_the_operators(backend: Backend) {
     let app = TestApp::spawn_with(backend, broadsheet::app::Role::Web, |config| {
-        config.feeds.push(broadsheet::config::FeedConfig {
+        let operators = broadsheet::domain::FeedConfig {
             url: "https://operator.example/feed.xml".into(),
             poll: "*/15 * * * *".into(),
             categories: vec![],
             allow_private: false,
-        });
+        };
+        config
+            .feeds
+            .push(broadsheet::domain::Feed::parse(&operators).unwrap());
     })
     .await;
     let editor = app.signed_in_editor("ed@example.com", Role::Editor).await;

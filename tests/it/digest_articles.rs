@@ -14,10 +14,10 @@ use std::{
 use axum::{Router, routing::get};
 use broadsheet::{
     audit::Actor,
-    config::{FeedConfig, Frequency, ScheduleConfig},
     digest::{self, Started},
+    domain::{Feed, FeedConfig, Frequency, Schedule, ScheduleConfig},
     editors::Role,
-    feeds::{self, Feed},
+    feeds,
 };
 use chrono::{DateTime, Utc};
 use support::{Backend, TestApp};
@@ -57,12 +57,14 @@ fn ago(app: &TestApp, minutes: i64) -> DateTime<Utc> {
     app.clock.now() - chrono::Duration::minutes(minutes)
 }
 
-fn schedule(app: &TestApp, name: &str) -> digest::Schedule {
-    digest::schedules(&app.config)
-        .unwrap()
-        .into_iter()
+fn schedule(app: &TestApp, name: &str) -> Schedule {
+    app.config
+        .digest
+        .schedules
+        .iter()
         .find(|s| s.name == name)
         .unwrap()
+        .clone()
 }
 
 /// An editor's "send now" of schedule `name`, its deliveries then made.
@@ -309,7 +311,9 @@ fn weekly() -> ScheduleConfig {
 /// account mail is sent.
 async fn two_schedules(backend: Backend) -> TestApp {
     let app = TestApp::spawn_with(backend, broadsheet::app::Role::Web, |config| {
-        config.digest.schedules.push(weekly());
+        let max_age_h = config.digest.max_article_age_h;
+        let schedule = Schedule::parse(&weekly(), max_age_h).unwrap();
+        config.digest.schedules.push(schedule);
     })
     .await;
     app.digest_reader("daily@example.com", "daily", &[], false)
@@ -363,7 +367,7 @@ async fn articles_older_than_the_age_limit_stay_out(backend: Backend) {
 
 async fn a_firing_racing_send_now_sends_each_article_once(backend: Backend) {
     let (app, reader) = (app_with_a_reader(backend).await, READER);
-    let schedules = digest::schedules(&app.config).unwrap();
+    let schedules = app.config.digest.schedules.clone();
     // First sight: the latest firing counts as acted on.
     assert!(
         digest::run_due(&app.store, &app.clock, &schedules)

@@ -156,7 +156,7 @@ async fn a_digest_reaches_each_consenting_reader_once_with_list_headers(backend:
 async fn a_schedule_fires_once_per_period_and_skips_when_nothing_is_new(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     reader(&app, "daily@example.com", true, &[], false).await;
-    let schedules = digest::schedules(&app.config).unwrap();
+    let schedules = app.config.digest.schedules.clone();
     assert!(
         digest::run_due(&app.store, &app.clock, &schedules)
             .await

@@ -11,8 +11,8 @@ use std::sync::{
 
 use axum::{Router, response::Redirect, routing::get};
 use broadsheet::{
-    config::FeedConfig,
-    feeds::{self, Feed},
+    domain::{Feed, FeedConfig},
+    feeds,
 };
 use support::{Backend, TestApp};
 

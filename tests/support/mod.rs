@@ -159,7 +159,9 @@ impl TestApp {
         config.database.url = Secret::new(database.url.clone());
         config.database.max_connections = 5;
         config.mail.transport = MailTransport::Smtp;
-        config.mail.from = "Lord's Press <news@lordspress.test>".into();
+        config.mail.from = "Lord's Press <news@lordspress.test>"
+            .parse()
+            .expect("a mailbox");
         config.mail.file_dir = database._dir.path().join("mail");
         config.smtp.port = smtp.addr.port();
         config.smtp.timeout_s = 5;
@@ -317,13 +319,11 @@ impl TestApp {
 
     /// "Send now" for the first configured schedule, as the CLI does it.
     pub async fn send_digest_now(&self) -> broadsheet::digest::Started {
-        let schedule = broadsheet::digest::schedules(&self.config)
-            .expect("schedules")
-            .remove(0);
+        let schedule = self.config.digest.schedules.first().expect("a schedule");
         broadsheet::digest::send_now(
             &self.store,
             &self.clock,
-            &schedule,
+            schedule,
             false,
             &broadsheet::audit::Actor::cli(),
         )

@@ -15,10 +15,10 @@ use crate::{
     app::AppState,
     audit,
     digest::{
-        self, NextDigest, Schedule, Started,
+        self, NextDigest, Started,
         control::{self, Control, Controlled},
     },
-    domain::EmailAddress,
+    domain::{EmailAddress, Schedule},
     store,
     web::AppError,
 };
@@ -38,16 +38,15 @@ struct ScheduleView {
 pub async fn page(State(state): State<AppState>, console: Console) -> Result<Response, AppError> {
     let now = state.clock.now();
     let mut schedules = Vec::new();
-    for schedule in digest::schedules(&state.config)? {
-        let (articles, _) =
-            digest::upcoming_articles(&state.store, &state.clock, &schedule).await?;
+    for schedule in &state.config.digest.schedules {
+        let (articles, _) = digest::upcoming_articles(&state.store, &state.clock, schedule).await?;
         schedules.push(ScheduleView {
             frequency: schedule.frequency.as_str(),
             next_fire: schedule.next_fire(now).map(|t| t.timestamp_millis()),
-            last_sent: digest::last_sent(&state.store, &schedule).await?,
+            last_sent: digest::last_sent(&state.store, schedule).await?,
             upcoming_articles: distinct_articles(&articles),
             max_article_age: schedule.max_article_age_text(),
-            name: schedule.name,
+            name: schedule.name.clone(),
         });
     }
     let campaigns = control::recent(&state.store, &state.clock, 50).await?;
@@ -66,10 +65,13 @@ fn distinct_articles(rows: &[store::campaigns::CampaignArticle]) -> usize {
     slugs.len()
 }
 
-fn find_schedule(state: &AppState, name: &str) -> anyhow::Result<Option<Schedule>> {
-    Ok(digest::schedules(&state.config)?
-        .into_iter()
-        .find(|s| s.name == name))
+fn find_schedule<'a>(state: &'a AppState, name: &str) -> Option<&'a Schedule> {
+    state
+        .config
+        .digest
+        .schedules
+        .iter()
+        .find(|s| s.name == name)
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,15 +85,15 @@ pub async fn send_now(
     console: Console,
     Form(form): Form<ScheduleForm>,
 ) -> Result<Response, AppError> {
-    let Some(schedule) = find_schedule(&state, &form.schedule)? else {
+    let Some(schedule) = find_schedule(&state, &form.schedule) else {
         return console.not_found(&state);
     };
     let actor = console.editor.actor();
-    let started = digest::send_now(&state.store, &state.clock, &schedule, false, &actor).await?;
+    let started = digest::send_now(&state.store, &state.clock, schedule, false, &actor).await?;
     match started {
         Started::Campaign { id, .. } => Ok(back_to(&format!("/admin/campaigns/{id}"))),
         Started::NothingNew | Started::AlreadyStarted => {
-            let reason = digest::nothing_to_send(&state.store, &schedule).await?;
+            let reason = digest::nothing_to_send(&state.store, schedule).await?;
             console.message(&state, StatusCode::CONFLICT, "Nothing to send", &reason)
         }
     }
@@ -111,7 +113,7 @@ pub async fn preview(
     console: Console,
     Query(query): Query<PreviewQuery>,
 ) -> Result<Response, AppError> {
-    let Some(schedule) = find_schedule(&state, &query.schedule)? else {
+    let Some(schedule) = find_schedule(&state, &query.schedule) else {
         return console.not_found(&state);
     };
     let no_such_reader = |console: &Console| {
@@ -128,13 +130,13 @@ pub async fn preview(
     let to = "preview@example.invalid";
     let (preview, nothing) = match state
         .previews
-        .next_digest(&schedule, to, reader.as_ref())
+        .next_digest(schedule, to, reader.as_ref())
         .await?
     {
         NextDigest::Ready(preview) => (Some(*preview), None),
         NextDigest::NothingNew => (
             None,
-            Some(digest::nothing_to_send(&state.store, &schedule).await?),
+            Some(digest::nothing_to_send(&state.store, schedule).await?),
         ),
         NextDigest::NothingInTopics => (None, Some(NOTHING_IN_TOPICS.to_owned())),
         NextDigest::UnknownReader => return no_such_reader(&console),
@@ -181,7 +183,7 @@ pub async fn send_test(
     console: Console,
     Form(form): Form<TestForm>,
 ) -> Result<Response, AppError> {
-    let Some(schedule) = find_schedule(&state, &form.schedule)? else {
+    let Some(schedule) = find_schedule(&state, &form.schedule) else {
         return console.not_found(&state);
     };
     let Ok(to) = EmailAddress::parse(&form.to) else {
@@ -221,10 +223,10 @@ pub async fn send_test(
     }
     let NextDigest::Ready(preview) = state
         .previews
-        .next_digest(&schedule, to.canonical(), None)
+        .next_digest(schedule, to.canonical(), None)
         .await?
     else {
-        let reason = digest::nothing_to_send(&state.store, &schedule).await?;
+        let reason = digest::nothing_to_send(&state.store, schedule).await?;
         return console.message(&state, StatusCode::CONFLICT, "Nothing to send", &reason);
     };
     if let Err(error) = state.previews.send(*preview).await {

@@ -79,9 +79,9 @@ pub async fn add_feed(
         .filter(|c| !c.is_empty())
         .map(str::to_owned)
         .collect();
-    let (store, clock, configs) = (&state.store, &state.clock, &state.config.feeds);
+    let (store, clock, configured) = (&state.store, &state.clock, &state.config.feeds);
     let actor = console.editor.actor();
-    match feeds::add(store, clock, configs, &form.url, categories, &actor).await? {
+    match feeds::add(store, clock, configured, &form.url, categories, &actor).await? {
         Ok(()) => Ok(back_to("/admin/feeds")),
         Err(why) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;

@@ -17,7 +17,7 @@ use crate::{
         self, NextDigest, Started,
         control::{self, Control, Controlled},
     },
-    domain::EmailAddress,
+    domain::{EmailAddress, Schedule},
     store::campaigns::CampaignSummary,
 };
 
@@ -72,10 +72,14 @@ async fn check_articles(state: &AppState, ids: &[String]) -> Result<(), ApiError
     Ok(())
 }
 
-fn schedule(state: &AppState, name: &str) -> Result<digest::Schedule, ApiError> {
-    digest::schedules(&state.config)?
-        .into_iter()
+fn schedule(state: &AppState, name: &str) -> Result<Schedule, ApiError> {
+    state
+        .config
+        .digest
+        .schedules
+        .iter()
         .find(|s| s.name == name)
+        .cloned()
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,20 +1,68 @@
-//! When a digest schedule fires, and which period a firing stands for. Cron
-//! times are matched in the schedule's own time zone, so 07:00 stays 07:00
-//! across daylight-saving changes.
+//! Digest schedules: when one fires, and which period a firing stands for.
+//! Cron times are matched in the schedule's own time zone, so 07:00 stays
+//! 07:00 across daylight-saving changes. Each schedule is parsed once, when
+//! the configuration is loaded (`config::DigestConfig`).
 
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::{Cron, parser::CronParser, parser::Seconds};
+use serde::{Deserialize, Serialize};
 
-use crate::config::{Frequency, ScheduleConfig};
+/// How often a reader wants a digest, and how often a schedule sends one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Frequency {
+    Daily,
+    Weekly,
+}
 
+impl Frequency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Daily => "daily",
+            Self::Weekly => "weekly",
+        }
+    }
+}
+
+/// One `[[digest.schedules]]` entry as written, before [`Schedule::parse`]
+/// checks it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Names the schedule in campaigns and on the command line.
+    pub name: String,
+    /// 6-field cron, seconds first, in `timezone`.
+    pub cron: String,
+    /// An IANA time zone name such as `Europe/London`.
+    #[serde(default = "utc")]
+    pub timezone: String,
+    /// Readers whose chosen frequency matches get this digest.
+    pub frequency: Frequency,
+    /// The subject line, a minijinja template (`{{ date }}`, `{{ count }}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Overrides `digest.max_article_age_h` for this schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_article_age_h: Option<u64>,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+/// A digest schedule, checked: its name, cron, time zone and age limit.
 #[derive(Debug, Clone)]
 pub struct Schedule {
     pub name: String,
     pub frequency: Frequency,
     pub subject: Option<String>,
     cron: Cron,
+    /// The cron as written: croner keeps its own, rewritten, form.
+    cron_text: String,
     timezone: Tz,
+    /// The schedule's own `max_article_age_h`, if it sets one.
+    own_max_age_h: Option<u64>,
     max_article_age: Duration,
 }
 
@@ -57,11 +105,26 @@ impl Schedule {
             frequency: config.frequency,
             subject: config.subject.clone(),
             cron,
+            cron_text: config.cron.clone(),
             timezone,
+            own_max_age_h: config.max_article_age_h,
             max_article_age: Duration::hours(max_age),
         };
         schedule.max_article_age = schedule.max_article_age.max(schedule.period());
         Ok(schedule)
+    }
+
+    /// The entry as written, so the configuration can be written back out
+    /// (its defaults are layered under `config.toml` that way).
+    pub fn to_config(&self) -> ScheduleConfig {
+        ScheduleConfig {
+            name: self.name.clone(),
+            cron: self.cron_text.clone(),
+            timezone: self.timezone.name().to_owned(),
+            frequency: self.frequency,
+            subject: self.subject.clone(),
+            max_article_age_h: self.own_max_age_h,
+        }
     }
 
     /// The oldest publication time a digest sent at `now` may carry: older
@@ -132,6 +195,7 @@ impl Schedule {
 
 /// croner keeps the sub-second part of the time it starts from; firings are
 /// whole seconds, so every instance names the same firing the same way.
+/// Feeds' polls (`domain::feed`) are timed the same way.
 pub(crate) fn whole_second(time: DateTime<Utc>) -> DateTime<Utc> {
     time.with_nanosecond(0).unwrap_or(time)
 }

@@ -1,0 +1,122 @@
+//! Checks on values that parse on their own but must fit a range or agree
+//! with another key. Mailboxes, schedules and feeds are checked where they
+//! are parsed (`mail.rs`, `digest.rs`), once.
+
+use anyhow::bail;
+
+use super::{Config, CookiesConfig, DatabaseConfig, ServerConfig};
+
+impl Config {
+    /// Every check, section by section; the first that fails stops loading.
+    pub(super) fn validate(&self) -> anyhow::Result<()> {
+        check_base_url(&self.server)?;
+        check_database_url(&self.database)?;
+        self.check_minimums()?;
+        self.check_lease()?;
+        check_cookie_categories(&self.cookies)?;
+        check_prefix_lengths(&self.server)?;
+        if self.signup.newsletter_consent_text.trim().is_empty() {
+            bail!("invalid configuration: signup.newsletter_consent_text must not be empty");
+        }
+        Ok(())
+    }
+
+    /// Counts and durations that mean nothing, or stop everything, at 0.
+    fn check_minimums(&self) -> anyhow::Result<()> {
+        for (key, value) in [
+            ("smtp.concurrency", u64::from(self.smtp.concurrency)),
+            ("delivery.batch_size", u64::from(self.delivery.batch_size)),
+            (
+                "database.max_connections",
+                u64::from(self.database.max_connections),
+            ),
+            ("delivery.lease_s", self.delivery.lease_s),
+            ("smtp.timeout_s", self.smtp.timeout_s),
+            (
+                "accounts.hashing_concurrency",
+                u64::from(self.accounts.hashing_concurrency),
+            ),
+            ("accounts.session_idle_h", self.accounts.session_idle_h),
+            ("editors.session_idle_h", self.editors.session_idle_h),
+            (
+                "editors.session_absolute_h",
+                self.editors.session_absolute_h,
+            ),
+            (
+                "editors.password_link_ttl_h",
+                self.editors.password_link_ttl_h,
+            ),
+            (
+                "accounts.session_absolute_h",
+                self.accounts.session_absolute_h,
+            ),
+        ] {
+            if value == 0 {
+                bail!("invalid configuration: {key} must be at least 1");
+            }
+        }
+        Ok(())
+    }
+
+    fn check_lease(&self) -> anyhow::Result<()> {
+        // A send may start until smtp.timeout_s before its lease ends, and
+        // leases are renewed every third of one (src/delivery/lease.rs): a
+        // shorter lease would leave no time to send between renewals.
+        if self.delivery.lease_s < self.smtp.timeout_s.saturating_mul(2) {
+            bail!(
+                "invalid configuration: delivery.lease_s ({}) must be at least twice smtp.timeout_s ({})",
+                self.delivery.lease_s,
+                self.smtp.timeout_s
+            );
+        }
+        Ok(())
+    }
+}
+
+fn check_base_url(server: &ServerConfig) -> anyhow::Result<()> {
+    let base = &server.base_url;
+    if !(base.starts_with("http://") || base.starts_with("https://")) || base.ends_with('/') {
+        bail!(
+            "invalid configuration: server.base_url must start with http:// or https:// \
+             and have no trailing slash (got {base:?})"
+        );
+    }
+    Ok(())
+}
+
+fn check_database_url(database: &DatabaseConfig) -> anyhow::Result<()> {
+    let url = database.url.expose();
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
+        bail!("invalid configuration: database.url must start with sqlite:// or postgres://");
+    }
+    Ok(())
+}
+
+fn check_cookie_categories(cookies: &CookiesConfig) -> anyhow::Result<()> {
+    for category in &cookies.categories {
+        let valid = !category.is_empty()
+            && category
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            bail!(
+                "invalid configuration: cookies.categories entries are lower-case letters, digits and _ (got {category:?})"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn check_prefix_lengths(server: &ServerConfig) -> anyhow::Result<()> {
+    let (v4, v6) = (server.ipv4_prefix_len, server.ipv6_prefix_len);
+    if !(8..=32).contains(&v4) || !(16..=128).contains(&v6) {
+        bail!(
+            "invalid configuration: server.ipv4_prefix_len must be 8 to 32 and \
+             server.ipv6_prefix_len 16 to 128 (got {v4} and {v6})"
+        );
+    }
+    Ok(())
+}
