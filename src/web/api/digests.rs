@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, Body, Caller, ErrorBody, Params, page_size};
 use crate::{
-    app::AppState,
     audit::Actor,
     delivery::NextDigest,
     digest::{
@@ -20,6 +19,7 @@ use crate::{
     },
     domain::EmailAddress,
     store::digests::CampaignSummary,
+    web::AppState,
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
