@@ -2,10 +2,36 @@
 //! the CLI, is one row in the audit log (S-10), written in the same
 //! transaction as the change it describes.
 
-use crate::{
-    editors::Role,
-    store::{self, Conn, audit::AuditEntry},
-};
+use crate::store::{self, Conn, audit::AuditEntry};
+
+/// What an editor or token may do: admins also manage editors and tokens,
+/// and export or erase readers.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Editor => "editor",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// The role stored in a row; anything unknown gets the lesser one.
+    pub fn from_stored(value: &str) -> Self {
+        if value == "admin" {
+            Self::Admin
+        } else {
+            Self::Editor
+        }
+    }
+}
 
 /// Who acts: a signed-in editor, an API token or the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,17 +8,16 @@ use clap::{Parser, Subcommand};
 use crate::{
     app::{App, Role, shutdown_signal},
     articles,
-    audit::Actor,
     clock::Clock,
     config::Config,
     console_cli,
     digest::control::Control,
-    domain::{EmailAddress, mask_email},
     editor_cli,
     editors::Role as EditorRole,
     privacy,
     store::Store,
     store::articles::Upserted,
+    subscriber_cli::{self, SubscriberCommand},
     telemetry,
 };
 
@@ -157,38 +156,6 @@ enum DigestCommand {
 }
 
 #[derive(Debug, Subcommand)]
-enum SubscriberCommand {
-    /// List readers in signup order.
-    List {
-        /// Only addresses containing this.
-        #[arg(long, default_value = "")]
-        search: String,
-        /// `pending` or `confirmed`.
-        #[arg(long, value_parser = ["pending", "confirmed"])]
-        status: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print everything held about a reader as JSON (schema: docs/export.md).
-    Export {
-        /// The reader's email address.
-        email: String,
-    },
-    /// Erase a reader: only a keyed hash of the address and pseudonymised
-    /// consent records remain.
-    Erase {
-        /// The reader's email address.
-        email: String,
-    },
-    /// Import readers who consented elsewhere from a CSV file with the header
-    /// `email,name,topics,consented_at,source` (topics separated by `;`).
-    Import {
-        /// The CSV file.
-        file: PathBuf,
-    },
-}
-
-#[derive(Debug, Subcommand)]
 enum ArticleCommand {
     /// List articles, drafts first.
     List {
@@ -224,92 +191,112 @@ impl Cli {
         let config = Config::load(self.config.as_deref())?;
         telemetry::init(&config.log);
         match self.command {
-            Command::Serve { role } => {
-                let bind = config.server.bind;
-                let app = App::build(config, Clock::default()).await?;
-                let listener = if role == Role::Worker {
-                    None
-                } else {
-                    Some(
-                        tokio::net::TcpListener::bind(bind)
-                            .await
-                            .with_context(|| format!("cannot listen on server.bind = {bind}"))?,
-                    )
-                };
-                app.run(listener, role, shutdown_signal()).await
-            }
-            Command::Article { command } => match command {
-                ArticleCommand::Import { files } => import_articles(&config, &files).await,
-                ArticleCommand::List {
-                    search,
-                    limit,
-                    json,
-                } => console_cli::list_articles(&config, &search, limit, json).await,
-                ArticleCommand::Publish { article } => {
-                    console_cli::set_published(&config, &article, true).await
-                }
-                ArticleCommand::Unpublish { article } => {
-                    console_cli::set_published(&config, &article, false).await
-                }
-            },
-            Command::Digest {
-                command: DigestCommand::Status { id, json },
-            } => console_cli::digest_status(&config, id.as_deref(), json).await,
-            Command::Digest {
-                command: DigestCommand::Pause { id },
-            } => console_cli::control_digest(&config, &id, Control::Pause).await,
-            Command::Digest {
-                command: DigestCommand::Resume { id },
-            } => console_cli::control_digest(&config, &id, Control::Resume).await,
-            Command::Digest {
-                command: DigestCommand::Cancel { id },
-            } => console_cli::control_digest(&config, &id, Control::Cancel).await,
-            Command::Subscriber { command } => subscriber_command(&config, command).await,
-            Command::Digest {
-                command:
-                    DigestCommand::Send {
-                        schedule,
-                        now,
-                        dry_run,
-                        wait,
-                    },
-            } => crate::digest_cli::send(config, schedule.as_deref(), now, dry_run, wait).await,
-            Command::Digest {
-                command: DigestCommand::Preview { schedule, to },
-            } => crate::digest_cli::preview(config, schedule.as_deref(), to.as_deref()).await,
-            Command::Editor { command } => match command {
-                EditorCommand::Add {
-                    email,
-                    role,
-                    password_stdin,
-                } => editor_cli::add(&config, &email, role, password_stdin).await,
-                EditorCommand::List { json } => editor_cli::list(&config, json).await,
-            },
-            Command::Token { command } => match command {
-                TokenCommand::Create { name, role } => {
-                    editor_cli::create_token(&config, &name, role).await
-                }
-                TokenCommand::List { json } => editor_cli::list_tokens(&config, json).await,
-                TokenCommand::Revoke { name } => editor_cli::revoke_token(&config, &name).await,
-            },
-            Command::Purge => {
-                let store = Store::connect(&config.database).await?;
-                store.migrate().await?;
-                let idle = config.accounts.session_idle_h;
-                let report =
-                    privacy::purge(&store, &Clock::default(), &config.privacy, idle).await?;
-                store.close().await;
-                print_json(&report)?;
-                Ok(())
-            }
-            Command::Migrate => {
-                let store = Store::connect(&config.database).await?;
-                store.migrate().await?;
-                store.close().await;
-                tracing::info!("migrations applied");
-                Ok(())
-            }
+            Command::Serve { role } => serve(config, role).await,
+            Command::Migrate => migrate(&config).await,
+            Command::Article { command } => article_command(&config, command).await,
+            Command::Subscriber { command } => subscriber_cli::run(&config, command).await,
+            Command::Purge => purge(&config).await,
+            Command::Digest { command } => digest_command(config, command).await,
+            Command::Editor { command } => editor_command(&config, command).await,
+            Command::Token { command } => token_command(&config, command).await,
         }
+    }
+}
+
+/// `serve`: builds the app, listens unless it only runs workers, and runs
+/// until Ctrl-C or SIGTERM.
+async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
+    let bind = config.server.bind;
+    let app = App::build(config, Clock::default()).await?;
+    let listener = if role == Role::Worker {
+        None
+    } else {
+        Some(
+            tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen on server.bind = {bind}"))?,
+        )
+    };
+    app.run(listener, role, shutdown_signal()).await
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database).await?;
+    store.migrate().await?;
+    store.close().await;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+async fn purge(config: &Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database).await?;
+    store.migrate().await?;
+    let idle = config.accounts.session_idle_h;
+    let report = privacy::purge(&store, &Clock::default(), &config.privacy, idle).await?;
+    store.close().await;
+    print_json(&report)?;
+    Ok(())
+}
+
+async fn article_command(config: &Config, command: ArticleCommand) -> anyhow::Result<()> {
+    match command {
+        ArticleCommand::Import { files } => import_articles(config, &files).await,
+        ArticleCommand::List {
+            search,
+            limit,
+            json,
+        } => console_cli::list_articles(config, &search, limit, json).await,
+        ArticleCommand::Publish { article } => {
+            console_cli::set_published(config, &article, true).await
+        }
+        ArticleCommand::Unpublish { article } => {
+            console_cli::set_published(config, &article, false).await
+        }
+    }
+}
+
+async fn digest_command(config: Config, command: DigestCommand) -> anyhow::Result<()> {
+    match command {
+        DigestCommand::Status { id, json } => {
+            console_cli::digest_status(&config, id.as_deref(), json).await
+        }
+        DigestCommand::Pause { id } => {
+            console_cli::control_digest(&config, &id, Control::Pause).await
+        }
+        DigestCommand::Resume { id } => {
+            console_cli::control_digest(&config, &id, Control::Resume).await
+        }
+        DigestCommand::Cancel { id } => {
+            console_cli::control_digest(&config, &id, Control::Cancel).await
+        }
+        DigestCommand::Send {
+            schedule,
+            now,
+            dry_run,
+            wait,
+        } => crate::digest_cli::send(config, schedule.as_deref(), now, dry_run, wait).await,
+        DigestCommand::Preview { schedule, to } => {
+            crate::digest_cli::preview(config, schedule.as_deref(), to.as_deref()).await
+        }
+    }
+}
+
+async fn editor_command(config: &Config, command: EditorCommand) -> anyhow::Result<()> {
+    match command {
+        EditorCommand::Add {
+            email,
+            role,
+            password_stdin,
+        } => editor_cli::add(config, &email, role, password_stdin).await,
+        EditorCommand::List { json } => editor_cli::list(config, json).await,
+    }
+}
+
+async fn token_command(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create { name, role } => editor_cli::create_token(config, &name, role).await,
+        TokenCommand::List { json } => editor_cli::list_tokens(config, json).await,
+        TokenCommand::Revoke { name } => editor_cli::revoke_token(config, &name).await,
     }
 }
 
@@ -338,97 +325,9 @@ async fn import_articles(config: &Config, files: &[PathBuf]) -> anyhow::Result<(
     Ok(())
 }
 
-async fn subscriber_command(config: &Config, command: SubscriberCommand) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database).await?;
-    store.migrate().await?;
-    let clock = Clock::default();
-    match command {
-        SubscriberCommand::List {
-            search,
-            status,
-            json,
-        } => console_cli::list_subscribers(&store, &search, status.as_deref(), json).await?,
-        SubscriberCommand::Import { file } => import_subscribers(config, &store, &file).await?,
-        SubscriberCommand::Export { email } => {
-            let id = find_reader(&store, &email).await?;
-            let data = privacy::export(&store, &clock, &id)
-                .await?
-                .context("the reader vanished")?;
-            print_json(&data)?;
-        }
-        SubscriberCommand::Erase { email } => {
-            let id = find_reader(&store, &email).await?;
-            let key = privacy::suppression_key(&store, config).await?;
-            privacy::erase(&store, &clock, key.as_bytes(), &id, Some(&Actor::cli())).await?;
-            eprintln!("erased {}", mask_email(&email));
-        }
-    }
-    store.close().await;
-    Ok(())
-}
-
-/// The id of the reader with this address, or an error that masks it.
-async fn find_reader(store: &Store, email: &str) -> anyhow::Result<String> {
-    let address =
-        EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("{}: {e}", mask_email(email)))?;
-    let mut conn = store.pool().acquire().await?;
-    crate::store::subscribers::find_id_by_email(&mut conn, address.canonical())
-        .await?
-        .with_context(|| {
-            format!(
-                "no reader with the address {}",
-                mask_email(address.canonical())
-            )
-        })
-}
-
 /// Commands whose output is data print it to stdout, pretty JSON.
 #[allow(clippy::print_stdout)] // stdout is these commands' interface
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
-}
-
-async fn import_subscribers(
-    config: &Config,
-    store: &Store,
-    file: &std::path::Path,
-) -> anyhow::Result<()> {
-    let clock = Clock::default();
-    let input =
-        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let wording = crate::consent::register_wording(
-        store,
-        &clock,
-        crate::consent::NEWSLETTER,
-        &config.signup.newsletter_consent_text,
-    )
-    .await?;
-    let key = privacy::suppression_key(store, config).await?;
-    let bar = indicatif::ProgressBar::new_spinner().with_style(
-        indicatif::ProgressStyle::with_template("{spinner} {pos} rows ({per_sec})")?,
-    );
-    let report = crate::import::import(
-        store,
-        std::io::BufReader::new(input),
-        &name,
-        &wording.id,
-        key.as_bytes(),
-        |rows| bar.set_position(rows),
-    )
-    .await?;
-    bar.finish();
-    for (line, reason) in &report.invalid {
-        eprintln!("line {line}: {reason}");
-    }
-    print_json(&serde_json::json!({
-        "imported": report.imported,
-        "existing": report.existing,
-        "suppressed": report.suppressed,
-        "invalid": report.invalid.len(),
-    }))
 }

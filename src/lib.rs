@@ -59,6 +59,8 @@ pub mod signup;
 pub mod stats;
 /// All SQL, for SQLite and PostgreSQL.
 pub mod store;
+/// `broadsheet subscriber …`: data-rights requests and CSV imports.
+pub mod subscriber_cli;
 /// Logging.
 pub mod telemetry;
 /// The public web site.

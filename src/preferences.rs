@@ -6,7 +6,7 @@ use crate::{
     consent::{self, Action, DigestConsent, Evidence, Source},
     domain::Frequency,
     signup::Signup,
-    store::{self, Store, preferences::PreferenceRecord},
+    store::{self, Conn, Store, preferences::PreferenceRecord},
 };
 
 /// What a reader sees and can change.
@@ -110,57 +110,97 @@ pub async fn update(
         topics: change.topics.clone(),
     };
     store::preferences::save(&mut tx, subscriber_id, &record, now).await?;
-    let source = match proof {
-        Proof::SignedIn => Source::AccountPage,
-        Proof::EmailedLink(_) => Source::PreferenceCentre,
-    };
-    let current = consent::digest_consent(&mut tx, subscriber_id).await?;
-    let applied = match (change.digest_on, current) {
-        (true, DigestConsent::On) | (false, DigestConsent::Off) => Applied::Saved,
-        (true, _) => {
-            let wording = change.wording_id.as_deref().unwrap_or_default();
-            if !store::consent::text_exists(&mut tx, wording, consent::NEWSLETTER).await? {
-                return Ok(Err(PreferenceError::StaleWording));
-            }
-            match proof {
-                Proof::SignedIn => {
-                    consent::record_newsletter(
-                        &mut tx,
-                        subscriber_id,
-                        Action::Confirmed,
-                        wording,
-                        source,
-                        evidence,
-                        now,
-                    )
-                    .await?;
-                    Applied::Saved
-                }
-                Proof::EmailedLink(signup) => {
-                    consent::record_newsletter(
-                        &mut tx,
-                        subscriber_id,
-                        Action::Granted,
-                        wording,
-                        source,
-                        evidence,
-                        now,
-                    )
-                    .await?;
-                    signup
-                        .queue_digest_confirmation(&mut tx, subscriber_id, wording, now)
-                        .await?;
-                    Applied::ConfirmationSent
-                }
-            }
-        }
-        (false, _) => {
-            consent::withdraw_newsletter(&mut tx, subscriber_id, source, now).await?;
-            Applied::Saved
-        }
-    };
+    let applied =
+        match apply_digest_choice(&mut tx, subscriber_id, change, proof, evidence, now).await? {
+            Ok(applied) => applied,
+            Err(refused) => return Ok(Err(refused)),
+        };
     tx.commit().await?;
     Ok(Ok(applied))
+}
+
+impl Proof<'_> {
+    /// Where the change was made, as its consent event records it.
+    fn source(&self) -> Source {
+        match self {
+            Proof::SignedIn => Source::AccountPage,
+            Proof::EmailedLink(_) => Source::PreferenceCentre,
+        }
+    }
+}
+
+/// Records the digest box as the reader left it, if that changes their
+/// consent: turning it on needs the wording they were shown to be a
+/// current one; turning it off withdraws at once.
+async fn apply_digest_choice(
+    conn: &mut Conn,
+    subscriber_id: &str,
+    change: &PreferenceChange,
+    proof: Proof<'_>,
+    evidence: &Evidence,
+    now: i64,
+) -> anyhow::Result<Result<Applied, PreferenceError>> {
+    let current = consent::digest_consent(conn, subscriber_id).await?;
+    match (change.digest_on, current) {
+        (true, DigestConsent::On) | (false, DigestConsent::Off) => Ok(Ok(Applied::Saved)),
+        (true, _) => {
+            let wording = change.wording_id.as_deref().unwrap_or_default();
+            if !store::consent::text_exists(conn, wording, consent::NEWSLETTER).await? {
+                return Ok(Err(PreferenceError::StaleWording));
+            }
+            let applied =
+                turn_digest_on(conn, subscriber_id, wording, proof, evidence, now).await?;
+            Ok(Ok(applied))
+        }
+        (false, _) => {
+            consent::withdraw_newsletter(conn, subscriber_id, proof.source(), now).await?;
+            Ok(Ok(Applied::Saved))
+        }
+    }
+}
+
+/// Turns the digest on: confirmed at once for a signed-in reader; through
+/// an emailed link, granted until the reader confirms from their inbox.
+async fn turn_digest_on(
+    conn: &mut Conn,
+    subscriber_id: &str,
+    wording: &str,
+    proof: Proof<'_>,
+    evidence: &Evidence,
+    now: i64,
+) -> anyhow::Result<Applied> {
+    let source = proof.source();
+    match proof {
+        Proof::SignedIn => {
+            consent::record_newsletter(
+                conn,
+                subscriber_id,
+                Action::Confirmed,
+                wording,
+                source,
+                evidence,
+                now,
+            )
+            .await?;
+            Ok(Applied::Saved)
+        }
+        Proof::EmailedLink(signup) => {
+            consent::record_newsletter(
+                conn,
+                subscriber_id,
+                Action::Granted,
+                wording,
+                source,
+                evidence,
+                now,
+            )
+            .await?;
+            signup
+                .queue_digest_confirmation(conn, subscriber_id, wording, now)
+                .await?;
+            Ok(Applied::ConfirmationSent)
+        }
+    }
 }
 
 fn parse_frequency(value: &str) -> Option<Frequency> {

@@ -2,6 +2,8 @@
 //! purges that keep personal data no longer than needed (G-16/G-17).
 //! The export format is documented in `docs/export.md`.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -11,7 +13,10 @@ use crate::{
     config::{Config, PrivacyConfig},
     consent,
     domain::keyed_hash,
-    store::{self, Store},
+    store::{
+        self, Store, consent::EventWithText, outbox::EmailRecord, sessions::SessionRecord,
+        subscribers::Profile,
+    },
 };
 
 /// The export schema's name; bump it when the shape changes.
@@ -38,56 +43,77 @@ pub async fn export(
     let events = store::consent::events_of(&mut conn, subscriber_id).await?;
     let emails = store::outbox::history(&mut conn, subscriber_id).await?;
     let sessions = store::sessions::list(&mut conn, subscriber_id).await?;
-    let account = profile.username.as_ref().map(|username| {
+    Ok(Some(json!({
+        "schema": EXPORT_SCHEMA,
+        "exported_at": rfc3339(clock.now_ms()),
+        "profile": profile_json(&profile),
+        "account": account_json(&profile),
+        "preferences": preferences,
+        "consent": {
+            "digest": digest,
+            "events": events.iter().map(event_json).collect::<Vec<_>>(),
+        },
+        "emails": emails.iter().map(email_json).collect::<Vec<_>>(),
+        "sessions": sessions.iter().map(session_json).collect::<Vec<_>>(),
+    })))
+}
+
+fn profile_json(profile: &Profile) -> Value {
+    json!({
+        "id": profile.id,
+        "email": profile.email,
+        "email_canonical": profile.email_canonical,
+        "name": profile.name,
+        "status": profile.status,
+        "signed_up_at": rfc3339(profile.created_at),
+        "confirmed_at": profile.confirmed_at.and_then(rfc3339),
+    })
+}
+
+/// `None` for a reader without an account.
+fn account_json(profile: &Profile) -> Option<Value> {
+    profile.username.as_ref().map(|username| {
         json!({
             "username": username,
             "created_at": profile.account_created_at.and_then(rfc3339),
             "has_password": profile.has_password != 0,
         })
-    });
-    Ok(Some(json!({
-        "schema": EXPORT_SCHEMA,
-        "exported_at": rfc3339(clock.now_ms()),
-        "profile": {
-            "id": profile.id,
-            "email": profile.email,
-            "email_canonical": profile.email_canonical,
-            "name": profile.name,
-            "status": profile.status,
-            "signed_up_at": rfc3339(profile.created_at),
-            "confirmed_at": profile.confirmed_at.and_then(rfc3339),
-        },
-        "account": account,
-        "preferences": preferences,
-        "consent": {
-            "digest": digest,
-            "events": events.iter().map(|e| json!({
-                "id": e.id,
-                "purpose": e.purpose,
-                "action": e.action,
-                "source": e.source,
-                "at": rfc3339(e.created_at),
-                "ip": e.ip,
-                "user_agent": e.user_agent,
-                "wording": { "version": e.text_id, "language": e.text_language, "text": e.text_body },
-                "privacy_notice_version": e.notice_id,
-            })).collect::<Vec<_>>(),
-        },
-        "emails": emails.iter().map(|m| json!({
-            "template": m.template,
-            "status": m.status,
-            "attempts": m.attempts,
-            "message_id": m.message_id,
-            "queued_at": rfc3339(m.created_at),
-            "sent_at": m.sent_at.and_then(rfc3339),
-            "last_error": m.last_error,
-        })).collect::<Vec<_>>(),
-        "sessions": sessions.iter().map(|s| json!({
-            "signed_in_at": rfc3339(s.created_at),
-            "last_seen_at": rfc3339(s.last_seen_at),
-            "expires_at": rfc3339(s.expires_at),
-        })).collect::<Vec<_>>(),
-    })))
+    })
+}
+
+/// A consent event with the wording shown and the privacy notice in force.
+fn event_json(e: &EventWithText) -> Value {
+    json!({
+        "id": e.id,
+        "purpose": e.purpose,
+        "action": e.action,
+        "source": e.source,
+        "at": rfc3339(e.created_at),
+        "ip": e.ip,
+        "user_agent": e.user_agent,
+        "wording": { "version": e.text_id, "language": e.text_language, "text": e.text_body },
+        "privacy_notice_version": e.notice_id,
+    })
+}
+
+fn email_json(m: &EmailRecord) -> Value {
+    json!({
+        "template": m.template,
+        "status": m.status,
+        "attempts": m.attempts,
+        "message_id": m.message_id,
+        "queued_at": rfc3339(m.created_at),
+        "sent_at": m.sent_at.and_then(rfc3339),
+        "last_error": m.last_error,
+    })
+}
+
+fn session_json(s: &SessionRecord) -> Value {
+    json!({
+        "signed_in_at": rfc3339(s.created_at),
+        "last_seen_at": rfc3339(s.last_seen_at),
+        "expires_at": rfc3339(s.expires_at),
+    })
 }
 
 /// Where the suppression key was kept before it moved to a file.
@@ -104,65 +130,23 @@ const FINGERPRINT_SETTING: &str = "suppression_key_sha256";
 /// whose instances share one key, it stays in the database unless the
 /// operator names a file (the same on every instance).
 pub async fn suppression_key(store: &Store, config: &Config) -> anyhow::Result<String> {
-    let path = match &config.privacy.suppression_key_file {
-        file if !file.as_os_str().is_empty() => file.clone(),
-        _ => match store::sqlite_path(config.database.url.expose()) {
-            Some(database) => database.with_extension("suppression-key"),
-            None => {
-                tracing::warn!(
-                    "the suppression key is kept in the database: set privacy.suppression_key_file \
-                     (the same file on every instance) to keep it out of database dumps"
-                );
-                return store::settings::secret(store, KEY_SETTING).await;
-            }
-        },
+    let Some(path) = key_file(config) else {
+        tracing::warn!(
+            "the suppression key is kept in the database: set privacy.suppression_key_file \
+             (the same file on every instance) to keep it out of database dumps"
+        );
+        return store::settings::secret(store, KEY_SETTING).await;
     };
     let in_database = store::settings::get(store, KEY_SETTING).await?;
     let recorded = store::settings::get(store, FINGERPRINT_SETTING).await?;
-    let (key, created) = match std::fs::read_to_string(&path) {
-        Ok(text) => (text.trim().to_owned(), false),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = match (&in_database, &recorded) {
-                (Some(old), _) => old.clone(),
-                // A new key would let every erased and bounced reader be
-                // mailed again: never made for a database that had one.
-                (None, Some(_)) => anyhow::bail!(
-                    "the suppression key file {} is missing, but this database was used with one: \
-                     restore it from the backup, or copy it from another instance",
-                    path.display()
-                ),
-                (None, None) => crate::domain::Token::generate().expose().to_owned(),
-            };
-            write_key_file(&path, &key)?;
-            tracing::info!(file = %path.display(), moved = in_database.is_some(), "suppression key file created");
-            (key, true)
-        }
-        Err(e) => anyhow::bail!(
-            "cannot read privacy.suppression_key_file {}: {e}",
-            path.display()
-        ),
-    };
+    let (key, created) =
+        read_or_create_key_file(&path, in_database.as_deref(), recorded.is_some())?;
     anyhow::ensure!(
         key.len() >= 32,
         "{} must hold at least 32 characters",
         path.display()
     );
-    // The database remembers which key it is used with (a hash of it,
-    // which tells nothing of the key), so no instance, restore or typo can
-    // start with another.
-    let fingerprint = crate::domain::content_hash(&key);
-    let agreed =
-        store::settings::get_or_create(store, FINGERPRINT_SETTING, || fingerprint.clone()).await?;
-    if agreed != fingerprint {
-        if created {
-            let _ = std::fs::remove_file(&path);
-        }
-        anyhow::bail!(
-            "the suppression key in {} is not the one this database is used with: \
-             every instance needs the same file",
-            path.display()
-        );
-    }
+    check_fingerprint(store, &path, &key, created).await?;
     match in_database {
         Some(old) if old == key => store::settings::delete(store, KEY_SETTING).await?,
         // Addresses suppressed or erased until now were hashed with the
@@ -176,8 +160,76 @@ pub async fn suppression_key(store: &Store, config: &Config) -> anyhow::Result<S
     Ok(key)
 }
 
+/// The suppression key's file: the one configured, or one beside a SQLite
+/// database; `None` on PostgreSQL when none is configured.
+fn key_file(config: &Config) -> Option<PathBuf> {
+    match &config.privacy.suppression_key_file {
+        file if !file.as_os_str().is_empty() => Some(file.clone()),
+        _ => store::sqlite_path(config.database.url.expose())
+            .map(|database| database.with_extension("suppression-key")),
+    }
+}
+
+/// The key in the file, or, when there is no file yet, the key the
+/// database kept or a new one, written to a new file; `true` when the file
+/// was created now.
+fn read_or_create_key_file(
+    path: &Path,
+    in_database: Option<&str>,
+    database_had_a_key: bool,
+) -> anyhow::Result<(String, bool)> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((text.trim().to_owned(), false)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = match (in_database, database_had_a_key) {
+                (Some(old), _) => old.to_owned(),
+                // A new key would let every erased and bounced reader be
+                // mailed again: never made for a database that had one.
+                (None, true) => anyhow::bail!(
+                    "the suppression key file {} is missing, but this database was used with one: \
+                     restore it from the backup, or copy it from another instance",
+                    path.display()
+                ),
+                (None, false) => crate::domain::Token::generate().expose().to_owned(),
+            };
+            write_key_file(path, &key)?;
+            tracing::info!(file = %path.display(), moved = in_database.is_some(), "suppression key file created");
+            Ok((key, true))
+        }
+        Err(e) => anyhow::bail!(
+            "cannot read privacy.suppression_key_file {}: {e}",
+            path.display()
+        ),
+    }
+}
+
+/// The database remembers which key it is used with (a hash of it, which
+/// tells nothing of the key), so no instance, restore or typo can start
+/// with another. A file created just now for a refused key is removed.
+async fn check_fingerprint(
+    store: &Store,
+    path: &Path,
+    key: &str,
+    created: bool,
+) -> anyhow::Result<()> {
+    let fingerprint = crate::domain::content_hash(key);
+    let agreed =
+        store::settings::get_or_create(store, FINGERPRINT_SETTING, || fingerprint.clone()).await?;
+    if agreed != fingerprint {
+        if created {
+            let _ = std::fs::remove_file(path);
+        }
+        anyhow::bail!(
+            "the suppression key in {} is not the one this database is used with: \
+             every instance needs the same file",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Writes a new key file readable by its owner only; never replaces one.
-fn write_key_file(path: &std::path::Path, key: &str) -> anyhow::Result<()> {
+fn write_key_file(path: &Path, key: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -6,6 +6,10 @@ pub mod tokens;
 
 use serde_json::json;
 
+// `Role` is defined in `audit`, beside the actors it describes, so that
+// `audit` needs nothing from here; `editors::Role` remains its usual name.
+pub use crate::audit::Role;
+
 use crate::{
     accounts::PasswordHasher,
     audit::{self, Actor},
@@ -14,35 +18,6 @@ use crate::{
     domain::{EmailAddress, NewPassword, Token, TokenHash, mask_email},
     store::{self, Store, editors::EditorRow},
 };
-
-/// What an editor or token may do: admins also manage editors and tokens,
-/// and export or erase readers.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Editor,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Editor => "editor",
-            Self::Admin => "admin",
-        }
-    }
-
-    /// The role stored in a row; anything unknown gets the lesser one.
-    pub fn from_stored(value: &str) -> Self {
-        if value == "admin" {
-            Self::Admin
-        } else {
-            Self::Editor
-        }
-    }
-}
 
 /// A signed-in editor, as console handlers see them.
 #[derive(Debug, Clone)]

@@ -33,13 +33,36 @@ pub async fn insert_batch(
     if readers.is_empty() {
         return Ok(Vec::new());
     }
-    // In the upserts below, `WHERE true` tells SQLite's parser that the
-    // ON CONFLICT clause is the insert's, not a join's.
+    let inserted = insert_subscribers(store, conn, readers, now).await?;
+    let inserted_ids: HashSet<&str> = inserted.iter().map(String::as_str).collect();
+    let new: Vec<&ImportedReader<'_>> = readers
+        .iter()
+        .filter(|r| inserted_ids.contains(r.id.as_str()))
+        .collect();
+    if new.is_empty() {
+        return Ok(inserted);
+    }
+    insert_accounts(store, conn, &new, now).await?;
+    insert_consents(store, conn, &new, wording_id, detail).await?;
+    insert_topics(store, conn, &new).await?;
+    Ok(inserted)
+}
+
+// In the upserts below, `WHERE true` tells SQLite's parser that the
+// ON CONFLICT clause is the insert's, not a join's.
+
+/// The readers whose addresses are new, confirmed; returns their ids.
+async fn insert_subscribers(
+    store: &Store,
+    conn: &mut Conn,
+    readers: &[ImportedReader<'_>],
+    now: i64,
+) -> anyhow::Result<Vec<String>> {
     let rows: Vec<_> = readers
         .iter()
         .map(|r| json!([r.id, r.email, r.email_canonical, r.name, r.consented_at]))
         .collect();
-    let inserted: Vec<String> = sqlx::query_scalar(&format!(
+    sqlx::query_scalar(&format!(
         "INSERT INTO subscribers (id, email, email_canonical, name, status, created_at, updated_at, confirmed_at)
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, 'confirmed', $2, $2,
                 CAST(value ->> 4 AS BIGINT)
@@ -51,15 +74,15 @@ pub async fn insert_batch(
     .bind(now)
     .fetch_all(&mut *conn)
     .await
-    .context("while importing readers")?;
-    let inserted_ids: HashSet<&str> = inserted.iter().map(String::as_str).collect();
-    let new: Vec<&ImportedReader<'_>> = readers
-        .iter()
-        .filter(|r| inserted_ids.contains(r.id.as_str()))
-        .collect();
-    if new.is_empty() {
-        return Ok(inserted);
-    }
+    .context("while importing readers")
+}
+
+async fn insert_accounts(
+    store: &Store,
+    conn: &mut Conn,
+    new: &[&ImportedReader<'_>],
+    now: i64,
+) -> anyhow::Result<()> {
     let accounts: Vec<_> = new
         .iter()
         .map(|r| json!([r.id, r.email_canonical]))
@@ -74,6 +97,17 @@ pub async fn insert_batch(
     .execute(&mut *conn)
     .await
     .context("while creating imported accounts")?;
+    Ok(())
+}
+
+/// Each new reader's confirmed digest consent, dated when they gave it.
+async fn insert_consents(
+    store: &Store,
+    conn: &mut Conn,
+    new: &[&ImportedReader<'_>],
+    wording_id: &str,
+    detail: &str,
+) -> anyhow::Result<()> {
     let consents: Vec<_> = new
         .iter()
         .map(|r| json!([super::new_id(), r.id, r.consented_at]))
@@ -92,22 +126,31 @@ pub async fn insert_batch(
     .execute(&mut *conn)
     .await
     .context("while recording imported consent")?;
+    Ok(())
+}
+
+async fn insert_topics(
+    store: &Store,
+    conn: &mut Conn,
+    new: &[&ImportedReader<'_>],
+) -> anyhow::Result<()> {
     let topics: Vec<_> = new
         .iter()
         .flat_map(|r| r.topics.iter().map(move |t| json!([r.id, t])))
         .collect();
-    if !topics.is_empty() {
-        sqlx::query(&format!(
-            "INSERT INTO preference_topics (subscriber_id, category)
-             SELECT value ->> 0, value ->> 1 FROM {} WHERE true ON CONFLICT DO NOTHING",
-            store.json_rows(1)
-        ))
-        .bind(serde_json::to_string(&topics)?)
-        .execute(&mut *conn)
-        .await
-        .context("while importing topics")?;
+    if topics.is_empty() {
+        return Ok(());
     }
-    Ok(inserted)
+    sqlx::query(&format!(
+        "INSERT INTO preference_topics (subscriber_id, category)
+         SELECT value ->> 0, value ->> 1 FROM {} WHERE true ON CONFLICT DO NOTHING",
+        store.json_rows(1)
+    ))
+    .bind(serde_json::to_string(&topics)?)
+    .execute(&mut *conn)
+    .await
+    .context("while importing topics")?;
+    Ok(())
 }
 
 /// Which of these address hashes are on the suppression list.

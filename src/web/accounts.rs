@@ -1,10 +1,11 @@
 //! Sign-in, sign-out, password and sign-in-link pages, and the account page.
 
 use axum::{
-    Form,
+    Form, Router,
     extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
 };
 use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
@@ -19,9 +20,32 @@ use super::{
     too_many_requests,
 };
 use crate::{
-    app::AppState,
     domain::{EmailAddress, NewPassword, Token, TokenPurpose},
+    web::AppState,
 };
+
+/// Signing in and out, resets and sign-in links asked for, the account page.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/login/reset", get(reset_page).post(request_reset))
+        .route("/login/link", get(link_page).post(request_sign_in_link))
+        .route("/logout", post(logout))
+        .route("/account", get(account))
+}
+
+/// The emailed sign-in and set-password links.
+pub fn link_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/login/link/{token}",
+            get(sign_in_link_page).post(sign_in_with_link),
+        )
+        .route(
+            "/account/password/{token}",
+            get(password_page).post(set_password),
+        )
+}
 
 /// The one answer to every failed sign-in.
 const INVALID_CREDENTIALS: &str = "Invalid email or password";

@@ -2,15 +2,25 @@
 //! signed-in readers.
 
 use axum::{
+    Router,
     extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
+    routing::get,
 };
 use minijinja::context;
 use serde::Deserialize;
 
 use super::{AppError, error::not_found, frame::Frame, signup::render_empty_form};
-use crate::{app::AppState, store};
+use crate::{store, web::AppState};
+
+/// The home page and the articles.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/articles", get(list))
+        .route("/articles/{slug}", get(show))
+}
 
 const PER_PAGE: i64 = 20;
 const ON_HOME: i64 = 5;

@@ -1,74 +1,28 @@
-//! Cookie consent (C-01…C-08): the banner's choice, the `/cookies` page, and
-//! the cookie that remembers the choice (strictly necessary, so exempt).
+//! Cookie consent (C-01…C-08): the banner's choice and the `/cookies` page.
+//! The cookie that remembers the choice is in `cookie_choice`.
 
 use axum::{
+    Router,
     extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
+    routing::get,
 };
-use axum_extra::extract::{
-    Form as HtmlForm,
-    cookie::{Cookie, CookieJar, SameSite},
-};
+use axum_extra::extract::{Form as HtmlForm, cookie::CookieJar};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{AppError, csrf_refused, frame::Frame};
-use crate::{app::AppState, consent};
+use super::{
+    AppError,
+    cookie_choice::{CookieChoice, earlier_consent_id},
+    csrf_refused,
+    frame::Frame,
+};
+use crate::{consent, web::AppState};
 
-const COOKIE: &str = "bs_cookie_consent";
-/// Characters of the banner's version id kept in the cookie.
-const VERSION_CHARS: usize = 16;
-
-/// A browser's choice: its pseudonymous consent id, the banner version it
-/// answered, and the categories it accepted.
-#[derive(Debug, Clone)]
-pub struct CookieChoice {
-    pub consent_id: String,
-    pub accepted: Vec<String>,
-}
-
-impl CookieChoice {
-    /// The choice in the jar, if it answers the current banner version
-    /// (a changed banner asks again).
-    pub fn from_jar(jar: &CookieJar, banner_version: &str) -> Option<Self> {
-        let value = jar.get(COOKIE)?.value().to_owned();
-        let mut parts = value.split('.');
-        let (id, version, accepted) = (parts.next()?, parts.next()?, parts.next()?);
-        let id_ok = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
-        if !id_ok || !banner_version.starts_with(version) || version.len() != VERSION_CHARS {
-            return None;
-        }
-        let accepted = match accepted {
-            "-" => Vec::new(),
-            list => list.split('+').map(str::to_owned).collect(),
-        };
-        Some(Self {
-            consent_id: id.to_owned(),
-            accepted,
-        })
-    }
-
-    fn cookie(&self, banner_version: &str, secure: bool, max_age_days: u64) -> Cookie<'static> {
-        let accepted = if self.accepted.is_empty() {
-            "-".to_owned()
-        } else {
-            self.accepted.join("+")
-        };
-        let value = format!(
-            "{}.{}.{accepted}",
-            self.consent_id,
-            &banner_version[..VERSION_CHARS]
-        );
-        let max_age = i64::try_from(max_age_days * 86_400).unwrap_or(i64::MAX);
-        Cookie::build((COOKIE, value))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(secure)
-            .path("/")
-            .max_age(time::Duration::seconds(max_age))
-            .build()
-    }
+/// The cookie settings page and the banner's form.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/cookies", get(page).post(choose))
 }
 
 /// `GET /cookies`: change or withdraw the choice at any time (C-07).
@@ -173,13 +127,6 @@ pub async fn choose(
     Ok((jar, Redirect::to(local_path(form.return_to.as_deref()))).into_response())
 }
 
-/// The consent id of a choice made for an older banner, so one browser keeps
-/// one pseudonymous id across banner versions.
-fn earlier_consent_id(jar: &CookieJar) -> Option<String> {
-    let id = jar.get(COOKIE)?.value().split('.').next()?.to_owned();
-    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
-}
-
 /// Only a path on this site; anything else goes home (no open redirect).
 /// Visible ASCII only: browsers drop tabs and line breaks, so "/\t/evil"
 /// would become "//evil".
@@ -215,21 +162,5 @@ mod tests {
         ] {
             assert_eq!(local_path(Some(bad)), "/", "{bad}");
         }
-    }
-
-    #[test]
-    fn a_choice_round_trips_through_its_cookie_and_expires_with_the_banner() {
-        let version = "0123456789abcdef0123";
-        let choice = CookieChoice {
-            consent_id: "0".repeat(32),
-            accepted: vec!["analytics".into()],
-        };
-        let jar = CookieJar::new().add(choice.cookie(version, false, 180));
-        let read = CookieChoice::from_jar(&jar, version).expect("choice");
-        assert_eq!(read.accepted, ["analytics"]);
-        assert!(
-            CookieChoice::from_jar(&jar, "ffffffffffffffff0000").is_none(),
-            "a new banner asks again"
-        );
     }
 }

@@ -2,10 +2,11 @@
 //! consent history with receipts (G-08, G-13, G-19/G-20).
 
 use axum::{
-    Form, Json,
+    Form, Json, Router,
     extract::{Path, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
+    routing::get,
 };
 use axum_extra::extract::{Form as HtmlForm, cookie::CookieJar};
 use minijinja::context;
@@ -19,7 +20,20 @@ use super::{
     reader_links::{Feedback, PreferencesForm, apply_preferences, render_preferences},
     session::removal_cookie,
 };
-use crate::{app::AppState, preferences::Proof, privacy, store};
+use crate::{preferences::Proof, privacy, store, web::AppState};
+
+/// A signed-in reader's preferences, export, deletion and consent receipts.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/account/preferences",
+            get(preferences_page).post(save_preferences),
+        )
+        .route("/account/export", get(export))
+        .route("/account/delete", get(delete_page).post(delete))
+        .route("/account/consents", get(consents))
+        .route("/account/consents/{id}", get(receipt))
+}
 
 fn sign_in_first() -> Response {
     Redirect::to("/login").into_response()

@@ -1,46 +1,14 @@
-//! What every page shares: the CSRF token for its forms, who is signed in,
-//! and whether to show the cookie banner.
+//! What every page is given (`Frame`: the CSRF token for its forms, who is
+//! signed in, whether to show the cookie banner) and who the client is: the
+//! connection's address, or one from trusted proxies. Read from each request
+//! in `extract`.
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::{
-    extract::{ConnectInfo, FromRequestParts, Request, State},
-    http::{HeaderValue, header, request::Parts},
-    middleware::Next,
-    response::Response,
-};
-use axum_extra::extract::cookie::CookieJar;
+use axum::{extract::ConnectInfo, http::request::Parts};
 
-use super::{AppError, cookies::CookieChoice, session::MaybeReader};
-use crate::{accounts::Reader, app::AppState, config::ServerConfig, domain::Token};
-
-/// The browser's CSRF cookie value, as the middleware found or made it.
-#[derive(Clone)]
-struct CsrfCookie(String);
-
-/// Gives every browser a CSRF cookie on its first page, so any form on any
-/// page (the cookie banner is on all of them) can carry a valid token.
-pub async fn ensure_csrf_cookie(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let jar = CookieJar::from_headers(request.headers());
-    let existing = jar
-        .get(state.csrf.cookie_name())
-        .map(|c| c.value().to_owned());
-    let value = existing
-        .clone()
-        .unwrap_or_else(|| Token::generate().expose().to_owned());
-    request.extensions_mut().insert(CsrfCookie(value.clone()));
-    let mut response = next.run(request).await;
-    if existing.is_none()
-        && let Ok(cookie) = HeaderValue::from_str(&state.csrf.cookie(value).to_string())
-    {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    response
-}
+use super::cookie_choice::CookieChoice;
+use crate::{accounts::Reader, config::ServerConfig};
 
 /// The page chrome's inputs; every HTML handler takes one.
 pub struct Frame {
@@ -56,37 +24,10 @@ pub struct Frame {
     pub client_net: IpAddr,
 }
 
-impl FromRequestParts<AppState> for Frame {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let csrf = csrf_token(parts, state);
-        let MaybeReader(reader) = MaybeReader::from_request_parts(parts, state).await?;
-        let jar = CookieJar::from_headers(&parts.headers);
-        let cookie_choice = CookieChoice::from_jar(&jar, &state.cookie_banner.id);
-        Ok(Self {
-            csrf,
-            reader,
-            cookie_choice,
-            path: return_path(parts.uri.path()),
-            client_ip: client_ip(parts, &state.config.server.trusted_proxies),
-            client_net: client_network(parts, &state.config.server),
-        })
-    }
-}
-
-/// The token this page's forms carry, for the browser's CSRF cookie.
-pub fn csrf_token(parts: &Parts, state: &AppState) -> String {
-    match parts.extensions.get::<CsrfCookie>() {
-        Some(CsrfCookie(value)) => state.csrf.sign(value),
-        None => String::new(),
-    }
-}
-
 /// Where a form on this page may send the browser back to. Pages whose path
 /// holds an emailed token send it home instead, so the token never travels
 /// further (D-17).
-fn return_path(path: &str) -> String {
+pub fn return_path(path: &str) -> String {
     const TOKEN_PAGES: [&str; 5] = [
         "/confirm/",
         "/account/password/",

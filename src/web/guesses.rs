@@ -2,7 +2,8 @@
 //! tokens are unguessable, but a client that keeps sending ones that match
 //! nothing is logged and, past a budget per IP, refused for a while. Only
 //! misses count, so readers clicking their own links are never slowed, and
-//! nothing locks for good: the budget refills as time passes.
+//! nothing locks for good: the budget refills as time passes. The
+//! middleware that counts the misses is in `guards`.
 
 use std::{
     collections::HashMap,
@@ -12,19 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{
-    extract::{FromRequestParts, MatchedPath, Request, State},
-    http::StatusCode,
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
 use governor::{
     DefaultKeyedRateLimiter, Quota, RateLimiter,
     clock::{Clock as _, DefaultClock},
 };
-
-use super::frame::{Frame, client_network};
-use crate::app::AppState;
 
 pub struct GuessThrottle {
     /// Misses per IP; `None` when the limit is off.
@@ -91,55 +83,6 @@ impl GuessThrottle {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-}
-
-/// For routes whose path holds an emailed token: a 404 is a miss (every
-/// unknown, used or expired link gets one, D-04); a refused IP gets the
-/// 429 page.
-pub async fn guard_links(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    guard(
-        &state,
-        request,
-        next,
-        StatusCode::NOT_FOUND,
-        |state, mut parts, wait| async move {
-            match Frame::from_request_parts(&mut parts, &state).await {
-                Ok(frame) => super::too_many_requests(&state, &frame, wait)
-                    .unwrap_or_else(IntoResponse::into_response),
-                Err(error) => error.into_response(),
-            }
-        },
-    )
-    .await
-}
-
-/// Runs the request unless its client is refused, and counts a `miss`
-/// answer against it; `refuse` makes the answer for a refused client.
-pub async fn guard<F, R>(
-    state: &AppState,
-    request: Request,
-    next: Next,
-    miss: StatusCode,
-    refuse: F,
-) -> Response
-where
-    F: FnOnce(AppState, axum::http::request::Parts, Duration) -> R,
-    R: Future<Output = Response>,
-{
-    let (parts, body) = request.into_parts();
-    let ip = client_network(&parts, &state.config.server);
-    if let Err(wait) = state.guesses.admit(ip) {
-        return refuse(state.clone(), parts, wait).await;
-    }
-    let route = parts
-        .extensions
-        .get::<MatchedPath>()
-        .map_or_else(String::new, |path| path.as_str().to_owned());
-    let response = next.run(Request::from_parts(parts, body)).await;
-    if response.status() == miss {
-        state.guesses.missed(ip, &route);
-    }
-    response
 }
 
 #[cfg(test)]

@@ -5,22 +5,13 @@
 //! once, each with its body, queued for the database pool every other
 //! reader waits on too (bench/hashflood.sh on SQLite, 29,000 requests in
 //! 10 s: resident memory 63 → 429 MiB, another reader's sign-in 1.9 s).
+//! The middleware is `guards::limit_in_flight`.
 
 use std::{
     collections::HashMap,
     net::IpAddr,
     sync::{Arc, Mutex, PoisonError},
 };
-
-use axum::{
-    extract::{Request, State},
-    http::{StatusCode, header},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
-
-use super::frame::client_network;
-use crate::app::AppState;
 
 pub struct InFlight {
     per_client: usize,
@@ -75,27 +66,6 @@ impl Drop for Ticket {
             }
         }
     }
-}
-
-/// The middleware: 429 with `Retry-After: 1` past the client's share.
-/// Health checks are never held back: a load balancer's come from the
-/// proxy's own address, whose share a client could otherwise fill.
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let health = matches!(request.uri().path(), "/healthz" | "/readyz");
-    let Some(in_flight) = state.in_flight.as_ref().filter(|_| !health) else {
-        return next.run(request).await;
-    };
-    let (parts, body) = request.into_parts();
-    let network = client_network(&parts, &state.config.server);
-    let Some(_ticket) = in_flight.enter(network) else {
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, "1")],
-            "Too many requests at once from your network: please wait for the answers.",
-        )
-            .into_response();
-    };
-    next.run(Request::from_parts(parts, body)).await
 }
 
 #[cfg(test)]

@@ -4,11 +4,14 @@ mod accounts;
 mod admin;
 mod api;
 mod articles;
+mod cookie_choice;
 mod cookies;
 mod csrf;
 mod data_rights;
 mod error;
+mod extract;
 pub(crate) mod frame;
+mod guards;
 mod guesses;
 mod health;
 mod in_flight;
@@ -17,6 +20,7 @@ mod privacy_notice;
 mod reader_links;
 mod session;
 mod signup;
+mod state;
 mod static_files;
 
 use std::time::Duration;
@@ -27,7 +31,7 @@ use axum::{
     http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, header},
     middleware,
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::get,
 };
 use governor::clock::{Clock as _, DefaultClock};
 use tower::ServiceBuilder;
@@ -43,8 +47,9 @@ pub use error::AppError;
 pub use guesses::GuessThrottle;
 pub use in_flight::InFlight;
 pub use pages::Pages;
+pub use state::AppState;
 
-use crate::{app::AppState, consent::Evidence};
+use crate::consent::Evidence;
 use frame::Frame;
 
 /// Forms are small; anything larger is refused with 413 (S-03).
@@ -54,127 +59,101 @@ pub const MAX_FORM_BYTES: usize = 16 * 1024;
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
      object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// The whole site: readers' pages, the console, the API, and what every
+/// request goes through.
 pub fn router(state: AppState) -> Router {
-    let timeout = Duration::from_secs(state.config.server.request_timeout_s);
-    let hsts = state
-        .config
-        .server
-        .is_https()
-        .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
-    // Routes whose path holds an emailed token: misses are counted per IP (E-04).
-    let links = Router::new()
-        .route(
-            "/confirm/{token}",
-            get(signup::confirm_page).post(signup::confirm),
-        )
-        .route(
-            "/login/link/{token}",
-            get(accounts::sign_in_link_page).post(accounts::sign_in_with_link),
-        )
-        .route(
-            "/account/password/{token}",
-            get(accounts::password_page).post(accounts::set_password),
-        )
-        .route(
-            "/unsubscribe/{token}",
-            get(reader_links::unsubscribe_page).post(reader_links::unsubscribe),
-        )
-        .route(
-            "/preferences/{token}",
-            get(reader_links::preferences_page).post(reader_links::save_preferences),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            guesses::guard_links,
-        ));
-    // Pages get a CSRF cookie on first sight, so every form works (A-09).
-    let pages = Router::new()
-        .route("/", get(articles::home))
-        .route("/subscribe", get(signup::form).post(signup::subscribe))
-        .route("/login", get(accounts::login_page).post(accounts::login))
-        .route(
-            "/login/reset",
-            get(accounts::reset_page).post(accounts::request_reset),
-        )
-        .route(
-            "/login/link",
-            get(accounts::link_page).post(accounts::request_sign_in_link),
-        )
-        .route("/logout", post(accounts::logout))
-        .route("/account", get(accounts::account))
-        .route("/articles", get(articles::list))
-        .route("/articles/{slug}", get(articles::show))
-        .route("/cookies", get(cookies::page).post(cookies::choose))
-        .route(
-            "/account/preferences",
-            get(data_rights::preferences_page).post(data_rights::save_preferences),
-        )
-        .route("/account/export", get(data_rights::export))
-        .route(
-            "/account/delete",
-            get(data_rights::delete_page).post(data_rights::delete),
-        )
-        .route("/account/consents", get(data_rights::consents))
-        .route("/account/consents/{id}", get(data_rights::receipt))
-        .route("/privacy", get(privacy_notice::current))
-        .route("/privacy/{version}", get(privacy_notice::version))
-        .merge(links)
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            frame::ensure_csrf_cookie,
-        ));
     let mut router = Router::new()
-        .merge(pages)
+        .merge(public_pages(&state))
         .merge(admin::routes(state.clone()))
         .merge(api::routes(state.clone()));
     if state.config.server.metrics_bind.is_none() {
         router = router.route("/metrics", get(guarded_metrics));
     }
-    router
+    let router = router
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{*path}", get(static_files::serve))
         .fallback(error::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            in_flight::limit,
+            guards::limit_in_flight,
+        ));
+    let config = state.config.clone();
+    with_protections(router.with_state(state), &config)
+}
+
+/// Readers' and visitors' pages. They get a CSRF cookie on first sight, so
+/// every form works (A-09).
+fn public_pages(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .merge(articles::routes())
+        .merge(signup::routes())
+        .merge(accounts::routes())
+        .merge(cookies::routes())
+        .merge(data_rights::routes())
+        .merge(privacy_notice::routes())
+        .merge(emailed_links(state))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            extract::ensure_csrf_cookie,
         ))
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(middleware::from_fn(crate::metrics::track_requests))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(request_span)
-                        .on_response(
-                            DefaultOnResponse::new()
-                                .level(Level::INFO)
-                                .latency_unit(tower_http::LatencyUnit::Micros),
-                        ),
-                )
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    timeout,
-                ))
-                .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ))
-                // Token links must not leak through Referer; no page needs one (S-05).
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::REFERRER_POLICY,
-                    HeaderValue::from_static("no-referrer"),
-                ))
-                .layer(SetResponseHeaderLayer::if_not_present(
-                    HeaderName::from_static("strict-transport-security"),
-                    hsts,
-                )),
-        )
+}
+
+/// Routes whose path holds an emailed token: misses are counted per IP (E-04).
+fn emailed_links(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .merge(signup::link_routes())
+        .merge(accounts::link_routes())
+        .merge(reader_links::link_routes())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guards::guard_links,
+        ))
+}
+
+/// What every request and answer goes through, outermost first: metrics, a
+/// span per request, the time limit, the body limit, the security headers.
+fn with_protections(router: Router, config: &crate::config::Config) -> Router {
+    let timeout = Duration::from_secs(config.server.request_timeout_s);
+    let hsts = config
+        .server
+        .is_https()
+        .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    router.layer(
+        ServiceBuilder::new()
+            .layer(middleware::from_fn(crate::metrics::track_requests))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_response(
+                        DefaultOnResponse::new()
+                            .level(Level::INFO)
+                            .latency_unit(tower_http::LatencyUnit::Micros),
+                    ),
+            )
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                timeout,
+            ))
+            .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            // Token links must not leak through Referer; no page needs one (S-05).
+            .layer(SetResponseHeaderLayer::overriding(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                HeaderName::from_static("strict-transport-security"),
+                hsts,
+            )),
+    )
 }
 
 /// The router of a separate `server.metrics_bind` listener.

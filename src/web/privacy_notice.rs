@@ -1,13 +1,22 @@
 //! `/privacy`: the current privacy notice and every earlier version (G-05).
 
 use axum::{
+    Router,
     extract::{Path, State},
     response::{IntoResponse, Response},
+    routing::get,
 };
 use minijinja::context;
 
 use super::{AppError, error::not_found, frame::Frame};
-use crate::{app::AppState, articles::render_markdown, consent, store};
+use crate::{articles::render_markdown, consent, store, web::AppState};
+
+/// The privacy notice, current and past versions.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/privacy", get(current))
+        .route("/privacy/{version}", get(version))
+}
 
 pub async fn current(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
     let version = state.privacy_notice.id.clone();

@@ -2,10 +2,11 @@
 //! and the preference centre, both usable without signing in.
 
 use axum::{
-    Form,
+    Form, Router,
     extract::{FromRequest, Multipart, Path, Request, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
+    routing::get,
 };
 // serde_html_form: repeated fields (`topic`) into a Vec, unknown fields refused.
 use axum_extra::extract::{Form as HtmlForm, cookie::CookieJar};
@@ -14,11 +15,24 @@ use serde::Deserialize;
 
 use super::{AppError, csrf_refused, evidence, frame::Frame, invalid_link, message_page};
 use crate::{
-    app::AppState,
     consent::{self, Source},
     domain::LinkPurpose,
     preferences::{self, Applied, PreferenceChange, PreferenceError, Proof},
+    web::AppState,
 };
+
+/// The unsubscribe and preference links every digest carries.
+pub fn link_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/unsubscribe/{token}",
+            get(unsubscribe_page).post(unsubscribe),
+        )
+        .route(
+            "/preferences/{token}",
+            get(preferences_page).post(save_preferences),
+        )
+}
 
 /// `GET /unsubscribe/{token}`: a page with one button; a GET never
 /// unsubscribes (E-05), since mail scanners follow links.

@@ -4,7 +4,7 @@ use axum::{extract::FromRequestParts, http::request::Parts};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 use super::AppError;
-use crate::{accounts::Reader, app::AppState, domain::Token};
+use crate::{accounts::Reader, domain::Token, web::AppState};
 
 /// `__Host-` binds the cookie to this exact origin over https.
 fn cookie_name(secure: bool) -> &'static str {

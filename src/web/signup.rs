@@ -2,10 +2,11 @@
 //! [`crate::signup`], and render.
 
 use axum::{
-    Form,
+    Form, Router,
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
+    routing::get,
 };
 use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
@@ -13,10 +14,20 @@ use serde::Deserialize;
 
 use super::{AppError, csrf_refused, evidence, frame::Frame, invalid_link, message_page};
 use crate::{
-    app::AppState,
     domain::{EmailAddress, SubscriberName, Token},
     signup::SignupRequest,
+    web::AppState,
 };
+
+/// The signup form.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/subscribe", get(form).post(subscribe))
+}
+
+/// The emailed confirmation link.
+pub fn link_routes() -> Router<AppState> {
+    Router::new().route("/confirm/{token}", get(confirm_page).post(confirm))
+}
 
 /// The signup form as posted. Unknown fields are refused (S-02).
 #[derive(Debug, Default, Deserialize)]

@@ -112,8 +112,9 @@ const ROUTES: &[(&str, &str, Guard)] = &[
     ("POST", "/admin/tokens/revoke", Admin),
 ];
 
-/// The routes `src/web/mod.rs` and `src/web/admin/mod.rs` declare, as
-/// (method, path): `.route("/path", get(h).post(h))`.
+/// The routes the files of `src/web/` and `src/web/admin/` declare (each
+/// group of pages declares its own), as (method, path):
+/// `.route("/path", get(h).post(h))`.
 fn declared_routes() -> BTreeSet<(String, String)> {
     let route = regex_lite::Regex::new(
         r#"\.route\(\s*"([^"]+)",\s*([a-z]+\([\w:]+\)(?:\s*\.[a-z]+\([\w:]+\))*)"#,
@@ -121,9 +122,15 @@ fn declared_routes() -> BTreeSet<(String, String)> {
     .unwrap();
     let method = regex_lite::Regex::new(r"([a-z]+)\(").unwrap();
     let mut routes = BTreeSet::new();
-    for file in ["src/web/mod.rs", "src/web/admin/mod.rs"] {
-        let source =
-            std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    for dir in ["src/web", "src/web/admin"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        let files = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path());
+        let sources = files
+            .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+            .map(|path| std::fs::read_to_string(path).unwrap());
+        let source: String = sources.collect();
         for found in route.captures_iter(&source) {
             for verb in method.captures_iter(&found[2]) {
                 routes.insert((verb[1].to_uppercase(), found[1].to_owned()));

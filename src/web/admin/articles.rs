@@ -11,10 +11,9 @@ use serde::Deserialize;
 
 use super::{Console, back_to};
 use crate::{
-    app::AppState,
     articles::{ArticleInput, editing, render_markdown},
     store::articles::EditOutcome,
-    web::AppError,
+    web::{AppError, AppState},
 };
 
 const PAGE_SIZE: i64 = 50;

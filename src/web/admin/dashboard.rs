@@ -5,10 +5,9 @@ use axum::{extract::State, response::Response};
 
 use super::Console;
 use crate::{
-    app::AppState,
     digest::control,
     stats::{self, Chart},
-    web::AppError,
+    web::{AppError, AppState},
 };
 
 const CHART_DAYS: i64 = 90;

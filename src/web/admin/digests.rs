@@ -12,15 +12,14 @@ use serde::Deserialize;
 
 use super::{Console, back_to};
 use crate::{
-    app::AppState,
-    audit,
+    audit::{self, Actor},
     digest::{
         self, NextDigest, Started,
         control::{self, Control, Controlled},
     },
     domain::{EmailAddress, Schedule},
     store,
-    web::AppError,
+    web::{AppError, AppState},
 };
 
 /// A schedule as the page lists it.
@@ -196,30 +195,9 @@ pub async fn send_test(
         );
     };
     let actor = console.editor.actor();
-    let (now, limit) = (
-        state.clock.now_ms(),
-        state.config.editors.test_sends_per_hour,
-    );
-    let mut conn = state.store.pool().acquire().await?;
-    let sent = store::audit::count_recent(
-        &mut conn,
-        &actor.label,
-        TEST_SEND,
-        now - crate::clock::hours_ms(1),
-    )
-    .await?;
-    drop(conn);
-    if sent >= i64::from(limit) {
-        let message = format!(
-            "You have sent {sent} test digests in the last hour, the most an editor may (editors.test_sends_per_hour). Please try again later."
-        );
-        let page = console.message(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many tests",
-            &message,
-        )?;
-        return Ok(([(header::RETRY_AFTER, "3600")], page).into_response());
+    let sent = test_sends_in_the_last_hour(&state, &actor).await?;
+    if sent >= i64::from(state.config.editors.test_sends_per_hour) {
+        return too_many_tests(&state, &console, sent);
     }
     let NextDigest::Ready(preview) = state
         .previews
@@ -234,27 +212,60 @@ pub async fn send_test(
         let message = "The mail server did not take the test message; see the log for why.";
         return console.message(&state, StatusCode::BAD_GATEWAY, "Not sent", message);
     }
-    let mut conn = state.store.pool().acquire().await?;
-    // Masked: the log outlives erasures, and any editor reads it.
-    let detail = serde_json::json!({
-        "to": crate::domain::mask_email(to.canonical()),
-        "sent_this_hour": sent + 1,
-    });
-    audit::record(
-        &mut conn,
-        state.clock.now_ms(),
-        &actor,
-        TEST_SEND,
-        &schedule.name,
-        detail,
-    )
-    .await?;
+    record_test_send(&state, &actor, &schedule.name, &to, sent).await?;
     let message = format!(
         "A test of the next {} digest went to {}.",
         schedule.name,
         to.canonical()
     );
     console.message(&state, StatusCode::OK, "Test sent", &message)
+}
+
+/// The test digests this editor sent in the last hour, as the audit log
+/// counts them.
+async fn test_sends_in_the_last_hour(state: &AppState, actor: &Actor) -> anyhow::Result<i64> {
+    let since = state.clock.now_ms() - crate::clock::hours_ms(1);
+    let mut conn = state.store.pool().acquire().await?;
+    store::audit::count_recent(&mut conn, &actor.label, TEST_SEND, since).await
+}
+
+/// 429 past `editors.test_sends_per_hour`.
+fn too_many_tests(state: &AppState, console: &Console, sent: i64) -> Result<Response, AppError> {
+    let message = format!(
+        "You have sent {sent} test digests in the last hour, the most an editor may (editors.test_sends_per_hour). Please try again later."
+    );
+    let page = console.message(
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many tests",
+        &message,
+    )?;
+    Ok(([(header::RETRY_AFTER, "3600")], page).into_response())
+}
+
+/// The audit log's line for a test send, which the hourly limit counts.
+async fn record_test_send(
+    state: &AppState,
+    actor: &Actor,
+    schedule: &str,
+    to: &EmailAddress,
+    sent_before: i64,
+) -> anyhow::Result<()> {
+    let mut conn = state.store.pool().acquire().await?;
+    // Masked: the log outlives erasures, and any editor reads it.
+    let detail = serde_json::json!({
+        "to": crate::domain::mask_email(to.canonical()),
+        "sent_this_hour": sent_before + 1,
+    });
+    audit::record(
+        &mut conn,
+        state.clock.now_ms(),
+        actor,
+        TEST_SEND,
+        schedule,
+        detail,
+    )
+    .await
 }
 
 pub async fn campaign(

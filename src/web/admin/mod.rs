@@ -21,8 +21,8 @@ use axum::{
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Serialize;
 
-use super::{AppError, frame};
-use crate::{app::AppState, domain::Token, editors::SignedIn};
+use super::{AppError, extract};
+use crate::{domain::Token, editors::SignedIn, web::AppState};
 
 /// Articles are the largest console form.
 const MAX_CONSOLE_FORM_BYTES: usize = 1024 * 1024;
@@ -36,7 +36,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            super::guesses::guard_links,
+            super::guards::guard_links,
         ));
     Router::new()
         .merge(link)
@@ -74,7 +74,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state.clone(), check_csrf))
         .route_layer(middleware::from_fn_with_state(
             state,
-            frame::ensure_csrf_cookie,
+            extract::ensure_csrf_cookie,
         ))
         .route_layer(DefaultBodyLimit::max(MAX_CONSOLE_FORM_BYTES))
 }
@@ -207,7 +207,7 @@ impl FromRequestParts<AppState> for Console {
         match state.editors.signed_in(&token).await {
             Ok(Some(editor)) => Ok(Self {
                 editor,
-                csrf: frame::csrf_token(parts, state),
+                csrf: extract::csrf_token(parts, state),
             }),
             Ok(None) => Err(Refused::SignIn),
             Err(error) => Err(Refused::Error(error.into())),

@@ -10,7 +10,10 @@ use axum::{
 use serde::Deserialize;
 
 use super::{Admin, Console, back_to};
-use crate::{app::AppState, readers, web::AppError};
+use crate::{
+    readers,
+    web::{AppError, AppState},
+};
 
 const PAGE_SIZE: i64 = 50;
 

@@ -11,9 +11,8 @@ use serde::Deserialize;
 
 use super::{Console, back_to, session_cookie, session_cookie_name};
 use crate::{
-    app::AppState,
     domain::{EmailAddress, NewPassword, Token},
-    web::{AppError, frame, too_many_requests_plain},
+    web::{AppError, AppState, extract, frame, too_many_requests_plain},
 };
 
 /// The one answer to every failed sign-in.
@@ -31,7 +30,7 @@ impl FromRequestParts<AppState> for Anonymous {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         Ok(Self {
-            csrf: frame::csrf_token(parts, state),
+            csrf: extract::csrf_token(parts, state),
             client_net: frame::client_network(parts, &state.config.server),
         })
     }

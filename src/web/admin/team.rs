@@ -11,12 +11,11 @@ use serde::Deserialize;
 
 use super::{Admin, Console, back_to};
 use crate::{
-    app::AppState,
     audit,
     domain::EmailAddress,
     editors::{Role, tokens},
     feeds, store,
-    web::AppError,
+    web::{AppError, AppState},
 };
 
 /// A configured feed and its last poll.

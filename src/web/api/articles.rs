@@ -10,9 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, Body, Caller, ErrorBody, Params, page_size};
 use crate::{
-    app::AppState,
     articles::{ArticleInput, editing},
     store::articles::{EditOutcome, EditorArticle},
+    web::AppState,
 };
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -11,7 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, Body, Caller, ErrorBody, Params, page_size};
 use crate::{
-    app::AppState,
     audit::Actor,
     digest::{
         self, NextDigest, Started,
@@ -19,6 +18,7 @@ use crate::{
     },
     domain::{EmailAddress, Schedule},
     store::campaigns::CampaignSummary,
+    web::AppState,
 };
 
 #[derive(Debug, Deserialize, IntoParams)]

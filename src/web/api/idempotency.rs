@@ -12,7 +12,7 @@ use axum::{
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, MAX_API_BODY_BYTES};
-use crate::{app::AppState, clock::secs_ms, editors::tokens, store};
+use crate::{clock::secs_ms, editors::tokens, store, web::AppState};
 
 const HEADER: &str = "idempotency-key";
 
@@ -26,22 +26,9 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
     if request.method() != Method::POST {
         return Ok(next.run(request).await);
     }
-    let Some(key) = request.headers().get(HEADER) else {
+    let Some(key) = idempotency_key(&request)? else {
         return Ok(next.run(request).await);
     };
-    let key = key
-        .to_str()
-        .ok()
-        .filter(|k| (1..=255).contains(&k.len()))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
-                "Idempotency-Key must be 1 to 255 visible ASCII characters.",
-            )
-            .into_response()
-        })?
-        .to_owned();
     // Keys belong to the live token that sent them; without one there is
     // nothing to replay, and the handler answers 401.
     let token = tokens::find(&state.store, &state.clock, super::bearer(request.headers()))
@@ -59,28 +46,75 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
         )
         .into_response()
     })?;
-    let mut hasher = Sha256::new();
-    hasher.update(parts.uri.path().as_bytes());
-    hasher.update([0]);
-    hasher.update(&bytes);
-    let request_hash = hex::encode(hasher.finalize());
-    let pool = state.store.pool();
+    let request_hash = hash_request(parts.uri.path(), &bytes);
     let now = state.clock.now_ms();
-    let internal = |e: anyhow::Error| ApiError::from(e).into_response();
     // A reservation older than any request may run was left by one that
     // died (timeout, crash): it is taken over rather than blocking retries.
     let stale_before = now - secs_ms(state.config.server.request_timeout_s) * 2;
-    if !store::audit::reserve(pool, &actor, &key, &request_hash, now, stale_before)
-        .await
-        .map_err(internal)?
+    if !store::audit::reserve(
+        state.store.pool(),
+        &actor,
+        &key,
+        &request_hash,
+        now,
+        stale_before,
+    )
+    .await
+    .map_err(internal)?
     {
         return Err(kept(state, &actor, &key, &request_hash).await);
     }
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
+    keep(state, &actor, &key, response).await
+}
+
+/// The request's `Idempotency-Key`, if it has one; 400 if it is not 1 to
+/// 255 visible ASCII characters.
+fn idempotency_key(request: &Request) -> Result<Option<String>, Response> {
+    let Some(key) = request.headers().get(HEADER) else {
+        return Ok(None);
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+            )
+            .into_response()
+        })?;
+    Ok(Some(key.to_owned()))
+}
+
+/// What a retry must match: the path and the body.
+fn hash_request(path: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(path.as_bytes());
+    hasher.update([0]);
+    hasher.update(body);
+    hex::encode(hasher.finalize())
+}
+
+fn internal(error: anyhow::Error) -> Response {
+    ApiError::from(error).into_response()
+}
+
+/// Keeps a successful answer for the key; a failed one lets the key go,
+/// so a retry runs again.
+async fn keep(
+    state: &AppState,
+    actor: &str,
+    key: &str,
+    response: Response,
+) -> Result<Response, Response> {
+    let pool = state.store.pool();
     if !response.status().is_success() {
-        store::audit::release(pool, &actor, &key)
+        store::audit::release(pool, actor, key)
             .await
             .map_err(internal)?;
         return Ok(response);
@@ -91,7 +125,7 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
         .map_err(|e| internal(e.into()))?;
     let text = String::from_utf8_lossy(&body);
     let status = i64::from(parts.status.as_u16());
-    store::audit::complete(pool, &actor, &key, status, &text)
+    store::audit::complete(pool, actor, key, status, &text)
         .await
         .map_err(internal)?;
     Ok(Response::from_parts(parts, Body::from(body)))

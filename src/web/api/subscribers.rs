@@ -4,6 +4,7 @@
 use axum::http::{HeaderMap, header};
 use axum::{
     Json,
+    body::Bytes,
     extract::{Path, State},
     http::StatusCode,
 };
@@ -12,10 +13,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, Caller, ErrorBody, Params, page_size};
 use crate::{
-    app::AppState,
     readers,
     stats::{self, Stats},
     store::subscribers::ReaderLine,
+    web::AppState,
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -149,40 +150,7 @@ pub async fn import(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Json<ImportSummary>, ApiError> {
-    let is_csv = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/csv"));
-    if !is_csv {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Send the rows as text/csv.",
-        ));
-    }
-    let bytes = axum::body::to_bytes(body, super::MAX_API_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                "At most 1 MiB; use `broadsheet subscriber import` for larger files.",
-            )
-        })?;
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(bytes.as_ref());
-    let header_row = reader
-        .headers()
-        .map_err(|e| e.to_string())
-        .and_then(crate::import::check_header);
-    if let Err(reason) = header_row {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_csv",
-            reason,
-        ));
-    }
+    let bytes = csv_body(&headers, body).await?;
     let report = crate::import::import(
         &state.store,
         bytes.as_ref(),
@@ -214,6 +182,48 @@ pub async fn import(
     )
     .await?;
     Ok(Json(summary))
+}
+
+/// The CSV body, read whole: 415 unless it is `text/csv`, 413 past 1 MiB,
+/// 422 if its header row is not the expected one.
+async fn csv_body(headers: &HeaderMap, body: axum::body::Body) -> Result<Bytes, ApiError> {
+    let is_csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/csv"));
+    if !is_csv {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the rows as text/csv.",
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, super::MAX_API_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "At most 1 MiB; use `broadsheet subscriber import` for larger files.",
+            )
+        })?;
+    let header_row = {
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(bytes.as_ref());
+        reader
+            .headers()
+            .map_err(|e| e.to_string())
+            .and_then(crate::import::check_header)
+    };
+    if let Err(reason) = header_row {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_csv",
+            reason,
+        ));
+    }
+    Ok(bytes)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,0 +1,303 @@
+//! `App::build`: everything the app needs, made from the config, one area
+//! at a time (storage, mail, keys, wordings, features, the delivery worker,
+//! the web state), failing early on anything that cannot work.
+
+use std::{num::NonZeroU32, sync::Arc};
+
+use anyhow::Context;
+use governor::{Quota, RateLimiter};
+use lettre::message::{Mailbox, dkim::DkimConfig};
+
+use super::App;
+use crate::{
+    accounts::{AccountSettings, Accounts, LoginThrottle, PasswordHasher},
+    clock::Clock,
+    config::Config,
+    consent::{self, Wording},
+    delivery::{Worker, WorkerSettings},
+    digest::{Composer, DigestSettings, Previews},
+    domain::LinkSigner,
+    editors::Editors,
+    emails::Emails,
+    mail::{EmailTemplates, Transport, message_id_domain},
+    signup::{Signup, SignupSettings},
+    store::{self, Store},
+    web::{AppState, Csrf, GuessThrottle, InFlight, Pages},
+};
+
+/// How mail goes out: the sender, the templates, the transport, the
+/// DKIM key, and how digests are composed with them.
+struct MailParts {
+    from: Mailbox,
+    templates: Arc<EmailTemplates>,
+    transport: Transport,
+    dkim: Option<Arc<DkimConfig>>,
+    composer: Arc<Composer>,
+}
+
+/// The secrets kept in the database, or beside it for the suppression key.
+struct Keys {
+    csrf: String,
+    link: String,
+    suppression: String,
+}
+
+/// The features that handlers and the delivery worker call.
+struct Services {
+    editors: Editors,
+    accounts: Accounts,
+    login_throttle: Arc<LoginThrottle>,
+    signup: Signup,
+}
+
+/// The wording versions every consent records.
+struct Wordings {
+    privacy_notice: Wording,
+    newsletter: Wording,
+    cookie_banner: Wording,
+}
+
+impl App {
+    /// Connects, migrates and loads everything; fails early on bad templates
+    /// or an unreachable database.
+    pub async fn build(config: Config, clock: Clock) -> anyhow::Result<Self> {
+        // Before anything counts: events recorded earlier would be lost.
+        crate::metrics::handle();
+        let store = Store::connect(&config.database).await?;
+        store.migrate().await?;
+        let keys = load_keys(&store, &config).await?;
+        let mail = load_mail(&config, &keys)?;
+        let privacy_notice = consent::register_wording(
+            &store,
+            &clock,
+            consent::PRIVACY_NOTICE,
+            &load_privacy_notice(config.privacy.notice_file.as_deref())?,
+        )
+        .await?;
+        let newsletter = consent::register_wording(
+            &store,
+            &clock,
+            consent::NEWSLETTER,
+            &config.signup.newsletter_consent_text,
+        )
+        .await?;
+        let services = build_services(&config, &store, &clock, &mail.from, &keys)?;
+        let cookie_banner = consent::register_wording(
+            &store,
+            &clock,
+            consent::COOKIE_BANNER,
+            &config.cookies.banner_text,
+        )
+        .await?;
+        let wordings = Wordings {
+            privacy_notice,
+            newsletter,
+            cookie_banner,
+        };
+        let previews = Previews::new(
+            store.clone(),
+            clock.clone(),
+            mail.composer.clone(),
+            mail.transport.clone(),
+        );
+        let worker = build_worker(&config, &store, &clock, mail, &services.accounts).await?;
+        let state = web_state(config, store, clock, services, wordings, &keys, previews)?;
+        Ok(Self { state, worker })
+    }
+}
+
+/// The sender, the email templates, the transport and the DKIM key: fails
+/// on a template that does not compile, an unusable transport or key.
+fn load_mail(config: &Config, keys: &Keys) -> anyhow::Result<MailParts> {
+    // Parsed with the config; the digest sender falls back to it (E-13).
+    let from = config.mail.from.clone();
+    let templates = Arc::new(EmailTemplates::load(config.mail.templates_dir.as_deref())?);
+    let transport = Transport::from_config(&config.mail, &config.smtp)?;
+    let dkim = crate::mail::dkim::load(&config.dkim)?.map(Arc::new);
+    let digests = DigestSettings {
+        from: config.digest.from.clone().unwrap_or_else(|| from.clone()),
+        list_id: config.digest.list_id.clone(),
+        base_url: config.server.base_url.clone(),
+        site_name: config.site.name.clone(),
+        unsubscribe_mailto: config.digest.unsubscribe_mailto.clone(),
+        links: LinkSigner::new(keys.link.as_bytes()),
+    };
+    let composer = Composer::new(
+        templates.clone(),
+        digests,
+        dkim.clone(),
+        transport.eight_bit_mime(),
+    );
+    Ok(MailParts {
+        from,
+        templates,
+        transport,
+        dkim,
+        composer: Arc::new(composer),
+    })
+}
+
+/// The CSRF and link keys (made on first start) and the suppression key.
+async fn load_keys(store: &Store, config: &Config) -> anyhow::Result<Keys> {
+    let csrf = store::settings::secret(store, "csrf_key").await?;
+    let link = store::settings::secret(store, "link_key").await?;
+    let suppression = crate::privacy::suppression_key(store, config).await?;
+    Ok(Keys {
+        csrf,
+        link,
+        suppression,
+    })
+}
+
+/// Editors, readers' accounts and signup; editors and readers share one
+/// password hasher.
+fn build_services(
+    config: &Config,
+    store: &Store,
+    clock: &Clock,
+    from: &Mailbox,
+    keys: &Keys,
+) -> anyhow::Result<Services> {
+    let hasher = PasswordHasher::new(
+        config.accounts.hashing_concurrency as usize,
+        std::time::Duration::from_millis(config.accounts.hashing_max_wait_ms),
+    )?;
+    let editors = Editors::new(
+        store.clone(),
+        clock.clone(),
+        hasher.clone(),
+        config.editors.clone(),
+    );
+    let emails = Emails::new(&config.server.base_url, &message_id_domain(from));
+    let accounts = Accounts::new(
+        store.clone(),
+        clock.clone(),
+        emails.clone(),
+        hasher,
+        AccountSettings {
+            reset_ttl_min: config.accounts.reset_token_ttl_min,
+            sign_in_link_ttl_min: config.accounts.sign_in_link_ttl_min,
+            session_idle_h: config.accounts.session_idle_h,
+            session_absolute_h: config.accounts.session_absolute_h,
+            max_link_emails_per_hour: config.accounts.max_link_emails_per_hour,
+        },
+    );
+    let login_throttle = Arc::new(LoginThrottle::new(
+        config.accounts.login_per_ip_per_minute,
+        config.accounts.login_per_account_per_hour,
+    ));
+    let signup = Signup::new(
+        store.clone(),
+        clock.clone(),
+        emails,
+        SignupSettings {
+            suppression_key: keys.suppression.as_bytes().to_vec(),
+            confirm_ttl_h: config.signup.confirm_token_ttl_h,
+            credentials_ttl_h: config.signup.credentials_token_ttl_h,
+            max_confirmations_per_day: config.signup.max_confirmations_per_day,
+        },
+    );
+    Ok(Services {
+        editors,
+        accounts,
+        login_throttle,
+        signup,
+    })
+}
+
+/// The delivery worker, on connections of its own, with the intake that
+/// turns readers' reset and sign-in-link requests into emails.
+async fn build_worker(
+    config: &Config,
+    store: &Store,
+    clock: &Clock,
+    mail: MailParts,
+    accounts: &Accounts,
+) -> anyhow::Result<Worker> {
+    let MailParts {
+        from,
+        templates,
+        transport,
+        dkim,
+        composer,
+    } = mail;
+    let worker = Worker::new(
+        store.for_delivery(&config.database).await?,
+        clock.clone(),
+        WorkerSettings {
+            templates,
+            transport,
+            composer,
+            from,
+            dkim,
+            config: config.delivery.clone(),
+            concurrency: config.smtp.concurrency,
+            rate_per_second: config.smtp.rate_per_second,
+            send_timeout_s: config.smtp.timeout_s,
+            signup_emails_per_hour: config.signup.emails_per_hour,
+        },
+    )
+    .with_intake({
+        let accounts = accounts.clone();
+        Arc::new(move || {
+            let accounts = accounts.clone();
+            Box::pin(async move { accounts.email_requested_links().await })
+        })
+    });
+    Ok(worker)
+}
+
+/// What handlers share: the services, the pages, the per-client limits.
+fn web_state(
+    config: Config,
+    store: Store,
+    clock: Clock,
+    services: Services,
+    wordings: Wordings,
+    keys: &Keys,
+    previews: Previews,
+) -> anyhow::Result<AppState> {
+    let email_request_limiter = NonZeroU32::new(config.signup.per_ip_per_hour)
+        .map(|n| Arc::new(RateLimiter::keyed(Quota::per_hour(n))));
+    let api_limiter = NonZeroU32::new(config.editors.api_requests_per_minute)
+        .map(|n| Arc::new(RateLimiter::keyed(Quota::per_minute(n))));
+    let guesses = Arc::new(GuessThrottle::new(
+        config.server.token_misses_per_ip_per_hour,
+    ));
+    let in_flight = InFlight::new(config.server.max_in_flight_per_client);
+    Ok(AppState {
+        pages: Arc::new(Pages::load(&config.site.name, &config.cookies.banner_text)?),
+        csrf: Csrf::new(keys.csrf.as_bytes(), config.server.is_https()),
+        config: Arc::new(config),
+        store,
+        clock,
+        signup: services.signup,
+        accounts: services.accounts,
+        editors: services.editors,
+        previews,
+        newsletter_wording: Arc::new(wordings.newsletter),
+        cookie_banner: Arc::new(wordings.cookie_banner),
+        email_request_limiter,
+        login_throttle: services.login_throttle,
+        guesses,
+        in_flight,
+        links: LinkSigner::new(keys.link.as_bytes()),
+        suppression_key: keys.suppression.as_bytes().into(),
+        privacy_notice: Arc::new(wordings.privacy_notice),
+        api_limiter,
+        export_permits: Arc::new(tokio::sync::Semaphore::new(2)),
+    })
+}
+
+/// The privacy notice's Markdown: the configured file, or the built-in one.
+fn load_privacy_notice(file: Option<&std::path::Path>) -> anyhow::Result<String> {
+    match file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read privacy.notice_file {}", path.display())),
+        None => Ok(crate::assets::WEB_TEMPLATES
+            .iter()
+            .find(|(name, _)| *name == "privacy_notice.md")
+            .map(|(_, text)| (*text).to_owned())
+            .unwrap_or_default()),
+    }
+}

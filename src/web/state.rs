@@ -1,0 +1,54 @@
+//! What every handler shares: config, storage, the features' services, the
+//! page templates and the per-client limits. Built by `App::build`.
+
+use std::{net::IpAddr, sync::Arc};
+
+use governor::DefaultKeyedRateLimiter;
+
+use super::{csrf::Csrf, guesses::GuessThrottle, in_flight::InFlight, pages::Pages};
+use crate::{
+    accounts::{Accounts, LoginThrottle},
+    clock::Clock,
+    config::Config,
+    consent::Wording,
+    digest::Previews,
+    domain::LinkSigner,
+    editors::Editors,
+    signup::Signup,
+    store::Store,
+};
+
+/// What handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub clock: Clock,
+    pub pages: Arc<Pages>,
+    pub csrf: Csrf,
+    pub signup: Signup,
+    pub accounts: Accounts,
+    pub editors: Editors,
+    /// Renders previews and sends test digests for the console and the API.
+    pub previews: Previews,
+    pub newsletter_wording: Arc<Wording>,
+    /// The current cookie banner; its id is the version every choice records (C-08).
+    pub cookie_banner: Arc<Wording>,
+    /// Signup, reset and sign-in-link requests per IP (D-10).
+    pub email_request_limiter: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    pub login_throttle: Arc<LoginThrottle>,
+    /// Links and API tokens that match nothing, per IP (E-04).
+    pub guesses: Arc<GuessThrottle>,
+    /// Requests in flight per client network; `None`: no limit.
+    pub in_flight: Option<Arc<InFlight>>,
+    /// Signs and checks unsubscribe and preference links (E-04).
+    pub links: LinkSigner,
+    /// Keys the hashes of erased and suppressed addresses (G-13).
+    pub suppression_key: Arc<[u8]>,
+    /// The current privacy notice, rendered, and its version.
+    pub privacy_notice: Arc<Wording>,
+    /// API requests per token (`editors.api_requests_per_minute`).
+    pub api_limiter: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    /// Exports are heavy: at most this many at once (S-03).
+    pub export_permits: Arc<tokio::sync::Semaphore>,
+}
