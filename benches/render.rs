@@ -15,7 +15,7 @@ use broadsheet::{
     app::App,
     clock::Clock,
     config::{Config, Secret},
-    store::{campaigns::CampaignArticle, deliveries::Recipient},
+    store::{campaign_articles::CampaignArticle, deliveries::Recipient},
 };
 
 fn articles() -> Vec<CampaignArticle> {

@@ -15,7 +15,7 @@ use super::{
 use crate::{
     digest::Campaign,
     store::{
-        campaigns,
+        campaign_articles, campaigns,
         deliveries::{self, ClaimedDelivery, Recipient},
     },
 };
@@ -146,7 +146,7 @@ impl<'a> Claims<'a> {
             let campaign = match campaigns::campaign(store, id).await? {
                 None => None,
                 Some(row) => {
-                    let articles = campaigns::campaign_articles(store, &row.id).await?;
+                    let articles = campaign_articles::campaign_articles(store, &row.id).await?;
                     Some(Arc::new(Campaign::new(row, articles)))
                 }
             };

@@ -17,10 +17,7 @@ use super::shape::{self, Personal, Shape};
 use crate::{
     domain::{LinkPurpose, LinkSigner},
     mail::{EmailTemplates, Envelope, ListHeaders, RenderedEmail, build_message},
-    store::{
-        campaigns::{CampaignArticle, CampaignRow},
-        deliveries::Recipient,
-    },
+    store::{campaign_articles::CampaignArticle, campaigns::CampaignRow, deliveries::Recipient},
 };
 
 /// What digests need beyond account mail.

@@ -224,17 +224,18 @@ pub async fn upcoming_articles(
     store: &Store,
     clock: &Clock,
     schedule: &Schedule,
-) -> anyhow::Result<(Vec<store::campaigns::CampaignArticle>, i64)> {
+) -> anyhow::Result<(Vec<store::campaign_articles::CampaignArticle>, i64)> {
     let now = clock.now();
     let oldest = schedule.oldest_article(now).timestamp_millis();
     let until = now.timestamp_millis();
-    let articles = store::schedules::unsent_articles(store, &schedule.name, oldest, until).await?;
+    let articles =
+        store::campaign_articles::unsent_articles(store, &schedule.name, oldest, until).await?;
     Ok((articles, until))
 }
 
 /// When the schedule last sent a digest to anyone; `None` if it never has.
 pub async fn last_sent(store: &Store, schedule: &Schedule) -> anyhow::Result<Option<i64>> {
-    store::schedules::last_sent(store, &schedule.name).await
+    store::campaign_articles::last_sent(store, &schedule.name).await
 }
 
 /// Why the schedule has nothing to send now, in words for editors.

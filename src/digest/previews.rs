@@ -12,7 +12,8 @@ use crate::{
     mail::Transport,
     store::{
         self, Store,
-        campaigns::{CampaignArticle, CampaignRow},
+        campaign_articles::CampaignArticle,
+        campaigns::CampaignRow,
         deliveries::{self, Recipient},
     },
 };

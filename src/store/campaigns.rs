@@ -4,7 +4,7 @@
 use anyhow::Context;
 use sqlx::{FromRow, Row};
 
-use super::{Conn, Store, schedules::unsent};
+use super::{Conn, Store, campaign_articles::unsent};
 
 /// A campaign about to be created.
 pub struct NewCampaign<'a> {
@@ -95,33 +95,6 @@ pub async fn campaign(store: &Store, id: &str) -> anyhow::Result<Option<Campaign
     .fetch_optional(store.pool())
     .await
     .context("while reading a campaign")
-}
-
-/// One article of a campaign, with one of its categories ('' for none).
-#[derive(Debug, Clone, FromRow)]
-pub struct CampaignArticle {
-    pub slug: String,
-    pub title: String,
-    pub teaser: String,
-    pub author: String,
-    pub published_at: i64,
-    pub category: String,
-}
-
-pub async fn campaign_articles(
-    store: &Store,
-    campaign_id: &str,
-) -> anyhow::Result<Vec<CampaignArticle>> {
-    sqlx::query_as(
-        "SELECT a.slug, a.title, a.teaser, a.author, a.published_at, COALESCE(c.category, '') AS category
-         FROM campaign_articles ca JOIN articles a ON a.id = ca.article_id
-         LEFT JOIN article_categories c ON c.article_id = a.id
-         WHERE ca.campaign_id = $1 ORDER BY a.published_at DESC, a.id",
-    )
-    .bind(campaign_id)
-    .fetch_all(store.pool())
-    .await
-    .context("while reading a campaign's articles")
 }
 
 /// Stores a campaign's counts and moves it to `sending` or, with nothing

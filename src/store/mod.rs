@@ -9,6 +9,7 @@
 
 pub mod articles;
 pub mod audit;
+pub mod campaign_articles;
 pub mod campaigns;
 pub mod consent;
 pub mod deliveries;

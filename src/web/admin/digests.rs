@@ -57,7 +57,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Result<Res
 }
 
 /// Campaign articles come one row per category.
-fn distinct_articles(rows: &[store::campaigns::CampaignArticle]) -> usize {
+fn distinct_articles(rows: &[store::campaign_articles::CampaignArticle]) -> usize {
     let mut slugs: Vec<&str> = rows.iter().map(|a| a.slug.as_str()).collect();
     slugs.sort_unstable();
     slugs.dedup();
