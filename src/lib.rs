@@ -4,6 +4,10 @@
 pub mod accounts;
 /// Application state, start-up and shutdown.
 pub mod app;
+/// Checks of the shape ARCHITECTURE.md describes: no import cycles, no
+/// file or function over its size.
+#[cfg(test)]
+mod architecture_rules;
 /// Articles: Markdown import, sanitised HTML.
 pub mod articles;
 /// Files embedded in the binary.

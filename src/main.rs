@@ -2,7 +2,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match broadsheet::cli::Cli::parse().run().await {
+    match Box::pin(broadsheet::cli::Cli::parse().run()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("broadsheet: {error:#}");

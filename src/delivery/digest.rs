@@ -36,7 +36,8 @@ impl Worker {
         let (jobs, claimed) = mpsc::unbounded_channel();
         let claim = Claims::new(self, leases.clone(), cancel.clone(), unrecorded.clone()).run(jobs);
         let (results, arrived) = mpsc::unbounded_channel();
-        let mut senders = self.spawn_senders(claimed, results, &leases, cancel);
+        let mut senders = self.spawn_senders(claimed, &results, &leases, cancel);
+        drop(results); // the senders hold the others: recording ends with them
         let send = async move {
             while let Some(ended) = senders.join_next().await {
                 if let Err(error) = ended {
@@ -58,7 +59,7 @@ impl Worker {
     fn spawn_senders(
         &self,
         claimed: mpsc::UnboundedReceiver<anyhow::Result<Job>>,
-        results: mpsc::UnboundedSender<Sent>,
+        results: &mpsc::UnboundedSender<Sent>,
         leases: &Arc<Leases>,
         cancel: &CancellationToken,
     ) -> tokio::task::JoinSet<()> {

@@ -5,7 +5,7 @@ use serde_json::json;
 use crate::{
     audit::{self, Actor},
     clock::Clock,
-    store::{self, Store, digests::CampaignSummary},
+    store::{self, Store, campaigns::CampaignSummary},
 };
 
 /// What an editor may ask of a campaign.

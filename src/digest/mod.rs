@@ -20,7 +20,7 @@ use crate::{
     audit::{self, Actor},
     clock::Clock,
     domain::Schedule,
-    store::{self, Conn, Store, digests::NewCampaign},
+    store::{self, Conn, Store, campaigns::NewCampaign},
 };
 
 /// What starting a campaign did.

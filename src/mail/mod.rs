@@ -9,4 +9,16 @@ mod transport;
 
 pub use message::{Envelope, ListHeaders, build_message, message_id_domain};
 pub use render::{EmailTemplates, RenderedEmail};
-pub use transport::{SendError, Transport};
+pub use transport::Transport;
+
+/// How a send failed, which decides whether it is tried again (E-21).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// 4xx replies, refused or dropped connections, timeouts: try again later.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// 5xx replies and messages the server can never accept: do not retry.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+

@@ -13,19 +13,11 @@ use lettre::{
     },
 };
 
-use super::smtp_pool::{SmtpPool, classify};
+use super::{
+    SendError,
+    smtp_pool::{SmtpPool, classify},
+};
 use crate::config::{MailConfig, MailTransport, SmtpConfig, SmtpTls};
-
-/// How a send failed, which decides whether it is tried again (E-21).
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// 4xx replies, refused or dropped connections, timeouts: try again later.
-    #[error("transient: {0}")]
-    Transient(String),
-    /// 5xx replies and messages the server can never accept: do not retry.
-    #[error("permanent: {0}")]
-    Permanent(String),
-}
 
 #[derive(Clone)]
 pub enum Transport {

@@ -26,7 +26,7 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
     if request.method() != Method::POST {
         return Ok(next.run(request).await);
     }
-    let Some(key) = idempotency_key(&request)? else {
+    let Some(key) = idempotency_key(&request).map_err(IntoResponse::into_response)? else {
         return Ok(next.run(request).await);
     };
     // Keys belong to the live token that sent them; without one there is
@@ -72,7 +72,7 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
 
 /// The request's `Idempotency-Key`, if it has one; 400 if it is not 1 to
 /// 255 visible ASCII characters.
-fn idempotency_key(request: &Request) -> Result<Option<String>, Response> {
+fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
     let Some(key) = request.headers().get(HEADER) else {
         return Ok(None);
     };
@@ -86,7 +86,6 @@ fn idempotency_key(request: &Request) -> Result<Option<String>, Response> {
                 "invalid_idempotency_key",
                 "Idempotency-Key must be 1 to 255 visible ASCII characters.",
             )
-            .into_response()
         })?;
     Ok(Some(key.to_owned()))
 }

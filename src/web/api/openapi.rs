@@ -75,9 +75,12 @@ pub fn with_shared_answers(mut document: utoipa::openapi::OpenApi) -> utoipa::op
     document
 }
 
+/// Answers by status.
+type Answers<const N: usize> = [(&'static str, Response); N];
+
 /// The shared answers by status: those of every operation, and those of
 /// operations with a body.
-fn shared_answers() -> ([(&'static str, Response); 3], [(&'static str, Response); 2]) {
+fn shared_answers() -> (Answers<3>, Answers<2>) {
     let answer = |description: &str| {
         ResponseBuilder::new()
             .description(description)
