@@ -21,4 +21,3 @@ pub enum SendError {
     #[error("permanent: {0}")]
     Permanent(String),
 }
-

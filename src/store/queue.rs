@@ -46,18 +46,24 @@ pub struct Rows<'a> {
 }
 
 impl Rows<'_> {
-    /// The condition naming these rows, still pending and leased to the
-    /// owner bound as `$owner`, with its parameters from `$first` on.
-    fn held_by(&self, store: &Store, owner: usize, first: usize) -> String {
+    /// The condition naming these rows, with its parameters from `$first` on.
+    fn named(&self, store: &Store, first: usize) -> String {
         let ids = format!("{} IN ({})", self.queue.id_column(), store.json_list(first));
-        let campaign = match self.campaign {
-            Some(_) => format!(" AND campaign_id = ${}", first + 1),
-            None => String::new(),
-        };
-        format!("status = 'pending' AND lease_owner = ${owner} AND {ids}{campaign}")
+        match self.campaign {
+            Some(_) => format!("{ids} AND campaign_id = ${}", first + 1),
+            None => ids,
+        }
     }
 
-    /// Binds what [`Rows::held_by`] named, in its order.
+    /// These rows, still pending and leased to the owner bound as `$owner`.
+    fn held_by(&self, store: &Store, owner: usize, first: usize) -> String {
+        format!(
+            "status = 'pending' AND lease_owner = ${owner} AND {}",
+            self.named(store, first)
+        )
+    }
+
+    /// Binds what [`Rows::named`] named, in its order.
     fn bind<'q>(
         &self,
         query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
@@ -178,7 +184,9 @@ impl Finish<'_> {
 }
 
 /// Gives `rows` their final state, in one statement; returns how many
-/// changed (a row cancelled or taken by another worker meanwhile is not).
+/// changed. Only pending rows change, and only the caller's, except that
+/// a message sent is recorded sent whoever holds its lease now: left
+/// pending, it would go out again.
 pub async fn finish(
     store: &Store,
     owner: &str,
@@ -201,9 +209,9 @@ pub async fn finish(
         "UPDATE {} SET status = $2, last_error = $3,
                 sent_at = CASE WHEN $2 = 'sent' THEN $4 ELSE NULL END,
                 lease_owner = NULL, lease_until = NULL{email_only}
-         WHERE {}",
+         WHERE status = 'pending' AND (lease_owner = $1 OR $2 = 'sent') AND {}",
         rows.queue.table(),
-        rows.held_by(store, 1, first)
+        rows.named(store, first)
     );
     let mut query = sqlx::query(&sql)
         .bind(owner)

@@ -6,7 +6,14 @@ use crate::support;
 
 use std::time::Duration;
 
-use broadsheet::{app::Role, config::MailTransport, store::outbox};
+use broadsheet::{
+    app::Role,
+    config::MailTransport,
+    store::{
+        outbox,
+        queue::{self, Finish, Queue, Rows},
+    },
+};
 use support::{Backend, Reply, SmtpServer, TestApp, free_port};
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +26,7 @@ storage_tests!(
     health_and_readiness_answer_json,
     a_crashed_workers_lease_expires_and_another_worker_sends,
     a_stopping_worker_hands_back_what_it_has_not_sent,
+    a_worker_changes_only_the_rows_it_still_holds,
 );
 
 async fn mail_waits_while_smtp_is_down_and_arrives_exactly_once(backend: Backend) {
@@ -204,5 +212,66 @@ async fn a_stopping_worker_hands_back_what_it_has_not_sent(backend: Backend) {
         1,
         "another worker sends it at once"
     );
+    app.stop().await;
+}
+
+/// The lease statements both queues share check the owner: a worker whose
+/// lease ran out and was taken cannot renew, hand back, reschedule, fail or
+/// cancel the row; what it sent is still recorded sent, or it would go out
+/// a second time.
+async fn a_worker_changes_only_the_rows_it_still_holds(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.sign_up("held@example.com", false).await;
+    let store = &app.store;
+    let now = app.clock.now_ms();
+    let claimed = outbox::claim(store, "first", now, now + 1_000, (10, 10))
+        .await
+        .unwrap();
+    let ids = vec![claimed[0].id.clone()];
+    let rows = Rows {
+        queue: Queue::Outbox,
+        campaign: None,
+        ids: &ids,
+    };
+    // The first lease runs out; a second worker takes the row.
+    let later = now + 2_000;
+    let taken = outbox::claim(store, "second", later, later + 1_000, (10, 10))
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    let renewed = queue::renew(store, "first", rows, later + 5_000)
+        .await
+        .unwrap();
+    assert!(renewed.is_empty(), "{renewed:?}");
+    assert_eq!(queue::release(store, "first", rows).await.unwrap(), 0);
+    let rescheduled = queue::reschedule(store, "first", rows, later, "4xx").await;
+    assert_eq!(rescheduled.unwrap(), 0);
+    for how in [Finish::Failed("refused"), Finish::Cancelled] {
+        assert_eq!(
+            queue::finish(store, "first", rows, how, later)
+                .await
+                .unwrap(),
+            0
+        );
+    }
+    let owner = "SELECT lease_owner FROM outbox";
+    assert_eq!(app.text(owner).await.as_deref(), Some("second"));
+    assert_eq!(app.scalar("SELECT attempts FROM outbox").await, 2);
+    // The holder may renew; and a send by the first is recorded.
+    let renewed = queue::renew(store, "second", rows, later + 5_000)
+        .await
+        .unwrap();
+    assert_eq!(renewed, ids);
+    let sent = Finish::Sent {
+        template_version: Some("v1"),
+    };
+    assert_eq!(
+        queue::finish(store, "first", rows, sent, later)
+            .await
+            .unwrap(),
+        1
+    );
+    let status = "SELECT status || ' ' || template_version || ' ' || context FROM outbox";
+    assert_eq!(app.text(status).await.as_deref(), Some("sent v1 {}"));
     app.stop().await;
 }
