@@ -11,7 +11,7 @@ use crate::{
     config::Config,
     digest::control::{self, Control, Controlled},
     readers,
-    store::{self, Store},
+    store::Store,
 };
 
 async fn open(config: &Config) -> anyhow::Result<Store> {
@@ -64,7 +64,7 @@ pub async fn list_articles(
 /// `article publish|unpublish SLUG-OR-ID`.
 pub async fn set_published(config: &Config, article: &str, published: bool) -> anyhow::Result<()> {
     let store = open(config).await?;
-    let id = match store::articles::id_by_slug(store.pool(), article).await? {
+    let id = match editing::id_by_slug(&store, article).await? {
         Some(id) => id,
         None => article.to_owned(),
     };

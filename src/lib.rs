@@ -40,6 +40,10 @@ pub mod editors;
 pub mod emails;
 /// RSS and Atom feeds polled into articles, fetched SSRF-safely (S-04).
 pub mod feeds;
+/// The service's own health: readiness and the metrics scrape.
+pub mod health;
+/// Idempotent API requests: keys reserved, answers kept for retries.
+pub mod idempotency;
 /// Importing readers from CSV.
 pub mod import;
 /// Email templates, messages and transports.

@@ -44,6 +44,43 @@ pub enum PreferenceError {
     Gone,
 }
 
+/// The preference centre for handlers, over the store and the clock.
+#[derive(Clone)]
+pub struct Preferences {
+    store: Store,
+    clock: Clock,
+}
+
+impl Preferences {
+    pub fn new(store: Store, clock: Clock) -> Self {
+        Self { store, clock }
+    }
+
+    /// The reader's preferences, or `None` if the reader no longer exists.
+    pub async fn view(&self, subscriber_id: &str) -> anyhow::Result<Option<PreferenceView>> {
+        view(&self.store, subscriber_id).await
+    }
+
+    /// Applies a change (see [`update`]).
+    pub async fn update(
+        &self,
+        subscriber_id: &str,
+        change: &PreferenceChange,
+        proof: Proof<'_>,
+        evidence: &Evidence,
+    ) -> anyhow::Result<Result<Applied, PreferenceError>> {
+        update(
+            &self.store,
+            &self.clock,
+            subscriber_id,
+            change,
+            proof,
+            evidence,
+        )
+        .await
+    }
+}
+
 /// The reader's preferences, or `None` if the reader no longer exists
 /// (a link from before an erasure).
 pub async fn view(store: &Store, subscriber_id: &str) -> anyhow::Result<Option<PreferenceView>> {

@@ -2,7 +2,10 @@
 //! purges that keep personal data no longer than needed (G-16/G-17).
 //! The export format is documented in `docs/export.md`.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -21,6 +24,37 @@ use crate::{
 
 /// The export schema's name; bump it when the shape changes.
 pub const EXPORT_SCHEMA: &str = "broadsheet.export.v1";
+
+/// A reader's own data rights, over the store, the clock and the
+/// suppression key.
+#[derive(Clone)]
+pub struct Privacy {
+    store: Store,
+    clock: Clock,
+    /// Keys the hashes of erased addresses (G-13).
+    suppression_key: Arc<[u8]>,
+}
+
+impl Privacy {
+    pub fn new(store: Store, clock: Clock, suppression_key: &[u8]) -> Self {
+        Self {
+            store,
+            clock,
+            suppression_key: suppression_key.into(),
+        }
+    }
+
+    /// Everything held about a reader, or `None` if there is no such reader.
+    pub async fn export(&self, subscriber_id: &str) -> anyhow::Result<Option<Value>> {
+        export(&self.store, &self.clock, subscriber_id).await
+    }
+
+    /// Erases a reader at their own request (see [`erase`]).
+    pub async fn erase(&self, subscriber_id: &str) -> anyhow::Result<bool> {
+        let key = &self.suppression_key;
+        erase(&self.store, &self.clock, key, subscriber_id, None).await
+    }
+}
 
 /// Unix milliseconds as RFC 3339, the form every time in an export takes.
 pub fn rfc3339(ms: i64) -> Option<String> {

@@ -1,15 +1,16 @@
 //! What the dashboard and `/api/v1/stats` report: readers by state, and
 //! signups and unsubscribes per day.
 
+pub use crate::store::stats::ReaderCounts;
 use crate::{
     clock::Clock,
-    store::{self, Store, stats::ReaderCounts},
+    store::{self, Store},
 };
 
 const DAY_MS: i64 = 86_400_000;
 
 /// Signups and unsubscribes on one UTC day.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Day {
     /// `YYYY-MM-DD`.
     pub date: String,
@@ -17,15 +18,34 @@ pub struct Day {
     pub unsubscribes: i64,
 }
 
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct Stats {
+/// Readers by state, and signups and unsubscribes per day.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Figures {
     pub readers: ReaderCounts,
     /// Oldest first, one entry per day, today last.
     pub days: Vec<Day>,
 }
 
+/// The figures, for the dashboard and the API.
+#[derive(Clone)]
+pub struct Stats {
+    store: Store,
+    clock: Clock,
+}
+
+impl Stats {
+    pub fn new(store: Store, clock: Clock) -> Self {
+        Self { store, clock }
+    }
+
+    /// Readers by state and the last `days` days of signups and unsubscribes.
+    pub async fn collect(&self, days: i64) -> anyhow::Result<Figures> {
+        collect(&self.store, &self.clock, days).await
+    }
+}
+
 /// Readers by state and the last `days` days of signups and unsubscribes.
-pub async fn collect(store: &Store, clock: &Clock, days: i64) -> anyhow::Result<Stats> {
+pub async fn collect(store: &Store, clock: &Clock, days: i64) -> anyhow::Result<Figures> {
     let today = clock.now_ms().div_euclid(DAY_MS);
     let first = today - days + 1;
     let counts = store::stats::consents_per_day(store.pool(), first * DAY_MS).await?;
@@ -47,7 +67,7 @@ pub async fn collect(store: &Store, clock: &Clock, days: i64) -> anyhow::Result<
             }
         })
         .collect();
-    Ok(Stats {
+    Ok(Figures {
         readers: store::stats::reader_counts(store.pool()).await?,
         days: series,
     })

@@ -13,7 +13,7 @@ use crate::{
     config::Config,
     console_cli,
     domain::{EmailAddress, mask_email},
-    privacy,
+    privacy, readers,
     store::Store,
 };
 
@@ -83,8 +83,7 @@ pub async fn run(config: &Config, command: SubscriberCommand) -> anyhow::Result<
 async fn find_reader(store: &Store, email: &str) -> anyhow::Result<String> {
     let address =
         EmailAddress::parse(email).map_err(|e| anyhow::anyhow!("{}: {e}", mask_email(email)))?;
-    let mut conn = store.pool().acquire().await?;
-    crate::store::subscribers::find_id_by_email(&mut conn, address.canonical())
+    readers::id_by_email(store, &address)
         .await?
         .with_context(|| {
             format!(

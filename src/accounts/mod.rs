@@ -76,6 +76,11 @@ impl Accounts {
         }
     }
 
+    /// How long a session lasts at most, used or not: its cookie's lifetime.
+    pub fn session_absolute_h(&self) -> u64 {
+        self.settings.session_absolute_h
+    }
+
     /// True if a token of `purpose` could be used now; changes nothing (D-06).
     pub async fn link_is_usable(
         &self,

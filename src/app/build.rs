@@ -8,21 +8,18 @@ use anyhow::Context;
 use governor::{Quota, RateLimiter};
 use lettre::message::{Mailbox, dkim::DkimConfig};
 
-use super::App;
+use super::{App, services::Services};
 use crate::{
-    accounts::{AccountSettings, Accounts, LoginThrottle, PasswordHasher},
+    accounts::Accounts,
     clock::Clock,
     config::Config,
     consent::{self, Wording},
     delivery::{Worker, WorkerSettings},
     digest::{Composer, DigestSettings, Previews},
     domain::LinkSigner,
-    editors::Editors,
-    emails::Emails,
-    mail::{EmailTemplates, Transport, message_id_domain},
-    signup::{Signup, SignupSettings},
+    mail::{EmailTemplates, Transport},
     store::{self, Store},
-    web::{AppState, Csrf, GuessThrottle, InFlight, Pages},
+    web::{AppState, Csrf, GuessThrottle, InFlight, Pages, WebSettings},
 };
 
 /// How mail goes out: the sender, the templates, the transport, the
@@ -40,14 +37,6 @@ struct Keys {
     csrf: String,
     link: String,
     suppression: String,
-}
-
-/// The features that handlers and the delivery worker call.
-struct Services {
-    editors: Editors,
-    accounts: Accounts,
-    login_throttle: Arc<LoginThrottle>,
-    signup: Signup,
 }
 
 /// The wording versions every consent records.
@@ -81,7 +70,7 @@ impl App {
             &config.signup.newsletter_consent_text,
         )
         .await?;
-        let services = build_services(&config, &store, &clock, &mail.from, &keys)?;
+        let services = Services::build(&config, &store, &clock, &mail.from, &keys.suppression)?;
         let cookie_banner = consent::register_wording(
             &store,
             &clock,
@@ -101,8 +90,14 @@ impl App {
             mail.transport.clone(),
         );
         let worker = build_worker(&config, &store, &clock, mail, &services.accounts).await?;
-        let state = web_state(config, store, clock, services, wordings, &keys, previews)?;
-        Ok(Self { state, worker })
+        let state = web_state(&config, services, wordings, &keys, previews)?;
+        Ok(Self {
+            state,
+            worker,
+            config: Arc::new(config),
+            store,
+            clock,
+        })
     }
 }
 
@@ -146,62 +141,6 @@ async fn load_keys(store: &Store, config: &Config) -> anyhow::Result<Keys> {
         csrf,
         link,
         suppression,
-    })
-}
-
-/// Editors, readers' accounts and signup; editors and readers share one
-/// password hasher.
-fn build_services(
-    config: &Config,
-    store: &Store,
-    clock: &Clock,
-    from: &Mailbox,
-    keys: &Keys,
-) -> anyhow::Result<Services> {
-    let hasher = PasswordHasher::new(
-        config.accounts.hashing_concurrency as usize,
-        std::time::Duration::from_millis(config.accounts.hashing_max_wait_ms),
-    )?;
-    let editors = Editors::new(
-        store.clone(),
-        clock.clone(),
-        hasher.clone(),
-        config.editors.clone(),
-    );
-    let emails = Emails::new(&config.server.base_url, &message_id_domain(from));
-    let accounts = Accounts::new(
-        store.clone(),
-        clock.clone(),
-        emails.clone(),
-        hasher,
-        AccountSettings {
-            reset_ttl_min: config.accounts.reset_token_ttl_min,
-            sign_in_link_ttl_min: config.accounts.sign_in_link_ttl_min,
-            session_idle_h: config.accounts.session_idle_h,
-            session_absolute_h: config.accounts.session_absolute_h,
-            max_link_emails_per_hour: config.accounts.max_link_emails_per_hour,
-        },
-    );
-    let login_throttle = Arc::new(LoginThrottle::new(
-        config.accounts.login_per_ip_per_minute,
-        config.accounts.login_per_account_per_hour,
-    ));
-    let signup = Signup::new(
-        store.clone(),
-        clock.clone(),
-        emails,
-        SignupSettings {
-            suppression_key: keys.suppression.as_bytes().to_vec(),
-            confirm_ttl_h: config.signup.confirm_token_ttl_h,
-            credentials_ttl_h: config.signup.credentials_token_ttl_h,
-            max_confirmations_per_day: config.signup.max_confirmations_per_day,
-        },
-    );
-    Ok(Services {
-        editors,
-        accounts,
-        login_throttle,
-        signup,
     })
 }
 
@@ -249,14 +188,13 @@ async fn build_worker(
 
 /// What handlers share: the services, the pages, the per-client limits.
 fn web_state(
-    config: Config,
-    store: Store,
-    clock: Clock,
+    config: &Config,
     services: Services,
     wordings: Wordings,
     keys: &Keys,
     previews: Previews,
 ) -> anyhow::Result<AppState> {
+    let settings = WebSettings::from_config(config);
     let email_request_limiter = NonZeroU32::new(config.signup.per_ip_per_hour)
         .map(|n| Arc::new(RateLimiter::keyed(Quota::per_hour(n))));
     let api_limiter = NonZeroU32::new(config.editors.api_requests_per_minute)
@@ -267,14 +205,23 @@ fn web_state(
     let in_flight = InFlight::new(config.server.max_in_flight_per_client);
     Ok(AppState {
         pages: Arc::new(Pages::load(&config.site.name, &config.cookies.banner_text)?),
-        csrf: Csrf::new(keys.csrf.as_bytes(), config.server.is_https()),
-        config: Arc::new(config),
-        store,
-        clock,
+        csrf: Csrf::new(keys.csrf.as_bytes(), settings.is_https),
+        settings: Arc::new(settings),
         signup: services.signup,
         accounts: services.accounts,
         editors: services.editors,
+        tokens: services.tokens,
+        articles: services.articles,
+        consent: services.consent,
+        digests: services.digests,
         previews,
+        feeds: services.feeds,
+        preferences: services.preferences,
+        privacy: services.privacy,
+        readers: services.readers,
+        stats: services.stats,
+        idempotency: services.idempotency,
+        health: services.health,
         newsletter_wording: Arc::new(wordings.newsletter),
         cookie_banner: Arc::new(wordings.cookie_banner),
         email_request_limiter,
@@ -282,7 +229,6 @@ fn web_state(
         guesses,
         in_flight,
         links: LinkSigner::new(keys.link.as_bytes()),
-        suppression_key: keys.suppression.as_bytes().into(),
         privacy_notice: Arc::new(wordings.privacy_notice),
         api_limiter,
         export_permits: Arc::new(tokio::sync::Semaphore::new(2)),

@@ -1,16 +1,19 @@
 //! Start-up and shutdown: the app is a function of its inputs (config,
 //! clock, listener, shutdown signal). What handlers share is
-//! `web::AppState`, built here.
+//! `web::AppState`, built here with the features' services.
 
 mod build;
+mod services;
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    clock::Clock,
+    config::Config,
     delivery::Worker,
     digest::Previews,
     domain::LinkSigner,
@@ -33,6 +36,10 @@ pub enum Role {
 pub struct App {
     state: AppState,
     worker: Worker,
+    /// For the scheduler and the metrics listener.
+    config: Arc<Config>,
+    store: Store,
+    clock: Clock,
 }
 
 impl App {
@@ -51,7 +58,7 @@ impl App {
     }
 
     pub fn store(&self) -> Store {
-        self.state.store.clone()
+        self.store.clone()
     }
 
     /// The signer of unsubscribe and preference links, e.g. for tests.
@@ -71,9 +78,9 @@ impl App {
             Role::Web => None,
             _ => Some(
                 crate::scheduler::start(
-                    self.state.store.clone(),
-                    self.state.clock.clone(),
-                    self.state.config.clone(),
+                    self.store.clone(),
+                    self.clock.clone(),
+                    self.config.clone(),
                 )
                 .await?,
             ),
@@ -111,7 +118,7 @@ impl App {
         if let Some(server) = metrics_server {
             server.abort();
         }
-        self.state.store.close().await;
+        self.store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -120,7 +127,7 @@ impl App {
 impl App {
     /// Serves `/metrics` on `server.metrics_bind`, if set.
     async fn spawn_metrics_server(&self) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-        let Some(bind) = self.state.config.server.metrics_bind else {
+        let Some(bind) = self.config.server.metrics_bind else {
             return Ok(None);
         };
         // Several processes on one machine may share a config (`--role web`

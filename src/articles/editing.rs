@@ -115,3 +115,8 @@ pub async fn list(
 pub async fn get(store: &Store, id: &str) -> anyhow::Result<Option<EditorArticle>> {
     store::articles::find_for_editors(store.pool(), id).await
 }
+
+/// The id of the article with this slug, drafts included.
+pub async fn id_by_slug(store: &Store, slug: &str) -> anyhow::Result<Option<String>> {
+    store::articles::id_by_slug(store.pool(), slug).await
+}

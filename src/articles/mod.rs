@@ -2,6 +2,7 @@
 //! rendered to HTML and sanitised with an allow-list before it is stored (E-28).
 
 pub mod editing;
+mod service;
 
 use chrono::{DateTime, Utc};
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
@@ -18,6 +19,8 @@ use crate::{
 
 // The category rule lives in `domain`, where feeds' own lists are checked too.
 pub use crate::domain::{MAX_CATEGORIES, valid_category};
+pub use crate::store::articles::{EditOutcome, EditorArticle};
+pub use service::Articles;
 
 /// Why a Markdown file could not become an article.
 #[derive(Debug, thiserror::Error)]

@@ -3,8 +3,12 @@
 //! withdrawal that takes effect at once.
 
 mod evidence;
+mod receipt;
+mod service;
 
 pub use evidence::Evidence;
+pub use receipt::Controller;
+pub use service::{Consent, ConsentSettings, Notice};
 
 use crate::{
     clock::Clock,

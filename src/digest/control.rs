@@ -8,6 +8,74 @@ use crate::{
     store::{self, Store, campaigns::CampaignSummary},
 };
 
+/// A campaign as editors watch it: its state and counts, what is left and
+/// how fast it goes.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CampaignProgress {
+    pub id: String,
+    pub schedule: String,
+    pub period_key: String,
+    pub subject: String,
+    pub status: String,
+    pub recipients: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    /// Deliveries put back after a transient failure (an SMTP server down
+    /// or answering 4xx), each time one was.
+    pub retries: i64,
+    /// When the latest of those retries falls due (milliseconds since the
+    /// epoch): the backoff now in force.
+    pub next_retry_at: Option<i64>,
+    /// The error behind the latest retry.
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    /// Recipients not yet sent, failed or cancelled.
+    pub pending: i64,
+    /// Messages sent per second since the campaign started.
+    pub rate_per_s: f64,
+}
+
+impl CampaignProgress {
+    /// The campaign as of `now`.
+    pub fn of(row: CampaignSummary, now: i64) -> Self {
+        let (pending, rate_per_s) = pending_and_rate(&row, now);
+        Self {
+            id: row.id,
+            schedule: row.schedule,
+            period_key: row.period_key,
+            subject: row.subject,
+            status: row.status,
+            recipients: row.recipients,
+            sent: row.sent,
+            failed: row.failed,
+            cancelled: row.cancelled,
+            retries: row.retries,
+            next_retry_at: row.next_retry_at,
+            last_error: row.last_error,
+            created_at: row.created_at,
+            finished_at: row.finished_at,
+            pending,
+            rate_per_s,
+        }
+    }
+}
+
+/// Recipients not yet sent, failed or cancelled, and messages sent per
+/// second (to a tenth) from the campaign's start to its end or `now`.
+pub fn pending_and_rate(campaign: &CampaignSummary, now: i64) -> (i64, f64) {
+    let c = campaign;
+    let pending = (c.recipients - c.sent - c.failed - c.cancelled).max(0);
+    let elapsed_ms = c.finished_at.unwrap_or(now) - c.created_at;
+    let mut rate = 0.0;
+    #[allow(clippy::cast_precision_loss)] // counts and milliseconds far below 2^52
+    if elapsed_ms > 0 {
+        rate = (c.sent as f64 * 1000.0 / elapsed_ms as f64 * 10.0).round() / 10.0;
+    }
+    (pending, rate)
+}
+
 /// What an editor may ask of a campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
@@ -47,10 +115,10 @@ impl Control {
 /// What a control did.
 #[derive(Debug, Clone)]
 pub enum Controlled {
-    Done(CampaignSummary),
+    Done(CampaignProgress),
     NotFound,
     /// The campaign is in a state the control does not apply to.
-    Conflict(CampaignSummary),
+    Conflict(CampaignProgress),
 }
 
 /// Pauses, resumes or cancels a campaign. Cancelling cancels its pending
@@ -95,9 +163,9 @@ pub async fn summary(
     store: &Store,
     clock: &Clock,
     id: &str,
-) -> anyhow::Result<Option<CampaignSummary>> {
+) -> anyhow::Result<Option<CampaignProgress>> {
     let found = store::campaigns::summary(store, id).await?;
-    Ok(found.map(|c| c.with_rate(clock.now_ms())))
+    Ok(found.map(|c| CampaignProgress::of(c, clock.now_ms())))
 }
 
 /// The newest campaigns first.
@@ -105,8 +173,11 @@ pub async fn recent(
     store: &Store,
     clock: &Clock,
     limit: i64,
-) -> anyhow::Result<Vec<CampaignSummary>> {
+) -> anyhow::Result<Vec<CampaignProgress>> {
     let now = clock.now_ms();
     let found = store::campaigns::recent(store, limit).await?;
-    Ok(found.into_iter().map(|c| c.with_rate(now)).collect())
+    Ok(found
+        .into_iter()
+        .map(|c| CampaignProgress::of(c, now))
+        .collect())
 }

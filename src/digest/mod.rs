@@ -9,10 +9,12 @@
 mod compose;
 pub mod control;
 mod previews;
+mod service;
 mod shape;
 
 pub use compose::{Campaign, Composer, DigestSettings};
 pub use previews::{NextDigest, Preview, PreviewReader, Previews};
+pub use service::{Digests, ScheduleOverview};
 
 use chrono::{DateTime, Utc};
 

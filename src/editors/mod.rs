@@ -4,6 +4,8 @@
 
 pub mod tokens;
 
+pub use tokens::Tokens;
+
 use serde_json::json;
 
 // `Role` is defined in `audit`, beside the actors it describes, so that
@@ -16,7 +18,7 @@ use crate::{
     clock::{Clock, hours_ms},
     config::EditorsConfig,
     domain::{EmailAddress, NewPassword, Token, TokenHash, mask_email},
-    store::{self, Store, editors::EditorRow},
+    store::{self, Store, audit::AuditEntry, editors::EditorRow},
 };
 
 /// A signed-in editor, as console handlers see them.
@@ -57,6 +59,20 @@ impl Editors {
             hasher,
             settings,
         }
+    }
+
+    /// How long a console session lasts at most: its cookie's lifetime.
+    pub fn session_absolute_h(&self) -> u64 {
+        self.settings.session_absolute_h
+    }
+
+    /// The audit log, newest first, older than `before` (an entry id) if given.
+    pub async fn audit_log(
+        &self,
+        before: Option<&str>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<AuditEntry>> {
+        audit::list(&self.store, before, limit).await
     }
 
     /// Creates an editor (or gives an existing one a new role and link) and

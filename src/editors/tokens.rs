@@ -42,6 +42,49 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// API tokens for handlers, over the store and the clock.
+#[derive(Clone)]
+pub struct Tokens {
+    store: Store,
+    clock: Clock,
+}
+
+impl Tokens {
+    pub fn new(store: Store, clock: Clock) -> Self {
+        Self { store, clock }
+    }
+
+    /// The caller behind a bearer token, if it is live.
+    pub async fn authenticate(&self, bearer: &str) -> anyhow::Result<Option<Actor>> {
+        authenticate(&self.store, &self.clock, bearer).await
+    }
+
+    /// The live token behind a bearer credential.
+    pub async fn find(&self, bearer: &str) -> anyhow::Result<Option<TokenRow>> {
+        find(&self.store, &self.clock, bearer).await
+    }
+
+    /// Every token, live or revoked.
+    pub async fn list(&self) -> anyhow::Result<Vec<TokenRow>> {
+        list(&self.store).await
+    }
+
+    /// Creates a token; its secret is shown once.
+    pub async fn create(
+        &self,
+        name: &str,
+        role: Role,
+        actor: &Actor,
+    ) -> anyhow::Result<Result<ApiToken, CreateError>> {
+        create(&self.store, &self.clock, name, role, actor).await
+    }
+
+    /// Revokes the live token called `name`; `false` if there is none.
+    pub async fn revoke(&self, name: &str, actor: &Actor) -> anyhow::Result<bool> {
+        revoke(&self.store, &self.clock, name, actor).await
+    }
+}
+
 /// Why a token could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {

@@ -13,9 +13,11 @@
 mod entries;
 mod fetch;
 mod poll;
+mod service;
 
 pub use entries::articles_in;
 pub use poll::{Polled, poll, poll_due};
+pub use service::Feeds;
 
 use crate::{
     clock::Clock,

@@ -280,7 +280,7 @@ pub async fn delete(conn: &mut Conn, id: &str) -> anyhow::Result<Option<String>>
 }
 
 /// An article as editors see it: drafts too, Markdown and categories.
-#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct EditorArticle {
     pub id: String,
     pub slug: String,
@@ -289,7 +289,6 @@ pub struct EditorArticle {
     pub author: String,
     pub body_markdown: String,
     #[sqlx(try_from = "i64")]
-    #[schema(value_type = bool)]
     pub draft: super::editors::IntFlag,
     pub published_at: i64,
     pub updated_at: i64,

@@ -270,8 +270,9 @@ pub async fn add_counts(
     Ok(())
 }
 
-/// A campaign as editors watch it.
-#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+/// A campaign's row as editors watch it; `digest::control` adds what is
+/// left and how fast it goes.
+#[derive(Debug, Clone, FromRow)]
 pub struct CampaignSummary {
     pub id: String,
     pub schedule: String,
@@ -282,34 +283,14 @@ pub struct CampaignSummary {
     pub sent: i64,
     pub failed: i64,
     pub cancelled: i64,
-    /// Deliveries put back after a transient failure (an SMTP server down
-    /// or answering 4xx), each time one was.
+    /// Deliveries put back after a transient failure.
     pub retries: i64,
-    /// When the latest of those retries falls due (milliseconds since the
-    /// epoch): the backoff now in force.
+    /// When the latest of those retries falls due (milliseconds since the epoch).
     pub next_retry_at: Option<i64>,
     /// The error behind the latest retry.
     pub last_error: Option<String>,
     pub created_at: i64,
     pub finished_at: Option<i64>,
-    /// Recipients not yet sent, failed or cancelled.
-    #[sqlx(skip)]
-    pub pending: i64,
-    /// Messages sent per second since the campaign started.
-    #[sqlx(skip)]
-    pub rate_per_s: f64,
-}
-
-impl CampaignSummary {
-    pub fn with_rate(mut self, now: i64) -> Self {
-        self.pending = (self.recipients - self.sent - self.failed - self.cancelled).max(0);
-        let elapsed_ms = self.finished_at.unwrap_or(now) - self.created_at;
-        #[allow(clippy::cast_precision_loss)] // counts and milliseconds far below 2^52
-        if elapsed_ms > 0 {
-            self.rate_per_s = (self.sent as f64 * 1000.0 / elapsed_ms as f64 * 10.0).round() / 10.0;
-        }
-        self
-    }
 }
 
 const SUMMARY_COLUMNS: &str = "id, schedule, period_key, subject, status, recipients, sent, failed, cancelled, \

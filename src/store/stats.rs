@@ -4,7 +4,7 @@ use anyhow::Context;
 use sqlx::{AnyPool, FromRow};
 
 /// Readers by state. A reader may be in several (e.g. confirmed and paused).
-#[derive(Debug, Clone, Default, FromRow, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, FromRow, serde::Serialize)]
 pub struct ReaderCounts {
     pub pending: i64,
     pub confirmed: i64,

@@ -266,7 +266,7 @@ pub async fn lock(conn: &mut Conn, id: &str) -> anyhow::Result<bool> {
 }
 
 /// One line of an editor's list of readers.
-#[derive(Debug, Clone, FromRow, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct ReaderLine {
     pub id: String,
     pub email: String,

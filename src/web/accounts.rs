@@ -88,7 +88,7 @@ pub async fn login(
             let cookie = session_cookie(
                 &session,
                 secure(&state),
-                state.config.accounts.session_absolute_h,
+                state.accounts.session_absolute_h(),
             );
             Ok((jar.add(cookie), Redirect::to("/account")).into_response())
         }
@@ -308,7 +308,7 @@ pub async fn sign_in_with_link(
     let cookie = session_cookie(
         &session,
         secure(&state),
-        state.config.accounts.session_absolute_h,
+        state.accounts.session_absolute_h(),
     );
     Ok((jar.add(cookie), Redirect::to("/account")).into_response())
 }
@@ -321,7 +321,7 @@ async fn usable(state: &AppState, token: &str, purpose: TokenPurpose) -> Result<
 }
 
 fn secure(state: &AppState) -> bool {
-    state.config.server.is_https()
+    state.settings.is_https
 }
 
 fn render_email_form(

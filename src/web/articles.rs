@@ -12,7 +12,7 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::{AppError, error::not_found, frame::Frame, signup::render_empty_form};
-use crate::{store, web::AppState};
+use crate::web::AppState;
 
 /// The home page and the articles.
 pub fn routes() -> Router<AppState> {
@@ -26,8 +26,7 @@ const PER_PAGE: i64 = 20;
 const ON_HOME: i64 = 5;
 
 pub async fn home(State(state): State<AppState>, frame: Frame) -> Result<Response, AppError> {
-    let now = state.clock.now_ms();
-    let articles = store::articles::list_published(state.store.pool(), now, ON_HOME, 0).await?;
+    let articles = state.articles.published(ON_HOME, 0).await?;
     render_empty_form(&state, &frame, "home.html", context! { articles })
 }
 
@@ -42,15 +41,11 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, AppError> {
     let page = i64::from(query.page.unwrap_or(1).max(1));
-    let now = state.clock.now_ms();
     // One more than a page tells whether there is a next one.
-    let mut articles = store::articles::list_published(
-        state.store.pool(),
-        now,
-        PER_PAGE + 1,
-        (page - 1) * PER_PAGE,
-    )
-    .await?;
+    let mut articles = state
+        .articles
+        .published(PER_PAGE + 1, (page - 1) * PER_PAGE)
+        .await?;
     let has_next = articles.len() > PER_PAGE as usize;
     articles.truncate(PER_PAGE as usize);
     let html = state.pages.render(
@@ -66,10 +61,7 @@ pub async fn show(
     frame: Frame,
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {
-    let now = state.clock.now_ms();
-    let Some((mut article, categories)) =
-        store::articles::find_published(state.store.pool(), &slug, now).await?
-    else {
+    let Some((mut article, categories)) = state.articles.find_published(&slug).await? else {
         return Ok(not_found().await.into_response());
     };
     if frame.reader.is_none() {

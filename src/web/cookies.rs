@@ -18,7 +18,7 @@ use super::{
     csrf_refused,
     frame::Frame,
 };
-use crate::{consent, web::AppState};
+use crate::web::AppState;
 
 /// The cookie settings page and the banner's form.
 pub fn routes() -> Router<AppState> {
@@ -33,9 +33,8 @@ pub async fn page(State(state): State<AppState>, frame: Frame) -> Result<Respons
         .map(|c| c.accepted.clone())
         .unwrap_or_default();
     let categories: Vec<_> = state
-        .config
-        .cookies
-        .categories
+        .settings
+        .cookie_categories
         .iter()
         .map(|name| context! { name, on => accepted.contains(name) })
         .collect();
@@ -80,7 +79,7 @@ pub async fn choose(
     if !state.csrf.verify(&jar, &form.csrf) {
         return csrf_refused(&state, &frame);
     }
-    let configured = &state.config.cookies.categories;
+    let configured = &state.settings.cookie_categories;
     let accepted: Vec<String> = match form.choice {
         Choice::AcceptAll => configured.clone(),
         Choice::RejectAll => Vec::new(),
@@ -99,22 +98,18 @@ pub async fn choose(
         .iter()
         .map(|name| (name.as_str(), accepted.contains(name)))
         .collect();
-    consent::record_cookie_choice(
-        &state.store,
-        &state.clock,
-        &consent_id,
-        &state.cookie_banner.id,
-        &decisions,
-    )
-    .await?;
+    state
+        .consent
+        .record_cookie_choice(&consent_id, &state.cookie_banner.id, &decisions)
+        .await?;
     let choice = CookieChoice {
         consent_id,
         accepted,
     };
     let cookie = choice.cookie(
         &state.cookie_banner.id,
-        state.config.server.is_https(),
-        state.config.cookies.max_age_days,
+        state.settings.is_https,
+        state.settings.cookie_max_age_days,
     );
     let jar = jar.add(cookie);
     // The banner's script posts in the background and needs no page.

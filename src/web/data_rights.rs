@@ -11,7 +11,6 @@ use axum::{
 use axum_extra::extract::{Form as HtmlForm, cookie::CookieJar};
 use minijinja::context;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{
     AppError, csrf_refused, evidence,
@@ -20,7 +19,7 @@ use super::{
     reader_links::{Feedback, PreferencesForm, apply_preferences, render_preferences},
     session::removal_cookie,
 };
-use crate::{preferences::Proof, privacy, store, web::AppState};
+use crate::{preferences::Proof, web::AppState};
 
 /// A signed-in reader's preferences, export, deletion and consent receipts.
 pub fn routes() -> Router<AppState> {
@@ -93,8 +92,7 @@ pub async fn export(State(state): State<AppState>, frame: Frame) -> Result<Respo
     let Ok(_permit) = state.export_permits.try_acquire() else {
         return super::too_many_requests(&state, &frame, std::time::Duration::from_secs(5));
     };
-    let Some(data) = privacy::export(&state.store, &state.clock, &reader.subscriber_id).await?
-    else {
+    let Some(data) = state.privacy.export(&reader.subscriber_id).await? else {
         return Ok(sign_in_first());
     };
     tracing::info!(event = "export", subscriber_id = %reader.subscriber_id, "data exported");
@@ -161,15 +159,8 @@ pub async fn delete(
         )?;
         return Ok((StatusCode::UNAUTHORIZED, page).into_response());
     }
-    privacy::erase(
-        &state.store,
-        &state.clock,
-        &state.suppression_key,
-        &reader.subscriber_id,
-        None,
-    )
-    .await?;
-    let jar = jar.add(removal_cookie(state.config.server.is_https()));
+    state.privacy.erase(&reader.subscriber_id).await?;
+    let jar = jar.add(removal_cookie(state.settings.is_https));
     let signed_out = Frame {
         reader: None,
         ..frame
@@ -186,8 +177,7 @@ pub async fn consents(State(state): State<AppState>, frame: Frame) -> Result<Res
     let Some(reader) = &frame.reader else {
         return Ok(sign_in_first());
     };
-    let mut conn = state.store.pool().acquire().await?;
-    let events = store::consent::events_of(&mut conn, &reader.subscriber_id).await?;
+    let events = state.consent.events_of(&reader.subscriber_id).await?;
     Ok(state
         .pages
         .render("consents.html", &frame, context! { events })?
@@ -204,46 +194,12 @@ pub async fn receipt(
     let Some(reader) = &frame.reader else {
         return Ok(sign_in_first());
     };
-    let mut conn = state.store.pool().acquire().await?;
-    let events = store::consent::events_of(&mut conn, &reader.subscriber_id).await?;
-    let Some(event) = events.into_iter().find(|e| e.id == event_id) else {
+    let receipt = state
+        .consent
+        .receipt(&reader.subscriber_id, &reader.username, &event_id)
+        .await?;
+    let Some(receipt) = receipt else {
         return Ok(super::error::not_found().await.into_response());
     };
-    let privacy = &state.config.privacy;
-    let receipt = json!({
-        "version": "KI-CR-v1.1.0",
-        "jurisdiction": privacy.jurisdiction,
-        "consentTimestamp": event.created_at / 1000,
-        "collectionMethod": event.source,
-        "consentReceiptID": event.id,
-        "language": event.text_language,
-        "piiPrincipalId": reader.username,
-        "piiControllers": [{
-            "piiController": privacy.controller_name,
-            "onBehalf": false,
-            "contact": privacy.controller_email,
-            "address": privacy.controller_address,
-            "email": privacy.controller_email,
-            "phone": "",
-        }],
-        "policyUrl": format!("{}/privacy", state.config.server.base_url),
-        "services": [{
-            "service": "Email digest of new articles",
-            "purposes": [{
-                "purpose": event.text_body,
-                "purposeCategory": ["Marketing"],
-                "consentType": "EXPLICIT",
-                "piiCategory": ["Email address"],
-                "primaryPurpose": true,
-                "termination": "Until withdrawn: one click in any digest, or the account page",
-                "thirdPartyDisclosure": false,
-            }],
-        }],
-        "sensitive": false,
-        "spiCat": [],
-        // Beyond v1.1: what this event recorded, and which wording it refers to.
-        "action": event.action,
-        "wordingVersion": event.text_id,
-    });
     Ok(Json(receipt).into_response())
 }

@@ -59,8 +59,8 @@ impl FromRequestParts<AppState> for Frame {
             reader,
             cookie_choice,
             path: return_path(parts.uri.path()),
-            client_ip: client_ip(parts, &state.config.server.trusted_proxies),
-            client_net: client_network(parts, &state.config.server),
+            client_ip: client_ip(parts, &state.settings.clients.trusted_proxies),
+            client_net: client_network(parts, &state.settings.clients),
         })
     }
 }

@@ -7,8 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::{extract::ConnectInfo, http::request::Parts};
 
-use super::cookie_choice::CookieChoice;
-use crate::{accounts::Reader, config::ServerConfig};
+use super::{cookie_choice::CookieChoice, settings::ClientNetworks};
+use crate::accounts::Reader;
 
 /// The page chrome's inputs; every HTML handler takes one.
 pub struct Frame {
@@ -44,11 +44,11 @@ pub fn return_path(path: &str) -> String {
 
 /// The network the client's limits count against: its address cut to
 /// `server.ipv4_prefix_len` or `server.ipv6_prefix_len` bits.
-pub fn client_network(parts: &Parts, server: &ServerConfig) -> IpAddr {
+pub fn client_network(parts: &Parts, clients: &ClientNetworks) -> IpAddr {
     crate::domain::network(
-        client_ip(parts, &server.trusted_proxies),
-        server.ipv4_prefix_len,
-        server.ipv6_prefix_len,
+        client_ip(parts, &clients.trusted_proxies),
+        clients.ipv4_prefix_len,
+        clients.ipv6_prefix_len,
     )
 }
 

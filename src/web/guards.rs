@@ -30,7 +30,7 @@ pub async fn limit_in_flight(
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
-    let network = client_network(&parts, &state.config.server);
+    let network = client_network(&parts, &state.settings.clients);
     let Some(_ticket) = in_flight.enter(network) else {
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -76,7 +76,7 @@ where
     R: Future<Output = Response>,
 {
     let (parts, body) = request.into_parts();
-    let ip = client_network(&parts, &state.config.server);
+    let ip = client_network(&parts, &state.settings.clients);
     if let Err(wait) = state.guesses.admit(ip) {
         return refuse(state.clone(), parts, wait).await;
     }

@@ -12,7 +12,7 @@ pub async fn healthz() -> Json<Value> {
 
 /// The process can serve: its database answers.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    if state.store.is_reachable().await {
+    if state.health.ready().await {
         (
             StatusCode::OK,
             Json(json!({ "status": "ready", "database": "ok" })),

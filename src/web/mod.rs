@@ -19,6 +19,7 @@ mod pages;
 mod privacy_notice;
 mod reader_links;
 mod session;
+mod settings;
 mod signup;
 mod state;
 mod static_files;
@@ -47,6 +48,7 @@ pub use error::AppError;
 pub use guesses::GuessThrottle;
 pub use in_flight::InFlight;
 pub use pages::Pages;
+pub use settings::{ClientNetworks, WebSettings};
 pub use state::AppState;
 
 use crate::consent::Evidence;
@@ -66,7 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(public_pages(&state))
         .merge(admin::routes(state.clone()))
         .merge(api::routes(state.clone()));
-    if state.config.server.metrics_bind.is_none() {
+    if state.settings.metrics_on_site {
         router = router.route("/metrics", get(guarded_metrics));
     }
     let router = router
@@ -78,8 +80,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             guards::limit_in_flight,
         ));
-    let config = state.config.clone();
-    with_protections(router.with_state(state), &config)
+    let settings = state.settings.clone();
+    with_protections(router.with_state(state), &settings)
 }
 
 /// Readers' and visitors' pages. They get a CSRF cookie on first sight, so
@@ -113,11 +115,10 @@ fn emailed_links(state: &AppState) -> Router<AppState> {
 
 /// What every request and answer goes through, outermost first: metrics, a
 /// span per request, the time limit, the body limit, the security headers.
-fn with_protections(router: Router, config: &crate::config::Config) -> Router {
-    let timeout = Duration::from_secs(config.server.request_timeout_s);
-    let hsts = config
-        .server
-        .is_https()
+fn with_protections(router: Router, settings: &WebSettings) -> Router {
+    let timeout = settings.request_timeout;
+    let hsts = settings
+        .is_https
         .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     router.layer(
         ServiceBuilder::new()
@@ -168,7 +169,7 @@ pub fn metrics_router(state: AppState) -> Router {
 /// `authorization: { credentials: … }`).
 async fn guarded_metrics(state: axum::extract::State<AppState>, headers: HeaderMap) -> Response {
     let bearer = api::bearer(&headers);
-    match crate::editors::tokens::authenticate(&state.store, &state.clock, bearer).await {
+    match state.tokens.authenticate(bearer).await {
         Ok(Some(actor)) if actor.is_admin() => metrics(state).await,
         Ok(_) => (
             StatusCode::UNAUTHORIZED,
@@ -182,7 +183,7 @@ async fn guarded_metrics(state: axum::extract::State<AppState>, headers: HeaderM
 
 /// `/metrics`: Prometheus text format.
 async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    match crate::metrics::render(&state.store).await {
+    match state.health.metrics().await {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         Err(error) => AppError::from(error).into_response(),
     }
@@ -265,10 +266,7 @@ fn evidence(state: &AppState, frame: &Frame, headers: &HeaderMap) -> Evidence {
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    Evidence::new(
-        frame.client_ip,
-        user_agent,
-        state.config.privacy.ip_mode,
-        &state.privacy_notice.id,
-    )
+    state
+        .consent
+        .evidence(frame.client_ip, user_agent, &state.privacy_notice.id)
 }

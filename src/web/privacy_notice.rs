@@ -9,7 +9,7 @@ use axum::{
 use minijinja::context;
 
 use super::{AppError, error::not_found, frame::Frame};
-use crate::{articles::render_markdown, consent, store, web::AppState};
+use crate::{articles::render_markdown, web::AppState};
 
 /// The privacy notice, current and past versions.
 pub fn routes() -> Router<AppState> {
@@ -32,21 +32,18 @@ pub async fn version(
 }
 
 async fn render(state: &AppState, frame: &Frame, version: &str) -> Result<Response, AppError> {
-    let mut conn = state.store.pool().acquire().await?;
-    let Some((markdown, since)) =
-        store::consent::text(&mut conn, version, consent::PRIVACY_NOTICE).await?
-    else {
+    let Some(notice) = state.consent.notice(version).await? else {
         return Ok(not_found().await.into_response());
     };
-    let versions: Vec<_> = store::consent::text_versions(&mut conn, consent::PRIVACY_NOTICE)
-        .await?
+    let versions: Vec<_> = notice
+        .versions
         .into_iter()
         .map(|(id, created_at)| context! { id, created_at })
         .collect();
     let context = context! {
-        notice => render_markdown(&markdown),
+        notice => render_markdown(&notice.markdown),
         version,
-        since,
+        since => notice.since,
         is_current => version == state.privacy_notice.id,
         versions,
     };

@@ -17,7 +17,7 @@ use super::{AppError, csrf_refused, evidence, frame::Frame, invalid_link, messag
 use crate::{
     consent::{self, Source},
     domain::LinkPurpose,
-    preferences::{self, Applied, PreferenceChange, PreferenceError, Proof},
+    preferences::{Applied, PreferenceChange, PreferenceError, Proof},
     web::AppState,
 };
 
@@ -78,7 +78,7 @@ pub async fn unsubscribe(
     } else {
         Source::OneClick
     };
-    consent::unsubscribe(&state.store, &state.clock, &subscriber_id, source).await?;
+    state.consent.unsubscribe(&subscriber_id, source).await?;
     let preferences = state.links.token(LinkPurpose::Preferences, &subscriber_id);
     let page = state
         .pages
@@ -209,15 +209,10 @@ pub(super) async fn apply_preferences(
         paused: form.paused.is_some(),
         topics: form.topic,
     };
-    let updated = preferences::update(
-        &state.store,
-        &state.clock,
-        subscriber_id,
-        &change,
-        proof,
-        evidence,
-    )
-    .await?;
+    let updated = state
+        .preferences
+        .update(subscriber_id, &change, proof, evidence)
+        .await?;
     let (feedback, status) = match updated {
         Ok(Applied::Saved) => (Feedback::Saved, StatusCode::OK),
         Ok(Applied::ConfirmationSent) => (Feedback::ConfirmationSent, StatusCode::OK),
@@ -248,7 +243,7 @@ pub(super) async fn render_preferences(
     feedback: Feedback,
     status: StatusCode,
 ) -> Result<Response, AppError> {
-    let Some(view) = preferences::view(&state.store, subscriber_id).await? else {
+    let Some(view) = state.preferences.view(subscriber_id).await? else {
         return invalid_link(state, frame);
     };
     let (saved, confirmation_sent, error) = match feedback {

@@ -46,7 +46,7 @@ impl FromRequestParts<AppState> for MaybeReader {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let jar = CookieJar::from_headers(&parts.headers);
-        let secure = state.config.server.is_https();
+        let secure = state.settings.is_https;
         let Some(token) = jar
             .get(cookie_name(secure))
             .and_then(|c| Token::parse(c.value()))

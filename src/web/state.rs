@@ -1,36 +1,57 @@
-//! What every handler shares: config, storage, the features' services, the
+//! What every handler shares: the web settings, the features' services, the
 //! page templates and the per-client limits. Built by `App::build`.
 
 use std::{net::IpAddr, sync::Arc};
 
 use governor::DefaultKeyedRateLimiter;
 
-use super::{csrf::Csrf, guesses::GuessThrottle, in_flight::InFlight, pages::Pages};
+use super::{
+    csrf::Csrf, guesses::GuessThrottle, in_flight::InFlight, pages::Pages, settings::WebSettings,
+};
 use crate::{
     accounts::{Accounts, LoginThrottle},
-    clock::Clock,
-    config::Config,
-    consent::Wording,
-    digest::Previews,
+    articles::Articles,
+    consent::{Consent, Wording},
+    digest::{Digests, Previews},
     domain::LinkSigner,
-    editors::Editors,
+    editors::{Editors, Tokens},
+    feeds::Feeds,
+    health::Health,
+    idempotency::Idempotency,
+    preferences::Preferences,
+    privacy::Privacy,
+    readers::Readers,
     signup::Signup,
-    store::Store,
+    stats::Stats,
 };
 
 /// What handlers share. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub clock: Clock,
+    pub settings: Arc<WebSettings>,
     pub pages: Arc<Pages>,
     pub csrf: Csrf,
     pub signup: Signup,
     pub accounts: Accounts,
     pub editors: Editors,
+    /// API tokens: the API's callers.
+    pub tokens: Tokens,
+    pub articles: Articles,
+    pub consent: Consent,
+    pub digests: Digests,
     /// Renders previews and sends test digests for the console and the API.
     pub previews: Previews,
+    pub feeds: Feeds,
+    pub preferences: Preferences,
+    /// A reader's own export and erasure.
+    pub privacy: Privacy,
+    /// Readers as editors see them.
+    pub readers: Readers,
+    pub stats: Stats,
+    /// Answers kept for the API's `Idempotency-Key`.
+    pub idempotency: Idempotency,
+    /// The readiness probe and the metrics scrape.
+    pub health: Health,
     pub newsletter_wording: Arc<Wording>,
     /// The current cookie banner; its id is the version every choice records (C-08).
     pub cookie_banner: Arc<Wording>,
@@ -43,8 +64,6 @@ pub struct AppState {
     pub in_flight: Option<Arc<InFlight>>,
     /// Signs and checks unsubscribe and preference links (E-04).
     pub links: LinkSigner,
-    /// Keys the hashes of erased and suppressed addresses (G-13).
-    pub suppression_key: Arc<[u8]>,
     /// The current privacy notice, rendered, and its version.
     pub privacy_notice: Arc<Wording>,
     /// API requests per token (`editors.api_requests_per_minute`).

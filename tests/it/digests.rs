@@ -753,7 +753,7 @@ async fn started_campaign(app: &TestApp) -> String {
     }
 }
 
-async fn summary(app: &TestApp, id: &str) -> broadsheet::store::campaigns::CampaignSummary {
+async fn summary(app: &TestApp, id: &str) -> digest::control::CampaignProgress {
     digest::control::summary(&app.store, &app.clock, id)
         .await
         .unwrap()

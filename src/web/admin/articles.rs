@@ -11,8 +11,7 @@ use serde::Deserialize;
 
 use super::{Console, back_to};
 use crate::{
-    articles::{ArticleInput, editing, render_markdown},
-    store::articles::EditOutcome,
+    articles::{ArticleInput, EditOutcome, render_markdown},
     web::{AppError, AppState},
 };
 
@@ -32,7 +31,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, AppError> {
     let offset = i64::from(query.page) * PAGE_SIZE;
-    let articles = editing::list(&state.store, &query.q, PAGE_SIZE + 1, offset).await?;
+    let articles = state.articles.list(&query.q, PAGE_SIZE + 1, offset).await?;
     let more = articles.len() > usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX);
     let articles = &articles[..articles.len().min(PAGE_SIZE as usize)];
     console.render(
@@ -124,7 +123,7 @@ pub async fn create(
     };
     let draft = form.intent != "publish";
     let actor = console.editor.actor();
-    match editing::create(&state.store, &state.clock, &article, draft, &actor).await? {
+    match state.articles.create(&article, draft, &actor).await? {
         Some(id) => Ok(back_to(&format!("/admin/articles/{id}"))),
         None => {
             let error = format!("Another article has the address /articles/{}", article.slug);
@@ -138,7 +137,7 @@ pub async fn edit(
     console: Console,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let Some(article) = editing::get(&state.store, &id).await? else {
+    let Some(article) = state.articles.get(&id).await? else {
         return console.not_found(&state);
     };
     let form = ArticleForm {
@@ -173,7 +172,7 @@ pub async fn save(
         }
     };
     let actor = console.editor.actor();
-    match editing::update(&state.store, &state.clock, &id, &article, &actor).await? {
+    match state.articles.update(&id, &article, &actor).await? {
         EditOutcome::Saved => Ok(back_to(&format!("/admin/articles/{id}"))),
         EditOutcome::NotFound => console.not_found(&state),
         EditOutcome::SlugTaken => {
@@ -190,12 +189,12 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let actor = console.editor.actor();
-    let (store, clock) = (&state.store, &state.clock);
+    let articles = &state.articles;
     let found = match action.as_str() {
-        "publish" => editing::set_published(store, clock, &id, true, &actor).await?,
-        "unpublish" => editing::set_published(store, clock, &id, false, &actor).await?,
+        "publish" => articles.set_published(&id, true, &actor).await?,
+        "unpublish" => articles.set_published(&id, false, &actor).await?,
         "delete" => {
-            return if editing::delete(store, clock, &id, &actor).await? {
+            return if articles.delete(&id, &actor).await? {
                 Ok(back_to("/admin/articles"))
             } else {
                 console.not_found(&state)

@@ -5,16 +5,15 @@ use axum::{extract::State, response::Response};
 
 use super::Console;
 use crate::{
-    digest::control,
-    stats::{self, Chart},
+    stats::Chart,
     web::{AppError, AppState},
 };
 
 const CHART_DAYS: i64 = 90;
 
 pub async fn page(State(state): State<AppState>, console: Console) -> Result<Response, AppError> {
-    let stats = stats::collect(&state.store, &state.clock, CHART_DAYS).await?;
-    let campaigns = control::recent(&state.store, &state.clock, 5).await?;
+    let stats = state.stats.collect(CHART_DAYS).await?;
+    let campaigns = state.digests.recent(5).await?;
     let chart = Chart::of(&stats.days);
     let (signups, unsubscribes) = stats
         .days

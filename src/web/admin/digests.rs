@@ -12,65 +12,22 @@ use serde::Deserialize;
 
 use super::{Console, back_to};
 use crate::{
-    audit::{self, Actor},
     digest::{
-        self, NextDigest, Started,
-        control::{self, Control, Controlled},
+        NextDigest, Started,
+        control::{Control, Controlled},
     },
-    domain::{EmailAddress, Schedule},
-    store,
+    domain::EmailAddress,
     web::{AppError, AppState},
 };
 
-/// A schedule as the page lists it.
-#[derive(Debug, serde::Serialize)]
-struct ScheduleView {
-    name: String,
-    frequency: &'static str,
-    next_fire: Option<i64>,
-    /// When it last sent a digest to anyone; `None`: never.
-    last_sent: Option<i64>,
-    upcoming_articles: usize,
-    max_article_age: String,
-}
-
 pub async fn page(State(state): State<AppState>, console: Console) -> Result<Response, AppError> {
-    let now = state.clock.now();
-    let mut schedules = Vec::new();
-    for schedule in &state.config.digest.schedules {
-        let (articles, _) = digest::upcoming_articles(&state.store, &state.clock, schedule).await?;
-        schedules.push(ScheduleView {
-            frequency: schedule.frequency.as_str(),
-            next_fire: schedule.next_fire(now).map(|t| t.timestamp_millis()),
-            last_sent: digest::last_sent(&state.store, schedule).await?,
-            upcoming_articles: distinct_articles(&articles),
-            max_article_age: schedule.max_article_age_text(),
-            name: schedule.name.clone(),
-        });
-    }
-    let campaigns = control::recent(&state.store, &state.clock, 50).await?;
+    let schedules = state.digests.overview().await?;
+    let campaigns = state.digests.recent(50).await?;
     console.render(
         &state,
         "admin/digests.html",
         minijinja::context! { schedules, campaigns },
     )
-}
-
-/// Campaign articles come one row per category.
-fn distinct_articles(rows: &[store::campaign_articles::CampaignArticle]) -> usize {
-    let mut slugs: Vec<&str> = rows.iter().map(|a| a.slug.as_str()).collect();
-    slugs.sort_unstable();
-    slugs.dedup();
-    slugs.len()
-}
-
-fn find_schedule<'a>(state: &'a AppState, name: &str) -> Option<&'a Schedule> {
-    state
-        .config
-        .digest
-        .schedules
-        .iter()
-        .find(|s| s.name == name)
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,15 +41,15 @@ pub async fn send_now(
     console: Console,
     Form(form): Form<ScheduleForm>,
 ) -> Result<Response, AppError> {
-    let Some(schedule) = find_schedule(&state, &form.schedule) else {
+    let Some(schedule) = state.digests.schedule(&form.schedule) else {
         return console.not_found(&state);
     };
     let actor = console.editor.actor();
-    let started = digest::send_now(&state.store, &state.clock, schedule, false, &actor).await?;
+    let started = state.digests.send_now(schedule, &actor).await?;
     match started {
         Started::Campaign { id, .. } => Ok(back_to(&format!("/admin/campaigns/{id}"))),
         Started::NothingNew | Started::AlreadyStarted => {
-            let reason = digest::nothing_to_send(&state.store, schedule).await?;
+            let reason = state.digests.nothing_to_send(schedule).await?;
             console.message(&state, StatusCode::CONFLICT, "Nothing to send", &reason)
         }
     }
@@ -112,7 +69,7 @@ pub async fn preview(
     console: Console,
     Query(query): Query<PreviewQuery>,
 ) -> Result<Response, AppError> {
-    let Some(schedule) = find_schedule(&state, &query.schedule) else {
+    let Some(schedule) = state.digests.schedule(&query.schedule) else {
         return console.not_found(&state);
     };
     let no_such_reader = |console: &Console| {
@@ -133,10 +90,7 @@ pub async fn preview(
         .await?
     {
         NextDigest::Ready(preview) => (Some(*preview), None),
-        NextDigest::NothingNew => (
-            None,
-            Some(digest::nothing_to_send(&state.store, schedule).await?),
-        ),
+        NextDigest::NothingNew => (None, Some(state.digests.nothing_to_send(schedule).await?)),
         NextDigest::NothingInTopics => (None, Some(NOTHING_IN_TOPICS.to_owned())),
         NextDigest::UnknownReader => return no_such_reader(&console),
     };
@@ -154,9 +108,6 @@ pub async fn preview(
     )?;
     Ok(([(header::CONTENT_SECURITY_POLICY, PREVIEW_POLICY)], page).into_response())
 }
-
-/// The audit log's name for a test send; the hourly limit counts them there.
-const TEST_SEND: &str = "digest.test";
 
 const NOTHING_IN_TOPICS: &str =
     "Articles are waiting, but none of them is in this reader's topics.";
@@ -182,7 +133,7 @@ pub async fn send_test(
     console: Console,
     Form(form): Form<TestForm>,
 ) -> Result<Response, AppError> {
-    let Some(schedule) = find_schedule(&state, &form.schedule) else {
+    let Some(schedule) = state.digests.schedule(&form.schedule) else {
         return console.not_found(&state);
     };
     let Ok(to) = EmailAddress::parse(&form.to) else {
@@ -195,8 +146,8 @@ pub async fn send_test(
         );
     };
     let actor = console.editor.actor();
-    let sent = test_sends_in_the_last_hour(&state, &actor).await?;
-    if sent >= i64::from(state.config.editors.test_sends_per_hour) {
+    let sent = state.digests.test_sends_in_the_last_hour(&actor).await?;
+    if sent >= i64::from(state.digests.test_sends_per_hour()) {
         return too_many_tests(&state, &console, sent);
     }
     let NextDigest::Ready(preview) = state
@@ -204,7 +155,7 @@ pub async fn send_test(
         .next_digest(schedule, to.canonical(), None)
         .await?
     else {
-        let reason = digest::nothing_to_send(&state.store, schedule).await?;
+        let reason = state.digests.nothing_to_send(schedule).await?;
         return console.message(&state, StatusCode::CONFLICT, "Nothing to send", &reason);
     };
     if let Err(error) = state.previews.send(*preview).await {
@@ -212,21 +163,16 @@ pub async fn send_test(
         let message = "The mail server did not take the test message; see the log for why.";
         return console.message(&state, StatusCode::BAD_GATEWAY, "Not sent", message);
     }
-    record_test_send(&state, &actor, &schedule.name, &to, sent).await?;
+    state
+        .digests
+        .record_test_send(&actor, &schedule.name, &to, sent)
+        .await?;
     let message = format!(
         "A test of the next {} digest went to {}.",
         schedule.name,
         to.canonical()
     );
     console.message(&state, StatusCode::OK, "Test sent", &message)
-}
-
-/// The test digests this editor sent in the last hour, as the audit log
-/// counts them.
-async fn test_sends_in_the_last_hour(state: &AppState, actor: &Actor) -> anyhow::Result<i64> {
-    let since = state.clock.now_ms() - crate::clock::hours_ms(1);
-    let mut conn = state.store.pool().acquire().await?;
-    store::audit::count_recent(&mut conn, &actor.label, TEST_SEND, since).await
 }
 
 /// 429 past `editors.test_sends_per_hour`.
@@ -243,37 +189,12 @@ fn too_many_tests(state: &AppState, console: &Console, sent: i64) -> Result<Resp
     Ok(([(header::RETRY_AFTER, "3600")], page).into_response())
 }
 
-/// The audit log's line for a test send, which the hourly limit counts.
-async fn record_test_send(
-    state: &AppState,
-    actor: &Actor,
-    schedule: &str,
-    to: &EmailAddress,
-    sent_before: i64,
-) -> anyhow::Result<()> {
-    let mut conn = state.store.pool().acquire().await?;
-    // Masked: the log outlives erasures, and any editor reads it.
-    let detail = serde_json::json!({
-        "to": crate::domain::mask_email(to.canonical()),
-        "sent_this_hour": sent_before + 1,
-    });
-    audit::record(
-        &mut conn,
-        state.clock.now_ms(),
-        actor,
-        TEST_SEND,
-        schedule,
-        detail,
-    )
-    .await
-}
-
 pub async fn campaign(
     State(state): State<AppState>,
     console: Console,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let Some(campaign) = control::summary(&state.store, &state.clock, &id).await? else {
+    let Some(campaign) = state.digests.campaign(&id).await? else {
         return console.not_found(&state);
     };
     console.render(
@@ -289,12 +210,10 @@ pub async fn progress(
     _console: Console,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    Ok(
-        match control::summary(&state.store, &state.clock, &id).await? {
-            Some(campaign) => Json(campaign).into_response(),
-            None => StatusCode::NOT_FOUND.into_response(),
-        },
-    )
+    Ok(match state.digests.campaign(&id).await? {
+        Some(campaign) => Json(campaign).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    })
 }
 
 /// `pause`, `resume` or `cancel`.
@@ -307,7 +226,7 @@ pub async fn control(
         return console.not_found(&state);
     };
     let actor = console.editor.actor();
-    match control::apply(&state.store, &state.clock, &id, control, &actor).await? {
+    match state.digests.control(&id, control, &actor).await? {
         Controlled::Done(_) => Ok(back_to(&format!("/admin/campaigns/{id}"))),
         Controlled::NotFound => console.not_found(&state),
         Controlled::Conflict(campaign) => {

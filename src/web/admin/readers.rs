@@ -10,10 +10,7 @@ use axum::{
 use serde::Deserialize;
 
 use super::{Admin, Console, back_to};
-use crate::{
-    readers,
-    web::{AppError, AppState},
-};
+use crate::web::{AppError, AppState};
 
 const PAGE_SIZE: i64 = 50;
 
@@ -32,7 +29,7 @@ pub async fn search(
     Query(query): Query<SearchQuery>,
 ) -> Result<Response, AppError> {
     let after = Some(query.after.as_str()).filter(|a| !a.is_empty());
-    let found = readers::list(&state.store, &query.q, None, after, PAGE_SIZE).await?;
+    let found = state.readers.list(&query.q, None, after, PAGE_SIZE).await?;
     let next = (found.len() == PAGE_SIZE as usize)
         .then(|| found.last().map(|r| r.id.clone()))
         .flatten();
@@ -48,7 +45,7 @@ pub async fn detail(
     console: Console,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let Some(reader) = readers::detail(&state.store, &state.clock, &id).await? else {
+    let Some(reader) = state.readers.detail(&id).await? else {
         return console.not_found(&state);
     };
     console.render(
@@ -64,7 +61,7 @@ pub async fn export(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let actor = console.editor.actor();
-    let Some(data) = readers::export(&state.store, &state.clock, &id, &actor).await? else {
+    let Some(data) = state.readers.export(&id, &actor).await? else {
         return console.not_found(&state);
     };
     let disposition = format!("attachment; filename=\"reader-{id}.json\"");
@@ -77,8 +74,7 @@ pub async fn erase(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let actor = console.editor.actor();
-    let key = &state.suppression_key;
-    if !readers::erase(&state.store, &state.clock, key, &id, &actor).await? {
+    if !state.readers.erase(&id, &actor).await? {
         return console.not_found(&state);
     }
     Ok(back_to("/admin/readers"))

@@ -31,7 +31,7 @@ impl FromRequestParts<AppState> for Anonymous {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         Ok(Self {
             csrf: extract::csrf_token(parts, state),
-            client_net: frame::client_network(parts, &state.config.server),
+            client_net: frame::client_network(parts, &state.settings.clients),
         })
     }
 }
@@ -91,7 +91,7 @@ pub async fn sign_in(
             context,
         );
     };
-    let secure = state.config.server.is_https();
+    let secure = state.settings.is_https;
     // The browser's previous session ends with the new one.
     if let Some(previous) = jar
         .get(session_cookie_name(secure))
@@ -103,7 +103,7 @@ pub async fn sign_in(
     let cookie = session_cookie(
         session.expose().to_owned(),
         secure,
-        state.config.editors.session_absolute_h,
+        state.editors.session_absolute_h(),
     );
     Ok((jar.add(cookie), back_to("/admin")).into_response())
 }
@@ -114,7 +114,7 @@ pub async fn sign_out(
     jar: CookieJar,
 ) -> Result<Response, AppError> {
     state.editors.sign_out(&console.editor).await?;
-    let secure = state.config.server.is_https();
+    let secure = state.settings.is_https;
     let mut removal = Cookie::build((session_cookie_name(secure), ""))
         .path("/")
         .secure(secure)

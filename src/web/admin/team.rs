@@ -11,10 +11,8 @@ use serde::Deserialize;
 
 use super::{Admin, Console, back_to};
 use crate::{
-    audit,
     domain::EmailAddress,
-    editors::{Role, tokens},
-    feeds, store,
+    editors::Role,
     web::{AppError, AppState},
 };
 
@@ -38,8 +36,10 @@ async fn feeds_page(
     status: StatusCode,
     error: Option<&str>,
 ) -> Result<Response, AppError> {
-    let polled = store::feeds::states(&state.store).await?;
-    let feeds: Vec<FeedView> = feeds::all(&state.store, &state.config.feeds)
+    let polled = state.feeds.polls().await?;
+    let feeds: Vec<FeedView> = state
+        .feeds
+        .all()
         .await?
         .into_iter()
         .map(|feed| {
@@ -78,9 +78,8 @@ pub async fn add_feed(
         .filter(|c| !c.is_empty())
         .map(str::to_owned)
         .collect();
-    let (store, clock, configured) = (&state.store, &state.clock, &state.config.feeds);
     let actor = console.editor.actor();
-    match feeds::add(store, clock, configured, &form.url, categories, &actor).await? {
+    match state.feeds.add(&form.url, categories, &actor).await? {
         Ok(()) => Ok(back_to("/admin/feeds")),
         Err(why) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
@@ -95,7 +94,7 @@ pub async fn remove_feed(
     Form(form): Form<FeedForm>,
 ) -> Result<Response, AppError> {
     let actor = console.editor.actor();
-    if !feeds::remove(&state.store, &state.clock, &form.url, &actor).await? {
+    if !state.feeds.remove(&form.url, &actor).await? {
         return console.not_found(&state);
     }
     Ok(back_to("/admin/feeds"))
@@ -113,27 +112,11 @@ pub async fn poll_feed(
     console: Console,
     Form(form): Form<FeedForm>,
 ) -> Result<Response, AppError> {
-    let Some(feed) = feeds::all(&state.store, &state.config.feeds)
-        .await?
-        .into_iter()
-        .find(|f| f.url.as_str() == form.url)
-    else {
-        return console.not_found(&state);
-    };
-    // The outcome, success or failure, is kept as the feed's last result.
-    let outcome = feeds::poll(&state.store, &state.clock, &feed).await;
-    let mut conn = state.store.pool().acquire().await?;
-    let detail = serde_json::json!({ "ok": outcome.is_ok() });
     let actor = console.editor.actor();
-    audit::record(
-        &mut conn,
-        state.clock.now_ms(),
-        &actor,
-        "feed.poll",
-        &form.url,
-        detail,
-    )
-    .await?;
+    // The outcome, success or failure, is kept as the feed's last result.
+    if !state.feeds.poll_now(&form.url, &actor).await? {
+        return console.not_found(&state);
+    }
     Ok(back_to("/admin/feeds"))
 }
 
@@ -152,7 +135,7 @@ pub async fn audit(
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, AppError> {
     let before = Some(query.before.as_str()).filter(|b| !b.is_empty());
-    let entries = audit::list(&state.store, before, AUDIT_PAGE).await?;
+    let entries = state.editors.audit_log(before, AUDIT_PAGE).await?;
     let next = (entries.len() == AUDIT_PAGE as usize)
         .then(|| entries.last().map(|e| e.id.clone()))
         .flatten();
@@ -205,7 +188,7 @@ pub async fn add_editor(
         .await?;
     let link = format!(
         "{}/admin/password/{}",
-        state.config.server.base_url,
+        state.settings.base_url,
         link.expose()
     );
     let editors = state.editors.list().await?;
@@ -220,7 +203,7 @@ pub async fn tokens(
     State(state): State<AppState>,
     Admin(console): Admin,
 ) -> Result<Response, AppError> {
-    let tokens = tokens::list(&state.store).await?;
+    let tokens = state.tokens.list().await?;
     console.render(&state, "admin/tokens.html", minijinja::context! { tokens })
 }
 
@@ -239,14 +222,8 @@ pub async fn create_token(
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
     let actor = console.editor.actor();
-    let created = tokens::create(
-        &state.store,
-        &state.clock,
-        &form.name,
-        Role::from_stored(&form.role),
-        &actor,
-    )
-    .await?;
+    let role = Role::from_stored(&form.role);
+    let created = state.tokens.create(&form.name, role, &actor).await?;
     let (secret, error) = match created {
         Ok(token) => (Some(token.expose()), None),
         Err(error) => (None, Some(error.to_string())),
@@ -256,7 +233,7 @@ pub async fn create_token(
     } else {
         StatusCode::OK
     };
-    let tokens = tokens::list(&state.store).await?;
+    let tokens = state.tokens.list().await?;
     console.render_with(
         &state,
         status,
@@ -271,7 +248,7 @@ pub async fn revoke_token(
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
     let actor = console.editor.actor();
-    if !tokens::revoke(&state.store, &state.clock, &form.name, &actor).await? {
+    if !state.tokens.revoke(&form.name, &actor).await? {
         return console.not_found(&state);
     }
     Ok(back_to("/admin/tokens"))

@@ -5,15 +5,47 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, Body, Caller, ErrorBody, Params, page_size};
 use crate::{
-    articles::{ArticleInput, editing},
-    store::articles::{EditOutcome, EditorArticle},
+    articles::{self, ArticleInput, EditOutcome},
     web::AppState,
 };
+
+/// An article as editors see it: drafts too, Markdown and categories.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EditorArticle {
+    pub id: String,
+    pub slug: String,
+    pub title: String,
+    pub teaser: String,
+    pub author: String,
+    pub body_markdown: String,
+    pub draft: bool,
+    pub published_at: i64,
+    pub updated_at: i64,
+    /// Comma-separated.
+    pub categories: String,
+}
+
+impl From<articles::EditorArticle> for EditorArticle {
+    fn from(row: articles::EditorArticle) -> Self {
+        Self {
+            id: row.id,
+            slug: row.slug,
+            title: row.title,
+            teaser: row.teaser,
+            author: row.author,
+            body_markdown: row.body_markdown,
+            draft: row.draft.0,
+            published_at: row.published_at,
+            updated_at: row.updated_at,
+            categories: row.categories,
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -36,7 +68,8 @@ pub async fn list(
     let limit = page_size(params.limit);
     let offset = i64::from(params.offset.unwrap_or(0));
     let q = params.q.unwrap_or_default();
-    Ok(Json(editing::list(&state.store, &q, limit, offset).await?))
+    let found = state.articles.list(&q, limit, offset).await?;
+    Ok(Json(found.into_iter().map(EditorArticle::from).collect()))
 }
 
 /// An article as a client writes it.
@@ -65,7 +98,7 @@ fn yes() -> bool {
 }
 
 impl ArticleBody {
-    fn validate(self) -> Result<(crate::articles::NewArticle, bool), ApiError> {
+    fn validate(self) -> Result<(articles::NewArticle, bool), ApiError> {
         let publish = self.publish;
         let input = ArticleInput {
             title: self.title,
@@ -78,8 +111,8 @@ impl ArticleBody {
         };
         let article = input.validate().map_err(|error| {
             let field = match error {
-                crate::articles::ArticleError::Slug(_) => "slug",
-                crate::articles::ArticleError::Category => "categories",
+                articles::ArticleError::Slug(_) => "slug",
+                articles::ArticleError::Category => "categories",
                 _ => "title",
             };
             ApiError::new(
@@ -103,8 +136,11 @@ fn slug_taken(slug: &str) -> ApiError {
 }
 
 async fn found(state: &AppState, id: &str) -> Result<EditorArticle, ApiError> {
-    editing::get(&state.store, id)
+    state
+        .articles
+        .get(id)
         .await?
+        .map(EditorArticle::from)
         .ok_or_else(ApiError::not_found)
 }
 
@@ -119,8 +155,7 @@ pub async fn create(
     Body(body): Body<ArticleBody>,
 ) -> Result<(StatusCode, Json<EditorArticle>), ApiError> {
     let (article, publish) = body.validate()?;
-    let Some(id) = editing::create(&state.store, &state.clock, &article, !publish, &actor).await?
-    else {
+    let Some(id) = state.articles.create(&article, !publish, &actor).await? else {
         return Err(slug_taken(article.slug.as_str()));
     };
     Ok((StatusCode::CREATED, Json(found(&state, &id).await?)))
@@ -148,7 +183,7 @@ pub async fn update(
     Body(body): Body<ArticleBody>,
 ) -> Result<Json<EditorArticle>, ApiError> {
     let (article, _) = body.validate()?;
-    match editing::update(&state.store, &state.clock, &id, &article, &actor).await? {
+    match state.articles.update(&id, &article, &actor).await? {
         EditOutcome::Saved => Ok(Json(found(&state, &id).await?)),
         EditOutcome::NotFound => Err(ApiError::not_found()),
         EditOutcome::SlugTaken => Err(slug_taken(article.slug.as_str())),
@@ -162,7 +197,7 @@ pub async fn delete(
     Caller(actor): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if editing::delete(&state.store, &state.clock, &id, &actor).await? {
+    if state.articles.delete(&id, &actor).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found())
@@ -175,7 +210,7 @@ async fn set_published(
     id: &str,
     published: bool,
 ) -> Result<Json<EditorArticle>, ApiError> {
-    if !editing::set_published(&state.store, &state.clock, id, published, actor).await? {
+    if !state.articles.set_published(id, published, actor).await? {
         return Err(ApiError::not_found());
     }
     Ok(Json(found(state, id).await?))

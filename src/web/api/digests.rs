@@ -13,13 +13,63 @@ use super::{ApiError, Body, Caller, ErrorBody, Params, page_size};
 use crate::{
     audit::Actor,
     digest::{
-        self, NextDigest, Started,
-        control::{self, Control, Controlled},
+        NextDigest, Started,
+        control::{CampaignProgress, Control, Controlled},
     },
     domain::{EmailAddress, Schedule},
-    store::campaigns::CampaignSummary,
     web::AppState,
 };
+
+/// A campaign as editors watch it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CampaignSummary {
+    pub id: String,
+    pub schedule: String,
+    pub period_key: String,
+    pub subject: String,
+    pub status: String,
+    pub recipients: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    /// Deliveries put back after a transient failure (an SMTP server down
+    /// or answering 4xx), each time one was.
+    pub retries: i64,
+    /// When the latest of those retries falls due (milliseconds since the
+    /// epoch): the backoff now in force.
+    pub next_retry_at: Option<i64>,
+    /// The error behind the latest retry.
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+    /// Recipients not yet sent, failed or cancelled.
+    pub pending: i64,
+    /// Messages sent per second since the campaign started.
+    pub rate_per_s: f64,
+}
+
+impl From<CampaignProgress> for CampaignSummary {
+    fn from(c: CampaignProgress) -> Self {
+        Self {
+            id: c.id,
+            schedule: c.schedule,
+            period_key: c.period_key,
+            subject: c.subject,
+            status: c.status,
+            recipients: c.recipients,
+            sent: c.sent,
+            failed: c.failed,
+            cancelled: c.cancelled,
+            retries: c.retries,
+            next_retry_at: c.next_retry_at,
+            last_error: c.last_error,
+            created_at: c.created_at,
+            finished_at: c.finished_at,
+            pending: c.pending,
+            rate_per_s: c.rate_per_s,
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -37,8 +87,9 @@ pub async fn list(
     Params(params): Params<ListParams>,
 ) -> Result<Json<Vec<CampaignSummary>>, ApiError> {
     let limit = page_size(params.limit);
+    let campaigns = state.digests.recent(limit).await?;
     Ok(Json(
-        control::recent(&state.store, &state.clock, limit).await?,
+        campaigns.into_iter().map(CampaignSummary::from).collect(),
     ))
 }
 
@@ -64,7 +115,7 @@ async fn check_articles(state: &AppState, ids: &[String]) -> Result<(), ApiError
         return Err(invalid("Give 1 to 100 article ids.".into()));
     }
     for id in ids {
-        match crate::articles::editing::get(&state.store, id).await? {
+        match state.articles.get(id).await? {
             Some(article) if !article.draft.0 => {}
             _ => return Err(invalid(format!("{id:?} is not a published article."))),
         }
@@ -73,21 +124,14 @@ async fn check_articles(state: &AppState, ids: &[String]) -> Result<(), ApiError
 }
 
 fn schedule(state: &AppState, name: &str) -> Result<Schedule, ApiError> {
-    state
-        .config
-        .digest
-        .schedules
-        .iter()
-        .find(|s| s.name == name)
-        .cloned()
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_schedule",
-                format!("No schedule is called {name:?}."),
-            )
-            .with_field("schedule")
-        })
+    state.digests.schedule(name).cloned().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_schedule",
+            format!("No schedule is called {name:?}."),
+        )
+        .with_field("schedule")
+    })
 }
 
 /// Starts a campaign now: "Send now" for a schedule, or a digest of chosen
@@ -102,26 +146,24 @@ pub async fn create(
     Body(body): Body<CreateDigest>,
 ) -> Result<(StatusCode, Json<CampaignSummary>), ApiError> {
     let schedule = schedule(&state, &body.schedule)?;
-    let (store, clock) = (&state.store, &state.clock);
+    let digests = &state.digests;
     let started = match &body.articles {
         Some(ids) => {
             check_articles(&state, ids).await?;
-            digest::send_articles(store, clock, &schedule, ids, &actor).await?
+            digests.send_articles(&schedule, ids, &actor).await?
         }
-        None => digest::send_now(store, clock, &schedule, false, &actor).await?,
+        None => digests.send_now(&schedule, &actor).await?,
     };
     match started {
         Started::Campaign { id, .. } => {
-            let campaign = control::summary(&state.store, &state.clock, &id).await?;
-            Ok((
-                StatusCode::CREATED,
-                Json(campaign.ok_or_else(ApiError::not_found)?),
-            ))
+            let campaign = digests.campaign(&id).await?;
+            let campaign = campaign.ok_or_else(ApiError::not_found)?;
+            Ok((StatusCode::CREATED, Json(CampaignSummary::from(campaign))))
         }
         Started::NothingNew | Started::AlreadyStarted => Err(ApiError::new(
             StatusCode::CONFLICT,
             "nothing_new",
-            digest::nothing_to_send(&state.store, &schedule).await?,
+            digests.nothing_to_send(&schedule).await?,
         )),
     }
 }
@@ -190,9 +232,11 @@ pub async fn get(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<CampaignSummary>, ApiError> {
-    control::summary(&state.store, &state.clock, &id)
+    state
+        .digests
+        .campaign(&id)
         .await?
-        .map(Json)
+        .map(|campaign| Json(CampaignSummary::from(campaign)))
         .ok_or_else(ApiError::not_found)
 }
 
@@ -202,8 +246,8 @@ async fn apply(
     id: &str,
     control: Control,
 ) -> Result<Json<CampaignSummary>, ApiError> {
-    match control::apply(&state.store, &state.clock, id, control, actor).await? {
-        Controlled::Done(campaign) => Ok(Json(campaign)),
+    match state.digests.control(id, control, actor).await? {
+        Controlled::Done(campaign) => Ok(Json(CampaignSummary::from(campaign))),
         Controlled::NotFound => Err(ApiError::not_found()),
         Controlled::Conflict(campaign) => Err(ApiError::new(
             StatusCode::CONFLICT,

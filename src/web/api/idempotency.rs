@@ -12,7 +12,7 @@ use axum::{
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, MAX_API_BODY_BYTES};
-use crate::{clock::secs_ms, editors::tokens, store, web::AppState};
+use crate::web::AppState;
 
 const HEADER: &str = "idempotency-key";
 
@@ -31,7 +31,9 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
     };
     // Keys belong to the live token that sent them; without one there is
     // nothing to replay, and the handler answers 401.
-    let token = tokens::find(&state.store, &state.clock, super::bearer(request.headers()))
+    let token = state
+        .tokens
+        .find(super::bearer(request.headers()))
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
     let Some(actor) = token.map(|t| t.id) else {
@@ -47,20 +49,12 @@ async fn run(state: &AppState, request: Request, next: Next) -> Result<Response,
         .into_response()
     })?;
     let request_hash = hash_request(parts.uri.path(), &bytes);
-    let now = state.clock.now_ms();
-    // A reservation older than any request may run was left by one that
-    // died (timeout, crash): it is taken over rather than blocking retries.
-    let stale_before = now - secs_ms(state.config.server.request_timeout_s) * 2;
-    if !store::audit::reserve(
-        state.store.pool(),
-        &actor,
-        &key,
-        &request_hash,
-        now,
-        stale_before,
-    )
-    .await
-    .map_err(internal)?
+    // A reservation left by a request that died is taken over.
+    if !state
+        .idempotency
+        .reserve(&actor, &key, &request_hash)
+        .await
+        .map_err(internal)?
     {
         return Err(kept(state, &actor, &key, &request_hash).await);
     }
@@ -111,11 +105,9 @@ async fn keep(
     key: &str,
     response: Response,
 ) -> Result<Response, Response> {
-    let pool = state.store.pool();
+    let keys = &state.idempotency;
     if !response.status().is_success() {
-        store::audit::release(pool, actor, key)
-            .await
-            .map_err(internal)?;
+        keys.release(actor, key).await.map_err(internal)?;
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
@@ -124,7 +116,7 @@ async fn keep(
         .map_err(|e| internal(e.into()))?;
     let text = String::from_utf8_lossy(&body);
     let status = i64::from(parts.status.as_u16());
-    store::audit::complete(pool, actor, key, status, &text)
+    keys.complete(actor, key, status, &text)
         .await
         .map_err(internal)?;
     Ok(Response::from_parts(parts, Body::from(body)))
@@ -132,7 +124,7 @@ async fn keep(
 
 /// The answer for a key seen before.
 async fn kept(state: &AppState, actor: &str, key: &str, request_hash: &str) -> Response {
-    let found = match store::audit::kept_answer(state.store.pool(), actor, key).await {
+    let found = match state.idempotency.kept_answer(actor, key).await {
         Ok(found) => found,
         Err(error) => return ApiError::from(error).into_response(),
     };

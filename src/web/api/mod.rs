@@ -24,7 +24,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub use error::{ApiError, ErrorBody};
 use openapi::{ApiDoc, with_shared_answers};
 
-use crate::{audit::Actor, editors::tokens, web::AppState};
+use crate::{audit::Actor, web::AppState};
 
 /// API bodies are JSON documents of articles at most; CSV imports are not here.
 pub const MAX_API_BODY_BYTES: usize = 1024 * 1024;
@@ -94,7 +94,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let bearer = bearer(&parts.headers);
-        match tokens::authenticate(&state.store, &state.clock, bearer).await? {
+        match state.tokens.authenticate(bearer).await? {
             Some(actor) => {
                 limit(state, &actor)?;
                 Ok(Self(actor))

@@ -8,16 +8,37 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, Caller, ErrorBody, Params, page_size};
-use crate::{
-    readers,
-    stats::{self, Stats},
-    store::subscribers::ReaderLine,
-    web::AppState,
-};
+use crate::{readers, stats, web::AppState};
+
+/// One line of an editor's list of readers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReaderLine {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub status: String,
+    pub created_at: i64,
+    pub confirmed_at: Option<i64>,
+    pub suppressed_at: Option<i64>,
+}
+
+impl From<readers::ReaderLine> for ReaderLine {
+    fn from(row: readers::ReaderLine) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            status: row.status,
+            created_at: row.created_at,
+            confirmed_at: row.confirmed_at,
+            suppressed_at: row.suppressed_at,
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -51,8 +72,9 @@ pub async fn list(
     }
     let q = params.q.unwrap_or_default();
     let limit = page_size(params.limit);
-    let found = readers::list(&state.store, &q, status, params.after.as_deref(), limit).await?;
-    Ok(Json(found))
+    let after = params.after.as_deref();
+    let found = state.readers.list(&q, status, after, limit).await?;
+    Ok(Json(found.into_iter().map(ReaderLine::from).collect()))
 }
 
 /// Everything held about a subscriber, with their digest deliveries.
@@ -63,7 +85,9 @@ pub async fn get(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    readers::detail(&state.store, &state.clock, &id)
+    state
+        .readers
+        .detail(&id)
         .await?
         .map(Json)
         .ok_or_else(ApiError::not_found)
@@ -77,7 +101,9 @@ pub async fn consents(
     _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let detail = readers::detail(&state.store, &state.clock, &id)
+    let detail = state
+        .readers
+        .detail(&id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(Json(detail["consent"]["events"].clone()))
@@ -93,7 +119,9 @@ pub async fn export(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require_admin()?;
-    readers::export(&state.store, &state.clock, &id, &caller.0)
+    state
+        .readers
+        .export(&id, &caller.0)
         .await?
         .map(Json)
         .ok_or_else(ApiError::not_found)
@@ -110,8 +138,7 @@ pub async fn erase(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
-    let key = &state.suppression_key;
-    if readers::erase(&state.store, &state.clock, key, &id, &caller.0).await? {
+    if state.readers.erase(&id, &caller.0).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found())
@@ -151,15 +178,11 @@ pub async fn import(
     body: axum::body::Body,
 ) -> Result<Json<ImportSummary>, ApiError> {
     let bytes = csv_body(&headers, body).await?;
-    let report = crate::import::import(
-        &state.store,
-        bytes.as_ref(),
-        &format!("api:{}", actor.label),
-        &state.newsletter_wording.id,
-        &state.suppression_key,
-        |_| {},
-    )
-    .await?;
+    let wording = &state.newsletter_wording.id;
+    let report = state
+        .readers
+        .import(bytes.as_ref(), &actor, wording)
+        .await?;
     let summary = ImportSummary {
         imported: report.imported,
         existing: report.existing,
@@ -170,17 +193,6 @@ pub async fn import(
             .map(|(line, reason)| InvalidRow { line, reason })
             .collect(),
     };
-    let detail = serde_json::json!({ "imported": summary.imported, "existing": summary.existing });
-    let mut conn = state.store.pool().acquire().await?;
-    crate::audit::record(
-        &mut conn,
-        state.clock.now_ms(),
-        &actor,
-        "subscribers.import",
-        "",
-        detail,
-    )
-    .await?;
     Ok(Json(summary))
 }
 
@@ -242,7 +254,62 @@ pub async fn stats(
     Params(params): Params<StatsParams>,
 ) -> Result<Json<Stats>, ApiError> {
     let days = i64::from(params.days.unwrap_or(90).clamp(1, 366));
-    Ok(Json(
-        stats::collect(&state.store, &state.clock, days).await?,
-    ))
+    let figures = state.stats.collect(days).await?;
+    Ok(Json(Stats::from(figures)))
+}
+
+// No doc comment: it would become the schema's description, which has none.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Stats {
+    pub readers: ReaderCounts,
+    /// Oldest first, one entry per day, today last.
+    pub days: Vec<Day>,
+}
+
+/// Readers by state. A reader may be in several (e.g. confirmed and paused).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReaderCounts {
+    pub pending: i64,
+    pub confirmed: i64,
+    /// Confirmed, newsletter consent in force, not paused, not suppressed.
+    pub digest_on: i64,
+    pub paused: i64,
+    /// Newsletter consent withdrawn.
+    pub unsubscribed: i64,
+    /// Never sent to again after a hard bounce.
+    pub suppressed: i64,
+}
+
+/// Signups and unsubscribes on one UTC day.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Day {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub signups: i64,
+    pub unsubscribes: i64,
+}
+
+impl From<stats::Figures> for Stats {
+    fn from(figures: stats::Figures) -> Self {
+        let r = figures.readers;
+        Self {
+            readers: ReaderCounts {
+                pending: r.pending,
+                confirmed: r.confirmed,
+                digest_on: r.digest_on,
+                paused: r.paused,
+                unsubscribed: r.unsubscribed,
+                suppressed: r.suppressed,
+            },
+            days: figures
+                .days
+                .into_iter()
+                .map(|d| Day {
+                    date: d.date,
+                    signups: d.signups,
+                    unsubscribes: d.unsubscribes,
+                })
+                .collect(),
+        }
+    }
 }

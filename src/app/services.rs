@@ -1,0 +1,163 @@
+//! The features' services, built once from the config for the web state
+//! and the delivery worker.
+
+use std::sync::Arc;
+
+use lettre::message::Mailbox;
+
+use crate::{
+    accounts::{AccountSettings, Accounts, LoginThrottle, PasswordHasher},
+    articles::Articles,
+    clock::Clock,
+    config::Config,
+    consent::{Consent, ConsentSettings, Controller},
+    digest::Digests,
+    editors::{Editors, Tokens},
+    emails::Emails,
+    feeds::Feeds,
+    health::Health,
+    idempotency::Idempotency,
+    mail::message_id_domain,
+    preferences::Preferences,
+    privacy::Privacy,
+    readers::Readers,
+    signup::{Signup, SignupSettings},
+    stats::Stats,
+    store::Store,
+};
+
+/// The features that handlers and the delivery worker call.
+pub(super) struct Services {
+    pub(super) editors: Editors,
+    pub(super) accounts: Accounts,
+    pub(super) login_throttle: Arc<LoginThrottle>,
+    pub(super) signup: Signup,
+    pub(super) tokens: Tokens,
+    pub(super) articles: Articles,
+    pub(super) consent: Consent,
+    pub(super) digests: Digests,
+    pub(super) feeds: Feeds,
+    pub(super) preferences: Preferences,
+    pub(super) privacy: Privacy,
+    pub(super) readers: Readers,
+    pub(super) stats: Stats,
+    pub(super) idempotency: Idempotency,
+    pub(super) health: Health,
+}
+
+/// Readers' accounts and signup, and the limit on sign-in attempts.
+struct People {
+    accounts: Accounts,
+    login_throttle: Arc<LoginThrottle>,
+    signup: Signup,
+}
+
+impl Services {
+    /// Every feature on one store and clock; editors and readers share one
+    /// password hasher. `suppression_key` keys the hashes of erased and
+    /// suppressed addresses.
+    pub(super) fn build(
+        config: &Config,
+        store: &Store,
+        clock: &Clock,
+        from: &Mailbox,
+        suppression_key: &str,
+    ) -> anyhow::Result<Self> {
+        let hasher = PasswordHasher::new(
+            config.accounts.hashing_concurrency as usize,
+            std::time::Duration::from_millis(config.accounts.hashing_max_wait_ms),
+        )?;
+        let editors = Editors::new(
+            store.clone(),
+            clock.clone(),
+            hasher.clone(),
+            config.editors.clone(),
+        );
+        let people = people(config, store, clock, from, suppression_key, hasher);
+        let (s, c) = (store, clock);
+        let suppression_key = suppression_key.as_bytes();
+        let schedules = config.digest.schedules.clone();
+        Ok(Self {
+            editors,
+            accounts: people.accounts,
+            login_throttle: people.login_throttle,
+            signup: people.signup,
+            tokens: Tokens::new(s.clone(), c.clone()),
+            articles: Articles::new(s.clone(), c.clone()),
+            consent: Consent::new(s.clone(), c.clone(), consent_settings(config)),
+            digests: Digests::new(
+                s.clone(),
+                c.clone(),
+                schedules,
+                config.editors.test_sends_per_hour,
+            ),
+            feeds: Feeds::new(s.clone(), c.clone(), config.feeds.clone()),
+            preferences: Preferences::new(s.clone(), c.clone()),
+            privacy: Privacy::new(s.clone(), c.clone(), suppression_key),
+            readers: Readers::new(s.clone(), c.clone(), suppression_key),
+            stats: Stats::new(s.clone(), c.clone()),
+            idempotency: Idempotency::new(s.clone(), c.clone(), config.server.request_timeout_s),
+            health: Health::new(s.clone()),
+        })
+    }
+}
+
+/// Readers' accounts, the sign-in throttle and signup.
+fn people(
+    config: &Config,
+    store: &Store,
+    clock: &Clock,
+    from: &Mailbox,
+    suppression_key: &str,
+    hasher: PasswordHasher,
+) -> People {
+    let emails = Emails::new(&config.server.base_url, &message_id_domain(from));
+    let accounts = Accounts::new(
+        store.clone(),
+        clock.clone(),
+        emails.clone(),
+        hasher,
+        AccountSettings {
+            reset_ttl_min: config.accounts.reset_token_ttl_min,
+            sign_in_link_ttl_min: config.accounts.sign_in_link_ttl_min,
+            session_idle_h: config.accounts.session_idle_h,
+            session_absolute_h: config.accounts.session_absolute_h,
+            max_link_emails_per_hour: config.accounts.max_link_emails_per_hour,
+        },
+    );
+    let login_throttle = Arc::new(LoginThrottle::new(
+        config.accounts.login_per_ip_per_minute,
+        config.accounts.login_per_account_per_hour,
+    ));
+    let signup = Signup::new(
+        store.clone(),
+        clock.clone(),
+        emails,
+        SignupSettings {
+            suppression_key: suppression_key.as_bytes().to_vec(),
+            confirm_ttl_h: config.signup.confirm_token_ttl_h,
+            credentials_ttl_h: config.signup.credentials_token_ttl_h,
+            max_confirmations_per_day: config.signup.max_confirmations_per_day,
+        },
+    );
+    People {
+        accounts,
+        login_throttle,
+        signup,
+    }
+}
+
+/// How consent events keep the client's IP, and whom receipts name.
+fn consent_settings(config: &Config) -> ConsentSettings {
+    let privacy = &config.privacy;
+    ConsentSettings {
+        ip_mode: privacy.ip_mode,
+        controller: Controller {
+            name: privacy.controller_name.clone(),
+            email: privacy.controller_email.clone(),
+            address: privacy.controller_address.clone(),
+            jurisdiction: privacy.jurisdiction.clone(),
+            policy_url: format!("{}/privacy", config.server.base_url),
+        },
+    }
+}

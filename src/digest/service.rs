@@ -1,0 +1,161 @@
+//! `Digests`: schedules, campaigns and test sends as the console and the
+//! API see them, over the store, the clock and the configured schedules.
+
+use std::sync::Arc;
+
+use super::{
+    Started,
+    control::{self, CampaignProgress, Control, Controlled},
+};
+use crate::{
+    audit::{self, Actor},
+    clock::{Clock, hours_ms},
+    domain::{EmailAddress, Schedule, mask_email},
+    store::{self, Store, campaign_articles::CampaignArticle},
+};
+
+/// The audit log's name for a test send; the hourly limit counts them there.
+const TEST_SEND: &str = "digest.test";
+
+/// A schedule as the console lists it.
+#[derive(Debug, serde::Serialize)]
+pub struct ScheduleOverview {
+    pub name: String,
+    pub frequency: &'static str,
+    pub next_fire: Option<i64>,
+    /// When it last sent a digest to anyone; `None`: never.
+    pub last_sent: Option<i64>,
+    pub upcoming_articles: usize,
+    pub max_article_age: String,
+}
+
+/// Digests for handlers.
+#[derive(Clone)]
+pub struct Digests {
+    store: Store,
+    clock: Clock,
+    /// `[[digest.schedules]]`, parsed with the config.
+    schedules: Arc<[Schedule]>,
+    /// `editors.test_sends_per_hour`.
+    test_sends_per_hour: u32,
+}
+
+impl Digests {
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        schedules: Vec<Schedule>,
+        test_sends_per_hour: u32,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            schedules: schedules.into(),
+            test_sends_per_hour,
+        }
+    }
+
+    /// The configured schedule called `name`.
+    pub fn schedule(&self, name: &str) -> Option<&Schedule> {
+        self.schedules.iter().find(|s| s.name == name)
+    }
+
+    /// Every schedule with its next run, its last send and the articles
+    /// its next digest would carry now.
+    pub async fn overview(&self) -> anyhow::Result<Vec<ScheduleOverview>> {
+        let now = self.clock.now();
+        let mut schedules = Vec::new();
+        for schedule in self.schedules.iter() {
+            let (articles, _) =
+                super::upcoming_articles(&self.store, &self.clock, schedule).await?;
+            schedules.push(ScheduleOverview {
+                frequency: schedule.frequency.as_str(),
+                next_fire: schedule.next_fire(now).map(|t| t.timestamp_millis()),
+                last_sent: super::last_sent(&self.store, schedule).await?,
+                upcoming_articles: distinct_articles(&articles),
+                max_article_age: schedule.max_article_age_text(),
+                name: schedule.name.clone(),
+            });
+        }
+        Ok(schedules)
+    }
+
+    /// An editor's "send now" (see [`super::send_now`]).
+    pub async fn send_now(&self, schedule: &Schedule, actor: &Actor) -> anyhow::Result<Started> {
+        super::send_now(&self.store, &self.clock, schedule, false, actor).await
+    }
+
+    /// An editor's digest of chosen articles (see [`super::send_articles`]).
+    pub async fn send_articles(
+        &self,
+        schedule: &Schedule,
+        articles: &[String],
+        actor: &Actor,
+    ) -> anyhow::Result<Started> {
+        super::send_articles(&self.store, &self.clock, schedule, articles, actor).await
+    }
+
+    /// Why the schedule has nothing to send now, in words for editors.
+    pub async fn nothing_to_send(&self, schedule: &Schedule) -> anyhow::Result<String> {
+        super::nothing_to_send(&self.store, schedule).await
+    }
+
+    /// The newest campaigns first.
+    pub async fn recent(&self, limit: i64) -> anyhow::Result<Vec<CampaignProgress>> {
+        control::recent(&self.store, &self.clock, limit).await
+    }
+
+    /// A campaign's state, counts and send rate.
+    pub async fn campaign(&self, id: &str) -> anyhow::Result<Option<CampaignProgress>> {
+        control::summary(&self.store, &self.clock, id).await
+    }
+
+    /// Pauses, resumes or cancels a campaign.
+    pub async fn control(
+        &self,
+        id: &str,
+        control: Control,
+        actor: &Actor,
+    ) -> anyhow::Result<Controlled> {
+        control::apply(&self.store, &self.clock, id, control, actor).await
+    }
+
+    /// Test digests each editor may send per hour.
+    pub fn test_sends_per_hour(&self) -> u32 {
+        self.test_sends_per_hour
+    }
+
+    /// The test digests `actor` sent in the last hour, as the audit log
+    /// counts them.
+    pub async fn test_sends_in_the_last_hour(&self, actor: &Actor) -> anyhow::Result<i64> {
+        let since = self.clock.now_ms() - hours_ms(1);
+        let mut conn = self.store.pool().acquire().await?;
+        store::audit::count_recent(&mut conn, &actor.label, TEST_SEND, since).await
+    }
+
+    /// The audit log's line for a test send, which the hourly limit counts.
+    pub async fn record_test_send(
+        &self,
+        actor: &Actor,
+        schedule: &str,
+        to: &EmailAddress,
+        sent_before: i64,
+    ) -> anyhow::Result<()> {
+        let mut conn = self.store.pool().acquire().await?;
+        // Masked: the log outlives erasures, and any editor reads it.
+        let detail = serde_json::json!({
+            "to": mask_email(to.canonical()),
+            "sent_this_hour": sent_before + 1,
+        });
+        let now = self.clock.now_ms();
+        audit::record(&mut conn, now, actor, TEST_SEND, schedule, detail).await
+    }
+}
+
+/// Campaign articles come one row per category.
+fn distinct_articles(rows: &[CampaignArticle]) -> usize {
+    let mut slugs: Vec<&str> = rows.iter().map(|a| a.slug.as_str()).collect();
+    slugs.sort_unstable();
+    slugs.dedup();
+    slugs.len()
+}
