@@ -101,7 +101,8 @@ pub async fn digest_status(config: &Config, id: Option<&str>, json: bool) -> any
     if json {
         return print_json(&campaigns);
     }
-    for c in &campaigns {
+    for progress in &campaigns {
+        let c = &progress.campaign;
         print_line(&format!(
             "{}  {:<9}  {}/{} sent, {} failed, {} pending, {} cancelled  {}  {}",
             date(c.created_at),
@@ -109,7 +110,7 @@ pub async fn digest_status(config: &Config, id: Option<&str>, json: bool) -> any
             c.sent,
             c.recipients,
             c.failed,
-            c.pending,
+            progress.pending,
             c.cancelled,
             c.period_key,
             c.id
@@ -125,14 +126,17 @@ pub async fn control_digest(config: &Config, id: &str, control: Control) -> anyh
     store.close().await;
     match outcome {
         Controlled::Done(c) => {
-            eprintln!("campaign {} is {}", c.period_key, c.status);
+            eprintln!(
+                "campaign {} is {}",
+                c.campaign.period_key, c.campaign.status
+            );
             Ok(())
         }
         Controlled::NotFound => bail!("no campaign {id:?}"),
         Controlled::Conflict(c) => bail!(
             "campaign {} is {}; it cannot {} now",
-            c.period_key,
-            c.status,
+            c.campaign.period_key,
+            c.campaign.status,
             control.as_str()
         ),
     }

@@ -117,12 +117,7 @@ fn load_mail(config: &Config, keys: &Keys) -> anyhow::Result<MailParts> {
         unsubscribe_mailto: config.digest.unsubscribe_mailto.clone(),
         links: LinkSigner::new(keys.link.as_bytes()),
     };
-    let composer = Composer::new(
-        templates.clone(),
-        digests,
-        dkim.clone(),
-        transport.eight_bit_mime(),
-    );
+    let composer = Composer::new(templates.clone(), digests, dkim.clone(), transport.clone());
     Ok(MailParts {
         from,
         templates,

@@ -154,18 +154,16 @@ impl Worker {
     ) -> anyhow::Result<Outcome> {
         let attempts = job.delivery.attempts;
         let started = campaign.row.created_at;
-        Ok(
-            match self
-                .deliveries
-                .retry(&job.row(), attempts, started, error)
-                .await?
-            {
-                Retry::At(due) => Outcome::Retried {
-                    due,
-                    error: error.to_owned(),
-                },
-                Retry::GiveUp => Outcome::Failed(format!("gave up: {error}")),
+        let row = job.row();
+        let retry = self.deliveries.retry(&row, attempts, started, error);
+        Ok(match retry.await? {
+            Some(Retry::At(due)) => Outcome::Retried {
+                due,
+                error: error.to_owned(),
             },
-        )
+            Some(Retry::GiveUp) => Outcome::Failed(format!("gave up: {error}")),
+            // Its lease ran out and another worker has it.
+            None => Outcome::Released,
+        })
     }
 }

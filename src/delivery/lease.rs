@@ -20,42 +20,45 @@ use crate::{
     clock::{Clock, secs_ms},
     store::{
         Store,
-        queue::{self, Queue, Rows},
+        queue::{self, Rows},
     },
 };
 
-/// A row of one of the two queues: an account email in `outbox` by id, or
-/// a reader's digest of a campaign in `deliveries`.
+/// A row of one of the two queues.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Row {
-    pub queue: Queue,
-    pub campaign: Option<String>,
-    pub id: String,
+pub enum Row {
+    /// An account email in `outbox`, by id.
+    Email(String),
+    /// A reader's digest of a campaign, in `deliveries`.
+    Delivery {
+        campaign: String,
+        subscriber: String,
+    },
 }
 
 impl Row {
     pub fn email(id: &str) -> Self {
-        Self {
-            queue: Queue::Outbox,
-            campaign: None,
-            id: id.to_owned(),
-        }
+        Row::Email(id.to_owned())
     }
 
     pub fn delivery(campaign: &str, subscriber: &str) -> Self {
-        Self {
-            queue: Queue::Deliveries,
-            campaign: Some(campaign.to_owned()),
-            id: subscriber.to_owned(),
+        Row::Delivery {
+            campaign: campaign.to_owned(),
+            subscriber: subscriber.to_owned(),
         }
     }
 
     /// This row alone, as the store names rows.
     pub fn as_rows(&self) -> Rows<'_> {
-        Rows {
-            queue: self.queue,
-            campaign: self.campaign.as_deref(),
-            ids: std::slice::from_ref(&self.id),
+        match self {
+            Row::Email(id) => Rows::Outbox(std::slice::from_ref(id)),
+            Row::Delivery {
+                campaign,
+                subscriber,
+            } => Rows::Deliveries {
+                campaign,
+                subscribers: std::slice::from_ref(subscriber),
+            },
         }
     }
 }
@@ -137,28 +140,37 @@ impl Leases {
     /// Extends the lease of every row held, in one statement per queue and
     /// campaign, and moves the deadline of each the database extended.
     async fn renew(&self) -> anyhow::Result<()> {
-        let mut groups: HashMap<(Queue, Option<String>), Vec<String>> = HashMap::new();
+        // By campaign; `None` for account emails.
+        let mut groups: HashMap<Option<String>, Vec<String>> = HashMap::new();
         for row in self.rows().keys() {
-            groups
-                .entry((row.queue, row.campaign.clone()))
-                .or_default()
-                .push(row.id.clone());
+            let (campaign, id) = match row {
+                Row::Email(id) => (None, id),
+                Row::Delivery {
+                    campaign,
+                    subscriber,
+                } => (Some(campaign.clone()), subscriber),
+            };
+            groups.entry(campaign).or_default().push(id.clone());
         }
         let until = self.clock.now_ms() + secs_ms(self.lease_s);
         let mut renewed = Vec::new();
         // Each statement on its own: one that fails leaves the others' rows renewed.
         let mut failed = None;
-        for ((queue, campaign), ids) in groups {
-            let rows = Rows {
-                queue,
-                campaign: campaign.as_deref(),
-                ids: &ids,
+        for (campaign, ids) in groups {
+            let rows = match &campaign {
+                None => Rows::Outbox(&ids),
+                Some(campaign) => Rows::Deliveries {
+                    campaign,
+                    subscribers: &ids,
+                },
             };
             match queue::renew(&self.store, &self.owner, rows, until).await {
-                Ok(ids) => renewed.extend(ids.into_iter().map(|id| Row {
-                    queue,
-                    campaign: campaign.clone(),
-                    id,
+                Ok(ids) => renewed.extend(ids.into_iter().map(|id| match &campaign {
+                    None => Row::Email(id),
+                    Some(campaign) => Row::Delivery {
+                        campaign: campaign.clone(),
+                        subscriber: id,
+                    },
                 })),
                 Err(error) => failed = Some(error),
             }

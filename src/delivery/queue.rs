@@ -65,40 +65,37 @@ impl LeaseQueue {
     /// Hands a claimed row back untried: another worker, or the next batch,
     /// takes it at once.
     pub async fn release(&self, row: &Row) -> anyhow::Result<()> {
+        debug_assert_eq!(row.as_rows().queue(), self.queue);
         queue::release(&self.store, &self.owner, row.as_rows()).await?;
         Ok(())
     }
 
     /// A transient failure after `attempts` tries of a row queued at
     /// `queued_at`: rescheduled by the retry policy, or, past its limit,
-    /// [`Retry::GiveUp`] for the caller to finish as failed.
+    /// [`Retry::GiveUp`] for the caller to finish as failed. `None` if the
+    /// row is no longer this worker's (its lease ran out and was taken).
     pub async fn retry(
         &self,
         row: &Row,
         attempts: i64,
         queued_at: i64,
         error: &str,
-    ) -> anyhow::Result<Retry> {
+    ) -> anyhow::Result<Option<Retry>> {
+        debug_assert_eq!(row.as_rows().queue(), self.queue);
         let retry = self.retry.after(attempts, queued_at, self.clock.now_ms());
         if let Retry::At(due) = retry {
-            queue::reschedule(&self.store, &self.owner, row.as_rows(), due, error).await?;
+            let rows = row.as_rows();
+            if queue::reschedule(&self.store, &self.owner, rows, due, error).await? == 0 {
+                return Ok(None);
+            }
         }
-        Ok(retry)
+        Ok(Some(retry))
     }
 
-    /// Finishes rows of this queue (of one campaign, for digests) in one
-    /// statement; returns how many were still ours and pending.
-    pub async fn finish(
-        &self,
-        campaign: Option<&str>,
-        ids: &[String],
-        how: Finish<'_>,
-    ) -> anyhow::Result<i64> {
-        let rows = Rows {
-            queue: self.queue,
-            campaign,
-            ids,
-        };
-        queue::finish(&self.store, &self.owner, rows, how, self.clock.now_ms()).await
+    /// Finishes rows of this queue in one statement, as of `now`; returns
+    /// how many changed (see [`queue::finish`]).
+    pub async fn finish(&self, rows: Rows<'_>, how: Finish<'_>, now: i64) -> anyhow::Result<i64> {
+        debug_assert_eq!(rows.queue(), self.queue);
+        queue::finish(&self.store, &self.owner, rows, how, now).await
     }
 }

@@ -14,7 +14,7 @@ use super::{
 use crate::store::{
     campaigns::{self, BatchCounts},
     deliveries::ClaimedDelivery,
-    queue::Finish,
+    queue::{Finish, Rows},
 };
 
 /// Results recorded in one go, unless waiting for them takes longer than
@@ -140,26 +140,29 @@ impl<'a> Recorder<'a> {
     /// its own error), then each campaign's counts.
     async fn write(&self, finished: Finished) -> anyhow::Result<()> {
         let queue = &self.worker.deliveries;
+        let now = self.worker.clock.now_ms();
+        let rows = |campaign, subscribers| Rows::Deliveries {
+            campaign,
+            subscribers,
+        };
         let mut counts = finished.counts;
         for (campaign, subscriber, error) in &finished.failed {
-            let ids = std::slice::from_ref(subscriber);
-            let changed = queue
-                .finish(Some(campaign), ids, Finish::Failed(error))
-                .await?;
+            let failed = rows(campaign, std::slice::from_ref(subscriber));
+            let changed = queue.finish(failed, Finish::Failed(error), now).await?;
             counts.entry(campaign.clone()).or_default().failed += changed;
         }
         let sent = Finish::Sent {
             template_version: None,
         };
         for (campaign, ids) in &finished.sent {
-            let changed = queue.finish(Some(campaign), ids, sent).await?;
+            let changed = queue.finish(rows(campaign, ids), sent, now).await?;
             counts.entry(campaign.clone()).or_default().sent += changed;
         }
         for (campaign, ids) in &finished.cancelled {
-            let changed = queue.finish(Some(campaign), ids, Finish::Cancelled).await?;
+            let cancelled = rows(campaign, ids);
+            let changed = queue.finish(cancelled, Finish::Cancelled, now).await?;
             counts.entry(campaign.clone()).or_default().cancelled += changed;
         }
-        let now = self.worker.clock.now_ms();
         for (campaign, counts) in counts {
             campaigns::add_counts(&self.worker.store, &campaign, counts, now).await?;
         }

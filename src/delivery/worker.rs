@@ -330,21 +330,18 @@ impl Worker {
             self.emails.release(held).await?;
             return Ok(Delivered::Released);
         }
-        let ids = std::slice::from_ref(&held.id);
         match self.transport.send(message).await {
             Ok(()) => {
                 let template_version = Some(template_version.as_str());
                 let sent = Finish::Sent { template_version };
-                self.emails.finish(None, ids, sent).await?;
+                let now = self.clock.now_ms();
+                self.emails.finish(held.as_rows(), sent, now).await?;
                 tracing::info!(outbox_id = %row.id, template = %row.template, "email sent");
                 Ok(Delivered::Sent)
             }
             Err(SendError::Permanent(error)) => {
                 tracing::warn!(outbox_id = %row.id, %error, "email refused for good");
-                self.emails
-                    .finish(None, ids, Finish::Failed(&error))
-                    .await?;
-                Ok(Delivered::Failed)
+                self.fail(held, &error).await
             }
             Err(SendError::Transient(error)) => self.retry_or_give_up(&row, held, &error).await,
         }
@@ -356,24 +353,31 @@ impl Worker {
         held: &Row,
         error: &str,
     ) -> anyhow::Result<Delivered> {
-        match self
-            .emails
-            .retry(held, row.attempts, row.created_at, error)
-            .await?
-        {
-            Retry::At(due) => {
+        let retry = self.emails.retry(held, row.attempts, row.created_at, error);
+        match retry.await? {
+            Some(Retry::At(due)) => {
                 tracing::info!(outbox_id = %row.id, attempts = row.attempts, due, %error, "email will be retried");
                 Ok(Delivered::Retried)
             }
-            Retry::GiveUp => {
+            Some(Retry::GiveUp) => {
                 tracing::warn!(outbox_id = %row.id, %error, "email given up after retries");
-                let gave_up = format!("gave up: {error}");
-                let ids = std::slice::from_ref(&held.id);
-                self.emails
-                    .finish(None, ids, Finish::Failed(&gave_up))
-                    .await?;
-                Ok(Delivered::Failed)
+                self.fail(held, &format!("gave up: {error}")).await
             }
+            // Its lease ran out and another worker has it.
+            None => Ok(Delivered::Released),
         }
+    }
+
+    /// Records a failure, unless the row is no longer this worker's.
+    async fn fail(&self, held: &Row, error: &str) -> anyhow::Result<Delivered> {
+        let failed = Finish::Failed(error);
+        let changed = self
+            .emails
+            .finish(held.as_rows(), failed, self.clock.now_ms());
+        Ok(if changed.await? == 0 {
+            Delivered::Released
+        } else {
+            Delivered::Failed
+        })
     }
 }

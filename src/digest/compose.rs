@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::shape::{self, Personal, Shape};
 use crate::{
     domain::{LinkPurpose, LinkSigner},
-    mail::{EmailTemplates, Envelope, ListHeaders, RenderedEmail, build_message},
+    mail::{EmailTemplates, Envelope, ListHeaders, RenderedEmail, Transport, build_message},
     store::{campaign_articles::CampaignArticle, campaigns::CampaignRow, deliveries::Recipient},
 };
 
@@ -86,8 +86,9 @@ pub struct Composer {
     templates: Arc<EmailTemplates>,
     settings: DigestSettings,
     dkim: Option<Arc<DkimConfig>>,
-    /// Whether the transport carries 8-bit bodies.
-    eight_bit_mime: bool,
+    /// Asked per message whether it carries 8-bit bodies: an SMTP pool
+    /// learns that from its first connection.
+    transport: Transport,
 }
 
 impl Composer {
@@ -95,13 +96,13 @@ impl Composer {
         templates: Arc<EmailTemplates>,
         settings: DigestSettings,
         dkim: Option<Arc<DkimConfig>>,
-        eight_bit_mime: bool,
+        transport: Transport,
     ) -> Self {
         Self {
             templates,
             settings,
             dkim,
-            eight_bit_mime,
+            transport,
         }
     }
 
@@ -145,7 +146,7 @@ impl Composer {
             date,
             extra: &list.headers(),
             dkim: self.dkim.as_deref(),
-            eight_bit_mime: self.eight_bit_mime,
+            eight_bit_mime: self.transport.eight_bit_mime(),
         };
         build_message(&envelope, &composed.rendered)
     }

@@ -9,28 +9,11 @@ use crate::{
 };
 
 /// A campaign as editors watch it: its state and counts, what is left and
-/// how fast it goes.
+/// how fast it goes. Serialised flat, the row's fields and then these.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CampaignProgress {
-    pub id: String,
-    pub schedule: String,
-    pub period_key: String,
-    pub subject: String,
-    pub status: String,
-    pub recipients: i64,
-    pub sent: i64,
-    pub failed: i64,
-    pub cancelled: i64,
-    /// Deliveries put back after a transient failure (an SMTP server down
-    /// or answering 4xx), each time one was.
-    pub retries: i64,
-    /// When the latest of those retries falls due (milliseconds since the
-    /// epoch): the backoff now in force.
-    pub next_retry_at: Option<i64>,
-    /// The error behind the latest retry.
-    pub last_error: Option<String>,
-    pub created_at: i64,
-    pub finished_at: Option<i64>,
+    #[serde(flatten)]
+    pub campaign: CampaignSummary,
     /// Recipients not yet sent, failed or cancelled.
     pub pending: i64,
     /// Messages sent per second since the campaign started.
@@ -39,23 +22,10 @@ pub struct CampaignProgress {
 
 impl CampaignProgress {
     /// The campaign as of `now`.
-    pub fn of(row: CampaignSummary, now: i64) -> Self {
-        let (pending, rate_per_s) = pending_and_rate(&row, now);
+    pub fn of(campaign: CampaignSummary, now: i64) -> Self {
+        let (pending, rate_per_s) = pending_and_rate(&campaign, now);
         Self {
-            id: row.id,
-            schedule: row.schedule,
-            period_key: row.period_key,
-            subject: row.subject,
-            status: row.status,
-            recipients: row.recipients,
-            sent: row.sent,
-            failed: row.failed,
-            cancelled: row.cancelled,
-            retries: row.retries,
-            next_retry_at: row.next_retry_at,
-            last_error: row.last_error,
-            created_at: row.created_at,
-            finished_at: row.finished_at,
+            campaign,
             pending,
             rate_per_s,
         }

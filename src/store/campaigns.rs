@@ -272,7 +272,7 @@ pub async fn add_counts(
 
 /// A campaign's row as editors watch it; `digest::control` adds what is
 /// left and how fast it goes.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct CampaignSummary {
     pub id: String,
     pub schedule: String,

@@ -8,6 +8,7 @@
 //! what is due differs (a signup ceiling, a running campaign).
 
 use anyhow::Context;
+use sqlx::Row;
 
 use super::Store;
 
@@ -36,22 +37,43 @@ impl Queue {
     }
 }
 
-/// Some rows of one queue: outbox ids, or readers of one campaign.
+/// Some rows of one queue, named as that queue names them.
 #[derive(Debug, Clone, Copy)]
-pub struct Rows<'a> {
-    pub queue: Queue,
-    /// The campaign, for deliveries; `None` for the outbox.
-    pub campaign: Option<&'a str>,
-    pub ids: &'a [String],
+pub enum Rows<'a> {
+    /// Account emails, by id.
+    Outbox(&'a [String]),
+    /// Readers' digests of one campaign, by reader.
+    Deliveries {
+        campaign: &'a str,
+        subscribers: &'a [String],
+    },
 }
 
 impl Rows<'_> {
+    pub fn queue(&self) -> Queue {
+        match self {
+            Rows::Outbox(_) => Queue::Outbox,
+            Rows::Deliveries { .. } => Queue::Deliveries,
+        }
+    }
+
+    pub fn ids(&self) -> &[String] {
+        match self {
+            Rows::Outbox(ids) => ids,
+            Rows::Deliveries { subscribers, .. } => subscribers,
+        }
+    }
+
     /// The condition naming these rows, with its parameters from `$first` on.
     fn named(&self, store: &Store, first: usize) -> String {
-        let ids = format!("{} IN ({})", self.queue.id_column(), store.json_list(first));
-        match self.campaign {
-            Some(_) => format!("{ids} AND campaign_id = ${}", first + 1),
-            None => ids,
+        let ids = format!(
+            "{} IN ({})",
+            self.queue().id_column(),
+            store.json_list(first)
+        );
+        match self {
+            Rows::Deliveries { .. } => format!("{ids} AND campaign_id = ${}", first + 1),
+            Rows::Outbox(_) => ids,
         }
     }
 
@@ -68,10 +90,10 @@ impl Rows<'_> {
         &self,
         query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     ) -> anyhow::Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>> {
-        let query = query.bind(serde_json::to_string(self.ids)?);
-        Ok(match self.campaign {
-            Some(campaign) => query.bind(campaign.to_owned()),
-            None => query,
+        let query = query.bind(serde_json::to_string(self.ids())?);
+        Ok(match self {
+            Rows::Deliveries { campaign, .. } => query.bind((*campaign).to_owned()),
+            Rows::Outbox(_) => query,
         })
     }
 }
@@ -90,43 +112,43 @@ pub async fn renew(
     rows: Rows<'_>,
     until: i64,
 ) -> anyhow::Result<Vec<String>> {
-    if rows.ids.is_empty() {
+    if rows.ids().is_empty() {
         return Ok(Vec::new());
     }
     let sql = format!(
         "UPDATE {} SET lease_until = $1 WHERE {} RETURNING {}",
-        rows.queue.table(),
+        rows.queue().table(),
         rows.held_by(store, 2, 3),
-        rows.queue.id_column()
+        rows.queue().id_column()
     );
-    let mut query = sqlx::query_scalar(&sql).bind(until).bind(owner);
-    query = query.bind(serde_json::to_string(rows.ids)?);
-    if let Some(campaign) = rows.campaign {
-        query = query.bind(campaign);
-    }
-    query
+    let renewed = rows
+        .bind(sqlx::query(&sql).bind(until).bind(owner))?
         .fetch_all(store.pool())
         .await
-        .with_context(|| format!("while renewing leases in {}", rows.queue.table()))
+        .with_context(|| format!("while renewing leases in {}", rows.queue().table()))?;
+    Ok(renewed
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Hands back rows that were claimed but not attempted (a shutdown, a lease
 /// too short to finish in): due again at once, the claim not counted as an
 /// attempt.
 pub async fn release(store: &Store, owner: &str, rows: Rows<'_>) -> anyhow::Result<i64> {
-    if rows.ids.is_empty() {
+    if rows.ids().is_empty() {
         return Ok(0);
     }
     let sql = format!(
         "UPDATE {} SET lease_owner = NULL, lease_until = NULL, attempts = attempts - 1 WHERE {}",
-        rows.queue.table(),
+        rows.queue().table(),
         rows.held_by(store, 1, 2)
     );
     let query = rows.bind(sqlx::query(&sql).bind(owner))?;
     let result = query
         .execute(store.pool())
         .await
-        .with_context(|| format!("while releasing rows of {}", rows.queue.table()))?;
+        .with_context(|| format!("while releasing rows of {}", rows.queue().table()))?;
     Ok(changed(&result))
 }
 
@@ -138,20 +160,20 @@ pub async fn reschedule(
     due: i64,
     error: &str,
 ) -> anyhow::Result<i64> {
-    if rows.ids.is_empty() {
+    if rows.ids().is_empty() {
         return Ok(0);
     }
     let sql = format!(
         "UPDATE {} SET next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL
          WHERE {}",
-        rows.queue.table(),
+        rows.queue().table(),
         rows.held_by(store, 1, 4)
     );
     let query = rows.bind(sqlx::query(&sql).bind(owner).bind(due).bind(error))?;
     let result = query
         .execute(store.pool())
         .await
-        .with_context(|| format!("while rescheduling rows of {}", rows.queue.table()))?;
+        .with_context(|| format!("while rescheduling rows of {}", rows.queue().table()))?;
     Ok(changed(&result))
 }
 
@@ -194,11 +216,11 @@ pub async fn finish(
     how: Finish<'_>,
     now: i64,
 ) -> anyhow::Result<i64> {
-    if rows.ids.is_empty() {
+    if rows.ids().is_empty() {
         return Ok(0);
     }
     // A finished email's context is emptied: it may hold a single-use link.
-    let (email_only, first) = match rows.queue {
+    let (email_only, first) = match rows.queue() {
         Queue::Outbox => (
             ", context = '{}', template_version = COALESCE($5, template_version)",
             6,
@@ -210,7 +232,7 @@ pub async fn finish(
                 sent_at = CASE WHEN $2 = 'sent' THEN $4 ELSE NULL END,
                 lease_owner = NULL, lease_until = NULL{email_only}
          WHERE status = 'pending' AND (lease_owner = $1 OR $2 = 'sent') AND {}",
-        rows.queue.table(),
+        rows.queue().table(),
         rows.named(store, first)
     );
     let mut query = sqlx::query(&sql)
@@ -218,7 +240,7 @@ pub async fn finish(
         .bind(how.status())
         .bind(how.error())
         .bind(now);
-    if rows.queue == Queue::Outbox {
+    if rows.queue() == Queue::Outbox {
         let version = match how {
             Finish::Sent { template_version } => template_version.map(str::to_owned),
             Finish::Failed(_) | Finish::Cancelled => None,
@@ -229,6 +251,6 @@ pub async fn finish(
         .bind(query)?
         .execute(store.pool())
         .await
-        .with_context(|| format!("while recording rows of {}", rows.queue.table()))?;
+        .with_context(|| format!("while recording rows of {}", rows.queue().table()))?;
     Ok(changed(&result))
 }

@@ -11,7 +11,7 @@ use broadsheet::{
     config::MailTransport,
     store::{
         outbox,
-        queue::{self, Finish, Queue, Rows},
+        queue::{self, Finish, Rows},
     },
 };
 use support::{Backend, Reply, SmtpServer, TestApp, free_port};
@@ -228,11 +228,7 @@ async fn a_worker_changes_only_the_rows_it_still_holds(backend: Backend) {
         .await
         .unwrap();
     let ids = vec![claimed[0].id.clone()];
-    let rows = Rows {
-        queue: Queue::Outbox,
-        campaign: None,
-        ids: &ids,
-    };
+    let rows = Rows::Outbox(&ids);
     // The first lease runs out; a second worker takes the row.
     let later = now + 2_000;
     let taken = outbox::claim(store, "second", later, later + 1_000, (10, 10))

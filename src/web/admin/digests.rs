@@ -232,7 +232,7 @@ pub async fn control(
         Controlled::Conflict(campaign) => {
             let message = format!(
                 "This campaign is {}; it cannot {action} now.",
-                campaign.status
+                campaign.campaign.status
             );
             console.message(&state, StatusCode::CONFLICT, "Not possible now", &message)
         }

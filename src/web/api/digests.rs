@@ -49,7 +49,8 @@ pub struct CampaignSummary {
 }
 
 impl From<CampaignProgress> for CampaignSummary {
-    fn from(c: CampaignProgress) -> Self {
+    fn from(progress: CampaignProgress) -> Self {
+        let c = progress.campaign;
         Self {
             id: c.id,
             schedule: c.schedule,
@@ -65,8 +66,8 @@ impl From<CampaignProgress> for CampaignSummary {
             last_error: c.last_error,
             created_at: c.created_at,
             finished_at: c.finished_at,
-            pending: c.pending,
-            rate_per_s: c.rate_per_s,
+            pending: progress.pending,
+            rate_per_s: progress.rate_per_s,
         }
     }
 }
@@ -254,7 +255,7 @@ async fn apply(
             "invalid_state",
             format!(
                 "The campaign is {}; it cannot {} now.",
-                campaign.status,
+                campaign.campaign.status,
                 control.as_str()
             ),
         )),
