@@ -271,3 +271,43 @@ async fn a_worker_changes_only_the_rows_it_still_holds(backend: Backend) {
     assert_eq!(app.text(status).await.as_deref(), Some("sent v1 {}"));
     app.stop().await;
 }
+
+/// On PostgreSQL a heartbeat never waits for a row another statement holds:
+/// it skips it, and renews it at the next beat. Waiting let a renewal and a
+/// recording, each over many rows, wait for each other's rows: a deadlock,
+/// which `bench/digest.sh 100000 postgres` hit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "set BROADSHEET_TEST_POSTGRES_URL when building to run it on PostgreSQL"
+)]
+async fn a_renewal_skips_a_row_another_statement_holds() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    app.sign_up("first@example.com", false).await;
+    app.sign_up("second@example.com", false).await;
+    let store = &app.store;
+    let now = app.clock.now_ms();
+    let claimed = outbox::claim(store, "worker", now, now + 1_000, (10, 10))
+        .await
+        .unwrap();
+    let ids: Vec<String> = claimed.iter().map(|row| row.id.clone()).collect();
+    assert_eq!(ids.len(), 2);
+    let mut holder = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT id FROM outbox WHERE id = $1 FOR UPDATE")
+        .bind(&ids[0])
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let renewal = queue::renew(store, "worker", Rows::Outbox(&ids), now + 5_000);
+    let renewed = tokio::time::timeout(Duration::from_secs(10), renewal)
+        .await
+        .expect("the renewal waited for the locked row")
+        .unwrap();
+    assert_eq!(renewed, vec![ids[1].clone()]);
+    holder.rollback().await.unwrap();
+    let renewed = queue::renew(store, "worker", Rows::Outbox(&ids), now + 6_000)
+        .await
+        .unwrap();
+    assert_eq!(renewed.len(), 2, "renewed once let go");
+    app.stop().await;
+}
