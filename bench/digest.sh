@@ -52,7 +52,13 @@ ref_start=$(now)
 smtp-source -d -s "$CONNECTIONS" -m "$N" -l "$size" -f bench@localhost -t reader@example.com "127.0.0.1:$PORT" >/dev/null
 ref_end=$(now)
 
-/usr/bin/time -f "%e %U %S %M" -o time.txt "$BIN" digest send --now --wait 2>/dev/null
+# Its log is kept, and shown if the send fails (a deadlock once looked
+# like a silent exit here).
+if ! /usr/bin/time -f "%e %U %S %M" -o time.txt "$BIN" digest send --now --wait 2>send.log; then
+  echo "bench/digest.sh: digest send failed:" >&2
+  tail -5 send.log >&2
+  exit 1
+fi
 # Every reader got exactly one digest: the sink took N messages after the
 # reference's N, and the ledger has N sent rows in one finished campaign.
 sleep 0.5
