@@ -2,7 +2,8 @@
 //! (`deliveries`) are two instances: rows are claimed under a short lease,
 //! renewed while the batch runs ([`Leases`]), then finished in chunks,
 //! rescheduled by the one retry policy, or handed back on shutdown. Every
-//! change checks that this worker still holds the row.
+//! change checks that this worker still holds the row, except that a sent
+//! message is recorded sent ([`queue::finish`]).
 
 use std::sync::Arc;
 

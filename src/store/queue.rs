@@ -2,7 +2,8 @@
 //! mail, one row per email) and `deliveries` (one row per reader of a
 //! campaign): renew, hand back, reschedule and finish rows a worker holds.
 //! Each statement names the rows it means, changes only those still
-//! pending and leased to the caller, and says which it changed.
+//! pending and leased to the caller (a message sent is recorded sent
+//! whoever holds it: [`finish`]), and says which it changed.
 //!
 //! Claiming is written per table (`outbox::claim`, `deliveries::claim`):
 //! what is due differs (a signup ceiling, a running campaign).
