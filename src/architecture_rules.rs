@@ -12,9 +12,9 @@ use std::{
 const MAX_FILE_LINES: usize = 400;
 const MAX_FN_LINES: usize = 60;
 
-/// Every module's source, by path (`delivery::lease`), without its tests.
-fn modules() -> BTreeMap<String, String> {
-    let mut found = BTreeMap::new();
+/// Every source file: its module's path (`delivery::lease`), and its text.
+fn sources() -> Vec<(String, String)> {
+    let mut found = Vec::new();
     collect(
         Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")),
         &[],
@@ -23,7 +23,18 @@ fn modules() -> BTreeMap<String, String> {
     found
 }
 
-fn collect(dir: &Path, prefix: &[String], found: &mut BTreeMap<String, String>) {
+/// Every module's source, by path, without its tests.
+fn modules() -> BTreeMap<String, String> {
+    sources()
+        .into_iter()
+        .map(|(module, text)| {
+            let without_tests = text.split("#[cfg(test)]").next().unwrap_or("").to_owned();
+            (module, without_tests)
+        })
+        .collect()
+}
+
+fn collect(dir: &Path, prefix: &[String], found: &mut Vec<(String, String)>) {
     for entry in fs::read_dir(dir).expect("src is readable") {
         let path = entry.expect("src is readable").path();
         let name = path.file_stem().and_then(|n| n.to_str()).unwrap_or("");
@@ -40,8 +51,7 @@ fn collect(dir: &Path, prefix: &[String], found: &mut BTreeMap<String, String>) 
             segments.push(name.to_owned());
         }
         let text = fs::read_to_string(&path).expect("a source file is readable");
-        let without_tests = text.split("#[cfg(test)]").next().unwrap_or("").to_owned();
-        found.insert(segments.join("::"), without_tests);
+        found.push((segments.join("::"), text));
     }
 }
 
@@ -169,22 +179,12 @@ fn no_module_imports_one_that_imports_it_back() {
 
 #[test]
 fn no_source_file_is_over_the_limit() {
-    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"));
-    let mut long = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).expect("src is readable") {
-            let path = entry.expect("src is readable").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let lines = fs::read_to_string(&path).expect("readable").lines().count();
-                if lines > MAX_FILE_LINES {
-                    long.push(format!("{}: {lines}", path.display()));
-                }
-            }
-        }
-    }
+    let long: Vec<String> = sources()
+        .into_iter()
+        .map(|(module, text)| (module, text.lines().count()))
+        .filter(|(_, lines)| *lines > MAX_FILE_LINES)
+        .map(|(module, lines)| format!("{module}: {lines}"))
+        .collect();
     assert!(
         long.is_empty(),
         "files over {MAX_FILE_LINES} lines: {long:#?}"
