@@ -231,7 +231,7 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 async fn purge(config: &Config) -> anyhow::Result<()> {
     let store = Store::connect(&config.database).await?;
     store.migrate().await?;
-    let idle = config.accounts.session_idle_h;
+    let idle = config.accounts.session_idle;
     let report = privacy::purge(&store, &Clock::default(), &config.privacy, idle).await?;
     store.close().await;
     print_json(&report)?;

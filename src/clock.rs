@@ -25,17 +25,12 @@ impl Clock {
 
     /// Moves this clock (and every clone of it) forward.
     pub fn advance(&self, by: std::time::Duration) {
-        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+        self.offset_ms.fetch_add(ms(by), Ordering::Relaxed);
     }
 }
 
-/// Converts a duration in whole seconds to milliseconds for timestamp arithmetic.
-pub const fn secs_ms(seconds: u64) -> i64 {
-    (seconds as i64).saturating_mul(1000)
-}
-
-/// Converts hours to milliseconds.
-pub const fn hours_ms(hours: u64) -> i64 {
-    secs_ms(hours.saturating_mul(3600))
+/// A duration in milliseconds, for arithmetic on stored times (Unix ms);
+/// saturates at `i64::MAX` rather than wrapping into the past.
+pub fn ms(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

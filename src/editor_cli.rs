@@ -67,7 +67,7 @@ pub async fn add(
                 "editor {} ({}) added; the link below sets their password, once, within {} hours:",
                 address.canonical(),
                 role.as_str(),
-                config.editors.password_link_ttl_h
+                config.editors.password_link_ttl.as_secs() / 3600
             );
             print_line(&format!(
                 "{}/admin/password/{}",

@@ -2,9 +2,12 @@
 //! plain ones, and ones carrying a single-use link whose token is stored
 //! only as a hash (D-02…D-05).
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::{
+    clock,
     domain::{Token, TokenPurpose},
     store::{self, Conn, outbox::NewEmail, tokens::NewToken},
 };
@@ -15,7 +18,8 @@ pub struct LinkEmail<'a> {
     pub purpose: TokenPurpose,
     /// The URL path before the token, e.g. `/confirm`.
     pub path: &'a str,
-    pub ttl_ms: i64,
+    /// How long the link works.
+    pub ttl: Duration,
     /// Further template variables (an object).
     pub context: Value,
     /// The digest wording a confirmation link also confirms.
@@ -94,7 +98,7 @@ impl Emails {
             subscriber_id,
             purpose: email.purpose,
             outbox_id: &outbox_id,
-            expires_at: now + email.ttl_ms,
+            expires_at: now + clock::ms(email.ttl),
             consent_text_id: email.consent_text_id,
         };
         store::tokens::issue(conn, &new_token, now).await

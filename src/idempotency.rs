@@ -2,8 +2,10 @@
 //! request runs, then keeps the answer for a day (the retention purge drops
 //! it) or is let go if the request failed, so a retry runs again.
 
+use std::time::Duration;
+
 use crate::{
-    clock::{Clock, secs_ms},
+    clock::{self, Clock},
     store::{
         Store,
         audit::{self, KeptAnswer},
@@ -16,16 +18,16 @@ pub struct Idempotency {
     store: Store,
     clock: Clock,
     /// A reservation older than this was left by a request that died.
-    stale_after_ms: i64,
+    stale_after: Duration,
 }
 
 impl Idempotency {
-    /// `request_timeout_s`: the longest any request may run.
-    pub fn new(store: Store, clock: Clock, request_timeout_s: u64) -> Self {
+    /// `request_timeout`: the longest any request may run.
+    pub fn new(store: Store, clock: Clock, request_timeout: Duration) -> Self {
         Self {
             store,
             clock,
-            stale_after_ms: secs_ms(request_timeout_s) * 2,
+            stale_after: request_timeout.saturating_mul(2),
         }
     }
 
@@ -40,7 +42,7 @@ impl Idempotency {
         request_hash: &str,
     ) -> anyhow::Result<bool> {
         let now = self.clock.now_ms();
-        let stale_before = now - self.stale_after_ms;
+        let stale_before = now - clock::ms(self.stale_after);
         let pool = self.store.pool();
         audit::reserve(pool, actor, key, request_hash, now, stale_before).await
     }

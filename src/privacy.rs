@@ -5,6 +5,7 @@
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
 
 use anyhow::Context;
@@ -12,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::{
-    clock::{Clock, hours_ms},
+    clock::{self, Clock},
     config::{Config, PrivacyConfig},
     consent,
     domain::keyed_hash,
@@ -338,22 +339,17 @@ pub async fn purge(
     store: &Store,
     clock: &Clock,
     config: &PrivacyConfig,
-    session_idle_h: u64,
+    session_idle: Duration,
 ) -> anyhow::Result<PurgeReport> {
     let now = clock.now_ms();
-    let day = hours_ms(24);
+    let day = clock::ms(Duration::from_secs(24 * 3600));
     let mut conn = store.pool().acquire().await?;
-    let days = |n: u64| {
-        i64::try_from(n)
-            .unwrap_or(i64::MAX / day)
-            .saturating_mul(day)
-    };
     // Both deletes in one transaction, so a reader confirming meanwhile
     // keeps their consent events.
     let mut tx = store.begin().await?;
     let unconfirmed_signups = store::subscribers::purge_unconfirmed(
         &mut tx,
-        now - days(config.unconfirmed_retention_days),
+        now - clock::ms(config.unconfirmed_retention),
     )
     .await?;
     tx.commit().await?;
@@ -361,16 +357,16 @@ pub async fn purge(
         unconfirmed_signups,
         consent_evidence_cleared: store::consent::clear_evidence_before(
             &mut conn,
-            now - days(config.ip_retention_days),
+            now - clock::ms(config.ip_retention),
         )
         .await?,
         tokens: store::tokens::purge_spent(&mut conn, now).await?,
-        sessions: store::sessions::purge_dead(&mut conn, now, now - hours_ms(session_idle_h))
+        sessions: store::sessions::purge_dead(&mut conn, now, now - clock::ms(session_idle))
             .await?,
         editor_sessions: store::editors::purge_dead_sessions(
             &mut conn,
             now,
-            now - hours_ms(session_idle_h),
+            now - clock::ms(session_idle),
         )
         .await?,
         idempotency_keys: store::audit::purge_answers(&mut conn, now - day).await?,

@@ -46,7 +46,7 @@ fn purge_job(store: Store, clock: Clock, config: Arc<Config>) -> anyhow::Result<
     Job::new_async(cron.as_str(), move |_, _| {
         let (store, clock, config) = (store.clone(), clock.clone(), config.clone());
         Box::pin(async move {
-            let idle = config.accounts.session_idle_h;
+            let idle = config.accounts.session_idle;
             if let Err(error) = privacy::purge(&store, &clock, &config.privacy, idle).await {
                 tracing::warn!(
                     error = format!("{error:#}"),

@@ -1,10 +1,12 @@
 //! Double opt-in: signing up, confirming, and the emails in between
 //! (DESIGN "Double opt-in and credentials", STANDARDS D-01…D-17, L-01).
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::{
-    clock::{Clock, hours_ms},
+    clock::Clock,
     consent::{self, Action, Evidence, Source},
     domain::{EmailAddress, SubscriberName, Token, TokenPurpose},
     emails::{Emails, LinkEmail},
@@ -27,8 +29,8 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 pub struct SignupSettings {
     /// Keys the suppression list, which a fresh double opt-in clears of an erasure.
     pub suppression_key: Vec<u8>,
-    pub confirm_ttl_h: u64,
-    pub credentials_ttl_h: u64,
+    pub confirm_ttl: Duration,
+    pub credentials_ttl: Duration,
     pub max_confirmations_per_day: u32,
 }
 
@@ -282,8 +284,8 @@ impl Signup {
             template: CONFIRM_EMAIL,
             purpose: TokenPurpose::Confirm,
             path: "/confirm",
-            ttl_ms: hours_ms(self.settings.confirm_ttl_h),
-            context: json!({ "expires_hours": self.settings.confirm_ttl_h }),
+            ttl: self.settings.confirm_ttl,
+            context: json!({ "expires_hours": self.settings.confirm_ttl.as_secs() / 3600 }),
             consent_text_id: consent,
         };
         self.emails
@@ -302,10 +304,10 @@ impl Signup {
             template: CREDENTIALS_EMAIL,
             purpose: TokenPurpose::SetPassword,
             path: "/account/password",
-            ttl_ms: hours_ms(self.settings.credentials_ttl_h),
+            ttl: self.settings.credentials_ttl,
             context: json!({
                 "username": username,
-                "expires_days": self.settings.credentials_ttl_h.div_ceil(24),
+                "expires_days": self.settings.credentials_ttl.as_secs().div_ceil(24 * 3600),
             }),
             consent_text_id: None,
         };

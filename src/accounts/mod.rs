@@ -4,13 +4,15 @@
 mod hashing;
 mod throttle;
 
+use std::time::Duration;
+
 use serde_json::json;
 
 pub use hashing::{HasherBusy, PasswordHasher};
 pub use throttle::LoginThrottle;
 
 use crate::{
-    clock::{Clock, hours_ms},
+    clock::{self, Clock},
     consent::{self, DigestConsent},
     domain::{EmailAddress, NewPassword, Token, TokenHash, TokenPurpose, mask_email},
     emails::{Emails, LinkEmail},
@@ -22,14 +24,15 @@ pub const PASSWORD_RESET_EMAIL: &str = "password_reset";
 pub const SIGN_IN_LINK_EMAIL: &str = "sign_in_link";
 
 const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 60 * MINUTE_MS;
 
 /// Settings the account flows take from configuration.
 #[derive(Debug, Clone)]
 pub struct AccountSettings {
-    pub reset_ttl_min: u64,
-    pub sign_in_link_ttl_min: u64,
-    pub session_idle_h: u64,
-    pub session_absolute_h: u64,
+    pub reset_ttl: Duration,
+    pub sign_in_link_ttl: Duration,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
     /// Reset and sign-in-link emails per address per hour.
     pub max_link_emails_per_hour: u32,
 }
@@ -77,8 +80,8 @@ impl Accounts {
     }
 
     /// How long a session lasts at most, used or not: its cookie's lifetime.
-    pub fn session_absolute_h(&self) -> u64 {
-        self.settings.session_absolute_h
+    pub fn session_absolute(&self) -> Duration {
+        self.settings.session_absolute
     }
 
     /// True if a token of `purpose` could be used now; changes nothing (D-06).
@@ -219,18 +222,18 @@ impl Accounts {
 
     /// The email a link request of `template` asks for.
     fn link_email(&self, template: &str) -> Option<LinkEmail<'static>> {
-        let (template, purpose, path, ttl_min) = match template {
+        let (template, purpose, path, ttl) = match template {
             PASSWORD_RESET_EMAIL => (
                 PASSWORD_RESET_EMAIL,
                 TokenPurpose::ResetPassword,
                 "/account/password",
-                self.settings.reset_ttl_min,
+                self.settings.reset_ttl,
             ),
             SIGN_IN_LINK_EMAIL => (
                 SIGN_IN_LINK_EMAIL,
                 TokenPurpose::SignIn,
                 "/login/link",
-                self.settings.sign_in_link_ttl_min,
+                self.settings.sign_in_link_ttl,
             ),
             _ => return None,
         };
@@ -238,8 +241,8 @@ impl Accounts {
             template,
             purpose,
             path,
-            ttl_ms: i64::try_from(ttl_min).unwrap_or(i64::MAX / MINUTE_MS) * MINUTE_MS,
-            context: json!({ "expires_minutes": ttl_min }),
+            ttl,
+            context: json!({ "expires_minutes": ttl.as_secs() / 60 }),
             consent_text_id: None,
         })
     }
@@ -257,8 +260,7 @@ impl Accounts {
             return Ok(());
         };
         let id = &account.subscriber_id;
-        let sent =
-            store::outbox::count_recent(&mut *tx, id, link.template, now - hours_ms(1)).await?;
+        let sent = store::outbox::count_recent(&mut *tx, id, link.template, now - HOUR_MS).await?;
         if sent >= i64::from(self.settings.max_link_emails_per_hour) {
             tracing::info!(event = "link_throttled", subscriber_id = %id, template = link.template, "too many link emails");
             return Ok(());
@@ -299,7 +301,7 @@ impl Accounts {
         let token = Token::generate();
         let now = self.clock.now_ms();
         let mut conn = self.store.pool().acquire().await?;
-        let expires_at = now + hours_ms(self.settings.session_absolute_h);
+        let expires_at = now + clock::ms(self.settings.session_absolute);
         store::sessions::create(&mut conn, &token.hash(), subscriber_id, now, expires_at).await?;
         Ok(token)
     }
@@ -309,7 +311,7 @@ impl Accounts {
     pub async fn reader(&self, session: &Token) -> anyhow::Result<Option<Reader>> {
         let now = self.clock.now_ms();
         let hash = session.hash();
-        let idle_since = now - hours_ms(self.settings.session_idle_h);
+        let idle_since = now - clock::ms(self.settings.session_idle);
         let Some(SessionRow {
             subscriber_id,
             username,

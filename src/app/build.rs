@@ -167,7 +167,7 @@ async fn build_worker(
             config: config.delivery.clone(),
             concurrency: config.smtp.concurrency,
             rate_per_second: config.smtp.rate_per_second,
-            send_timeout_s: config.smtp.timeout_s,
+            send_timeout: config.smtp.timeout,
             signup_emails_per_hour: config.signup.emails_per_hour,
         },
     )

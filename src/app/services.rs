@@ -65,7 +65,7 @@ impl Services {
     ) -> anyhow::Result<Self> {
         let hasher = PasswordHasher::new(
             config.accounts.hashing_concurrency as usize,
-            std::time::Duration::from_millis(config.accounts.hashing_max_wait_ms),
+            config.accounts.hashing_max_wait,
         )?;
         let editors = Editors::new(
             store.clone(),
@@ -96,7 +96,7 @@ impl Services {
             privacy: Privacy::new(s.clone(), c.clone(), suppression_key),
             readers: Readers::new(s.clone(), c.clone(), suppression_key),
             stats: Stats::new(s.clone(), c.clone()),
-            idempotency: Idempotency::new(s.clone(), c.clone(), config.server.request_timeout_s),
+            idempotency: Idempotency::new(s.clone(), c.clone(), config.server.request_timeout),
             health: Health::new(s.clone()),
         })
     }
@@ -118,10 +118,10 @@ fn people(
         emails.clone(),
         hasher,
         AccountSettings {
-            reset_ttl_min: config.accounts.reset_token_ttl_min,
-            sign_in_link_ttl_min: config.accounts.sign_in_link_ttl_min,
-            session_idle_h: config.accounts.session_idle_h,
-            session_absolute_h: config.accounts.session_absolute_h,
+            reset_ttl: config.accounts.reset_token_ttl,
+            sign_in_link_ttl: config.accounts.sign_in_link_ttl,
+            session_idle: config.accounts.session_idle,
+            session_absolute: config.accounts.session_absolute,
             max_link_emails_per_hour: config.accounts.max_link_emails_per_hour,
         },
     );
@@ -135,8 +135,8 @@ fn people(
         emails,
         SignupSettings {
             suppression_key: suppression_key.as_bytes().to_vec(),
-            confirm_ttl_h: config.signup.confirm_token_ttl_h,
-            credentials_ttl_h: config.signup.credentials_token_ttl_h,
+            confirm_ttl: config.signup.confirm_token_ttl,
+            credentials_ttl: config.signup.credentials_token_ttl,
             max_confirmations_per_day: config.signup.max_confirmations_per_day,
         },
     );

@@ -2,15 +2,21 @@
 //! limits and lifetimes of what readers and editors do, and what is kept
 //! about them.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Serialize};
+
+use super::duration;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SignupConfig {
-    pub confirm_token_ttl_h: u64,
-    pub credentials_token_ttl_h: u64,
+    /// How long a confirmation link works.
+    #[serde(rename = "confirm_token_ttl_h", with = "duration::hours")]
+    pub confirm_token_ttl: Duration,
+    /// How long the set-password link sent on confirmation works.
+    #[serde(rename = "credentials_token_ttl_h", with = "duration::hours")]
+    pub credentials_token_ttl: Duration,
     /// Confirmation emails per address per 24 h (D-09).
     pub max_confirmations_per_day: u32,
     /// Signup, reset and sign-in-link requests per client IP per hour (D-10); 0 turns the limit off.
@@ -26,8 +32,8 @@ pub struct SignupConfig {
 impl Default for SignupConfig {
     fn default() -> Self {
         Self {
-            confirm_token_ttl_h: 48,
-            credentials_token_ttl_h: 7 * 24,
+            confirm_token_ttl: Duration::from_secs(48 * 3600),
+            credentials_token_ttl: Duration::from_secs(7 * 24 * 3600),
             max_confirmations_per_day: 3,
             per_ip_per_hour: 30,
             emails_per_hour: 1000,
@@ -42,12 +48,15 @@ impl Default for SignupConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EditorsConfig {
-    /// Hours the set-password link of `broadsheet editor add` works.
-    pub password_link_ttl_h: u64,
+    /// How long the set-password link of `broadsheet editor add` works.
+    #[serde(rename = "password_link_ttl_h", with = "duration::hours")]
+    pub password_link_ttl: Duration,
     /// An editor's session unused this long ends.
-    pub session_idle_h: u64,
+    #[serde(rename = "session_idle_h", with = "duration::hours")]
+    pub session_idle: Duration,
     /// An editor's session ends this long after sign-in, used or not.
-    pub session_absolute_h: u64,
+    #[serde(rename = "session_absolute_h", with = "duration::hours")]
+    pub session_absolute: Duration,
     /// API requests per token per minute; past it, 429. 0 turns the limit off.
     pub api_requests_per_minute: u32,
     /// Test digests (sent to any address) each editor may send per hour.
@@ -57,9 +66,9 @@ pub struct EditorsConfig {
 impl Default for EditorsConfig {
     fn default() -> Self {
         Self {
-            password_link_ttl_h: 48,
-            session_idle_h: 12,
-            session_absolute_h: 7 * 24,
+            password_link_ttl: Duration::from_secs(48 * 3600),
+            session_idle: Duration::from_secs(12 * 3600),
+            session_absolute: Duration::from_secs(7 * 24 * 3600),
             api_requests_per_minute: 600,
             test_sends_per_hour: 10,
         }
@@ -69,39 +78,44 @@ impl Default for EditorsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccountsConfig {
-    /// Minutes a password-reset link works (A-01: 1 hour).
-    pub reset_token_ttl_min: u64,
-    /// Minutes an emailed sign-in link works (A-10: at most 10).
-    pub sign_in_link_ttl_min: u64,
+    /// How long a password-reset link works (A-01: 1 hour).
+    #[serde(rename = "reset_token_ttl_min", with = "duration::minutes")]
+    pub reset_token_ttl: Duration,
+    /// How long an emailed sign-in link works (A-10: at most 10 minutes).
+    #[serde(rename = "sign_in_link_ttl_min", with = "duration::minutes")]
+    pub sign_in_link_ttl: Duration,
     /// Reset and sign-in-link emails per address per hour.
     pub max_link_emails_per_hour: u32,
     /// A session unused this long ends (A-08 idle timeout).
-    pub session_idle_h: u64,
+    #[serde(rename = "session_idle_h", with = "duration::hours")]
+    pub session_idle: Duration,
     /// A session ends this long after sign-in, used or not (A-08 absolute timeout).
-    pub session_absolute_h: u64,
+    #[serde(rename = "session_absolute_h", with = "duration::hours")]
+    pub session_absolute: Duration,
     /// Sign-in attempts per client IP per minute; 0 turns the limit off (A-07).
     pub login_per_ip_per_minute: u32,
     /// Sign-in attempts per account per hour; 0 turns the limit off (A-07).
     pub login_per_account_per_hour: u32,
     /// Password hashes computed at once (S-03); each takes about 19 MiB.
     pub hashing_concurrency: u32,
-    /// Milliseconds a request waits for a hashing thread before it is
+    /// How long a request waits for a hashing thread before it is
     /// answered 503 with Retry-After; 0: refused at once when none is free.
-    pub hashing_max_wait_ms: u64,
+    #[serde(rename = "hashing_max_wait_ms", with = "duration::millis")]
+    pub hashing_max_wait: Duration,
 }
 
 impl Default for AccountsConfig {
     fn default() -> Self {
         Self {
-            reset_token_ttl_min: 60,
-            sign_in_link_ttl_min: 10,
+            reset_token_ttl: Duration::from_secs(60 * 60),
+            sign_in_link_ttl: Duration::from_secs(10 * 60),
             max_link_emails_per_hour: 3,
-            session_idle_h: 14 * 24,
-            session_absolute_h: 30 * 24,
+            session_idle: Duration::from_secs(14 * 24 * 3600),
+            session_absolute: Duration::from_secs(30 * 24 * 3600),
             login_per_ip_per_minute: 20,
             login_per_account_per_hour: 10,
             hashing_concurrency: 2,
-            hashing_max_wait_ms: 1000,
+            hashing_max_wait: Duration::from_millis(1000),
         }
     }
 }
@@ -119,10 +133,12 @@ pub enum IpMode {
 pub struct PrivacyConfig {
     /// How much of the client IP consent events keep (G-07).
     pub ip_mode: IpMode,
-    /// Days after which unconfirmed signups are deleted (G-16).
-    pub unconfirmed_retention_days: u64,
-    /// Days after which IPs and user agents on consent events are removed (G-07).
-    pub ip_retention_days: u64,
+    /// Unconfirmed signups older than this are deleted (G-16).
+    #[serde(rename = "unconfirmed_retention_days", with = "duration::days")]
+    pub unconfirmed_retention: Duration,
+    /// IPs and user agents on consent events older than this are removed (G-07).
+    #[serde(rename = "ip_retention_days", with = "duration::days")]
+    pub ip_retention: Duration,
     /// When the retention jobs run: a 6-field cron expression (seconds first), UTC.
     pub purge_cron: String,
     /// A Markdown file with the privacy notice; the built-in notice if unset.
@@ -144,8 +160,8 @@ impl Default for PrivacyConfig {
     fn default() -> Self {
         Self {
             ip_mode: IpMode::Truncated,
-            unconfirmed_retention_days: 7,
-            ip_retention_days: 365,
+            unconfirmed_retention: Duration::from_secs(7 * 24 * 3600),
+            ip_retention: Duration::from_secs(365 * 24 * 3600),
             purge_cron: "0 30 3 * * *".into(),
             notice_file: None,
             controller_name: "Broadsheet".into(),
@@ -164,8 +180,9 @@ pub struct CookiesConfig {
     pub categories: Vec<String>,
     /// The banner's text; its hash is the banner version recorded with each choice.
     pub banner_text: String,
-    /// Days a choice is remembered before the banner asks again.
-    pub max_age_days: u64,
+    /// How long a choice is remembered before the banner asks again.
+    #[serde(rename = "max_age_days", with = "duration::days")]
+    pub max_age: Duration,
 }
 
 impl Default for CookiesConfig {
@@ -176,7 +193,7 @@ impl Default for CookiesConfig {
                 your permission we would also use cookies to remember your preferences and to \
                 count visits anonymously. Nothing optional is stored until you choose."
                 .into(),
-            max_age_days: 180,
+            max_age: Duration::from_secs(180 * 24 * 3600),
         }
     }
 }

@@ -2,9 +2,12 @@
 //! into [`Schedule`]s, the digest sender into a mailbox, each feed into a
 //! [`Feed`]. A bad value stops loading with the key and the value named.
 
+use std::time::Duration;
+
 use lettre::message::Mailbox;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
+use super::duration;
 use crate::domain::{Feed, FeedConfig, Frequency, Schedule, ScheduleConfig};
 
 /// `[digest]`, parsed. A schedule's own age limit defaults to the section's
@@ -14,9 +17,9 @@ use crate::domain::{Feed, FeedConfig, Frequency, Schedule, ScheduleConfig};
 pub struct DigestConfig {
     pub schedules: Vec<Schedule>,
     /// A digest carries every article its schedule has not sent yet, if it
-    /// was published at most this many hours ago (never less than the
-    /// schedule's period), so an imported archive does not flood it.
-    pub max_article_age_h: u64,
+    /// was published at most this long ago (never less than the schedule's
+    /// period), so an imported archive does not flood it.
+    pub max_article_age: Duration,
     /// Identifies the list in `List-Id` (RFC 2919), e.g. `digest.example.com`.
     pub list_id: String,
     /// Sender of digests; `None` (empty in the file): `mail.from` (E-13).
@@ -38,7 +41,8 @@ impl Default for DigestConfig {
 #[serde(deny_unknown_fields, default)]
 struct DigestFile {
     schedules: Vec<ScheduleConfig>,
-    max_article_age_h: u64,
+    #[serde(rename = "max_article_age_h", with = "duration::hours")]
+    max_article_age: Duration,
     list_id: String,
     from: String,
     unsubscribe_mailto: String,
@@ -53,9 +57,9 @@ impl Default for DigestFile {
                 timezone: "UTC".into(),
                 frequency: Frequency::Daily,
                 subject: None,
-                max_article_age_h: None,
+                max_article_age: None,
             }],
-            max_article_age_h: 72,
+            max_article_age: Duration::from_secs(72 * 3600),
             list_id: "digest.localhost".into(),
             from: String::new(),
             unsubscribe_mailto: String::new(),
@@ -67,14 +71,14 @@ impl TryFrom<DigestFile> for DigestConfig {
     type Error = String;
 
     fn try_from(file: DigestFile) -> Result<Self, String> {
-        if file.max_article_age_h == 0 {
+        if file.max_article_age.is_zero() {
             return Err("digest.max_article_age_h must be at least 1".into());
         }
         let schedules = file
             .schedules
             .iter()
             .map(|schedule| {
-                Schedule::parse(schedule, file.max_article_age_h)
+                Schedule::parse(schedule, file.max_article_age)
                     .map_err(|e| format!("digest.schedules {:?}: {e}", schedule.name))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -87,7 +91,7 @@ impl TryFrom<DigestFile> for DigestConfig {
         };
         Ok(Self {
             schedules,
-            max_article_age_h: file.max_article_age_h,
+            max_article_age: file.max_article_age,
             list_id: file.list_id,
             from,
             unsubscribe_mailto: file.unsubscribe_mailto,
@@ -99,7 +103,7 @@ impl From<DigestConfig> for DigestFile {
     fn from(digest: DigestConfig) -> Self {
         Self {
             schedules: digest.schedules.iter().map(Schedule::to_config).collect(),
-            max_article_age_h: digest.max_article_age_h,
+            max_article_age: digest.max_article_age,
             list_id: digest.list_id,
             from: digest.from.map(|from| from.to_string()).unwrap_or_default(),
             unsubscribe_mailto: digest.unsubscribe_mailto,

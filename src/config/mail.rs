@@ -1,12 +1,12 @@
 //! `[mail]`, `[smtp]`, `[delivery]` and `[dkim]`: who mail comes from,
 //! how it leaves, how hard the workers try.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use lettre::message::Mailbox;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-use super::Secret;
+use super::{Secret, duration};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -80,7 +80,9 @@ pub struct SmtpConfig {
     pub concurrency: u32,
     /// 0 means unlimited.
     pub rate_per_second: u32,
-    pub timeout_s: u64,
+    /// How long to wait for the server before a send counts as failed and is retried.
+    #[serde(rename = "timeout_s", with = "duration::seconds")]
+    pub timeout: Duration,
 }
 
 impl Default for SmtpConfig {
@@ -94,7 +96,7 @@ impl Default for SmtpConfig {
             password: Secret::new(""),
             concurrency: 4,
             rate_per_second: 0,
-            timeout_s: 15,
+            timeout: Duration::from_secs(15),
         }
     }
 }
@@ -103,24 +105,32 @@ impl Default for SmtpConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
     pub batch_size: u32,
-    pub poll_interval_ms: u64,
+    /// How long a worker rests when there is nothing to send.
+    #[serde(rename = "poll_interval_ms", with = "duration::millis")]
+    pub poll_interval: Duration,
     /// How long a claimed message stays reserved for one worker (E-21, crash safety).
-    pub lease_s: u64,
-    pub retry_base_s: u64,
-    pub retry_max_s: u64,
+    #[serde(rename = "lease_s", with = "duration::seconds")]
+    pub lease: Duration,
+    /// About how long before the first retry; each further retry waits twice as long…
+    #[serde(rename = "retry_base_s", with = "duration::seconds")]
+    pub retry_base: Duration,
+    /// …but never longer than this.
+    #[serde(rename = "retry_max_s", with = "duration::seconds")]
+    pub retry_max: Duration,
     /// A message still failing transiently after this long is marked failed (E-22).
-    pub give_up_after_h: u64,
+    #[serde(rename = "give_up_after_h", with = "duration::hours")]
+    pub give_up_after: Duration,
 }
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
             batch_size: 500,
-            poll_interval_ms: 1000,
-            lease_s: 30,
-            retry_base_s: 30,
-            retry_max_s: 3600,
-            give_up_after_h: 72,
+            poll_interval: Duration::from_millis(1000),
+            lease: Duration::from_secs(30),
+            retry_base: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            give_up_after: Duration::from_secs(72 * 3600),
         }
     }
 }

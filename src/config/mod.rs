@@ -4,11 +4,13 @@
 //! what is allowed (serde's `deny_unknown_fields` and enums do the naming).
 //! Every value is parsed once, here, as it is read: the senders into
 //! mailboxes, the digest schedules and the feeds into the `domain` types
-//! that the rest of the service uses as they are. `config` imports nothing
-//! from the crate but `domain`.
+//! that the rest of the service uses as they are, durations into
+//! `Duration`s (`duration.rs`). `config` imports nothing from the crate but
+//! `domain`.
 
 mod accounts;
 mod digest;
+mod duration;
 mod mail;
 mod server;
 mod validate;

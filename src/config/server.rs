@@ -1,11 +1,11 @@
 //! `[site]`, `[server]`, `[database]` and `[log]`: where the service
 //! listens, what it connects to, how it logs.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::Secret;
+use super::{Secret, duration};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -28,7 +28,9 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
     /// Public address; every link in an email is built from it (D-15).
     pub base_url: String,
-    pub request_timeout_s: u64,
+    /// A request still running this long is answered 408.
+    #[serde(rename = "request_timeout_s", with = "duration::seconds")]
+    pub request_timeout: Duration,
     /// Reverse proxies whose `X-Forwarded-For` is believed (S-07); empty:
     /// the client is whoever opened the connection.
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -55,7 +57,7 @@ impl Default for ServerConfig {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             base_url: "http://127.0.0.1:8080".into(),
-            request_timeout_s: 30,
+            request_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
             metrics_bind: None,
             token_misses_per_ip_per_hour: 30,

@@ -24,34 +24,37 @@ impl Config {
     /// Counts and durations that mean nothing, or stop everything, at 0.
     fn check_minimums(&self) -> anyhow::Result<()> {
         for (key, value) in [
-            ("smtp.concurrency", u64::from(self.smtp.concurrency)),
-            ("delivery.batch_size", u64::from(self.delivery.batch_size)),
-            (
-                "database.max_connections",
-                u64::from(self.database.max_connections),
-            ),
-            ("delivery.lease_s", self.delivery.lease_s),
-            ("smtp.timeout_s", self.smtp.timeout_s),
+            ("smtp.concurrency", self.smtp.concurrency),
+            ("delivery.batch_size", self.delivery.batch_size),
+            ("database.max_connections", self.database.max_connections),
             (
                 "accounts.hashing_concurrency",
-                u64::from(self.accounts.hashing_concurrency),
-            ),
-            ("accounts.session_idle_h", self.accounts.session_idle_h),
-            ("editors.session_idle_h", self.editors.session_idle_h),
-            (
-                "editors.session_absolute_h",
-                self.editors.session_absolute_h,
-            ),
-            (
-                "editors.password_link_ttl_h",
-                self.editors.password_link_ttl_h,
-            ),
-            (
-                "accounts.session_absolute_h",
-                self.accounts.session_absolute_h,
+                self.accounts.hashing_concurrency,
             ),
         ] {
             if value == 0 {
+                bail!("invalid configuration: {key} must be at least 1");
+            }
+        }
+        for (key, duration) in [
+            ("delivery.lease_s", self.delivery.lease),
+            ("smtp.timeout_s", self.smtp.timeout),
+            ("accounts.session_idle_h", self.accounts.session_idle),
+            ("editors.session_idle_h", self.editors.session_idle),
+            (
+                "editors.session_absolute_h",
+                self.editors.session_absolute,
+            ),
+            (
+                "editors.password_link_ttl_h",
+                self.editors.password_link_ttl,
+            ),
+            (
+                "accounts.session_absolute_h",
+                self.accounts.session_absolute,
+            ),
+        ] {
+            if duration.is_zero() {
                 bail!("invalid configuration: {key} must be at least 1");
             }
         }
@@ -62,11 +65,12 @@ impl Config {
         // A send may start until smtp.timeout_s before its lease ends, and
         // leases are renewed every third of one (src/delivery/lease.rs): a
         // shorter lease would leave no time to send between renewals.
-        if self.delivery.lease_s < self.smtp.timeout_s.saturating_mul(2) {
+        let (lease, timeout) = (self.delivery.lease, self.smtp.timeout);
+        if lease < timeout.saturating_mul(2) {
             bail!(
                 "invalid configuration: delivery.lease_s ({}) must be at least twice smtp.timeout_s ({})",
-                self.delivery.lease_s,
-                self.smtp.timeout_s
+                lease.as_secs(),
+                timeout.as_secs()
             );
         }
         Ok(())

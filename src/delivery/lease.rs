@@ -17,7 +17,7 @@ use std::{
 };
 
 use crate::{
-    clock::{Clock, secs_ms},
+    clock::{self, Clock},
     store::{
         Store,
         queue::{self, Rows},
@@ -68,17 +68,17 @@ pub struct Leases {
     owner: String,
     store: Store,
     clock: Clock,
-    lease_s: u64,
+    lease: Duration,
     held: Mutex<HashMap<Row, i64>>,
 }
 
 impl Leases {
-    pub fn new(owner: &str, store: &Store, clock: &Clock, lease_s: u64) -> Arc<Self> {
+    pub fn new(owner: &str, store: &Store, clock: &Clock, lease: Duration) -> Arc<Self> {
         Arc::new(Self {
             owner: owner.to_owned(),
             store: store.clone(),
             clock: clock.clone(),
-            lease_s,
+            lease,
             held: Mutex::new(HashMap::new()),
         })
     }
@@ -116,7 +116,7 @@ impl Leases {
     /// Runs `work`, renewing the leases of the rows held meanwhile every
     /// third of a lease; returns what `work` returns.
     pub async fn while_renewing<T>(&self, work: impl Future<Output = T>) -> T {
-        let every = (Duration::from_secs(self.lease_s) / 3).max(Duration::from_millis(1));
+        let every = (self.lease / 3).max(Duration::from_millis(1));
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Polled side by side with the work, never instead of it: a renewal
@@ -152,7 +152,7 @@ impl Leases {
             };
             groups.entry(campaign).or_default().push(id.clone());
         }
-        let until = self.clock.now_ms() + secs_ms(self.lease_s);
+        let until = self.clock.now_ms() + clock::ms(self.lease);
         let mut renewed = Vec::new();
         // Each statement on its own: one that fails leaves the others' rows renewed.
         let mut failed = None;

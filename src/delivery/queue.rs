@@ -5,14 +5,14 @@
 //! change checks that this worker still holds the row, except that a sent
 //! message is recorded sent ([`queue::finish`]).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use super::{
     lease::{Leases, Row},
     retry::{Retry, RetryPolicy},
 };
 use crate::{
-    clock::{Clock, secs_ms},
+    clock::{self, Clock},
     config::DeliveryConfig,
     store::{
         Store,
@@ -27,7 +27,7 @@ pub struct LeaseQueue {
     clock: Clock,
     /// Names this worker's leases, so a change never touches another's rows.
     owner: String,
-    lease_s: u64,
+    lease: Duration,
     retry: RetryPolicy,
 }
 
@@ -44,7 +44,7 @@ impl LeaseQueue {
             store: store.clone(),
             clock: clock.clone(),
             owner: owner.to_owned(),
-            lease_s: config.lease_s,
+            lease: config.lease,
             retry: RetryPolicy::new(config),
         }
     }
@@ -55,12 +55,12 @@ impl LeaseQueue {
 
     /// When a lease taken at `now` ends.
     pub fn lease_until(&self, now: i64) -> i64 {
-        now + secs_ms(self.lease_s)
+        now + clock::ms(self.lease)
     }
 
     /// A batch's leases, renewed while it runs.
     pub fn leases(&self) -> Arc<Leases> {
-        Leases::new(&self.owner, &self.store, &self.clock, self.lease_s)
+        Leases::new(&self.owner, &self.store, &self.clock, self.lease)
     }
 
     /// Hands a claimed row back untried: another worker, or the next batch,

@@ -1,16 +1,18 @@
 //! When to try a message again after a transient failure (E-22), and when
 //! to give up: one policy for account mail and digests.
 
+use std::time::Duration;
+
 use rand::Rng;
 
-use crate::{clock::hours_ms, config::DeliveryConfig};
+use crate::{clock::ms, config::DeliveryConfig};
 
 /// `delivery.retry_base_s`, `retry_max_s` and `give_up_after_h`.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
-    base_s: u64,
-    max_s: u64,
-    give_up_after_h: u64,
+    base: Duration,
+    max: Duration,
+    give_up_after: Duration,
 }
 
 /// What becomes of a message that failed for now.
@@ -25,29 +27,32 @@ pub enum Retry {
 impl RetryPolicy {
     pub fn new(config: &DeliveryConfig) -> Self {
         Self {
-            base_s: config.retry_base_s,
-            max_s: config.retry_max_s,
-            give_up_after_h: config.give_up_after_h,
+            base: config.retry_base,
+            max: config.retry_max,
+            give_up_after: config.give_up_after,
         }
     }
 
     /// After `attempts` tries of a message queued at `queued_at` (for a
     /// digest, when its campaign started).
     pub fn after(&self, attempts: i64, queued_at: i64, now: i64) -> Retry {
-        if now - queued_at >= hours_ms(self.give_up_after_h) {
+        if now - queued_at >= ms(self.give_up_after) {
             return Retry::GiveUp;
         }
-        Retry::At(now + retry_delay_ms(attempts, self.base_s, self.max_s))
+        Retry::At(now + retry_delay_ms(attempts, self.base, self.max))
     }
 }
 
 /// Exponential back-off with jitter: attempt 1 waits about `base`, each
 /// further attempt doubles it up to `max`; the wait is drawn from the upper
 /// half of that figure so that a fleet of retries spreads out.
-fn retry_delay_ms(attempts: i64, base_s: u64, max_s: u64) -> i64 {
+fn retry_delay_ms(attempts: i64, base: Duration, max: Duration) -> i64 {
     let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
-    let ceiling_s = base_s.saturating_mul(1u64 << exponent).min(max_s).max(1);
-    let ceiling_ms = i64::try_from(ceiling_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let ceiling = base
+        .saturating_mul(1u32 << exponent)
+        .min(max)
+        .max(Duration::from_secs(1));
+    let ceiling_ms = ms(ceiling);
     rand::rng().random_range(ceiling_ms / 2..=ceiling_ms)
 }
 
@@ -58,11 +63,12 @@ mod tests {
     #[test]
     fn delays_grow_exponentially_within_the_cap() {
         for _ in 0..100 {
-            let first = retry_delay_ms(1, 30, 3600);
+            let (base, max) = (Duration::from_secs(30), Duration::from_secs(3600));
+            let first = retry_delay_ms(1, base, max);
             assert!((15_000..=30_000).contains(&first), "{first}");
-            let third = retry_delay_ms(3, 30, 3600);
+            let third = retry_delay_ms(3, base, max);
             assert!((60_000..=120_000).contains(&third), "{third}");
-            let late = retry_delay_ms(40, 30, 3600);
+            let late = retry_delay_ms(40, base, max);
             assert!((1_800_000..=3_600_000).contains(&late), "{late}");
         }
     }
@@ -70,21 +76,19 @@ mod tests {
     #[test]
     fn a_message_waiting_past_the_limit_is_given_up() {
         let policy = RetryPolicy {
-            base_s: 30,
-            max_s: 3600,
-            give_up_after_h: 72,
+            base: Duration::from_secs(30),
+            max: Duration::from_secs(3600),
+            give_up_after: Duration::from_secs(72 * 3600),
         };
         let queued = 1_000_000;
+        let limit = ms(Duration::from_secs(72 * 3600));
         let Retry::At(due) = policy.after(1, queued, queued + 1_000) else {
             panic!("a first failure is retried");
         };
         assert!((queued + 16_000..=queued + 31_000).contains(&due), "{due}");
-        assert_eq!(
-            policy.after(5, queued, queued + hours_ms(72)),
-            Retry::GiveUp
-        );
+        assert_eq!(policy.after(5, queued, queued + limit), Retry::GiveUp);
         assert!(matches!(
-            policy.after(5, queued, queued + hours_ms(72) - 1),
+            policy.after(5, queued, queued + limit - 1),
             Retry::At(_)
         ));
     }

@@ -14,7 +14,7 @@ use super::{
     retry::Retry,
 };
 use crate::{
-    clock::{Clock, hours_ms, secs_ms},
+    clock::{self, Clock},
     config::DeliveryConfig,
     digest::Composer,
     mail::{EmailTemplates, Envelope, SendError, Transport, build_message},
@@ -116,7 +116,7 @@ pub struct WorkerSettings {
     /// Messages per second; 0 means unlimited.
     pub rate_per_second: u32,
     /// The longest an SMTP send may take (`smtp.timeout_s`).
-    pub send_timeout_s: u64,
+    pub send_timeout: Duration,
     /// `signup.emails_per_hour`.
     pub signup_emails_per_hour: u32,
 }
@@ -128,8 +128,9 @@ impl Worker {
         let batch = i64::from(settings.config.batch_size);
         let sendable_in_lease = settings
             .config
-            .lease_s
-            .saturating_sub(settings.send_timeout_s)
+            .lease
+            .saturating_sub(settings.send_timeout)
+            .as_secs()
             .saturating_mul(u64::from(settings.rate_per_second));
         let digest_batch = if settings.rate_per_second == 0 {
             batch
@@ -145,7 +146,7 @@ impl Worker {
             emails,
             deliveries,
             digest_batch,
-            send_margin_ms: secs_ms(settings.send_timeout_s),
+            send_margin_ms: clock::ms(settings.send_timeout),
             templates: settings.templates,
             transport: settings.transport,
             from: settings.from,
@@ -175,7 +176,8 @@ impl Worker {
         if self.signup_emails_per_hour == 0 {
             return Ok(batch);
         }
-        let sent = outbox::signup_emails_sent_since(&self.store, now - hours_ms(1), now).await?;
+        let hour_ago = now - clock::ms(Duration::from_secs(3600));
+        let sent = outbox::signup_emails_sent_since(&self.store, hour_ago, now).await?;
         Ok(i64::from(self.signup_emails_per_hour) - sent)
     }
 
@@ -237,7 +239,7 @@ impl Worker {
         F: FnMut() -> Fut,
         Fut: Future<Output = anyhow::Result<BatchOutcome>>,
     {
-        let idle = Duration::from_millis(self.config.poll_interval_ms);
+        let idle = self.config.poll_interval;
         while !cancel.is_cancelled() {
             let rest = match deliver().await {
                 Ok(outcome) if outcome.claimed > 0 => {

@@ -1,7 +1,7 @@
 //! `Digests`: schedules, campaigns and test sends as the console and the
 //! API see them, over the store, the clock and the configured schedules.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use super::{
     Started,
@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     audit::{self, Actor},
-    clock::{Clock, hours_ms},
+    clock::{self, Clock},
     domain::{EmailAddress, Schedule, mask_email},
     store::{self, Store, campaign_articles::CampaignArticle},
 };
@@ -128,7 +128,7 @@ impl Digests {
     /// The test digests `actor` sent in the last hour, as the audit log
     /// counts them.
     pub async fn test_sends_in_the_last_hour(&self, actor: &Actor) -> anyhow::Result<i64> {
-        let since = self.clock.now_ms() - hours_ms(1);
+        let since = self.clock.now_ms() - clock::ms(Duration::from_secs(3600));
         let mut conn = self.store.pool().acquire().await?;
         store::audit::count_recent(&mut conn, &actor.label, TEST_SEND, since).await
     }

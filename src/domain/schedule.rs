@@ -3,6 +3,8 @@
 //! 07:00 across daylight-saving changes. Each schedule is parsed once, when
 //! the configuration is loaded (`config::DigestConfig`).
 
+use std::time::Duration as StdDuration;
+
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::{Cron, parser::CronParser, parser::Seconds};
@@ -43,12 +45,39 @@ pub struct ScheduleConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// Overrides `digest.max_article_age_h` for this schedule.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_article_age_h: Option<u64>,
+    #[serde(
+        rename = "max_article_age_h",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "whole_hours"
+    )]
+    pub max_article_age: Option<StdDuration>,
 }
 
 fn utc() -> String {
     "UTC".into()
+}
+
+/// A schedule's own `max_article_age_h`: whole hours in the file, a
+/// `Duration` in the program. `config::duration` does this for every other
+/// key, but `domain` imports nothing from the rest of the crate.
+mod whole_hours {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(age: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match age {
+            Some(age) => s.serialize_some(&(age.as_secs() / 3600)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let hours = Option::<u64>::deserialize(d)?;
+        // Too many hours saturate, and `Schedule::parse` refuses them by name.
+        Ok(hours.map(|hours| Duration::from_secs(hours.saturating_mul(3600))))
+    }
 }
 
 /// A digest schedule, checked: its name, cron, time zone and age limit.
@@ -62,14 +91,14 @@ pub struct Schedule {
     cron_text: String,
     timezone: Tz,
     /// The schedule's own `max_article_age_h`, if it sets one.
-    own_max_age_h: Option<u64>,
+    own_max_age: Option<StdDuration>,
     max_article_age: Duration,
 }
 
 impl Schedule {
-    /// `default_max_age_h` is `digest.max_article_age_h`, which the
+    /// `default_max_age` is `digest.max_article_age_h`, which the
     /// schedule's own `max_article_age_h` overrides.
-    pub fn parse(config: &ScheduleConfig, default_max_age_h: u64) -> Result<Self, String> {
+    pub fn parse(config: &ScheduleConfig, default_max_age: StdDuration) -> Result<Self, String> {
         let valid_name = !config.name.is_empty()
             && config
                 .name
@@ -95,10 +124,10 @@ impl Schedule {
                 config.timezone
             )
         })?;
-        let max_age_h = config.max_article_age_h.unwrap_or(default_max_age_h);
-        let max_age = i64::try_from(max_age_h)
-            .ok()
-            .filter(|&h| (1..=24 * 366 * 100).contains(&h))
+        let hour = StdDuration::from_secs(3600);
+        let max_age = Some(config.max_article_age.unwrap_or(default_max_age))
+            .filter(|age| (hour..=hour * (24 * 366 * 100)).contains(age))
+            .and_then(|age| Duration::from_std(age).ok())
             .ok_or("max_article_age_h must be between 1 and 876,600 (a century)")?;
         let mut schedule = Self {
             name: config.name.clone(),
@@ -107,8 +136,8 @@ impl Schedule {
             cron,
             cron_text: config.cron.clone(),
             timezone,
-            own_max_age_h: config.max_article_age_h,
-            max_article_age: Duration::hours(max_age),
+            own_max_age: config.max_article_age,
+            max_article_age: max_age,
         };
         schedule.max_article_age = schedule.max_article_age.max(schedule.period());
         Ok(schedule)
@@ -123,7 +152,7 @@ impl Schedule {
             timezone: self.timezone.name().to_owned(),
             frequency: self.frequency,
             subject: self.subject.clone(),
-            max_article_age_h: self.own_max_age_h,
+            max_article_age: self.own_max_age,
         }
     }
 
@@ -212,9 +241,9 @@ mod tests {
                 timezone: timezone.into(),
                 frequency,
                 subject: None,
-                max_article_age_h: None,
+                max_article_age: None,
             },
-            72,
+            StdDuration::from_secs(72 * 3600),
         )
         .unwrap()
     }
@@ -293,24 +322,25 @@ mod tests {
             timezone: "UTC".into(),
             frequency: Frequency::Daily,
             subject: None,
-            max_article_age_h: Some(240),
+            max_article_age: Some(StdDuration::from_secs(240 * 3600)),
         };
-        let own = Schedule::parse(&own, 72).unwrap();
+        let own = Schedule::parse(&own, StdDuration::from_secs(72 * 3600)).unwrap();
         assert_eq!(own.oldest_article(now), now - Duration::hours(240));
     }
 
     #[test]
     fn bad_schedules_say_what_is_wrong() {
+        let default_age = StdDuration::from_secs(72 * 3600);
         let bad_cron = ScheduleConfig {
             name: "d".into(),
             cron: "0 7 * * *".into(),
             timezone: "UTC".into(),
             frequency: Frequency::Daily,
             subject: None,
-            max_article_age_h: None,
+            max_article_age: None,
         };
         assert!(
-            Schedule::parse(&bad_cron, 72)
+            Schedule::parse(&bad_cron, default_age)
                 .unwrap_err()
                 .contains("6-field")
         );
@@ -319,14 +349,18 @@ mod tests {
             timezone: "Mars/Olympus".into(),
             ..bad_cron
         };
-        assert!(Schedule::parse(&bad_zone, 72).unwrap_err().contains("IANA"));
+        assert!(
+            Schedule::parse(&bad_zone, default_age)
+                .unwrap_err()
+                .contains("IANA")
+        );
         let no_age = ScheduleConfig {
             timezone: "UTC".into(),
-            max_article_age_h: Some(0),
+            max_article_age: Some(StdDuration::ZERO),
             ..bad_zone
         };
         assert!(
-            Schedule::parse(&no_age, 72)
+            Schedule::parse(&no_age, default_age)
                 .unwrap_err()
                 .contains("max_article_age_h")
         );

@@ -6,6 +6,8 @@ pub mod tokens;
 
 pub use tokens::Tokens;
 
+use std::time::Duration;
+
 use serde_json::json;
 
 // `Role` is defined in `audit`, beside the actors it describes, so that
@@ -15,7 +17,7 @@ pub use crate::audit::Role;
 use crate::{
     accounts::PasswordHasher,
     audit::{self, Actor},
-    clock::{Clock, hours_ms},
+    clock::{self, Clock},
     config::EditorsConfig,
     domain::{EmailAddress, NewPassword, Token, TokenHash, mask_email},
     store::{self, Store, audit::AuditEntry, editors::EditorRow},
@@ -62,8 +64,8 @@ impl Editors {
     }
 
     /// How long a console session lasts at most: its cookie's lifetime.
-    pub fn session_absolute_h(&self) -> u64 {
-        self.settings.session_absolute_h
+    pub fn session_absolute(&self) -> Duration {
+        self.settings.session_absolute
     }
 
     /// The audit log, newest first, older than `before` (an entry id) if given.
@@ -85,7 +87,7 @@ impl Editors {
     ) -> anyhow::Result<Token> {
         let token = Token::generate();
         let now = self.clock.now_ms();
-        let expires = now + hours_ms(self.settings.password_link_ttl_h);
+        let expires = now + clock::ms(self.settings.password_link_ttl);
         let mut tx = self.store.begin().await?;
         let id = store::editors::upsert(
             &mut tx,
@@ -154,7 +156,7 @@ impl Editors {
         };
         let token = Token::generate();
         let now = self.clock.now_ms();
-        let expires = now + hours_ms(self.settings.session_absolute_h);
+        let expires = now + clock::ms(self.settings.session_absolute);
         let mut conn = self.store.pool().acquire().await?;
         store::editors::create_session(&mut conn, &token.hash(), &login.id, now, expires).await?;
         tracing::info!(event = "editor_sign_in", editor_id = %login.id, "editor signed in");
@@ -166,7 +168,7 @@ impl Editors {
     pub async fn signed_in(&self, session: &Token) -> anyhow::Result<Option<SignedIn>> {
         let now = self.clock.now_ms();
         let hash = session.hash();
-        let idle_since = now - hours_ms(self.settings.session_idle_h);
+        let idle_since = now - clock::ms(self.settings.session_idle);
         let pool = self.store.pool();
         let Some(row) = store::editors::find_session(pool, &hash, now, idle_since).await? else {
             return Ok(None);

@@ -61,7 +61,7 @@ impl SmtpPool {
             credentials: (!config.username.is_empty()).then(|| {
                 Credentials::new(config.username.clone(), config.password.expose().to_owned())
             }),
-            timeout: Duration::from_secs(config.timeout_s),
+            timeout: config.timeout,
             hello: ClientId::default(),
             idle: Mutex::new(Vec::new()),
             eight_bit_mime: AtomicBool::new(false),

@@ -1,7 +1,7 @@
 //! Where messages go: an SMTP server through a connection pool, or `.eml`
 //! files in a folder (the default, so a bare machine needs no mail server).
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use anyhow::Context;
 use lettre::{
@@ -83,7 +83,7 @@ fn smtp_transport(smtp: &SmtpConfig, tls: TlsParameters) -> AsyncSmtpTransport<T
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
         .tls(Tls::Wrapper(tls))
         .port(smtp.port)
-        .timeout(Some(Duration::from_secs(smtp.timeout_s)))
+        .timeout(Some(smtp.timeout))
         .pool_config(PoolConfig::new().max_size(smtp.concurrency));
     if !smtp.username.is_empty() {
         builder = builder.credentials(Credentials::new(

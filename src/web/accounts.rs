@@ -88,7 +88,7 @@ pub async fn login(
             let cookie = session_cookie(
                 &session,
                 secure(&state),
-                state.accounts.session_absolute_h(),
+                state.accounts.session_absolute(),
             );
             Ok((jar.add(cookie), Redirect::to("/account")).into_response())
         }
@@ -305,11 +305,7 @@ pub async fn sign_in_with_link(
     let Some(session) = session else {
         return invalid_link(&state, &frame);
     };
-    let cookie = session_cookie(
-        &session,
-        secure(&state),
-        state.accounts.session_absolute_h(),
-    );
+    let cookie = session_cookie(&session, secure(&state), state.accounts.session_absolute());
     Ok((jar.add(cookie), Redirect::to("/account")).into_response())
 }
 

@@ -1,6 +1,8 @@
 //! The cookie that remembers a browser's cookie choice (C-01…C-08); strictly
 //! necessary, so exempt. Read for every page's banner, written by `/cookies`.
 
+use std::time::Duration;
+
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 const COOKIE: &str = "bs_cookie_consent";
@@ -36,7 +38,7 @@ impl CookieChoice {
         })
     }
 
-    pub fn cookie(&self, banner_version: &str, secure: bool, max_age_days: u64) -> Cookie<'static> {
+    pub fn cookie(&self, banner_version: &str, secure: bool, max_age: Duration) -> Cookie<'static> {
         let accepted = if self.accepted.is_empty() {
             "-".to_owned()
         } else {
@@ -47,7 +49,8 @@ impl CookieChoice {
             self.consent_id,
             &banner_version[..VERSION_CHARS]
         );
-        let max_age = i64::try_from(max_age_days * 86_400).unwrap_or(i64::MAX);
+        // Max-Age is whole seconds.
+        let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
         Cookie::build((COOKIE, value))
             .http_only(true)
             .same_site(SameSite::Lax)
@@ -76,7 +79,8 @@ mod tests {
             consent_id: "0".repeat(32),
             accepted: vec!["analytics".into()],
         };
-        let jar = CookieJar::new().add(choice.cookie(version, false, 180));
+        let max_age = Duration::from_secs(180 * 24 * 3600);
+        let jar = CookieJar::new().add(choice.cookie(version, false, max_age));
         let read = CookieChoice::from_jar(&jar, version).expect("choice");
         assert_eq!(read.accepted, ["analytics"]);
         assert!(

@@ -109,7 +109,7 @@ pub async fn choose(
     let cookie = choice.cookie(
         &state.cookie_banner.id,
         state.settings.is_https,
-        state.settings.cookie_max_age_days,
+        state.settings.cookie_max_age,
     );
     let jar = jar.add(cookie);
     // The banner's script posts in the background and needs no page.

@@ -1,5 +1,7 @@
 //! The session cookie and the extractor that turns it into a signed-in reader.
 
+use std::time::Duration;
+
 use axum::{extract::FromRequestParts, http::request::Parts};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
@@ -17,8 +19,9 @@ fn cookie_name(secure: bool) -> &'static str {
 
 /// The cookie that carries a new session's secret: HttpOnly, SameSite=Lax,
 /// Path=/, Secure over https, and no longer-lived than the session itself.
-pub fn session_cookie(token: &Token, secure: bool, max_age_h: u64) -> Cookie<'static> {
-    let max_age = i64::try_from(max_age_h.saturating_mul(3600)).unwrap_or(i64::MAX);
+pub fn session_cookie(token: &Token, secure: bool, max_age: Duration) -> Cookie<'static> {
+    // Max-Age is whole seconds.
+    let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
     Cookie::build((cookie_name(secure), token.expose().to_owned()))
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -64,7 +67,8 @@ mod tests {
     #[test]
     fn over_https_the_cookie_is_secure_and_host_prefixed() {
         let token = Token::generate();
-        let cookie = session_cookie(&token, true, 720).to_string();
+        let max_age = Duration::from_secs(720 * 3600);
+        let cookie = session_cookie(&token, true, max_age).to_string();
         for attribute in [
             "__Host-bs_session=",
             "HttpOnly",
@@ -78,7 +82,7 @@ mod tests {
                 "{attribute} missing from {cookie}"
             );
         }
-        let plain = session_cookie(&token, false, 720).to_string();
+        let plain = session_cookie(&token, false, max_age).to_string();
         assert!(
             plain.starts_with("bs_session=") && !plain.contains("Secure"),
             "{plain}"

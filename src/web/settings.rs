@@ -31,8 +31,8 @@ pub struct WebSettings {
     pub clients: ClientNetworks,
     /// The optional cookie categories the banner offers (C-02).
     pub cookie_categories: Vec<String>,
-    /// Days a cookie choice is remembered.
-    pub cookie_max_age_days: u64,
+    /// How long a cookie choice is remembered (`cookies.max_age_days`).
+    pub cookie_max_age: Duration,
 }
 
 impl WebSettings {
@@ -41,7 +41,7 @@ impl WebSettings {
         Self {
             base_url: server.base_url.clone(),
             is_https: server.is_https(),
-            request_timeout: Duration::from_secs(server.request_timeout_s),
+            request_timeout: server.request_timeout,
             metrics_on_site: server.metrics_bind.is_none(),
             clients: ClientNetworks {
                 trusted_proxies: server.trusted_proxies.clone(),
@@ -49,7 +49,7 @@ impl WebSettings {
                 ipv6_prefix_len: server.ipv6_prefix_len,
             },
             cookie_categories: config.cookies.categories.clone(),
-            cookie_max_age_days: config.cookies.max_age_days,
+            cookie_max_age: config.cookies.max_age,
         }
     }
 }

@@ -52,8 +52,7 @@ async fn mail_waits_while_smtp_is_down_and_arrives_exactly_once(backend: Backend
         0,
         "not before the back-off has passed"
     );
-    app.clock
-        .advance(Duration::from_secs(app.config.delivery.retry_max_s));
+    app.clock.advance(app.config.delivery.retry_max);
     assert_eq!(app.drain_outbox().await.sent, 1);
     app.clock.advance(Duration::from_secs(24 * 3600));
     assert_eq!(app.drain_outbox().await.claimed, 0);
@@ -109,8 +108,7 @@ async fn a_4xx_reply_is_retried_later(backend: Backend) {
     app.sign_up("busy@example.com", false).await;
     assert_eq!(app.drain_outbox().await.retried, 1);
     smtp.set_rcpt_reply(Reply::Accept);
-    app.clock
-        .advance(Duration::from_secs(app.config.delivery.retry_max_s));
+    app.clock.advance(app.config.delivery.retry_max);
     assert_eq!(app.drain_outbox().await.sent, 1);
     assert_eq!(app.scalar("SELECT attempts FROM outbox").await, 2);
     app.stop().await;
@@ -172,7 +170,7 @@ async fn a_crashed_workers_lease_expires_and_another_worker_sends(backend: Backe
     app.sign_up("crash@example.com", false).await;
     // A worker claims the row and dies before sending.
     let now = app.clock.now_ms();
-    let lease_ms = i64::try_from(app.config.delivery.lease_s).unwrap() * 1000;
+    let lease_ms = i64::try_from(app.config.delivery.lease.as_millis()).unwrap();
     let claimed = outbox::claim(&app.store, "crashed-worker", now, now + lease_ms, (10, 10))
         .await
         .unwrap();
@@ -182,8 +180,7 @@ async fn a_crashed_workers_lease_expires_and_another_worker_sends(backend: Backe
         0,
         "a live lease is respected"
     );
-    app.clock
-        .advance(Duration::from_secs(app.config.delivery.lease_s + 1));
+    app.clock.advance(app.config.delivery.lease + Duration::from_secs(1));
     assert_eq!(
         app.drain_outbox().await.sent,
         1,

@@ -303,7 +303,7 @@ fn weekly() -> ScheduleConfig {
         timezone: "UTC".into(),
         frequency: Frequency::Weekly,
         subject: None,
-        max_article_age_h: None,
+        max_article_age: None,
     }
 }
 
@@ -311,8 +311,8 @@ fn weekly() -> ScheduleConfig {
 /// account mail is sent.
 async fn two_schedules(backend: Backend) -> TestApp {
     let app = TestApp::spawn_with(backend, broadsheet::app::Role::Web, |config| {
-        let max_age_h = config.digest.max_article_age_h;
-        let schedule = Schedule::parse(&weekly(), max_age_h).unwrap();
+        let max_age = config.digest.max_article_age;
+        let schedule = Schedule::parse(&weekly(), max_age).unwrap();
         config.digest.schedules.push(schedule);
     })
     .await;

@@ -387,7 +387,7 @@ async fn a_killed_workers_digest_lease_is_reclaimed(backend: Backend) {
     let before = app.received().len();
     send_now(&app).await;
     let now = app.clock.now_ms();
-    let lease_ms = i64::try_from(app.config.delivery.lease_s * 1000).unwrap();
+    let lease_ms = i64::try_from(app.config.delivery.lease.as_millis()).unwrap();
     let claimed =
         broadsheet::store::deliveries::claim(&app.store, "killed", now, now + lease_ms, 10)
             .await
@@ -398,8 +398,7 @@ async fn a_killed_workers_digest_lease_is_reclaimed(backend: Backend) {
         0,
         "a live lease is respected"
     );
-    app.clock
-        .advance(Duration::from_secs(app.config.delivery.lease_s + 1));
+    app.clock.advance(app.config.delivery.lease + Duration::from_secs(1));
     assert_eq!(app.drain_outbox().await.sent, 1);
     assert_eq!(app.received().len(), before + 1);
     app.stop().await;
@@ -562,9 +561,9 @@ async fn a_refusal_of_our_sender_suppresses_no_reader(backend: Backend) {
 async fn a_batch_that_outlasts_its_lease_keeps_it_by_renewing(backend: Backend) {
     const READERS: usize = 6;
     let app = TestApp::spawn_with(backend, Role::Web, |config| {
-        config.smtp.timeout_s = 1;
+        config.smtp.timeout = Duration::from_secs(1);
         config.smtp.concurrency = 1;
-        config.delivery.lease_s = 2;
+        config.delivery.lease = Duration::from_secs(2);
     })
     .await;
     articles(&app).await;
@@ -612,9 +611,9 @@ async fn a_batch_that_outlasts_its_lease_keeps_it_by_renewing(backend: Backend) 
 /// lease runs out, never twice.
 async fn a_send_that_could_outlast_its_lease_is_handed_back_unsent(backend: Backend) {
     let app = TestApp::spawn_with(backend, Role::Web, |config| {
-        config.smtp.timeout_s = 1;
+        config.smtp.timeout = Duration::from_secs(1);
         config.smtp.concurrency = 1;
-        config.delivery.lease_s = 2;
+        config.delivery.lease = Duration::from_secs(2);
     })
     .await;
     articles(&app).await;
@@ -640,8 +639,7 @@ async fn a_send_that_could_outlast_its_lease_is_handed_back_unsent(backend: Back
     let outcome = batch.await.unwrap();
     assert!(outcome.released >= 1, "{outcome:?}");
     assert!(outcome.sent < 4, "{outcome:?}");
-    app.clock
-        .advance(Duration::from_secs(app.config.delivery.lease_s + 1));
+    app.clock.advance(app.config.delivery.lease + Duration::from_secs(1));
     let rest = app.drain_outbox().await;
     assert_eq!(outcome.sent + rest.sent, 4, "{outcome:?} {rest:?}");
     let mut digests: Vec<String> = app.received()[before..]
@@ -908,7 +906,10 @@ async fn a_permanent_refusal_fails_only_its_readers_and_is_never_retried(backend
 }
 
 async fn a_stalled_server_times_out_and_the_digest_goes_later(backend: Backend) {
-    let app = TestApp::spawn_with(backend, Role::Web, |config| config.smtp.timeout_s = 1).await;
+    let app = TestApp::spawn_with(backend, Role::Web, |config| {
+        config.smtp.timeout = Duration::from_secs(1);
+    })
+    .await;
     let addresses = ["first@example.com", "second@example.com"];
     campaign_of(&app, &addresses).await;
     let before = app.received().len();

@@ -533,7 +533,7 @@ async fn purges_remove_unconfirmed_signups_old_evidence_and_spent_secrets(backen
             &app.store,
             &app.clock,
             &app.config.privacy,
-            app.config.accounts.session_idle_h,
+            app.config.accounts.session_idle,
         )
     };
     let now = purge().await.unwrap();

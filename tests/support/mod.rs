@@ -164,10 +164,10 @@ impl TestApp {
             .expect("a mailbox");
         config.mail.file_dir = database._dir.path().join("mail");
         config.smtp.port = smtp.addr.port();
-        config.smtp.timeout_s = 5;
+        config.smtp.timeout = Duration::from_secs(5);
         config.signup.per_ip_per_hour = 1000;
         config.server.token_misses_per_ip_per_hour = 1000;
-        config.delivery.poll_interval_ms = 50;
+        config.delivery.poll_interval = Duration::from_millis(50);
         adjust(&mut config);
         let smtp = (config.smtp.port == smtp.addr.port()).then_some(smtp);
         let clock = Clock::default();

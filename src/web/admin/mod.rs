@@ -9,6 +9,8 @@ mod readers;
 mod sign_in;
 mod team;
 
+use std::time::Duration;
+
 use axum::{
     Router,
     body::{Body, to_bytes},
@@ -140,8 +142,9 @@ fn session_cookie_name(secure: bool) -> &'static str {
 
 /// An editor's session cookie: HttpOnly, SameSite=Strict (the console is
 /// never entered from another site's link with a session needed), Path=/.
-fn session_cookie(value: String, secure: bool, max_age_h: u64) -> Cookie<'static> {
-    let max_age = i64::try_from(max_age_h.saturating_mul(3600)).unwrap_or(i64::MAX);
+fn session_cookie(value: String, secure: bool, max_age: Duration) -> Cookie<'static> {
+    // Max-Age is whole seconds.
+    let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
     Cookie::build((session_cookie_name(secure), value))
         .http_only(true)
         .same_site(SameSite::Strict)

@@ -103,7 +103,7 @@ pub async fn sign_in(
     let cookie = session_cookie(
         session.expose().to_owned(),
         secure,
-        state.editors.session_absolute_h(),
+        state.editors.session_absolute(),
     );
     Ok((jar.add(cookie), back_to("/admin")).into_response())
 }
