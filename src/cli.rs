@@ -196,7 +196,7 @@ impl Cli {
             Command::Article { command } => article_command(&config, command).await,
             Command::Subscriber { command } => subscriber_cli::run(&config, command).await,
             Command::Purge => purge(&config).await,
-            Command::Digest { command } => digest_command(config, command).await,
+            Command::Digest { command } => Box::pin(digest_command(config, command)).await,
             Command::Editor { command } => editor_command(&config, command).await,
             Command::Token { command } => token_command(&config, command).await,
         }

@@ -57,7 +57,7 @@ impl Default for DigestFile {
                 timezone: "UTC".into(),
                 frequency: Frequency::Daily,
                 subject: None,
-                max_article_age: None,
+                max_article_age_h: None,
             }],
             max_article_age: Duration::from_secs(72 * 3600),
             list_id: "digest.localhost".into(),

@@ -33,7 +33,7 @@ fn write<S: Serializer>(
     let unit_ns = u128::from(unit_ms) * 1_000_000;
     let ns = duration.as_nanos();
     match u64::try_from(ns / unit_ns) {
-        Ok(count) if ns % unit_ns == 0 => serializer.serialize_u64(count),
+        Ok(count) if ns.is_multiple_of(unit_ns) => serializer.serialize_u64(count),
         _ => Err(ser::Error::custom(format!(
             "{duration:?} is not a whole number of {unit}"
         ))),
@@ -127,7 +127,7 @@ mod tests {
         let written = serde_json::to_value(&config).unwrap();
         assert_eq!(written["delivery"]["lease_s"], 45);
         assert_eq!(written["delivery"]["poll_interval_ms"], 250);
-        let again: Config = Figment::from(Serialized::defaults(config.clone()))
+        let again: Config = Figment::from(Serialized::defaults(config))
             .extract()
             .unwrap();
         assert_eq!(again.delivery.lease, Duration::from_secs(45));

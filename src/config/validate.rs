@@ -41,10 +41,7 @@ impl Config {
             ("smtp.timeout_s", self.smtp.timeout),
             ("accounts.session_idle_h", self.accounts.session_idle),
             ("editors.session_idle_h", self.editors.session_idle),
-            (
-                "editors.session_absolute_h",
-                self.editors.session_absolute,
-            ),
+            ("editors.session_absolute_h", self.editors.session_absolute),
             (
                 "editors.password_link_ttl_h",
                 self.editors.password_link_ttl,

@@ -45,39 +45,12 @@ pub struct ScheduleConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// Overrides `digest.max_article_age_h` for this schedule.
-    #[serde(
-        rename = "max_article_age_h",
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "whole_hours"
-    )]
-    pub max_article_age: Option<StdDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_article_age_h: Option<u64>,
 }
 
 fn utc() -> String {
     "UTC".into()
-}
-
-/// A schedule's own `max_article_age_h`: whole hours in the file, a
-/// `Duration` in the program. `config::duration` does this for every other
-/// key, but `domain` imports nothing from the rest of the crate.
-mod whole_hours {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(age: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match age {
-            Some(age) => s.serialize_some(&(age.as_secs() / 3600)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let hours = Option::<u64>::deserialize(d)?;
-        // Too many hours saturate, and `Schedule::parse` refuses them by name.
-        Ok(hours.map(|hours| Duration::from_secs(hours.saturating_mul(3600))))
-    }
 }
 
 /// A digest schedule, checked: its name, cron, time zone and age limit.
@@ -91,7 +64,7 @@ pub struct Schedule {
     cron_text: String,
     timezone: Tz,
     /// The schedule's own `max_article_age_h`, if it sets one.
-    own_max_age: Option<StdDuration>,
+    own_max_age_h: Option<u64>,
     max_article_age: Duration,
 }
 
@@ -125,7 +98,10 @@ impl Schedule {
             )
         })?;
         let hour = StdDuration::from_secs(3600);
-        let max_age = Some(config.max_article_age.unwrap_or(default_max_age))
+        let own_age = config
+            .max_article_age_h
+            .map(|h| hour.saturating_mul(u32::try_from(h).unwrap_or(u32::MAX)));
+        let max_age = Some(own_age.unwrap_or(default_max_age))
             .filter(|age| (hour..=hour * (24 * 366 * 100)).contains(age))
             .and_then(|age| Duration::from_std(age).ok())
             .ok_or("max_article_age_h must be between 1 and 876,600 (a century)")?;
@@ -136,7 +112,7 @@ impl Schedule {
             cron,
             cron_text: config.cron.clone(),
             timezone,
-            own_max_age: config.max_article_age,
+            own_max_age_h: config.max_article_age_h,
             max_article_age: max_age,
         };
         schedule.max_article_age = schedule.max_article_age.max(schedule.period());
@@ -152,7 +128,7 @@ impl Schedule {
             timezone: self.timezone.name().to_owned(),
             frequency: self.frequency,
             subject: self.subject.clone(),
-            max_article_age: self.own_max_age,
+            max_article_age_h: self.own_max_age_h,
         }
     }
 
@@ -241,7 +217,7 @@ mod tests {
                 timezone: timezone.into(),
                 frequency,
                 subject: None,
-                max_article_age: None,
+                max_article_age_h: None,
             },
             StdDuration::from_secs(72 * 3600),
         )
@@ -322,7 +298,7 @@ mod tests {
             timezone: "UTC".into(),
             frequency: Frequency::Daily,
             subject: None,
-            max_article_age: Some(StdDuration::from_secs(240 * 3600)),
+            max_article_age_h: Some(240),
         };
         let own = Schedule::parse(&own, StdDuration::from_secs(72 * 3600)).unwrap();
         assert_eq!(own.oldest_article(now), now - Duration::hours(240));
@@ -337,7 +313,7 @@ mod tests {
             timezone: "UTC".into(),
             frequency: Frequency::Daily,
             subject: None,
-            max_article_age: None,
+            max_article_age_h: None,
         };
         assert!(
             Schedule::parse(&bad_cron, default_age)
@@ -356,7 +332,7 @@ mod tests {
         );
         let no_age = ScheduleConfig {
             timezone: "UTC".into(),
-            max_article_age: Some(StdDuration::ZERO),
+            max_article_age_h: Some(0),
             ..bad_zone
         };
         assert!(

@@ -85,11 +85,8 @@ pub async fn login(
             if let Some(previous) = &frame.reader {
                 state.accounts.sign_out(previous).await?;
             }
-            let cookie = session_cookie(
-                &session,
-                secure(&state),
-                state.accounts.session_absolute(),
-            );
+            let cookie =
+                session_cookie(&session, secure(&state), state.accounts.session_absolute());
             Ok((jar.add(cookie), Redirect::to("/account")).into_response())
         }
         None => {

@@ -180,7 +180,8 @@ async fn a_crashed_workers_lease_expires_and_another_worker_sends(backend: Backe
         0,
         "a live lease is respected"
     );
-    app.clock.advance(app.config.delivery.lease + Duration::from_secs(1));
+    app.clock
+        .advance(app.config.delivery.lease + Duration::from_secs(1));
     assert_eq!(
         app.drain_outbox().await.sent,
         1,

@@ -303,7 +303,7 @@ fn weekly() -> ScheduleConfig {
         timezone: "UTC".into(),
         frequency: Frequency::Weekly,
         subject: None,
-        max_article_age: None,
+        max_article_age_h: None,
     }
 }
 

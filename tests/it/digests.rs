@@ -398,7 +398,8 @@ async fn a_killed_workers_digest_lease_is_reclaimed(backend: Backend) {
         0,
         "a live lease is respected"
     );
-    app.clock.advance(app.config.delivery.lease + Duration::from_secs(1));
+    app.clock
+        .advance(app.config.delivery.lease + Duration::from_secs(1));
     assert_eq!(app.drain_outbox().await.sent, 1);
     assert_eq!(app.received().len(), before + 1);
     app.stop().await;
@@ -639,7 +640,8 @@ async fn a_send_that_could_outlast_its_lease_is_handed_back_unsent(backend: Back
     let outcome = batch.await.unwrap();
     assert!(outcome.released >= 1, "{outcome:?}");
     assert!(outcome.sent < 4, "{outcome:?}");
-    app.clock.advance(app.config.delivery.lease + Duration::from_secs(1));
+    app.clock
+        .advance(app.config.delivery.lease + Duration::from_secs(1));
     let rest = app.drain_outbox().await;
     assert_eq!(outcome.sent + rest.sent, 4, "{outcome:?} {rest:?}");
     let mut digests: Vec<String> = app.received()[before..]
