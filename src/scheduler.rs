@@ -1,44 +1,50 @@
-//! Timed jobs, run by tokio-cron-scheduler in the processes that run workers:
-//! a tick every 10 seconds that fires due digest schedules, a minute tick that
-//! polls due feeds,
-//! and the daily retention
-//! purge (G-16/G-17). Every job is safe to run on several instances at once.
+//! Timed jobs, run in the processes that run workers: the digest timer,
+//! which fires due digest schedules at their second; a minute tick (by
+//! tokio-cron-scheduler) that polls due feeds; and the daily retention purge
+//! (G-16/G-17). Every job is safe to run on several instances at once.
 //!
 //! Digest schedules are not cron jobs of their own: tokio-cron-scheduler fixes
 //! a time zone's UTC offset when a job is created, so 07:00 in London would
-//! drift by an hour across daylight saving. The tick asks [`digest::run_due`],
+//! drift by an hour across daylight saving. The timer asks [`digest::run_due`],
 //! which does the time-zone math per firing and catches up after downtime.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
+use tokio::task::JoinHandle;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::{clock::Clock, config::Config, digest, feeds, privacy, store::Store};
+use crate::{clock::Clock, config::Config, digest, domain::Schedule, feeds, privacy, store::Store};
 
-/// Starts the scheduler with its jobs; stop it with `shutdown`.
-pub async fn start(
-    store: Store,
-    clock: Clock,
-    config: Arc<Config>,
-) -> anyhow::Result<JobScheduler> {
-    let scheduler = JobScheduler::new()
+/// The timed jobs of one process; stop them with [`Scheduler::shutdown`].
+pub struct Scheduler {
+    cron: JobScheduler,
+    digest_timer: JoinHandle<()>,
+}
+
+/// Starts the scheduler with its jobs.
+pub async fn start(store: Store, clock: Clock, config: Arc<Config>) -> anyhow::Result<Scheduler> {
+    let cron = JobScheduler::new()
         .await
         .context("cannot start the scheduler")?;
-    scheduler
-        .add(purge_job(store.clone(), clock.clone(), config.clone())?)
+    cron.add(purge_job(store.clone(), clock.clone(), config.clone())?)
         .await?;
-    scheduler
-        .add(digest_tick(store.clone(), clock.clone(), &config)?)
+    cron.add(feed_tick(store.clone(), clock.clone(), config.clone())?)
         .await?;
-    scheduler
-        .add(feed_tick(store, clock, config.clone())?)
-        .await?;
-    scheduler
-        .start()
-        .await
-        .context("cannot start the scheduler")?;
-    Ok(scheduler)
+    cron.start().await.context("cannot start the scheduler")?;
+    let schedules = config.digest.schedules.clone();
+    let digest_timer = tokio::spawn(digest_timer(store, clock, schedules));
+    Ok(Scheduler { cron, digest_timer })
+}
+
+impl Scheduler {
+    pub async fn shutdown(&mut self) -> anyhow::Result<()> {
+        self.digest_timer.abort();
+        self.cron
+            .shutdown()
+            .await
+            .context("while stopping the scheduler")
+    }
 }
 
 fn purge_job(store: Store, clock: Clock, config: Arc<Config>) -> anyhow::Result<Job> {
@@ -60,25 +66,41 @@ fn purge_job(store: Store, clock: Clock, config: Arc<Config>) -> anyhow::Result<
     })
 }
 
-fn digest_tick(store: Store, clock: Clock, config: &Config) -> anyhow::Result<Job> {
-    let schedules = config.digest.schedules.clone();
-    // Every 10 seconds: cheap (one small transaction per schedule), and a
-    // firing starts within 10 s of its time.
-    Job::new_async("*/10 * * * * *", move |_, _| {
-        let (store, clock, schedules) = (store.clone(), clock.clone(), schedules.clone());
-        Box::pin(async move {
-            if let Err(error) = digest::run_due(&store, &clock, &schedules).await {
-                tracing::warn!(
-                    error = format!("{error:#}"),
-                    "digest schedules could not run; trying again in 10 s"
-                );
-            }
-        })
-    })
-    .context("cannot create the digest tick")
+/// The longest the digest timer sleeps: a clock that jumps (a suspended
+/// machine, a test's clock moved forward) is noticed within this.
+const DIGEST_TIMER_MAX_SLEEP: Duration = Duration::from_secs(10);
+
+/// Runs due schedules at start (catching up after downtime), then sleeps
+/// until the next firing of any schedule and runs them again: a digest
+/// starts at its second, and an idle instance asks the database once per
+/// firing rather than on a fixed tick.
+async fn digest_timer(store: Store, clock: Clock, schedules: Vec<Schedule>) {
+    loop {
+        if let Err(error) = digest::run_due(&store, &clock, &schedules).await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "digest schedules could not run; trying again shortly"
+            );
+        }
+        tokio::time::sleep(until_next_firing(&schedules, &clock)).await;
+    }
 }
 
-/// Every minute at second 35 (between digest ticks): polls the feeds whose
+fn until_next_firing(schedules: &[Schedule], clock: &Clock) -> Duration {
+    let now = clock.now();
+    // Just past the firing's second, so that `last_fire` then includes it.
+    let margin = chrono::Duration::milliseconds(20);
+    schedules
+        .iter()
+        .filter_map(|schedule| schedule.next_fire(now))
+        .min()
+        .and_then(|next| (next - now + margin).to_std().ok())
+        .map_or(DIGEST_TIMER_MAX_SLEEP, |wait| {
+            wait.min(DIGEST_TIMER_MAX_SLEEP)
+        })
+}
+
+/// Every minute at second 35: polls the feeds whose
 /// cron time has come (once across instances, see [`feeds::poll_due`]).
 /// Editors' feeds are read each time, so one added in the console is polled
 /// without a restart; the configured ones were parsed with the config.

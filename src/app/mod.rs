@@ -106,10 +106,7 @@ impl App {
         }
         stop_workers.cancel();
         if let Some(scheduler) = scheduler.as_mut() {
-            scheduler
-                .shutdown()
-                .await
-                .context("while stopping the scheduler")?;
+            scheduler.shutdown().await?;
         }
         if let Some(worker) = worker {
             worker.await.context("delivery worker panicked")?;

@@ -140,7 +140,6 @@ async fn serve_writes_the_signup_and_credentials_emails_as_eml_files_and_stops_o
     );
 
     stop_with_sigterm(&mut server);
-    database.drop_database().await;
 }
 
 async fn wait_until_ready(client: &reqwest::Client, base: &str) {
@@ -238,7 +237,6 @@ async fn importing_the_example_articles_twice_changes_nothing(backend: Backend) 
         .unwrap();
     assert_eq!(count as usize, files.len(), "idempotent per slug");
     store.close().await;
-    database.drop_database().await;
 }
 
 #[test]
@@ -752,7 +750,7 @@ async fn import_readers(app: &support::TestApp, count: usize) {
 }
 
 /// Two `serve` processes on one database, both with a schedule firing every
-/// 5 seconds, left alone: the schedule fires by itself, the period key makes
+/// 3 seconds, left alone: the schedule fires by itself, the period key makes
 /// one campaign, and the two workers share it without sending anyone twice.
 async fn two_served_instances_fire_one_campaign_and_send_each_digest_once(backend: Backend) {
     const READERS: usize = 40;
@@ -770,7 +768,7 @@ async fn two_served_instances_fire_one_campaign_and_send_each_digest_once(backen
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
-        "[[digest.schedules]]\nname = \"daily\"\ncron = \"*/5 * * * * *\"\nfrequency = \"daily\"\n",
+        "[[digest.schedules]]\nname = \"daily\"\ncron = \"*/3 * * * * *\"\nfrequency = \"daily\"\n",
     )
     .unwrap();
     let mut servers = Vec::new();
@@ -797,7 +795,7 @@ async fn two_served_instances_fire_one_campaign_and_send_each_digest_once(backen
     }
     // Past a lease, and past a schedule firing: a delivery whose lease ran
     // out while it was being sent, or a second campaign, would show up now.
-    tokio::time::sleep(Duration::from_secs(LEASE_S + 5)).await;
+    tokio::time::sleep(Duration::from_secs(LEASE_S + 3)).await;
     for mut server in servers {
         server.kill().ok();
         server.wait().ok();

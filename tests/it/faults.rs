@@ -179,7 +179,8 @@ async fn transactions_dropped_while_they_begin_leave_no_connection_in_one(backen
                 .await
                 .unwrap();
             let open = "SELECT COUNT(*) FROM pg_stat_activity
-                        WHERE datname = current_database() AND state LIKE 'idle in transaction%'";
+                        WHERE datname = current_database() AND state LIKE 'idle in transaction%'
+                          AND application_name = current_setting('application_name')";
             let mut left_open = -1_i64;
             for _ in 0..50 {
                 left_open = sqlx::query_scalar(open)

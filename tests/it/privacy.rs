@@ -422,7 +422,7 @@ async fn traces_of(app: &TestApp, needle: &str) -> Vec<String> {
         .await
         .unwrap(),
         broadsheet::store::Backend::Postgres => sqlx::query_scalar(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()",
         )
         .fetch_all(app.store.pool())
         .await
@@ -439,7 +439,8 @@ async fn traces_of(app: &TestApp, needle: &str) -> Vec<String> {
                     .unwrap()
             }
             broadsheet::store::Backend::Postgres => sqlx::query_scalar(
-                "SELECT column_name::text FROM information_schema.columns WHERE table_name = $1",
+                "SELECT column_name::text FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1",
             )
             .bind(&table)
             .fetch_all(app.store.pool())
@@ -866,5 +867,4 @@ async fn an_older_installs_suppression_key_moves_out_of_the_database(backend: Ba
         .unwrap_err();
     assert!(format!("{other:#}").contains("not the one"), "{other:#}");
     db.close().await;
-    database.drop_database().await;
 }

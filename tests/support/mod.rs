@@ -53,10 +53,21 @@ pub enum Backend {
 
 const POSTGRES_ENV: &str = "BROADSHEET_TEST_POSTGRES_URL";
 
-/// A database of one test's own.
+/// The PostgreSQL database the tests share. Each test holds a schema of
+/// it, a slot, for as long as it runs: slots are kept from run to run with
+/// their tables emptied, because creating a database or migrating a schema
+/// for each test cost most of a second once eight tests did so at once.
+const SHARED_POSTGRES_DATABASE: &str = "broadsheet_tests";
+
+/// The first key of the advisory locks that say which slot a test holds.
+const SLOT_LOCK_KEY: i32 = 0x6273;
+
+/// A database of one test's own: a SQLite file, or a PostgreSQL slot that
+/// the test's connections see first (`search_path`).
 pub struct TestDatabase {
     pub url: String,
-    postgres: Option<(String, String)>,
+    /// Holds the slot's lock until the test ends (or its process dies).
+    _slot: Option<sqlx::PgConnection>,
     _dir: tempfile::TempDir,
 }
 
@@ -66,7 +77,7 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => Self {
                 url: format!("sqlite://{}", dir.path().join("broadsheet.db").display()),
-                postgres: None,
+                _slot: None,
                 _dir: dir,
             },
             Backend::Postgres => {
@@ -76,40 +87,124 @@ impl TestDatabase {
                 let admin = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
                     panic!("{POSTGRES_ENV} was set when the tests were built, and must be now")
                 });
-                let name = format!("bs_test_{}", uuid::Uuid::now_v7().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .expect("connect to PostgreSQL");
-                conn.execute(format!("CREATE DATABASE {name}").as_str())
-                    .await
-                    .expect("create database");
-                conn.close().await.ok();
-                let (base, query) = admin
-                    .split_once('?')
-                    .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
-                let base = &base[..base.rfind('/').expect("URL has a path")];
-                let url = match query {
-                    Some(query) => format!("{base}/{name}?{query}"),
-                    None => format!("{base}/{name}"),
-                };
+                let shared = shared_postgres_database(&admin).await;
+                let (slot, schema) = take_slot(&shared).await;
+                // The application name lets a test tell its own sessions
+                // from other tests' in pg_stat_activity.
+                let separator = if shared.contains('?') { '&' } else { '?' };
+                let url = format!(
+                    "{shared}{separator}options=-c%20search_path%3D{schema}&application_name={schema}"
+                );
                 Self {
                     url,
-                    postgres: Some((admin, name)),
+                    _slot: Some(slot),
                     _dir: dir,
                 }
             }
         }
     }
+}
 
-    pub async fn drop_database(&self) {
-        if let Some((admin, name)) = &self.postgres
-            && let Ok(mut conn) = sqlx::PgConnection::connect(admin).await
-        {
-            let _ = conn
-                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                .await;
+/// Locks the first free slot and empties it: a schema named after the
+/// migrations (a slot made by other migrations is never reused), migrated
+/// once by the first test to use it, its tables emptied for each next one.
+async fn take_slot(shared: &str) -> (sqlx::PgConnection, String) {
+    let mut conn = sqlx::PgConnection::connect(shared)
+        .await
+        .expect("connect to PostgreSQL");
+    let migrations = migrations_fingerprint();
+    for n in 0.. {
+        let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+            .bind(SLOT_LOCK_KEY)
+            .bind(n)
+            .fetch_one(&mut conn)
+            .await
+            .expect("try a slot's lock");
+        if !free {
+            continue;
+        }
+        let schema = format!("bs_slot_{migrations:016x}_{n}");
+        conn.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str())
+            .await
+            .expect("create the slot's schema");
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT quote_ident(tablename::text) FROM pg_tables \
+             WHERE schemaname = $1 AND tablename <> '_sqlx_migrations'",
+        )
+        .bind(&schema)
+        .fetch_all(&mut conn)
+        .await
+        .expect("list the slot's tables");
+        // One statement deleting from every table: foreign keys are checked
+        // at its end, when every table is empty. (TRUNCATE makes new files
+        // for each table and index, which cost more than all the rest of a
+        // test's setup.)
+        if !tables.is_empty() {
+            let deletes: Vec<String> = tables
+                .iter()
+                .enumerate()
+                .map(|(i, table)| format!("d{i} AS (DELETE FROM {schema}.{table})"))
+                .collect();
+            conn.execute(format!("WITH {} SELECT 1", deletes.join(", ")).as_str())
+                .await
+                .expect("empty the slot");
+        }
+        return (conn, schema);
+    }
+    unreachable!("there is always a next slot")
+}
+
+/// A hash of the migration files: slots are per set of migrations, so a
+/// changed or added migration never meets a schema made by the old ones.
+fn migrations_fingerprint() -> u64 {
+    use std::hash::{Hash, Hasher};
+    let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    let mut files: Vec<_> = std::fs::read_dir(folder)
+        .expect("the migrations folder")
+        .map(|entry| entry.expect("a migration").path())
+        .collect();
+    files.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for file in files {
+        file.file_name().hash(&mut hasher);
+        std::fs::read(&file).expect("a migration").hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// The URL of [`SHARED_POSTGRES_DATABASE`] on the server `admin` points at,
+/// created by the first test that needs it.
+async fn shared_postgres_database(admin: &str) -> String {
+    let (base, query) = admin
+        .split_once('?')
+        .map_or((admin, None), |(b, q)| (b, Some(q)));
+    let base = &base[..base.rfind('/').expect("URL has a path")];
+    let shared = match query {
+        Some(query) => format!("{base}/{SHARED_POSTGRES_DATABASE}?{query}"),
+        None => format!("{base}/{SHARED_POSTGRES_DATABASE}"),
+    };
+    if sqlx::PgConnection::connect(&shared).await.is_err() {
+        let mut conn = sqlx::PgConnection::connect(admin)
+            .await
+            .expect("connect to PostgreSQL");
+        // Several test processes may get here at once: one creates it, and
+        // the others' errors ("already exists", or a unique violation while
+        // the first is still creating it) are fine if the database is there.
+        let created = conn
+            .execute(format!("CREATE DATABASE {SHARED_POSTGRES_DATABASE}").as_str())
+            .await;
+        conn.close().await.ok();
+        if let Err(error) = created {
+            for _ in 0..50 {
+                if sqlx::PgConnection::connect(&shared).await.is_ok() {
+                    return shared;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("cannot create the tests' database: {error}");
         }
     }
+    shared
 }
 
 pub struct TestApp {
@@ -195,14 +290,14 @@ impl TestApp {
         }
     }
 
-    /// Stops the app gracefully and drops the test's PostgreSQL database.
+    /// Stops the app gracefully; the test's PostgreSQL slot is freed when
+    /// the app is dropped.
     pub async fn stop(self) {
         self.stop.cancel();
         self.server
             .await
             .expect("server task")
             .expect("server stops cleanly");
-        self.database.drop_database().await;
     }
 
     /// Another browser, with a cookie jar of its own.
