@@ -38,9 +38,9 @@ pub mod editor_cli;
 pub mod editors;
 /// Queueing the emails readers get, with or without a single-use link.
 pub mod emails;
-/// RSS and Atom feeds polled into articles, fetched SSRF-safely (S-04).
 /// Bounces and complaints reported after a message left.
 pub mod feedback;
+/// RSS and Atom feeds polled into articles, fetched SSRF-safely (S-04).
 pub mod feeds;
 /// The service's own health: readiness and the metrics scrape.
 pub mod health;
