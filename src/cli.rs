@@ -18,6 +18,7 @@ use crate::{
     store::Store,
     store::articles::Upserted,
     subscriber_cli::{self, SubscriberCommand},
+    suppression_cli::{self, SuppressionCommand},
     telemetry,
 };
 
@@ -54,6 +55,11 @@ enum Command {
     Subscriber {
         #[command(subcommand)]
         command: SubscriberCommand,
+    },
+    /// List, add and remove suppressed addresses.
+    Suppression {
+        #[command(subcommand)]
+        command: SuppressionCommand,
     },
     /// Apply the retention rules now (they also run daily under `serve`).
     Purge,
@@ -195,6 +201,7 @@ impl Cli {
             Command::Migrate => migrate(&config).await,
             Command::Article { command } => article_command(&config, command).await,
             Command::Subscriber { command } => subscriber_cli::run(&config, command).await,
+            Command::Suppression { command } => suppression_cli::run(&config, command).await,
             Command::Purge => purge(&config).await,
             Command::Digest { command } => Box::pin(digest_command(config, command)).await,
             Command::Editor { command } => editor_command(&config, command).await,

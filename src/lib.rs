@@ -71,6 +71,8 @@ pub mod stats;
 pub mod store;
 /// `broadsheet subscriber …`: data-rights requests and CSV imports.
 pub mod subscriber_cli;
+/// `broadsheet suppression …`.
+pub mod suppression_cli;
 /// Logging.
 pub mod telemetry;
 /// The public web site.

@@ -74,6 +74,18 @@ pub fn reader_event(event: &'static str) {
     metrics::counter!("broadsheet_reader_events_total", "event" => event).increment(1);
 }
 
+/// A bounce or complaint report by its source, its kind and what became
+/// of it (`stored`, `duplicate`, or `unmatched`: no reader could be found).
+pub fn feedback(source: &'static str, kind: &'static str, outcome: &'static str) {
+    metrics::counter!(
+        "broadsheet_feedback_total",
+        "source" => source,
+        "kind" => kind,
+        "outcome" => outcome
+    )
+    .increment(1);
+}
+
 /// Emails of `kind` ("account" or "digest") by what became of them.
 pub fn emails(kind: &'static str, outcomes: &[(&'static str, usize)]) {
     for &(result, count) in outcomes {

@@ -14,16 +14,25 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::{clock::Clock, config::Config, digest, domain::Schedule, feeds, privacy, store::Store};
+use crate::{
+    clock::Clock, config::Config, digest, domain::Schedule, feedback::BounceMailbox, feeds,
+    privacy, store::Store,
+};
 
 /// The timed jobs of one process; stop them with [`Scheduler::shutdown`].
 pub struct Scheduler {
     cron: JobScheduler,
     digest_timer: JoinHandle<()>,
+    mailbox_reader: Option<JoinHandle<()>>,
 }
 
 /// Starts the scheduler with its jobs.
-pub async fn start(store: Store, clock: Clock, config: Arc<Config>) -> anyhow::Result<Scheduler> {
+pub async fn start(
+    store: Store,
+    clock: Clock,
+    config: Arc<Config>,
+    bounce_mailbox: Option<BounceMailbox>,
+) -> anyhow::Result<Scheduler> {
     let cron = JobScheduler::new()
         .await
         .context("cannot start the scheduler")?;
@@ -34,12 +43,21 @@ pub async fn start(store: Store, clock: Clock, config: Arc<Config>) -> anyhow::R
     cron.start().await.context("cannot start the scheduler")?;
     let schedules = config.digest.schedules.clone();
     let digest_timer = tokio::spawn(digest_timer(store, clock, schedules));
-    Ok(Scheduler { cron, digest_timer })
+    let mailbox_reader = bounce_mailbox
+        .map(|mailbox| tokio::spawn(read_mailbox(mailbox, config.bounces.imap.poll_interval)));
+    Ok(Scheduler {
+        cron,
+        digest_timer,
+        mailbox_reader,
+    })
 }
 
 impl Scheduler {
     pub async fn shutdown(&mut self) -> anyhow::Result<()> {
         self.digest_timer.abort();
+        if let Some(reader) = &self.mailbox_reader {
+            reader.abort();
+        }
         self.cron
             .shutdown()
             .await
@@ -98,6 +116,22 @@ fn until_next_firing(schedules: &[Schedule], clock: &Clock) -> Duration {
         .map_or(DIGEST_TIMER_MAX_SLEEP, |wait| {
             wait.min(DIGEST_TIMER_MAX_SLEEP)
         })
+}
+
+/// Reads the bounce mailbox every `bounces.imap.poll_interval_s`, once
+/// across instances per interval; a failed read is logged and tried again.
+async fn read_mailbox(mailbox: BounceMailbox, every: Duration) {
+    loop {
+        match mailbox.poll_due().await {
+            Ok(Some(read)) if read.messages > 0 => tracing::info!(?read, "bounce mailbox read"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(
+                error = format!("{error:#}"),
+                "the bounce mailbox could not be read; trying again next interval"
+            ),
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// Every minute at second 35: polls the feeds whose

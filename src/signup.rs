@@ -223,7 +223,7 @@ impl Signup {
         {
             store::subscribers::create_account(&mut tx, &subscriber_id, &address, now).await?;
             let hash = privacy::suppression_hash(&self.settings.suppression_key, &address);
-            store::preferences::lift_erasure(&mut tx, &hash).await?;
+            store::suppressions::lift_erasure(&mut tx, &hash).await?;
             self.queue_credentials(&mut tx, &subscriber_id, &address, now)
                 .await?;
         }

@@ -10,14 +10,14 @@ use lettre::message::{Mailbox, dkim::DkimConfig};
 
 use super::{App, services::Services};
 use crate::{
-    accounts::Accounts,
     clock::Clock,
     config::Config,
     consent::{self, Wording},
     delivery::{Worker, WorkerSettings},
     digest::{Composer, DigestSettings, Previews},
-    domain::LinkSigner,
-    mail::{EmailTemplates, Transport},
+    domain::{LinkSigner, ReturnPathSigner},
+    feedback::BounceMailbox,
+    mail::{EmailTemplates, ReturnPaths, Transport},
     store::{self, Store},
     web::{AppState, Csrf, GuessThrottle, InFlight, Pages, WebSettings},
 };
@@ -30,6 +30,7 @@ struct MailParts {
     transport: Transport,
     dkim: Option<Arc<DkimConfig>>,
     composer: Arc<Composer>,
+    return_paths: ReturnPaths,
 }
 
 /// The secrets kept in the database, or beside it for the suppression key.
@@ -70,7 +71,9 @@ impl App {
             &config.signup.newsletter_consent_text,
         )
         .await?;
-        let services = Services::build(&config, &store, &clock, &mail.from, &keys.suppression)?;
+        let tags = ReturnPathSigner::new(keys.link.as_bytes());
+        let services =
+            Services::build(&config, &store, &clock, &mail.from, &keys.suppression, tags)?;
         let cookie_banner = consent::register_wording(
             &store,
             &clock,
@@ -89,7 +92,13 @@ impl App {
             mail.composer.clone(),
             mail.transport.clone(),
         );
-        let worker = build_worker(&config, &store, &clock, mail, &services.accounts).await?;
+        let worker = build_worker(&config, &store, &clock, mail, &services).await?;
+        let bounce_mailbox = BounceMailbox::new(
+            &config.bounces.imap,
+            store.clone(),
+            clock.clone(),
+            services.feedbacks.clone(),
+        )?;
         let state = web_state(&config, services, wordings, &keys, previews)?;
         Ok(Self {
             state,
@@ -97,6 +106,7 @@ impl App {
             config: Arc::new(config),
             store,
             clock,
+            bounce_mailbox,
         })
     }
 }
@@ -109,6 +119,10 @@ fn load_mail(config: &Config, keys: &Keys) -> anyhow::Result<MailParts> {
     let templates = Arc::new(EmailTemplates::load(config.mail.templates_dir.as_deref())?);
     let transport = Transport::from_config(&config.mail, &config.smtp)?;
     let dkim = crate::mail::dkim::load(&config.dkim)?.map(Arc::new);
+    let return_paths = ReturnPaths {
+        return_path: config.bounces.return_path.clone(),
+        tags: ReturnPathSigner::new(keys.link.as_bytes()),
+    };
     let digests = DigestSettings {
         from: config.digest.from.clone().unwrap_or_else(|| from.clone()),
         list_id: config.digest.list_id.clone(),
@@ -116,6 +130,7 @@ fn load_mail(config: &Config, keys: &Keys) -> anyhow::Result<MailParts> {
         site_name: config.site.name.clone(),
         unsubscribe_mailto: config.digest.unsubscribe_mailto.clone(),
         links: LinkSigner::new(keys.link.as_bytes()),
+        return_paths: return_paths.clone(),
     };
     let composer = Composer::new(templates.clone(), digests, dkim.clone(), transport.clone());
     Ok(MailParts {
@@ -124,6 +139,7 @@ fn load_mail(config: &Config, keys: &Keys) -> anyhow::Result<MailParts> {
         transport,
         dkim,
         composer: Arc::new(composer),
+        return_paths,
     })
 }
 
@@ -132,6 +148,10 @@ async fn load_keys(store: &Store, config: &Config) -> anyhow::Result<Keys> {
     let csrf = store::settings::secret(store, "csrf_key").await?;
     let link = store::settings::secret(store, "link_key").await?;
     let suppression = crate::privacy::suppression_key(store, config).await?;
+    let moved = crate::privacy::move_legacy_suppressions(store, suppression.as_bytes()).await?;
+    if moved > 0 {
+        tracing::info!(moved, "suppressed readers moved onto the suppression list");
+    }
     Ok(Keys {
         csrf,
         link,
@@ -146,7 +166,7 @@ async fn build_worker(
     store: &Store,
     clock: &Clock,
     mail: MailParts,
-    accounts: &Accounts,
+    services: &Services,
 ) -> anyhow::Result<Worker> {
     let MailParts {
         from,
@@ -154,6 +174,7 @@ async fn build_worker(
         transport,
         dkim,
         composer,
+        return_paths,
     } = mail;
     let worker = Worker::new(
         store.for_delivery(&config.database).await?,
@@ -169,10 +190,18 @@ async fn build_worker(
             rate_per_second: config.smtp.rate_per_second,
             send_timeout: config.smtp.timeout,
             signup_emails_per_hour: config.signup.emails_per_hour,
+            return_paths,
         },
     )
+    .with_refusals({
+        let feedbacks = services.feedbacks.clone();
+        Arc::new(move |report| {
+            let feedbacks = feedbacks.clone();
+            Box::pin(async move { feedbacks.apply(&report).await.map(drop) })
+        })
+    })
     .with_intake({
-        let accounts = accounts.clone();
+        let accounts = services.accounts.clone();
         Arc::new(move || {
             let accounts = accounts.clone();
             Box::pin(async move { accounts.email_requested_links().await })
@@ -217,6 +246,7 @@ fn web_state(
         stats: services.stats,
         idempotency: services.idempotency,
         health: services.health,
+        feedbacks: services.feedbacks,
         newsletter_wording: Arc::new(wordings.newsletter),
         cookie_banner: Arc::new(wordings.cookie_banner),
         email_request_limiter,

@@ -17,6 +17,7 @@ use crate::{
     delivery::Worker,
     digest::Previews,
     domain::LinkSigner,
+    feedback::BounceMailbox,
     store::Store,
     web::{self, AppState},
 };
@@ -40,6 +41,8 @@ pub struct App {
     config: Arc<Config>,
     store: Store,
     clock: Clock,
+    /// Read by the scheduler, when one is configured.
+    bounce_mailbox: Option<BounceMailbox>,
 }
 
 impl App {
@@ -66,6 +69,11 @@ impl App {
         self.state.links.clone()
     }
 
+    /// Where bounces and complaints are applied, e.g. for tests.
+    pub fn feedbacks(&self) -> crate::feedback::Feedbacks {
+        self.state.feedbacks.clone()
+    }
+
     /// Serves until `shutdown` resolves, then stops accepting, finishes
     /// requests and in-flight sends, hands back unsent leases and returns.
     pub async fn run(
@@ -81,6 +89,7 @@ impl App {
                     self.store.clone(),
                     self.clock.clone(),
                     self.config.clone(),
+                    self.bounce_mailbox.clone(),
                 )
                 .await?,
             ),

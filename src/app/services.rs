@@ -12,8 +12,10 @@ use crate::{
     config::Config,
     consent::{Consent, ConsentSettings, Controller},
     digest::Digests,
+    domain::ReturnPathSigner,
     editors::{Editors, Tokens},
     emails::Emails,
+    feedback::{Feedbacks, SoftRule},
     feeds::Feeds,
     health::Health,
     idempotency::Idempotency,
@@ -43,6 +45,7 @@ pub(super) struct Services {
     pub(super) stats: Stats,
     pub(super) idempotency: Idempotency,
     pub(super) health: Health,
+    pub(super) feedbacks: Feedbacks,
 }
 
 /// Readers' accounts and signup, and the limit on sign-in attempts.
@@ -55,13 +58,14 @@ struct People {
 impl Services {
     /// Every feature on one store and clock; editors and readers share one
     /// password hasher. `suppression_key` keys the hashes of erased and
-    /// suppressed addresses.
+    /// suppressed addresses; `tags` signs and reads return-path tags.
     pub(super) fn build(
         config: &Config,
         store: &Store,
         clock: &Clock,
         from: &Mailbox,
         suppression_key: &str,
+        tags: ReturnPathSigner,
     ) -> anyhow::Result<Self> {
         let hasher = PasswordHasher::new(
             config.accounts.hashing_concurrency as usize,
@@ -98,6 +102,16 @@ impl Services {
             stats: Stats::new(s.clone(), c.clone()),
             idempotency: Idempotency::new(s.clone(), c.clone(), config.server.request_timeout),
             health: Health::new(s.clone()),
+            feedbacks: Feedbacks::new(
+                s.clone(),
+                c.clone(),
+                tags,
+                suppression_key,
+                SoftRule {
+                    limit: config.bounces.soft_limit,
+                    window: config.bounces.soft_window,
+                },
+            ),
         })
     }
 }

@@ -9,6 +9,7 @@
 //! `domain`.
 
 mod accounts;
+mod bounces;
 mod digest;
 mod duration;
 mod mail;
@@ -29,6 +30,7 @@ use crate::domain::Feed;
 pub use accounts::{
     AccountsConfig, CookiesConfig, EditorsConfig, IpMode, PrivacyConfig, SignupConfig,
 };
+pub use bounces::{BouncesConfig, ImapConfig, ImapTls, WebhooksConfig};
 pub use digest::DigestConfig;
 pub use mail::{
     DeliveryConfig, DkimAlgorithm, DkimConfig, MailConfig, MailTransport, SmtpConfig, SmtpTls,
@@ -60,6 +62,8 @@ pub struct Config {
     )]
     pub feeds: Vec<Feed>,
     pub dkim: DkimConfig,
+    pub bounces: BouncesConfig,
+    pub webhooks: WebhooksConfig,
     pub log: LogConfig,
 }
 

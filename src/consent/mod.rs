@@ -77,6 +77,8 @@ pub enum Source {
     /// RFC 8058 one-click POST from a mail client.
     OneClick,
     CookieBanner,
+    /// The reader marked a digest as spam (a provider's complaint report).
+    Complaint,
 }
 
 impl Source {
@@ -89,6 +91,7 @@ impl Source {
             Self::UnsubscribePage => "unsubscribe_page",
             Self::OneClick => "one_click_unsubscribe",
             Self::CookieBanner => "cookie_banner",
+            Self::Complaint => "complaint",
         }
     }
 }

@@ -10,11 +10,11 @@ use super::{
     Worker,
     claims::{Claims, Job},
     lease::Leases,
+    outcome::BatchOutcome,
     record::{Outcome, Recorder, Sent},
     retry::Retry,
-    worker::BatchOutcome,
 };
-use crate::{digest::Campaign, mail::SendError, store::subscribers};
+use crate::{digest::Campaign, mail::SendError};
 
 impl Worker {
     /// Sends digest deliveries until none is due, or `cancel` fires. The next
@@ -125,19 +125,13 @@ impl Worker {
         match self.transport.send(message).await {
             Ok(()) => Ok(Outcome::Sent),
             Err(SendError::Permanent(error)) => {
-                // E-24: 5.1.1, 5.1.2 and 5.1.10 say the mailbox or its domain does
-                // not exist; other 5.1.x (such as a bad sender, 5.1.7) are ours.
-                let unknown_mailbox = error
-                    .split_whitespace()
-                    .any(|word| matches!(word, "5.1.1" | "5.1.2" | "5.1.10"));
-                if unknown_mailbox {
-                    subscribers::suppress_subscriber(
-                        &self.store,
-                        &recipient.id,
-                        self.clock.now_ms(),
-                    )
-                    .await?;
-                }
+                // E-24: an unknown mailbox is suppressed (feedback::smtp).
+                let tag = self
+                    .return_paths
+                    .digest_tag(&campaign.row.id, &recipient.id);
+                let message = format!("{}/{}", campaign.row.id, recipient.id);
+                let to = &recipient.email_canonical;
+                self.report_refusal(&error, to, &tag, &message).await?;
                 Ok(Outcome::Failed(error))
             }
             Err(SendError::Transient(error)) => self.retry_digest(job, campaign, &error).await,

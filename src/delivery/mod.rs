@@ -5,9 +5,13 @@
 mod claims;
 mod digest;
 mod lease;
+mod outcome;
 mod queue;
 mod record;
+mod refusal;
 mod retry;
 mod worker;
 
-pub use worker::{BatchOutcome, Intake, Worker, WorkerSettings};
+pub use outcome::BatchOutcome;
+pub use refusal::Refusals;
+pub use worker::{Intake, Worker, WorkerSettings};

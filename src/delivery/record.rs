@@ -9,7 +9,7 @@ use super::{
     Worker,
     claims::held,
     lease::{Leases, Row},
-    worker::BatchOutcome,
+    outcome::BatchOutcome,
 };
 use crate::store::{
     campaigns::{self, BatchCounts},

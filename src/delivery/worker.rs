@@ -9,6 +9,7 @@ use lettre::message::{Mailbox, dkim::DkimConfig};
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    BatchOutcome, Refusals,
     lease::{Leases, Row},
     queue::LeaseQueue,
     retry::Retry,
@@ -17,50 +18,13 @@ use crate::{
     clock::{self, Clock},
     config::DeliveryConfig,
     digest::Composer,
-    mail::{EmailTemplates, Envelope, SendError, Transport, build_message},
+    mail::{EmailTemplates, Envelope, ReturnPaths, SendError, Transport, build_message},
     store::{
         Store,
         outbox::{self, ClaimedEmail},
         queue::{Finish, Queue},
     },
 };
-
-/// What one call of [`Worker::deliver_batch`] did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct BatchOutcome {
-    pub claimed: usize,
-    pub sent: usize,
-    pub retried: usize,
-    pub failed: usize,
-    /// Digests not sent because the reader no longer qualifies.
-    pub cancelled: usize,
-    pub released: usize,
-}
-
-impl BatchOutcome {
-    /// Adds another batch's counts to these.
-    pub fn add(&mut self, other: BatchOutcome) {
-        self.claimed += other.claimed;
-        self.sent += other.sent;
-        self.retried += other.retried;
-        self.failed += other.failed;
-        self.cancelled += other.cancelled;
-        self.released += other.released;
-    }
-
-    /// Adds these outcomes to the `kind` ("account" or "digest") counters.
-    pub fn count(&self, kind: &'static str) {
-        crate::metrics::emails(
-            kind,
-            &[
-                ("sent", self.sent),
-                ("failed", self.failed),
-                ("retried", self.retried),
-                ("cancelled", self.cancelled),
-            ],
-        );
-    }
-}
 
 enum Delivered {
     Sent,
@@ -96,6 +60,10 @@ pub struct Worker {
     pub(super) signup_emails_per_hour: u32,
     /// Run before each batch of account mail.
     pub(super) intake: Option<Intake>,
+    /// Tags each message for the bounces and complaints about it.
+    pub(super) return_paths: ReturnPaths,
+    /// Where a refusal for an unknown mailbox goes, as a hard bounce.
+    pub(super) refusals: Option<Refusals>,
 }
 
 /// Work that turns requests the site kept into queued mail (password-reset
@@ -119,6 +87,7 @@ pub struct WorkerSettings {
     pub send_timeout: Duration,
     /// `signup.emails_per_hour`.
     pub signup_emails_per_hour: u32,
+    pub return_paths: ReturnPaths,
 }
 
 impl Worker {
@@ -157,6 +126,17 @@ impl Worker {
             limiter,
             signup_emails_per_hour: settings.signup_emails_per_hour,
             intake: None,
+            return_paths: settings.return_paths,
+            refusals: None,
+        }
+    }
+
+    /// This worker with refusals of unknown mailboxes sent to `refusals`.
+    #[must_use]
+    pub fn with_refusals(self, refusals: Refusals) -> Self {
+        Self {
+            refusals: Some(refusals),
+            ..self
         }
     }
 
@@ -303,22 +283,7 @@ impl Worker {
             self.emails.release(held).await?;
             return Ok(Delivered::Released);
         }
-        let prepared = serde_json::from_str(&row.context)
-            .map_err(anyhow::Error::from)
-            .and_then(|context| self.templates.render(&row.template, &context))
-            .and_then(|rendered| {
-                let envelope = Envelope {
-                    from: &self.from,
-                    to: &row.recipient,
-                    message_id: &row.message_id,
-                    date: self.clock.now().into(),
-                    extra: &[],
-                    dkim: self.dkim.as_deref(),
-                    eight_bit_mime: self.transport.eight_bit_mime(),
-                };
-                let message = build_message(&envelope, &rendered)?;
-                Ok((message, rendered.template_version))
-            });
+        let prepared = self.account_message(&row);
         let (message, template_version) = match prepared {
             Ok(prepared) => prepared,
             // A template fixed by the operator may render later: retry.
@@ -343,10 +308,32 @@ impl Worker {
             }
             Err(SendError::Permanent(error)) => {
                 tracing::warn!(outbox_id = %row.id, %error, "email refused for good");
+                let tag = self.return_paths.account_tag(&row.id);
+                self.report_refusal(&error, &row.recipient, &tag, &row.id)
+                    .await?;
                 self.fail(held, &error).await
             }
             Err(SendError::Transient(error)) => self.retry_or_give_up(&row, held, &error).await,
         }
+    }
+
+    /// The account email of `row`, rendered and built, with its template's version.
+    fn account_message(&self, row: &ClaimedEmail) -> anyhow::Result<(lettre::Message, String)> {
+        let context = serde_json::from_str(&row.context)?;
+        let rendered = self.templates.render(&row.template, &context)?;
+        let tag = self.return_paths.account_tag(&row.id);
+        let envelope = Envelope {
+            from: &self.from,
+            to: &row.recipient,
+            message_id: &row.message_id,
+            date: self.clock.now().into(),
+            extra: &[],
+            dkim: self.dkim.as_deref(),
+            eight_bit_mime: self.transport.eight_bit_mime(),
+            bounce: self.return_paths.bounce_tag(&tag),
+        };
+        let message = build_message(&envelope, &rendered)?;
+        Ok((message, rendered.template_version))
     }
 
     async fn retry_or_give_up(

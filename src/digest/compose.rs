@@ -16,7 +16,9 @@ use serde_json::{Value, json};
 use super::shape::{self, Personal, Shape};
 use crate::{
     domain::{LinkPurpose, LinkSigner},
-    mail::{EmailTemplates, Envelope, ListHeaders, RenderedEmail, Transport, build_message},
+    mail::{
+        EmailTemplates, Envelope, ListHeaders, RenderedEmail, ReturnPaths, Transport, build_message,
+    },
     store::{campaign_articles::CampaignArticle, campaigns::CampaignRow, deliveries::Recipient},
 };
 
@@ -30,6 +32,7 @@ pub struct DigestSettings {
     pub site_name: String,
     pub unsubscribe_mailto: String,
     pub links: LinkSigner,
+    pub return_paths: ReturnPaths,
 }
 
 /// A campaign's shared parts, loaded once per run of the worker.
@@ -139,6 +142,7 @@ impl Composer {
         };
         let domain = settings.from.email.domain();
         let message_id = format!("<{}.{}@{domain}>", campaign.row.id, recipient.id);
+        let tag = (settings.return_paths).digest_tag(&campaign.row.id, &recipient.id);
         let envelope = Envelope {
             from: &settings.from,
             to: &recipient.email_canonical,
@@ -147,6 +151,7 @@ impl Composer {
             extra: &list.headers(),
             dkim: self.dkim.as_deref(),
             eight_bit_mime: self.transport.eight_bit_mime(),
+            bounce: settings.return_paths.bounce_tag(&tag),
         };
         build_message(&envelope, &composed.rendered)
     }

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use lettre::{
-    Message,
+    Address, Message,
     message::dkim::DkimConfig,
     message::{
         Body, Mailbox, MultiPart, SinglePart,
@@ -27,6 +27,58 @@ pub struct Envelope<'a> {
     pub dkim: Option<&'a DkimConfig>,
     /// Whether the transport carries 8-bit bodies (`Transport::eight_bit_mime`).
     pub eight_bit_mime: bool,
+    /// Names the message for bounces and complaints about it.
+    pub bounce: BounceTag<'a>,
+}
+
+/// The tag that names one message (`domain::ReturnPathSigner`), carried in
+/// its envelope sender when a return path is configured
+/// (`bounces+<tag>@domain`, VERP) and always in an `X-Broadsheet-Delivery`
+/// header, which complaint reports and providers' events quote back.
+#[derive(Clone, Copy)]
+pub struct BounceTag<'a> {
+    pub tag: &'a str,
+    /// `bounces.return_path`; `None` sends from the From address, untagged.
+    pub return_path: Option<&'a Address>,
+}
+
+/// How messages are tagged: the configured return path and the signer of
+/// tags, shared by account mail and digests.
+#[derive(Clone)]
+pub struct ReturnPaths {
+    pub return_path: Option<Address>,
+    pub tags: crate::domain::ReturnPathSigner,
+}
+
+impl ReturnPaths {
+    pub fn digest_tag(&self, campaign_id: &str, subscriber_id: &str) -> String {
+        self.tags.digest_tag(campaign_id, subscriber_id)
+    }
+
+    pub fn account_tag(&self, outbox_id: &str) -> String {
+        self.tags.account_tag(outbox_id)
+    }
+
+    pub fn bounce_tag<'a>(&'a self, tag: &'a str) -> BounceTag<'a> {
+        BounceTag {
+            tag,
+            return_path: self.return_path.as_ref(),
+        }
+    }
+}
+
+/// The header that carries a message's tag.
+pub const DELIVERY_HEADER: &str = "X-Broadsheet-Delivery";
+
+impl BounceTag<'_> {
+    /// The envelope sender: the return path with the tag, or `from`.
+    fn sender(&self, from: &Address) -> anyhow::Result<Address> {
+        match self.return_path {
+            Some(path) => Address::new(format!("{}+{}", path.user(), self.tag), path.domain())
+                .context("while tagging the return path"),
+            None => Ok(from.clone()),
+        }
+    }
 }
 
 /// A mailing list's headers (RFC 2369, RFC 8058): which list a message
@@ -70,10 +122,15 @@ pub fn build_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> anyhow::
     let (from, message_id, date) = (envelope.from, envelope.message_id, envelope.date);
     // Given, not worked out again from the headers just written (a tenth
     // of the cost of building a digest, BENCHMARKS.md).
-    let smtp_envelope =
-        lettre::address::Envelope::new(Some(from.email.clone()), vec![to.email.clone()])
-            .context("while building a message's envelope")?;
-    let mut builder = Message::builder().envelope(smtp_envelope);
+    let sender = envelope.bounce.sender(&from.email)?;
+    let smtp_envelope = lettre::address::Envelope::new(Some(sender), vec![to.email.clone()])
+        .context("while building a message's envelope")?;
+    let mut builder = Message::builder()
+        .envelope(smtp_envelope)
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str(DELIVERY_HEADER),
+            envelope.bounce.tag.to_owned(),
+        ));
     for (name, value) in envelope.extra {
         // E-17: refused, not stripped; our own values never hold these.
         anyhow::ensure!(

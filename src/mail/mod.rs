@@ -7,7 +7,10 @@ mod render;
 mod smtp_pool;
 mod transport;
 
-pub use message::{Envelope, ListHeaders, build_message, message_id_domain};
+pub use message::{
+    BounceTag, DELIVERY_HEADER, Envelope, ListHeaders, ReturnPaths, build_message,
+    message_id_domain,
+};
 pub use render::{EmailTemplates, RenderedEmail};
 pub use transport::Transport;
 

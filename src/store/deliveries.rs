@@ -10,7 +10,8 @@ use super::{Backend, Conn, Store};
 /// confirmed, not suppressed (E-24), not paused, and whose latest newsletter
 /// event is `confirmed` (L-02). Checked when recipients are chosen and again
 /// when each delivery is claimed (G-10, E-26).
-const SENDABLE: &str = "s.status = 'confirmed' AND s.suppressed_at IS NULL
+const SENDABLE: &str = "s.status = 'confirmed'
+    AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.subscriber_id = s.id)
     AND COALESCE(p.paused, 0) = 0
     AND (SELECT e.action FROM consent_events e
          WHERE e.subject_kind = 'subscriber' AND e.subject = s.id AND e.purpose = 'newsletter'

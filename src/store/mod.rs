@@ -14,6 +14,7 @@ pub mod campaigns;
 pub mod consent;
 pub mod deliveries;
 pub mod editors;
+pub mod feedback;
 pub mod feeds;
 pub mod import;
 pub mod link_requests;
@@ -25,6 +26,7 @@ pub mod sessions;
 pub mod settings;
 pub mod stats;
 pub mod subscribers;
+pub mod suppressions;
 pub mod tokens;
 
 use std::{str::FromStr, sync::Once, time::Duration};

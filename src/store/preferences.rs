@@ -1,4 +1,4 @@
-//! Readers' digest preferences and the suppression list.
+//! Readers' digest preferences.
 
 use anyhow::Context;
 
@@ -74,34 +74,4 @@ pub async fn known_topics(conn: &mut Conn) -> anyhow::Result<Vec<String>> {
         .fetch_all(&mut *conn)
         .await
         .context("while listing categories")
-}
-
-/// Adds an address hash to the suppression list.
-pub async fn suppress(
-    conn: &mut Conn,
-    email_hash: &str,
-    reason: &str,
-    now: i64,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, $2, $3)
-         ON CONFLICT (email_hash) DO NOTHING",
-    )
-    .bind(email_hash)
-    .bind(reason)
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .context("while suppressing an address")?;
-    Ok(())
-}
-
-/// A fresh double opt-in lifts an erasure's suppression (the reader chose to come back).
-pub async fn lift_erasure(conn: &mut Conn, email_hash: &str) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM suppressions WHERE email_hash = $1 AND reason = 'erased'")
-        .bind(email_hash)
-        .execute(&mut *conn)
-        .await
-        .context("while lifting a suppression")?;
-    Ok(())
 }

@@ -13,7 +13,7 @@ pub struct ReaderCounts {
     pub paused: i64,
     /// Newsletter consent withdrawn.
     pub unsubscribed: i64,
-    /// Never sent to again after a hard bounce.
+    /// On the suppression list (bounces, complaints, editors).
     pub suppressed: i64,
 }
 
@@ -27,7 +27,9 @@ pub async fn reader_counts(pool: &AnyPool) -> anyhow::Result<ReaderCounts> {
            COALESCE(SUM(CASE WHEN latest = 'confirmed' AND paused = 1 THEN 1 ELSE 0 END), 0) AS paused,
            COALESCE(SUM(CASE WHEN latest = 'withdrawn' THEN 1 ELSE 0 END), 0) AS unsubscribed,
            COALESCE(SUM(CASE WHEN suppressed_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS suppressed
-         FROM (SELECT s.status, s.suppressed_at, COALESCE(p.paused, 0) AS paused,
+         FROM (SELECT s.status, COALESCE(p.paused, 0) AS paused,
+                 (SELECT x.created_at FROM suppressions x WHERE x.subscriber_id = s.id)
+                   AS suppressed_at,
                  (SELECT e.action FROM consent_events e
                   WHERE e.subject_kind = 'subscriber' AND e.subject = s.id AND e.purpose = 'newsletter'
                   ORDER BY e.created_at DESC, e.id DESC LIMIT 1) AS latest

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use sqlx::{FromRow, Row};
 
-use super::{Conn, Store};
+use super::Conn;
 use crate::domain::{EmailAddress, SubscriberName};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,7 +291,10 @@ pub async fn list(
         super::articles::like_escape(&search.trim().to_lowercase())
     );
     sqlx::query_as(
-        "SELECT id, email, name, status, created_at, confirmed_at, suppressed_at FROM subscribers
+        "SELECT id, email, name, status, created_at, confirmed_at,
+                (SELECT x.created_at FROM suppressions x WHERE x.subscriber_id = subscribers.id)
+                  AS suppressed_at
+         FROM subscribers
          WHERE email_canonical LIKE $1 ESCAPE '\\' AND ($2 = '' OR status = $2) AND id > $3
          ORDER BY id LIMIT $4",
     )
@@ -302,21 +305,4 @@ pub async fn list(
     .fetch_all(pool)
     .await
     .context("while listing readers")
-}
-
-/// A hard bounce: the reader is never selected or sent to again (E-24).
-pub async fn suppress_subscriber(
-    store: &Store,
-    subscriber_id: &str,
-    now: i64,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE subscribers SET suppressed_at = $1 WHERE id = $2 AND suppressed_at IS NULL",
-    )
-    .bind(now)
-    .bind(subscriber_id)
-    .execute(store.pool())
-    .await
-    .context("while suppressing a reader")?;
-    Ok(())
 }

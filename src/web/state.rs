@@ -15,6 +15,7 @@ use crate::{
     digest::{Digests, Previews},
     domain::LinkSigner,
     editors::{Editors, Tokens},
+    feedback::Feedbacks,
     feeds::Feeds,
     health::Health,
     idempotency::Idempotency,
@@ -52,6 +53,8 @@ pub struct AppState {
     pub idempotency: Idempotency,
     /// The readiness probe and the metrics scrape.
     pub health: Health,
+    /// Bounces and complaints from providers' webhooks.
+    pub feedbacks: Feedbacks,
     pub newsletter_wording: Arc<Wording>,
     /// The current cookie banner; its id is the version every choice records (C-08).
     pub cookie_banner: Arc<Wording>,

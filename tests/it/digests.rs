@@ -234,7 +234,8 @@ async fn digest_refused_at_rcpt(backend: Backend, reply: &'static str) -> (TestA
     (app, outcome)
 }
 
-const SUPPRESSED: &str = "SELECT COUNT(*) FROM subscribers WHERE suppressed_at IS NOT NULL";
+const SUPPRESSED: &str =
+    "SELECT COUNT(*) FROM suppressions WHERE reason = 'hard_bounce' AND subscriber_id IS NOT NULL";
 
 /// Readers who stop qualifying after the campaign is queued, by paths that
 /// leave their pending delivery in place, get nothing: each is checked again
@@ -259,14 +260,24 @@ async fn readers_who_stop_qualifying_after_queueing_are_checked_again_at_claim(b
     // Paused in the preference centre, which leaves pending digests alone.
     app.set_preferences(leaving[0], "daily", &[], true).await;
     // Suppressed as a hard bounce of another message suppresses.
-    let suppressed = app.subscriber_id(leaving[1]).await;
-    broadsheet::store::subscribers::suppress_subscriber(&app.store, &suppressed, now)
-        .await
-        .unwrap();
-    // Erased at their request.
     let key = broadsheet::privacy::suppression_key(&app.store, &app.config)
         .await
         .unwrap();
+    let suppressed = app.subscriber_id(leaving[1]).await;
+    let hash = broadsheet::privacy::suppression_hash(key.as_bytes(), leaving[1]);
+    let entry = broadsheet::store::suppressions::NewSuppression {
+        email_hash: &hash,
+        reason: broadsheet::store::suppressions::Reason::HardBounce,
+        subscriber_id: Some(&suppressed),
+        event_id: None,
+        note: None,
+    };
+    let mut tx = app.store.begin().await.unwrap();
+    broadsheet::store::suppressions::add(&mut tx, &entry, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // Erased at their request.
     let erased = app.subscriber_id(leaving[2]).await;
     let by = broadsheet::audit::Actor::cli();
     assert!(

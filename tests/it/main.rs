@@ -34,6 +34,7 @@ mod digest_articles;
 mod digests;
 mod emailed_links;
 mod faults;
+mod feedback;
 mod feeds;
 mod fuzz_corpus;
 mod hostile;

@@ -1,8 +1,10 @@
 //! The real application on port 0, a fresh database per test (SQLite file,
-//! or a new PostgreSQL database when `BROADSHEET_TEST_POSTGRES_URL` is set),
-//! a recording SMTP server, and an HTTP client with a cookie jar.
+//! or a PostgreSQL schema of its own when `BROADSHEET_TEST_POSTGRES_URL` is
+//! set), a recording SMTP server, and an HTTP client with a cookie jar;
+//! Dovecot for the bounce mailbox (`imap`).
 #![allow(dead_code, unused_imports)]
 
+pub mod imap;
 pub mod relay;
 pub mod smtp;
 
@@ -216,6 +218,7 @@ pub struct TestApp {
     pub worker: Worker,
     pub store: Store,
     pub links: broadsheet::domain::LinkSigner,
+    pub feedbacks: broadsheet::feedback::Feedbacks,
     pub config: Config,
     database: TestDatabase,
     stop: CancellationToken,
@@ -272,6 +275,7 @@ impl TestApp {
         let worker = app.worker();
         let store = app.store();
         let links = app.links();
+        let feedbacks = app.feedbacks();
         let stop = CancellationToken::new();
         let server = tokio::spawn(app.run(Some(listener), role, stop.clone().cancelled_owned()));
         let browser = Browser::new(&base_url);
@@ -283,6 +287,7 @@ impl TestApp {
             worker,
             store,
             links,
+            feedbacks,
             config,
             database,
             stop,

@@ -21,6 +21,8 @@ use tokio_rustls::{
 /// One message as the server received it.
 #[derive(Debug, Clone)]
 pub struct ReceivedMail {
+    /// The envelope sender (MAIL FROM), without its angle brackets.
+    pub from: String,
     pub to: Vec<String>,
     pub data: Vec<u8>,
     /// Whether the message came over TLS (STARTTLS or implicit).
@@ -275,6 +277,7 @@ where
     let (read, mut write) = tokio::io::split(stream);
     let mut lines = BufReader::new(read);
     let mut recipients = Vec::new();
+    let mut sender = String::new();
     let mut user: Option<String> = None;
     let offers_starttls = matches!(stage, Stage::Greet { starttls: true });
     if let Stage::Greet { .. } = stage {
@@ -336,6 +339,15 @@ where
             return None;
         } else if command.starts_with("HELO") || command.starts_with("MAIL FROM") {
             recipients.clear();
+            if command.starts_with("MAIL FROM") {
+                // The original line: the command was upper-cased.
+                let path = line.trim_end()[10..].trim();
+                let path = path.split_whitespace().next().unwrap_or("");
+                sender = path
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned();
+            }
             "250 OK\r\n".into()
         } else if command.starts_with("RCPT TO") {
             let address = command[8..].trim().to_ascii_lowercase();
@@ -405,6 +417,7 @@ where
             let delay = shared.lock().expect("lock").data_delay;
             tokio::time::sleep(delay).await;
             shared.lock().expect("lock").received.push(ReceivedMail {
+                from: sender.clone(),
                 to: std::mem::take(&mut recipients),
                 data,
                 tls: secure,
