@@ -17,7 +17,7 @@ use crate::{
     digest::{Composer, DigestSettings, Previews},
     domain::{LinkSigner, ReturnPathSigner},
     feedback::BounceMailbox,
-    mail::{EmailTemplates, ReturnPaths, Transport},
+    mail::{EmailTemplates, ProviderTags, ReturnPaths, Transport},
     store::{self, Store},
     web::{AppState, Csrf, GuessThrottle, InFlight, Pages, WebSettings},
 };
@@ -122,6 +122,10 @@ fn load_mail(config: &Config, keys: &Keys) -> anyhow::Result<MailParts> {
     let return_paths = ReturnPaths {
         return_path: config.bounces.return_path.clone(),
         tags: ReturnPathSigner::new(keys.link.as_bytes()),
+        providers: ProviderTags {
+            postmark: !config.webhooks.postmark_password.is_empty(),
+            sendgrid: !config.webhooks.sendgrid_public_key.trim().is_empty(),
+        },
     };
     let digests = DigestSettings {
         from: config.digest.from.clone().unwrap_or_else(|| from.clone()),
@@ -247,6 +251,7 @@ fn web_state(
         idempotency: services.idempotency,
         health: services.health,
         feedbacks: services.feedbacks,
+        webhooks: services.webhooks,
         newsletter_wording: Arc::new(wordings.newsletter),
         cookie_banner: Arc::new(wordings.cookie_banner),
         email_request_limiter,

@@ -15,7 +15,7 @@ use crate::{
     domain::ReturnPathSigner,
     editors::{Editors, Tokens},
     emails::Emails,
-    feedback::{Feedbacks, SoftRule},
+    feedback::{Feedbacks, SoftRule, Webhooks},
     feeds::Feeds,
     health::Health,
     idempotency::Idempotency,
@@ -46,6 +46,7 @@ pub(super) struct Services {
     pub(super) idempotency: Idempotency,
     pub(super) health: Health,
     pub(super) feedbacks: Feedbacks,
+    pub(super) webhooks: Webhooks,
 }
 
 /// Readers' accounts and signup, and the limit on sign-in attempts.
@@ -81,6 +82,12 @@ impl Services {
         let (s, c) = (store, clock);
         let suppression_key = suppression_key.as_bytes();
         let schedules = config.digest.schedules.clone();
+        let soft = SoftRule {
+            limit: config.bounces.soft_limit,
+            window: config.bounces.soft_window,
+        };
+        let feedbacks = Feedbacks::new(s.clone(), c.clone(), tags, suppression_key, soft);
+        let webhooks = Webhooks::new(&config.webhooks, s.clone(), c.clone(), feedbacks.clone())?;
         Ok(Self {
             editors,
             accounts: people.accounts,
@@ -102,16 +109,8 @@ impl Services {
             stats: Stats::new(s.clone(), c.clone()),
             idempotency: Idempotency::new(s.clone(), c.clone(), config.server.request_timeout),
             health: Health::new(s.clone()),
-            feedbacks: Feedbacks::new(
-                s.clone(),
-                c.clone(),
-                tags,
-                suppression_key,
-                SoftRule {
-                    limit: config.bounces.soft_limit,
-                    window: config.bounces.soft_window,
-                },
-            ),
+            feedbacks,
+            webhooks,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! shapes) or from a sending provider's webhook (`webhooks`). Each source
 //! turns what it received into [`Feedback`], the one shape the policy acts on.
 
+mod intake;
 mod mailbox;
 mod policy;
 pub mod report;
@@ -12,6 +13,7 @@ mod suppressions;
 pub mod webhooks;
 
 pub use crate::domain::{Feedback, Kind, Source};
+pub use intake::{Provider, Received, WebhookError, WebhookRequest, Webhooks};
 pub use mailbox::{BounceMailbox, MailboxRead};
 pub use policy::{Applied, Feedbacks, SoftRule};
 pub use suppressions::{PAGE as SUPPRESSIONS_PAGE, Refused as SuppressionRefused, Suppressions};

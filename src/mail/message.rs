@@ -40,7 +40,20 @@ pub struct BounceTag<'a> {
     pub tag: &'a str,
     /// `bounces.return_path`; `None` sends from the From address, untagged.
     pub return_path: Option<&'a Address>,
+    pub providers: ProviderTags,
 }
+
+/// Relays whose webhooks report bounces: each is asked, in its own SMTP
+/// header, to quote the tag back in its events (Postmark's metadata,
+/// SendGrid's unique arguments), since they replace the return path.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProviderTags {
+    pub postmark: bool,
+    pub sendgrid: bool,
+}
+
+/// The name the tag has in providers' metadata (`feedback::webhooks`).
+pub const PROVIDER_TAG_NAME: &str = "broadsheet_delivery";
 
 /// How messages are tagged: the configured return path and the signer of
 /// tags, shared by account mail and digests.
@@ -48,6 +61,7 @@ pub struct BounceTag<'a> {
 pub struct ReturnPaths {
     pub return_path: Option<Address>,
     pub tags: crate::domain::ReturnPathSigner,
+    pub providers: ProviderTags,
 }
 
 impl ReturnPaths {
@@ -63,6 +77,7 @@ impl ReturnPaths {
         BounceTag {
             tag,
             return_path: self.return_path.as_ref(),
+            providers: self.providers,
         }
     }
 }
@@ -71,6 +86,23 @@ impl ReturnPaths {
 pub const DELIVERY_HEADER: &str = "X-Broadsheet-Delivery";
 
 impl BounceTag<'_> {
+    /// The headers that carry the tag: ours, and those of the providers
+    /// whose webhooks are configured. The tag is hex: no quoting needed.
+    fn headers(&self) -> impl Iterator<Item = (&'static str, String)> {
+        let tag = self.tag;
+        let postmark = self
+            .providers
+            .postmark
+            .then(|| ("X-PM-Metadata-broadsheet_delivery", tag.to_owned()));
+        let sendgrid = self.providers.sendgrid.then(|| {
+            let args = format!(r#"{{"unique_args":{{"{PROVIDER_TAG_NAME}":"{tag}"}}}}"#);
+            ("X-SMTPAPI", args)
+        });
+        std::iter::once((DELIVERY_HEADER, tag.to_owned()))
+            .chain(postmark)
+            .chain(sendgrid)
+    }
+
     /// The envelope sender: the return path with the tag, or `from`.
     fn sender(&self, from: &Address) -> anyhow::Result<Address> {
         match self.return_path {
@@ -125,12 +157,13 @@ pub fn build_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> anyhow::
     let sender = envelope.bounce.sender(&from.email)?;
     let smtp_envelope = lettre::address::Envelope::new(Some(sender), vec![to.email.clone()])
         .context("while building a message's envelope")?;
-    let mut builder = Message::builder()
-        .envelope(smtp_envelope)
-        .raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str(DELIVERY_HEADER),
-            envelope.bounce.tag.to_owned(),
+    let mut builder = Message::builder().envelope(smtp_envelope);
+    for (name, value) in envelope.bounce.headers() {
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str(name),
+            value,
         ));
+    }
     for (name, value) in envelope.extra {
         // E-17: refused, not stripped; our own values never hold these.
         anyhow::ensure!(

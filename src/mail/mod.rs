@@ -8,8 +8,8 @@ mod smtp_pool;
 mod transport;
 
 pub use message::{
-    BounceTag, DELIVERY_HEADER, Envelope, ListHeaders, ReturnPaths, build_message,
-    message_id_domain,
+    BounceTag, DELIVERY_HEADER, Envelope, ListHeaders, PROVIDER_TAG_NAME, ProviderTags,
+    ReturnPaths, build_message, message_id_domain,
 };
 pub use render::{EmailTemplates, RenderedEmail};
 pub use transport::Transport;

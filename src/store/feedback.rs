@@ -218,3 +218,58 @@ pub async fn claim_mailbox_poll(store: &super::Store, slot: i64, now: i64) -> an
     tx.commit().await?;
     Ok(claimed.rows_affected() == 1)
 }
+
+/// Records a webhook's replay token; false if it was seen before (a
+/// replay). Tokens older than `forget_before` are let go.
+pub async fn first_use_of_token(
+    store: &super::Store,
+    token: &str,
+    now: i64,
+    forget_before: i64,
+) -> anyhow::Result<bool> {
+    let mut tx = store.begin().await?;
+    sqlx::query("DELETE FROM webhook_replays WHERE received_at < $1")
+        .bind(forget_before)
+        .execute(&mut *tx)
+        .await
+        .context("while forgetting old webhook tokens")?;
+    let first = sqlx::query(
+        "INSERT INTO webhook_replays (token, received_at) VALUES ($1, $2)
+         ON CONFLICT (token) DO NOTHING",
+    )
+    .bind(token)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .context("while recording a webhook token")?;
+    tx.commit().await?;
+    Ok(first.rows_affected() == 1)
+}
+
+/// A signing certificate fetched before, as PEM.
+pub async fn certificate(store: &super::Store, url: &str) -> anyhow::Result<Option<String>> {
+    sqlx::query_scalar("SELECT pem FROM webhook_certificates WHERE url = $1")
+        .bind(url)
+        .fetch_optional(store.pool())
+        .await
+        .context("while reading a signing certificate")
+}
+
+pub async fn save_certificate(
+    store: &super::Store,
+    url: &str,
+    pem: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO webhook_certificates (url, pem, fetched_at) VALUES ($1, $2, $3)
+         ON CONFLICT (url) DO NOTHING",
+    )
+    .bind(url)
+    .bind(pem)
+    .bind(now)
+    .execute(store.pool())
+    .await
+    .context("while keeping a signing certificate")?;
+    Ok(())
+}

@@ -23,6 +23,7 @@ mod settings;
 mod signup;
 mod state;
 mod static_files;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -67,7 +68,8 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(public_pages(&state))
         .merge(admin::routes(state.clone()))
-        .merge(api::routes(state.clone()));
+        .merge(api::routes(state.clone()))
+        .merge(webhooks::routes());
     if state.settings.metrics_on_site {
         router = router.route("/metrics", get(guarded_metrics));
     }

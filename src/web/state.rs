@@ -15,7 +15,7 @@ use crate::{
     digest::{Digests, Previews},
     domain::LinkSigner,
     editors::{Editors, Tokens},
-    feedback::Feedbacks,
+    feedback::{Feedbacks, Webhooks},
     feeds::Feeds,
     health::Health,
     idempotency::Idempotency,
@@ -53,8 +53,9 @@ pub struct AppState {
     pub idempotency: Idempotency,
     /// The readiness probe and the metrics scrape.
     pub health: Health,
-    /// Bounces and complaints from providers' webhooks.
+    /// Bounces and complaints, and providers' webhooks that bring them.
     pub feedbacks: Feedbacks,
+    pub webhooks: Webhooks,
     pub newsletter_wording: Arc<Wording>,
     /// The current cookie banner; its id is the version every choice records (C-08).
     pub cookie_banner: Arc<Wording>,

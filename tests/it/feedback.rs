@@ -18,7 +18,7 @@ storage_tests!(
 
 const RETURN_PATH: &str = "bounces@lordspress.test";
 
-async fn app_with_return_path(backend: Backend) -> TestApp {
+pub(crate) async fn app_with_return_path(backend: Backend) -> TestApp {
     TestApp::spawn_with(backend, broadsheet::app::Role::Web, |config| {
         config.bounces.return_path = Some(RETURN_PATH.parse().unwrap());
     })
@@ -27,7 +27,7 @@ async fn app_with_return_path(backend: Backend) -> TestApp {
 
 /// A new article an hour old, then "send now": one more digest to every
 /// digest reader, delivered.
-async fn one_more_digest(app: &TestApp, slug: &str) {
+pub(crate) async fn one_more_digest(app: &TestApp, slug: &str) {
     let published = (app.clock.now() - chrono::Duration::hours(1)).to_rfc3339();
     app.import_article(&format!(
         "+++\ntitle = \"Story {slug}\"\nslug = \"{slug}\"\npublished_at = \"{published}\"\n+++\nBody.\n"
@@ -38,7 +38,7 @@ async fn one_more_digest(app: &TestApp, slug: &str) {
 }
 
 /// The tags of the digests `address` received, oldest first.
-fn digest_tags(app: &TestApp, address: &str) -> Vec<String> {
+pub(crate) fn digest_tags(app: &TestApp, address: &str) -> Vec<String> {
     let wanted = format!("<{address}>");
     app.received()
         .iter()
@@ -61,7 +61,7 @@ fn report(kind: Kind, source: Source, tag: Option<&str>, status: &str) -> Feedba
     }
 }
 
-async fn suppressed(app: &TestApp, address: &str) -> Option<String> {
+pub(crate) async fn suppressed(app: &TestApp, address: &str) -> Option<String> {
     let id = app.subscriber_id(address).await;
     app.text(&format!(
         "SELECT MAX(reason) FROM suppressions WHERE subscriber_id = '{id}'"
@@ -214,7 +214,7 @@ async fn a_mailbox_report_without_a_valid_tag_touches_no_one(backend: Backend) {
 
 /// A delivery status notification as Postfix writes one, for the message
 /// tagged `tag` to `recipient`.
-fn dsn(tag: &str, recipient: &str, message_id: &str) -> Vec<u8> {
+pub(crate) fn dsn(tag: &str, recipient: &str, message_id: &str) -> Vec<u8> {
     format!(
         "Return-Path: <>\r\n\
          From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n\

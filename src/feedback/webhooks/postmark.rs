@@ -17,7 +17,7 @@ use crate::feedback::{Feedback, Kind, Source};
 
 /// The metadata key (`Metadata`) a message is sent with to name its
 /// delivery; Postmark echoes a message's metadata in its webhooks.
-pub const DELIVERY_METADATA: &str = "broadsheet_delivery";
+pub const DELIVERY_METADATA: &str = crate::mail::PROVIDER_TAG_NAME;
 
 /// Checks an `Authorization: Basic` header against the credentials
 /// configured in the webhook's URL. An empty expected password refuses all.

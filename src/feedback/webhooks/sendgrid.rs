@@ -24,7 +24,7 @@ pub const MAX_SKEW: TimeDelta = TimeDelta::minutes(5);
 
 /// The custom argument (`custom_args`) a message is sent with to name its
 /// delivery; SendGrid echoes custom arguments as fields of each event.
-pub const DELIVERY_ARG: &str = "broadsheet_delivery";
+pub const DELIVERY_ARG: &str = crate::mail::PROVIDER_TAG_NAME;
 
 /// The DER header of a SubjectPublicKeyInfo holding an uncompressed P-256
 /// point: SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING

@@ -1,0 +1,278 @@
+//! Providers' webhooks as the site receives them (`POST /webhooks/{provider}`):
+//! each request is proven to come from its provider (`webhooks`), its
+//! reports go through the one policy, and what a provider cannot prove
+//! by itself is kept here: Mailgun's tokens, so a replayed request is
+//! refused, and SNS's signing certificates, fetched over HTTPS from an SNS
+//! host only and shared by every instance through the database.
+
+use std::{str::FromStr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use tokio_rustls::rustls::pki_types::{CertificateDer, pem::PemObject};
+
+use super::{
+    Applied, Feedback, Feedbacks,
+    webhooks::{Refused, mailgun, postmark, sendgrid, ses, sns},
+};
+use crate::{
+    clock::Clock,
+    config::{Secret, WebhooksConfig},
+    store::{self, Store},
+};
+
+/// The providers with a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    Ses,
+    Postmark,
+    Mailgun,
+    Sendgrid,
+}
+
+impl FromStr for Provider {
+    type Err = ();
+    fn from_str(name: &str) -> Result<Self, ()> {
+        match name {
+            "ses" => Ok(Self::Ses),
+            "postmark" => Ok(Self::Postmark),
+            "mailgun" => Ok(Self::Mailgun),
+            "sendgrid" => Ok(Self::Sendgrid),
+            _ => Err(()),
+        }
+    }
+}
+
+/// What of a request the providers' checks read.
+pub struct WebhookRequest<'a> {
+    pub authorization: Option<&'a str>,
+    /// SendGrid's `X-Twilio-Email-Event-Webhook-Signature` and `-Timestamp`.
+    pub sendgrid_signature: Option<&'a str>,
+    pub sendgrid_timestamp: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The provider is not set up in `[webhooks]`: answered as if the
+    /// route did not exist.
+    #[error("this provider's webhook is not configured")]
+    NotConfigured,
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// Reports in an accepted request, and how many were new.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Received {
+    pub reports: usize,
+    pub stored: usize,
+}
+
+/// `[webhooks]`, checked once as the service starts.
+struct Settings {
+    ses_topics: Vec<String>,
+    postmark: Option<(String, Secret)>,
+    mailgun_key: Option<Secret>,
+    sendgrid_key: Option<sendgrid::VerificationKey>,
+}
+
+/// The largest SNS certificate taken: a certificate is 2 KiB or so.
+const MAX_CERTIFICATE_BYTES: usize = 64 * 1024;
+/// Mailgun's tokens are kept this long: older requests are stale anyway.
+const REPLAY_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Clone)]
+pub struct Webhooks {
+    settings: Arc<Settings>,
+    store: Store,
+    clock: Clock,
+    feedbacks: Feedbacks,
+    http: reqwest::Client,
+}
+
+impl Webhooks {
+    /// Fails on a SendGrid key that is not one.
+    pub fn new(
+        config: &WebhooksConfig,
+        store: Store,
+        clock: Clock,
+        feedbacks: Feedbacks,
+    ) -> anyhow::Result<Self> {
+        let sendgrid_key = match config.sendgrid_public_key.trim() {
+            "" => None,
+            key => Some(
+                sendgrid::VerificationKey::from_base64(key)
+                    .map_err(|e| anyhow::anyhow!("webhooks.sendgrid_public_key: {e}"))?,
+            ),
+        };
+        let postmark = (!config.postmark_password.is_empty()).then(|| {
+            (
+                config.postmark_username.clone(),
+                config.postmark_password.clone(),
+            )
+        });
+        let mailgun_key =
+            (!config.mailgun_signing_key.is_empty()).then(|| config.mailgun_signing_key.clone());
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("cannot build the webhooks' HTTP client")?;
+        let settings = Settings {
+            ses_topics: config.ses_topics.clone(),
+            postmark,
+            mailgun_key,
+            sendgrid_key,
+        };
+        Ok(Self {
+            settings: Arc::new(settings),
+            store,
+            clock,
+            feedbacks,
+            http,
+        })
+    }
+
+    /// Checks a request from `provider` and applies what it reports.
+    pub async fn receive(
+        &self,
+        provider: Provider,
+        request: &WebhookRequest<'_>,
+    ) -> Result<Received, WebhookError> {
+        let reports = match provider {
+            Provider::Mailgun => self.mailgun(request).await?,
+            Provider::Sendgrid => self.sendgrid(request)?,
+            Provider::Postmark => self.postmark(request)?,
+            Provider::Ses => self.ses(request).await?,
+        };
+        let mut received = Received {
+            reports: reports.len(),
+            stored: 0,
+        };
+        for report in &reports {
+            if let Applied::Stored { .. } = self.feedbacks.apply(report).await? {
+                received.stored += 1;
+            }
+        }
+        Ok(received)
+    }
+
+    async fn mailgun(&self, request: &WebhookRequest<'_>) -> Result<Vec<Feedback>, WebhookError> {
+        let key = self
+            .settings
+            .mailgun_key
+            .as_ref()
+            .ok_or(WebhookError::NotConfigured)?;
+        let body: serde_json::Value = serde_json::from_slice(request.body)
+            .map_err(|e| Refused::Malformed(format!("not JSON: {e}")))?;
+        let now = self.clock.now();
+        let token = mailgun::verify(&body, key.expose().as_bytes(), now)?;
+        let now_ms = now.timestamp_millis();
+        let forget = now_ms - REPLAY_WINDOW_MS;
+        if !store::feedback::first_use_of_token(&self.store, &token.0, now_ms, forget).await? {
+            return Err(Refused::BadSignature.into());
+        }
+        Ok(mailgun::parse(&body["event-data"]))
+    }
+
+    fn sendgrid(&self, request: &WebhookRequest<'_>) -> Result<Vec<Feedback>, WebhookError> {
+        let key = self
+            .settings
+            .sendgrid_key
+            .as_ref()
+            .ok_or(WebhookError::NotConfigured)?;
+        let (signature, timestamp) = (request.sendgrid_signature, request.sendgrid_timestamp);
+        sendgrid::verify(key, signature, timestamp, request.body, self.clock.now())?;
+        Ok(sendgrid::parse(request.body)?)
+    }
+
+    fn postmark(&self, request: &WebhookRequest<'_>) -> Result<Vec<Feedback>, WebhookError> {
+        let (user, password) = self
+            .settings
+            .postmark
+            .as_ref()
+            .ok_or(WebhookError::NotConfigured)?;
+        postmark::verify(user, password.expose(), request.authorization)?;
+        Ok(postmark::parse(request.body)?)
+    }
+
+    async fn ses(&self, request: &WebhookRequest<'_>) -> Result<Vec<Feedback>, WebhookError> {
+        if self.settings.ses_topics.is_empty() {
+            return Err(WebhookError::NotConfigured);
+        }
+        let envelope = sns::parse(request.body)?;
+        // Checked before anything is fetched: no URL of a stranger's is visited.
+        if !self.settings.ses_topics.contains(&envelope.topic_arn) {
+            return Err(Refused::UnknownTopic.into());
+        }
+        if !sns::certificate_url_allowed(&envelope.signing_cert_url) {
+            return Err(Refused::UntrustedUrl.into());
+        }
+        let certificate = self.certificate(&envelope.signing_cert_url).await?;
+        sns::verify(
+            &envelope,
+            &certificate,
+            &self.settings.ses_topics,
+            self.clock.now(),
+        )?;
+        match envelope.kind {
+            sns::MessageType::Notification => Ok(ses::parse_notification(&envelope.message)?),
+            sns::MessageType::SubscriptionConfirmation => {
+                self.confirm_subscription(&envelope);
+                Ok(Vec::new())
+            }
+            sns::MessageType::UnsubscribeConfirmation => Ok(Vec::new()),
+        }
+    }
+
+    /// Visits the confirmation URL (an SNS host, checked with the
+    /// signature) in the background: SNS waits for our answer, not for it.
+    fn confirm_subscription(&self, envelope: &sns::Envelope) {
+        let Some(url) = envelope.subscribe_url.clone() else {
+            return;
+        };
+        let (http, topic) = (self.http.clone(), envelope.topic_arn.clone());
+        tokio::spawn(async move {
+            match http
+                .get(&url)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+            {
+                Ok(_) => tracing::info!(%topic, "SNS subscription confirmed"),
+                Err(error) => {
+                    tracing::warn!(%topic, %error, "the SNS subscription could not be confirmed")
+                }
+            }
+        });
+    }
+
+    /// The DER of the certificate at `url` (already checked to be an SNS
+    /// host's): from the database if an instance fetched it before.
+    async fn certificate(&self, url: &str) -> anyhow::Result<Vec<u8>> {
+        let pem = match store::feedback::certificate(&self.store, url).await? {
+            Some(pem) => pem,
+            None => {
+                let pem = self.fetch_certificate(url).await?;
+                let now = self.clock.now_ms();
+                store::feedback::save_certificate(&self.store, url, &pem, now).await?;
+                pem
+            }
+        };
+        let der = CertificateDer::from_pem_slice(pem.as_bytes())
+            .with_context(|| format!("the certificate at {url} is not PEM"))?;
+        Ok(der.to_vec())
+    }
+
+    async fn fetch_certificate(&self, url: &str) -> anyhow::Result<String> {
+        let response = self.http.get(url).send().await?.error_for_status()?;
+        let body = response.bytes().await?;
+        anyhow::ensure!(
+            body.len() <= MAX_CERTIFICATE_BYTES,
+            "the certificate at {url} is too large"
+        );
+        String::from_utf8(body.to_vec()).context("the SNS certificate is not text")
+    }
+}
