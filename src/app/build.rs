@@ -247,6 +247,7 @@ fn web_state(
         idempotency: services.idempotency,
         health: services.health,
         feedbacks: services.feedbacks,
+        suppressions: services.suppressions,
         newsletter_wording: Arc::new(wordings.newsletter),
         cookie_banner: Arc::new(wordings.cookie_banner),
         email_request_limiter,

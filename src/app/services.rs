@@ -15,7 +15,7 @@ use crate::{
     domain::ReturnPathSigner,
     editors::{Editors, Tokens},
     emails::Emails,
-    feedback::{Feedbacks, SoftRule},
+    feedback::{Feedbacks, SoftRule, Suppressions},
     feeds::Feeds,
     health::Health,
     idempotency::Idempotency,
@@ -46,6 +46,7 @@ pub(super) struct Services {
     pub(super) idempotency: Idempotency,
     pub(super) health: Health,
     pub(super) feedbacks: Feedbacks,
+    pub(super) suppressions: Suppressions,
 }
 
 /// Readers' accounts and signup, and the limit on sign-in attempts.
@@ -112,6 +113,7 @@ impl Services {
                     window: config.bounces.soft_window,
                 },
             ),
+            suppressions: Suppressions::new(s.clone(), c.clone(), suppression_key),
         })
     }
 }

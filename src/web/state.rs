@@ -15,7 +15,7 @@ use crate::{
     digest::{Digests, Previews},
     domain::LinkSigner,
     editors::{Editors, Tokens},
-    feedback::Feedbacks,
+    feedback::{Feedbacks, Suppressions},
     feeds::Feeds,
     health::Health,
     idempotency::Idempotency,
@@ -55,6 +55,8 @@ pub struct AppState {
     pub health: Health,
     /// Bounces and complaints from providers' webhooks.
     pub feedbacks: Feedbacks,
+    /// The suppression list as admins manage it, each change audited.
+    pub suppressions: Suppressions,
     pub newsletter_wording: Arc<Wording>,
     /// The current cookie banner; its id is the version every choice records (C-08).
     pub cookie_banner: Arc<Wording>,

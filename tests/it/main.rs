@@ -42,3 +42,4 @@ mod import;
 mod privacy;
 mod signup;
 mod smtp_tls;
+mod suppressions;
