@@ -252,6 +252,7 @@ fn web_state(
         health: services.health,
         feedbacks: services.feedbacks,
         webhooks: services.webhooks,
+        suppressions: services.suppressions,
         newsletter_wording: Arc::new(wordings.newsletter),
         cookie_banner: Arc::new(wordings.cookie_banner),
         email_request_limiter,

@@ -15,7 +15,7 @@ use crate::{
     domain::ReturnPathSigner,
     editors::{Editors, Tokens},
     emails::Emails,
-    feedback::{Feedbacks, SoftRule, Webhooks},
+    feedback::{Feedbacks, SoftRule, Suppressions, Webhooks},
     feeds::Feeds,
     health::Health,
     idempotency::Idempotency,
@@ -47,6 +47,7 @@ pub(super) struct Services {
     pub(super) health: Health,
     pub(super) feedbacks: Feedbacks,
     pub(super) webhooks: Webhooks,
+    pub(super) suppressions: Suppressions,
 }
 
 /// Readers' accounts and signup, and the limit on sign-in attempts.
@@ -111,6 +112,7 @@ impl Services {
             health: Health::new(s.clone()),
             feedbacks,
             webhooks,
+            suppressions: Suppressions::new(s.clone(), c.clone(), suppression_key),
         })
     }
 }

@@ -13,7 +13,11 @@ mod suppressions;
 pub mod webhooks;
 
 pub use crate::domain::{Feedback, Kind, Source};
+pub use crate::store::suppressions::SuppressionRow;
 pub use intake::{Provider, Received, WebhookError, WebhookRequest, Webhooks};
 pub use mailbox::{BounceMailbox, MailboxRead};
 pub use policy::{Applied, Feedbacks, SoftRule};
-pub use suppressions::{PAGE as SUPPRESSIONS_PAGE, Refused as SuppressionRefused, Suppressions};
+pub use suppressions::{
+    NOTE_CHARS as SUPPRESSION_NOTE_CHARS, PAGE as SUPPRESSIONS_PAGE, Refused as SuppressionRefused,
+    Suppressions,
+};

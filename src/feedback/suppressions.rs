@@ -26,6 +26,8 @@ pub enum Refused {
     NotListed,
     #[error("an erased reader's address stays suppressed until they sign up again")]
     Erased,
+    #[error("a note has at most 500 characters")]
+    NoteTooLong,
 }
 
 #[derive(Clone)]
@@ -37,6 +39,10 @@ pub struct Suppressions {
 
 /// Entries per page.
 pub const PAGE: i64 = 50;
+
+/// The longest note kept: it goes into the audit log too, and a reason
+/// needs a sentence, not a document.
+pub const NOTE_CHARS: usize = 500;
 
 impl Suppressions {
     pub fn new(store: Store, clock: Clock, suppression_key: &[u8]) -> Self {
@@ -78,6 +84,10 @@ impl Suppressions {
             Ok(hash) => hash,
             Err(refused) => return Ok(Err(refused)),
         };
+        let note = note.trim();
+        if note.chars().count() > NOTE_CHARS {
+            return Ok(Err(Refused::NoteTooLong));
+        }
         let now = self.clock.now_ms();
         let mut tx = self.store.begin().await?;
         let canonical = EmailAddress::parse(address).map(|a| a.canonical().to_owned());
@@ -85,7 +95,6 @@ impl Suppressions {
             Ok(canonical) => store::subscribers::find_id_by_email(&mut tx, canonical).await?,
             Err(_) => None,
         };
-        let note = note.trim();
         let entry = NewSuppression {
             email_hash: &hash,
             reason: Reason::Manual,

@@ -16,12 +16,14 @@ use crate::{
     config::PrivacyConfig,
     consent,
     store::{
-        self, Store, consent::EventWithText, outbox::EmailRecord, sessions::SessionRecord,
-        subscribers::Profile,
+        self, Store, consent::EventWithText, feedback::EventRow, outbox::EmailRecord,
+        sessions::SessionRecord, subscribers::Profile, suppressions::SuppressionRow,
     },
 };
 
-/// The export schema's name; bump it when the shape changes.
+/// The export schema's name; bump it when a field changes meaning or goes
+/// away. New fields keep it: readers of an export ignore what they do not
+/// know (docs/export.md).
 pub const EXPORT_SCHEMA: &str = "broadsheet.export.v1";
 
 /// A reader's own data rights, over the store, the clock and the
@@ -76,6 +78,8 @@ pub async fn export(
     let events = store::consent::events_of(&mut conn, subscriber_id).await?;
     let emails = store::outbox::history(&mut conn, subscriber_id).await?;
     let sessions = store::sessions::list(&mut conn, subscriber_id).await?;
+    let reports = store::feedback::of_subscriber(&mut conn, subscriber_id).await?;
+    let suppression = store::suppressions::of_subscriber(&mut conn, subscriber_id).await?;
     Ok(Some(json!({
         "schema": EXPORT_SCHEMA,
         "exported_at": rfc3339(clock.now_ms()),
@@ -88,6 +92,8 @@ pub async fn export(
         },
         "emails": emails.iter().map(email_json).collect::<Vec<_>>(),
         "sessions": sessions.iter().map(session_json).collect::<Vec<_>>(),
+        "delivery_reports": reports.iter().map(report_json).collect::<Vec<_>>(),
+        "suppression": suppression.as_ref().map(suppression_json),
     })))
 }
 
@@ -146,6 +152,29 @@ fn session_json(s: &SessionRecord) -> Value {
         "signed_in_at": rfc3339(s.created_at),
         "last_seen_at": rfc3339(s.last_seen_at),
         "expires_at": rfc3339(s.expires_at),
+    })
+}
+
+/// A bounce or complaint reported about mail to the reader.
+fn report_json(r: &EventRow) -> Value {
+    json!({
+        "source": r.source,
+        "kind": r.kind,
+        "status": r.status,
+        "detail": r.detail,
+        "occurred_at": rfc3339(r.occurred_at),
+        "received_at": rfc3339(r.received_at),
+        "campaign_id": r.campaign_id,
+    })
+}
+
+/// Why, and since when, the reader is no longer mailed. An editor's note
+/// is about the reader, so it is theirs to see (GDPR Art. 15).
+fn suppression_json(s: &SuppressionRow) -> Value {
+    json!({
+        "reason": s.reason,
+        "created_at": rfc3339(s.created_at),
+        "note": s.note,
     })
 }
 

@@ -131,7 +131,7 @@ pub async fn of_subscriber(
 }
 
 /// Readers still marked the old way (`subscribers.suppressed_at`), with
-/// their addresses, for [`crate::privacy::move_legacy_suppressions`].
+/// their addresses, for `privacy::move_legacy_suppressions`.
 pub async fn legacy(conn: &mut Conn) -> anyhow::Result<Vec<(String, String, i64)>> {
     sqlx::query_as(
         "SELECT id, email_canonical, suppressed_at FROM subscribers WHERE suppressed_at IS NOT NULL",

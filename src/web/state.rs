@@ -15,7 +15,7 @@ use crate::{
     digest::{Digests, Previews},
     domain::LinkSigner,
     editors::{Editors, Tokens},
-    feedback::{Feedbacks, Webhooks},
+    feedback::{Feedbacks, Suppressions, Webhooks},
     feeds::Feeds,
     health::Health,
     idempotency::Idempotency,
@@ -56,6 +56,8 @@ pub struct AppState {
     /// Bounces and complaints, and providers' webhooks that bring them.
     pub feedbacks: Feedbacks,
     pub webhooks: Webhooks,
+    /// The suppression list as admins manage it, each change audited.
+    pub suppressions: Suppressions,
     pub newsletter_wording: Arc<Wording>,
     /// The current cookie banner; its id is the version every choice records (C-08).
     pub cookie_banner: Arc<Wording>,

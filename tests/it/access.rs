@@ -114,6 +114,9 @@ const ROUTES: &[(&str, &str, Guard)] = &[
     ("GET", "/admin/tokens", Admin),
     ("POST", "/admin/tokens", Admin),
     ("POST", "/admin/tokens/revoke", Admin),
+    ("GET", "/admin/suppressions", Admin),
+    ("POST", "/admin/suppressions", Admin),
+    ("POST", "/admin/suppressions/remove", Admin),
 ];
 
 /// The routes the files of `src/web/` and `src/web/admin/` declare (each

@@ -68,6 +68,8 @@ async fn every_documented_route_refuses_callers_without_a_live_token(backend: Ba
         "/api/v1/subscribers/{id}/consents",
         "/api/v1/subscribers/{id}/export",
         "/api/v1/stats",
+        "/api/v1/suppressions",
+        "/api/v1/suppressions/{address}",
     ] {
         assert!(paths.contains_key(expected), "{expected} is documented");
     }

@@ -42,4 +42,5 @@ mod import;
 mod privacy;
 mod signup;
 mod smtp_tls;
+mod suppressions;
 mod webhooks;

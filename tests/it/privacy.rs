@@ -395,6 +395,8 @@ async fn the_export_holds_everything_and_no_secret(backend: Backend) {
         .collect();
     assert_eq!(templates, ["confirm", "credentials", "password_set"]);
     assert_eq!(data["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(data["delivery_reports"], serde_json::json!([]));
+    assert!(data["suppression"].is_null(), "not suppressed");
     for secret in [
         "$argon2",
         "password_hash",

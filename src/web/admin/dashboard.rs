@@ -1,5 +1,6 @@
 //! The console's first page: readers by state, 90 days of signups and
-//! unsubscribes as an inline SVG chart, and the last campaigns.
+//! unsubscribes as an inline SVG chart, 30 days of bounce and complaint
+//! rates against the providers' limits, and the last campaigns.
 
 use axum::{extract::State, response::Response};
 
@@ -11,8 +12,13 @@ use crate::{
 
 const CHART_DAYS: i64 = 90;
 
+/// Mailbox providers judge a sender on the last 30 days or so (Gmail's
+/// Postmaster Tools, Yahoo's sender hub).
+const RATE_DAYS: i64 = 30;
+
 pub async fn page(State(state): State<AppState>, console: Console) -> Result<Response, AppError> {
     let stats = state.stats.collect(CHART_DAYS).await?;
+    let rates = state.stats.deliverability(RATE_DAYS).await?;
     let campaigns = state.digests.recent(5).await?;
     let chart = Chart::of(&stats.days);
     let (signups, unsubscribes) = stats
@@ -28,6 +34,8 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Result<Res
             signups,
             unsubscribes,
             days => CHART_DAYS,
+            rates,
+            rate_days => RATE_DAYS,
             campaigns,
         },
     )

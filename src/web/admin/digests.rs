@@ -197,10 +197,12 @@ pub async fn campaign(
     let Some(campaign) = state.digests.campaign(&id).await? else {
         return console.not_found(&state);
     };
+    let sent = campaign.campaign.sent;
+    let rates = state.stats.campaign_deliverability(&id, sent).await?;
     console.render(
         &state,
         "admin/campaign.html",
-        minijinja::context! { campaign },
+        minijinja::context! { campaign, rates },
     )
 }
 

@@ -7,6 +7,7 @@ mod dashboard;
 mod digests;
 mod readers;
 mod sign_in;
+mod suppressions;
 mod team;
 
 use std::time::Duration;
@@ -73,6 +74,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/admin/editors", get(team::editors).post(team::add_editor))
         .route("/admin/tokens", get(team::tokens).post(team::create_token))
         .route("/admin/tokens/revoke", post(team::revoke_token))
+        .route(
+            "/admin/suppressions",
+            get(suppressions::page).post(suppressions::add),
+        )
+        .route("/admin/suppressions/remove", post(suppressions::remove))
         .route_layer(middleware::from_fn_with_state(state.clone(), check_csrf))
         .route_layer(middleware::from_fn_with_state(
             state,

@@ -8,6 +8,7 @@ mod error;
 mod idempotency;
 mod openapi;
 mod subscribers;
+mod suppressions;
 
 use axum::{
     Json, Router,
@@ -48,6 +49,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .routes(routes!(subscribers::consents))
         .routes(routes!(subscribers::export))
         .routes(routes!(subscribers::stats))
+        .routes(routes!(suppressions::list, suppressions::add))
+        .routes(routes!(suppressions::remove))
         .split_for_parts();
     let document = std::sync::Arc::new(with_shared_answers(document));
     router

@@ -15,7 +15,8 @@ use utoipa::{
     info(
         title = "Broadsheet API",
         version = "1",
-        description = "Articles, digests, subscribers and figures of a Broadsheet publication. \
+        description = "Articles, digests, subscribers, the suppression list and figures of a \
+            Broadsheet publication. \
             Every call needs `Authorization: Bearer <token>` (`broadsheet token create`). \
             Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`. POSTs accept an \
             `Idempotency-Key` header: a retry with the same key and body gets the first answer."
@@ -26,6 +27,7 @@ use utoipa::{
         (name = "articles", description = "Articles, drafts and publishing"),
         (name = "digests", description = "Digest campaigns: start, watch, pause, resume, cancel"),
         (name = "subscribers", description = "Readers, their consents, export and erasure"),
+        (name = "suppressions", description = "Addresses never mailed again: list, add, remove (admin tokens)"),
         (name = "stats", description = "Figures")
     )
 )]
