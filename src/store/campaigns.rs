@@ -229,7 +229,9 @@ impl BatchCounts {
 }
 
 /// Adds a batch's counts to its campaign, which is then `sending`, or
-/// `done` once nothing is pending. Cheap per batch, unlike a recount over
+/// `done` once nothing is pending. `next_retry_at` only moves later: a
+/// batch is recorded in chunks, and the campaign's retries are all due
+/// only when the latest of any chunk is. Cheap per batch, unlike a recount over
 /// every delivery of the campaign ([`refresh_campaign`] does that when idle).
 pub async fn add_counts(
     store: &Store,
@@ -241,7 +243,9 @@ pub async fn add_counts(
     sqlx::query(
         "UPDATE campaigns SET sent = sent + $1, failed = failed + $2, cancelled = cancelled + $3,
                 retries = retries + $4,
-                next_retry_at = COALESCE($5, next_retry_at), last_error = COALESCE($6, last_error),
+                next_retry_at = CASE WHEN next_retry_at IS NULL OR $5 > next_retry_at
+                                     THEN $5 ELSE next_retry_at END,
+                last_error = COALESCE($6, last_error),
                 status = CASE WHEN status = 'queued' THEN 'sending' ELSE status END
          WHERE id = $7",
     )
