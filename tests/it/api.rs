@@ -21,7 +21,7 @@ storage_tests!(
 );
 
 /// One API call; the answer's status and JSON body (`Null` when empty).
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     token: &str,
     method: Method,

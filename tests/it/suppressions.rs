@@ -4,6 +4,7 @@
 //! campaign's page, marked against the limits mailbox providers enforce.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+use crate::api::call;
 use crate::support;
 
 use std::time::Duration;
@@ -33,24 +34,6 @@ async fn audited(app: &TestApp, action: &str) -> i64 {
         "SELECT COUNT(*) FROM audit_log WHERE action = '{action}'"
     ))
     .await
-}
-
-/// One API call; the answer's status and JSON body (`Null` when empty).
-async fn call(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// A new article an hour old, then "send now": one more digest to every
