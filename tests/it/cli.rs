@@ -25,6 +25,7 @@ storage_tests!(
     two_served_instances_fire_one_campaign_and_send_each_digest_once,
     editor_add_and_token_create_give_a_newcomer_the_console_and_the_api,
     article_digest_and_subscriber_commands_do_what_the_console_does,
+    suppression_commands_add_list_and_remove_an_address_audited,
 );
 
 #[test]
@@ -989,5 +990,40 @@ async fn article_digest_and_subscriber_commands_do_what_the_console_does(backend
             .await,
         4
     );
+    app.stop().await;
+}
+
+async fn suppression_commands_add_list_and_remove_an_address_audited(backend: Backend) {
+    let app = support::TestApp::spawn(backend).await;
+    let run = |args: &[&str]| {
+        let output = cli_for(&app).args(args).output().unwrap();
+        // The last line: log lines (a warning about the key) may come first.
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let said = stderr.lines().last().unwrap_or("").to_owned();
+        (output.status.success(), said)
+    };
+    let note = ["--note", "asked by phone"];
+    let added = run(&[&["suppression", "add", "Someone@Example.com"][..], &note].concat());
+    assert_eq!(added, (true, "suppressed".into()));
+    let again = run(&["suppression", "add", "someone@example.com"]);
+    assert_eq!(again, (true, "already suppressed".into()));
+    let (listed, said) = run(&["suppression", "list", "--address", "someone@example.com"]);
+    assert!(
+        listed && said.contains("manual") && said.contains("asked by phone"),
+        "{said}"
+    );
+    let audit =
+        "SELECT COUNT(*) FROM audit_log WHERE actor = 'cli' AND action LIKE 'suppression.%'";
+    assert_eq!(app.scalar(audit).await, 1);
+    let removed = run(&["suppression", "remove", "someone@example.com"]);
+    assert_eq!(removed, (true, "removed".into()));
+    assert_eq!(app.scalar(audit).await, 2);
+    let (removed, said) = run(&["suppression", "remove", "someone@example.com"]);
+    assert!(
+        !removed && said.contains("not on the suppression list"),
+        "{said}"
+    );
+    let (added, said) = run(&["suppression", "add", "not an address"]);
+    assert!(!added && said.contains("not an email address"), "{said}");
     app.stop().await;
 }

@@ -4,6 +4,7 @@
 
 use crate::support;
 
+use broadsheet::config::ImapTls;
 use broadsheet::feedback::{Applied, BounceMailbox, Feedback, Kind, MailboxRead, Source};
 use support::{Backend, TestApp, imap::ImapServer};
 
@@ -14,6 +15,7 @@ storage_tests!(
     a_complaint_withdraws_consent_in_the_ledger_and_counts_once,
     a_mailbox_report_without_a_valid_tag_touches_no_one,
     the_bounce_mailbox_is_read_over_imap_and_each_report_counts_once,
+    the_bounce_mailbox_is_read_over_tls_or_starttls_only_with_a_trusted_certificate,
 );
 
 const RETURN_PATH: &str = "bounces@lordspress.test";
@@ -309,6 +311,58 @@ async fn the_bounce_mailbox_is_read_over_imap_and_each_report_counts_once(backen
         reads.iter().filter(|read| read.is_some()).count(),
         1,
         "{reads:?}"
+    );
+    app.stop().await;
+}
+
+/// TLS on its own port and STARTTLS, each trusting the server's
+/// certificate through `ca_file`; without it, nothing is read and the
+/// message stays for the next time.
+async fn the_bounce_mailbox_is_read_over_tls_or_starttls_only_with_a_trusted_certificate(
+    backend: Backend,
+) {
+    let Some(imap) = ImapServer::start_tls().await else {
+        return;
+    };
+    let (tls_port, certificate) = imap.tls.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("imap-ca.pem");
+    std::fs::write(&ca_file, certificate).unwrap();
+    let app = app_with_return_path(backend).await;
+    app.digest_reader("gone@example.com", "daily", &[], false)
+        .await;
+    one_more_digest(&app, "first").await;
+    let tag = digest_tags(&app, "gone@example.com").pop().unwrap();
+    let reader = |tls, port, trusted: bool| {
+        let mut config = imap.config();
+        (config.tls, config.port) = (tls, port);
+        if trusted {
+            config.ca_file = ca_file.clone();
+        }
+        BounceMailbox::new(
+            &config,
+            app.store.clone(),
+            app.clock.clone(),
+            app.feedbacks.clone(),
+        )
+        .unwrap()
+        .unwrap()
+    };
+    imap.deliver(&dsn(&tag, "gone@example.com", "tls-1")).await;
+    let untrusted = reader(ImapTls::Tls, tls_port, false).read().await;
+    assert!(untrusted.is_err(), "a certificate no trusted CA signed");
+    assert_eq!(imap.count("INBOX").await, 1, "left for the next read");
+    let read = reader(ImapTls::Tls, tls_port, true).read().await.unwrap();
+    assert_eq!((read.messages, read.stored), (1, 1));
+    imap.deliver(&dsn(&tag, "gone@example.com", "tls-2")).await;
+    let read = reader(ImapTls::Starttls, imap.port, true)
+        .read()
+        .await
+        .unwrap();
+    assert_eq!(read.messages, 1, "over STARTTLS");
+    assert_eq!(
+        suppressed(&app, "gone@example.com").await.as_deref(),
+        Some("hard_bounce")
     );
     app.stop().await;
 }

@@ -16,6 +16,9 @@ const PASSWORD: &str = "a throwaway password";
 
 pub struct ImapServer {
     pub port: u16,
+    /// With TLS: the implicit-TLS port, and the server's certificate (PEM),
+    /// which STARTTLS on `port` offers too.
+    pub tls: Option<(u16, String)>,
     dir: tempfile::TempDir,
 }
 
@@ -23,6 +26,16 @@ impl ImapServer {
     /// `None` (with a note) where Dovecot is not installed, unless
     /// `BROADSHEET_TEST_REQUIRE_IMAP` is set, as CI does.
     pub async fn start() -> Option<Self> {
+        Self::start_with(false).await
+    }
+
+    /// As [`start`], also serving TLS (implicit and STARTTLS) with a
+    /// certificate for 127.0.0.1 made now.
+    pub async fn start_tls() -> Option<Self> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(tls: bool) -> Option<Self> {
         if !Path::new(DOVECOT).exists() {
             assert!(
                 std::env::var("BROADSHEET_TEST_REQUIRE_IMAP").is_err(),
@@ -38,11 +51,13 @@ impl ImapServer {
             std::fs::create_dir_all(root.join(sub)).unwrap();
         }
         std::fs::write(root.join("passwd"), format!("{USER}:{{PLAIN}}{PASSWORD}\n")).unwrap();
-        std::fs::write(
-            root.join("dovecot.conf"),
-            config(root, port, &mail_user(root)),
-        )
-        .unwrap();
+        let tls = match tls {
+            true => Some((free_port().await, certificate(root))),
+            false => None,
+        };
+        let tls_port = tls.as_ref().map(|(port, _)| *port);
+        let conf = config(root, port, tls_port, &mail_user(root));
+        std::fs::write(root.join("dovecot.conf"), conf).unwrap();
         let started = Command::new(DOVECOT)
             .arg("-c")
             .arg(root.join("dovecot.conf"))
@@ -51,7 +66,7 @@ impl ImapServer {
         assert!(started.success(), "dovecot did not start: {}", log(root));
         for _ in 0..100 {
             if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Some(Self { port, dir });
+                return Some(Self { port, tls, dir });
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
@@ -133,7 +148,28 @@ fn mail_user(root: &Path) -> String {
     }
 }
 
-fn config(root: &Path, port: u16, mail_user: &str) -> String {
+/// A self-signed certificate for 127.0.0.1, written for Dovecot (readable
+/// by its login processes); returns it as PEM.
+fn certificate(root: &Path) -> String {
+    let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(names).unwrap();
+    std::fs::write(root.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(root.join("key.pem"), signing_key.serialize_pem()).unwrap();
+    cert.pem()
+}
+
+fn config(root: &Path, port: u16, tls_port: Option<u16>, mail_user: &str) -> String {
+    let (ssl, imaps_port) = match tls_port {
+        Some(tls_port) => (
+            format!(
+                "ssl = yes\nssl_cert = <{0}/cert.pem\nssl_key = <{0}/key.pem\n",
+                root.display()
+            ),
+            tls_port,
+        ),
+        None => ("ssl = no\n".to_owned(), 0),
+    };
     let root = root.display();
     // Not root: every Dovecot process runs as this user.
     let own_users = if mail_user == "dovecot" {
@@ -147,8 +183,7 @@ state_dir = {root}/run
 log_path = {root}/log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+{ssl}disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = 1
 {own_users}passdb {{
@@ -166,7 +201,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 service anvil {{
