@@ -34,8 +34,9 @@ CREATE TABLE mailbox_polls (
     polled_at  BIGINT NOT NULL
 );
 
--- Tokens of providers' signed webhooks already accepted (Mailgun's), so a
--- replayed request is refused; kept past the signature's time limit only.
+-- Webhook requests already accepted (Mailgun's token, or a digest of a
+-- signed body), so a replayed request is refused; kept a day, past every
+-- signature's time limit.
 CREATE TABLE webhook_replays (
     token       TEXT PRIMARY KEY,
     received_at BIGINT NOT NULL

@@ -78,9 +78,20 @@ struct Settings {
     sendgrid_key: Option<sendgrid::VerificationKey>,
 }
 
+/// A request's replay key where the proof covers the whole body: its digest.
+fn body_key(provider: &str, request: &WebhookRequest<'_>) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(request.body)
+        .chain_update(request.sendgrid_timestamp.unwrap_or(""))
+        .finalize();
+    format!("{provider}:{}", hex::encode(digest))
+}
+
 /// The largest SNS certificate taken: a certificate is 2 KiB or so.
 const MAX_CERTIFICATE_BYTES: usize = 64 * 1024;
-/// Mailgun's tokens are kept this long: older requests are stale anyway.
+/// Replay keys are kept this long: older signed requests are stale anyway
+/// (Postmark's, which carry no time, are also kept by their events' ids).
 const REPLAY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 #[derive(Clone)]
@@ -135,18 +146,23 @@ impl Webhooks {
         })
     }
 
-    /// Checks a request from `provider` and applies what it reports.
+    /// Checks a request from `provider` and applies what it reports. A
+    /// request accepted before is refused as a replay; it is remembered
+    /// only once applied, so a provider's retry after a failure still counts.
     pub async fn receive(
         &self,
         provider: Provider,
         request: &WebhookRequest<'_>,
     ) -> Result<Received, WebhookError> {
-        let reports = match provider {
-            Provider::Mailgun => self.mailgun(request).await?,
-            Provider::Sendgrid => self.sendgrid(request)?,
-            Provider::Postmark => self.postmark(request)?,
-            Provider::Ses => self.ses(request).await?,
+        let (reports, replay_key) = match provider {
+            Provider::Mailgun => self.mailgun(request)?,
+            Provider::Sendgrid => (self.sendgrid(request)?, body_key("sendgrid", request)),
+            Provider::Postmark => (self.postmark(request)?, body_key("postmark", request)),
+            Provider::Ses => (self.ses(request).await?, body_key("ses", request)),
         };
+        if store::feedback::replay_seen(&self.store, &replay_key).await? {
+            return Err(Refused::Replayed.into());
+        }
         let mut received = Received {
             reports: reports.len(),
             stored: 0,
@@ -156,10 +172,18 @@ impl Webhooks {
                 received.stored += 1;
             }
         }
+        let now = self.clock.now_ms();
+        let forget = now - REPLAY_WINDOW_MS;
+        store::feedback::remember_replay(&self.store, &replay_key, now, forget).await?;
         Ok(received)
     }
 
-    async fn mailgun(&self, request: &WebhookRequest<'_>) -> Result<Vec<Feedback>, WebhookError> {
+    /// Mailgun signs only its timestamp and token, not the body: the token
+    /// is what may be used once.
+    fn mailgun(
+        &self,
+        request: &WebhookRequest<'_>,
+    ) -> Result<(Vec<Feedback>, String), WebhookError> {
         let key = self
             .settings
             .mailgun_key
@@ -167,14 +191,9 @@ impl Webhooks {
             .ok_or(WebhookError::NotConfigured)?;
         let body: serde_json::Value = serde_json::from_slice(request.body)
             .map_err(|e| Refused::Malformed(format!("not JSON: {e}")))?;
-        let now = self.clock.now();
-        let token = mailgun::verify(&body, key.expose().as_bytes(), now)?;
-        let now_ms = now.timestamp_millis();
-        let forget = now_ms - REPLAY_WINDOW_MS;
-        if !store::feedback::first_use_of_token(&self.store, &token.0, now_ms, forget).await? {
-            return Err(Refused::BadSignature.into());
-        }
-        Ok(mailgun::parse(&body["event-data"]))
+        let token = mailgun::verify(&body, key.expose().as_bytes(), self.clock.now())?;
+        let replay_key = format!("mailgun:{}", token.0);
+        Ok((mailgun::parse(&body["event-data"]), replay_key))
     }
 
     fn sendgrid(&self, request: &WebhookRequest<'_>) -> Result<Vec<Feedback>, WebhookError> {

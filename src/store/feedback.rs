@@ -219,31 +219,41 @@ pub async fn claim_mailbox_poll(store: &super::Store, slot: i64, now: i64) -> an
     Ok(claimed.rows_affected() == 1)
 }
 
-/// Records a webhook's replay token; false if it was seen before (a
-/// replay). Tokens older than `forget_before` are let go.
-pub async fn first_use_of_token(
+/// Whether a webhook request with this replay key was accepted before.
+pub async fn replay_seen(store: &super::Store, key: &str) -> anyhow::Result<bool> {
+    let seen: Option<i64> = sqlx::query_scalar("SELECT 1 FROM webhook_replays WHERE token = $1")
+        .bind(key)
+        .fetch_optional(store.pool())
+        .await
+        .context("while looking for a replayed webhook")?;
+    Ok(seen.is_some())
+}
+
+/// Remembers an accepted request's replay key; keys older than
+/// `forget_before` are let go.
+pub async fn remember_replay(
     store: &super::Store,
-    token: &str,
+    key: &str,
     now: i64,
     forget_before: i64,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<()> {
     let mut tx = store.begin().await?;
     sqlx::query("DELETE FROM webhook_replays WHERE received_at < $1")
         .bind(forget_before)
         .execute(&mut *tx)
         .await
-        .context("while forgetting old webhook tokens")?;
-    let first = sqlx::query(
+        .context("while forgetting old webhook requests")?;
+    sqlx::query(
         "INSERT INTO webhook_replays (token, received_at) VALUES ($1, $2)
          ON CONFLICT (token) DO NOTHING",
     )
-    .bind(token)
+    .bind(key)
     .bind(now)
     .execute(&mut *tx)
     .await
-    .context("while recording a webhook token")?;
+    .context("while remembering a webhook request")?;
     tx.commit().await?;
-    Ok(first.rows_affected() == 1)
+    Ok(())
 }
 
 /// A signing certificate fetched before, as PEM.

@@ -205,6 +205,15 @@ async fn mailgun_reports_each_kind_and_refuses_forgeries_and_replays(backend: Ba
     forged["signature"]["token"] = json!("another");
     let forged = serde_json::to_vec(&forged).unwrap();
     assert_eq!(post(&app, "mailgun", &forged, &[]).await, 401);
+    // Mailgun signs the token, not the body: a used token with another body.
+    let mut reused: Value = serde_json::from_slice(&mailgun_body(&report, now, "token-0")).unwrap();
+    reused["event-data"]["recipient"] = json!("someone-else@example.com");
+    let reused = serde_json::to_vec(&reused).unwrap();
+    assert_eq!(
+        post(&app, "mailgun", &reused, &[]).await,
+        401,
+        "a used token"
+    );
     let stale = mailgun_body(&report, now - 3600, "stale");
     assert_eq!(post(&app, "mailgun", &stale, &[]).await, 401);
     assert_eq!(post(&app, "mailgun", b"not json", &[]).await, 400);
@@ -244,6 +253,11 @@ async fn sendgrid_reports_each_kind_and_refuses_forgeries(backend: Backend) {
     every_kind_arrives_by(&app, async |report: Report| {
         let (body, headers) = sendgrid_request(&report, now);
         assert_eq!(post(&app, "sendgrid", &body, &headers).await, 200);
+        assert_eq!(
+            post(&app, "sendgrid", &body, &headers).await,
+            401,
+            "a replay"
+        );
     })
     .await;
     let report = Report {
@@ -288,8 +302,13 @@ async fn postmark_reports_each_kind_and_refuses_wrong_credentials(backend: Backe
     let app = app(backend).await;
     every_kind_arrives_by(&app, async |report: Report| {
         let body = postmark_body(&report);
-        let status = post(&app, "postmark", &body, &basic(POSTMARK.0, POSTMARK.1)).await;
-        assert_eq!(status, 200);
+        let credentials = basic(POSTMARK.0, POSTMARK.1);
+        assert_eq!(post(&app, "postmark", &body, &credentials).await, 200);
+        assert_eq!(
+            post(&app, "postmark", &body, &credentials).await,
+            401,
+            "a replay"
+        );
     })
     .await;
     let report = Report {
@@ -351,6 +370,7 @@ async fn ses_reports_each_kind_and_refuses_forgeries_and_strangers_topics(backen
     every_kind_arrives_by(&app, async |report: Report| {
         let body = sns_body(TOPIC, &ses_report(&report), &now);
         assert_eq!(post(&app, "ses", &body, &[]).await, 200);
+        assert_eq!(post(&app, "ses", &body, &[]).await, 401, "a replay");
     })
     .await;
     let report = Report {

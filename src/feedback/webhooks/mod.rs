@@ -44,6 +44,9 @@ pub enum Refused {
     /// Signed too long ago, or too far ahead: outside the allowed clock skew.
     #[error("the request's timestamp is outside the allowed clock skew")]
     Stale,
+    /// The same request (or, for Mailgun, the same token) was accepted before.
+    #[error("this request was received before")]
+    Replayed,
     /// An SNS topic that is not in the configured list.
     #[error("the SNS topic is not one this service accepts")]
     UnknownTopic,
