@@ -53,7 +53,7 @@ CREATE TABLE webhook_certificates (
 -- One suppression list, for every reason an address is no longer mailed:
 -- rebuilt with the new reasons (SQLite cannot change a CHECK), the reader
 -- it suppresses while they exist, and the report or editor that caused it.
--- It replaces subscribers.suppressed_at, whose rows move here at the next
+-- It replaces subscribers.suppressed_at, whose rows are copied here at the next
 -- start (their keyed hashes need the suppression key, which the database
 -- does not hold: privacy::move_legacy_suppressions).
 CREATE TABLE suppressions_list (

@@ -224,6 +224,9 @@ impl Signup {
             store::subscribers::create_account(&mut tx, &subscriber_id, &address, now).await?;
             let hash = privacy::suppression_hash(&self.settings.suppression_key, &address);
             store::suppressions::lift_erasure(&mut tx, &hash).await?;
+            // Any other entry (a bounce, a complaint, an editor's) stays,
+            // and now names this reader, whom sending skips.
+            store::suppressions::link(&mut tx, &hash, &subscriber_id).await?;
             self.queue_credentials(&mut tx, &subscriber_id, &address, now)
                 .await?;
         }

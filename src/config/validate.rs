@@ -13,6 +13,12 @@ impl Config {
         check_database_url(&self.database)?;
         self.check_minimums()?;
         self.check_lease()?;
+        let imap = &self.bounces.imap;
+        if !imap.host.is_empty() && imap.folder == imap.done_folder {
+            bail!(
+                "invalid configuration: bounces.imap.done_folder must differ from bounces.imap.folder"
+            );
+        }
         check_cookie_categories(&self.cookies)?;
         check_prefix_lengths(&self.server)?;
         if self.signup.newsletter_consent_text.trim().is_empty() {
@@ -31,6 +37,7 @@ impl Config {
                 "accounts.hashing_concurrency",
                 self.accounts.hashing_concurrency,
             ),
+            ("bounces.soft_limit", self.bounces.soft_limit),
         ] {
             if value == 0 {
                 bail!("invalid configuration: {key} must be at least 1");
@@ -49,6 +56,11 @@ impl Config {
             (
                 "accounts.session_absolute_h",
                 self.accounts.session_absolute,
+            ),
+            ("bounces.soft_window_days", self.bounces.soft_window),
+            (
+                "bounces.imap.poll_interval_s",
+                self.bounces.imap.poll_interval,
             ),
         ] {
             if duration.is_zero() {

@@ -131,7 +131,7 @@ impl Worker {
                     .digest_tag(&campaign.row.id, &recipient.id);
                 let message = format!("{}/{}", campaign.row.id, recipient.id);
                 let to = &recipient.email_canonical;
-                self.report_refusal(&error, to, &tag, &message).await?;
+                self.report_refusal(&error, to, &tag, &message).await;
                 Ok(Outcome::Failed(error))
             }
             Err(SendError::Transient(error)) => self.retry_digest(job, campaign, &error).await,

@@ -15,17 +15,23 @@ pub type Refusals = Arc<
 impl Worker {
     /// A refusal that says the mailbox does not exist is a hard bounce,
     /// under the one policy for every source ([`Refusals`]).
+    /// A report that cannot be stored is logged, not returned: the message
+    /// must still be recorded as failed, or it would be sent again.
     pub(super) async fn report_refusal(
         &self,
         reply: &str,
         recipient: &str,
         tag: &str,
         message: &str,
-    ) -> anyhow::Result<()> {
+    ) {
         let report = refusal(reply, recipient, tag, message.to_owned());
-        match (report, &self.refusals) {
-            (Some(report), Some(refusals)) => refusals(report).await,
-            _ => Ok(()),
+        if let (Some(report), Some(refusals)) = (report, &self.refusals)
+            && let Err(error) = refusals(report).await
+        {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "a hard bounce could not be recorded"
+            );
         }
     }
 }

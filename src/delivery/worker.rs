@@ -310,7 +310,7 @@ impl Worker {
                 tracing::warn!(outbox_id = %row.id, %error, "email refused for good");
                 let tag = self.return_paths.account_tag(&row.id);
                 self.report_refusal(&error, &row.recipient, &tag, &row.id)
-                    .await?;
+                    .await;
                 self.fail(held, &error).await
             }
             Err(SendError::Transient(error)) => self.retry_or_give_up(&row, held, &error).await,

@@ -269,29 +269,43 @@ impl Webhooks {
     }
 
     /// The DER of the certificate at `url` (already checked to be an SNS
-    /// host's): from the database if an instance fetched it before.
-    async fn certificate(&self, url: &str) -> anyhow::Result<Vec<u8>> {
-        let pem = match store::feedback::certificate(&self.store, url).await? {
-            Some(pem) => pem,
-            None => {
-                let pem = self.fetch_certificate(url).await?;
-                let now = self.clock.now_ms();
-                store::feedback::save_certificate(&self.store, url, &pem, now).await?;
-                pem
+    /// certificate's): from the database if an instance fetched it before.
+    /// One that cannot be fetched or read refuses the request (401): the
+    /// sender did not prove itself, and nothing unread is kept.
+    async fn certificate(&self, url: &str) -> Result<Vec<u8>, WebhookError> {
+        if let Some(pem) = store::feedback::certificate(&self.store, url).await? {
+            return Ok(der_of(&pem).ok_or(Refused::BadSignature)?);
+        }
+        let pem = match self.fetch_certificate(url).await {
+            Ok(pem) => pem,
+            Err(error) => {
+                tracing::warn!(%url, error = format!("{error:#}"), "an SNS certificate could not be fetched");
+                return Err(Refused::BadSignature.into());
             }
         };
-        let der = CertificateDer::from_pem_slice(pem.as_bytes())
-            .with_context(|| format!("the certificate at {url} is not PEM"))?;
-        Ok(der.to_vec())
+        let der = der_of(&pem).ok_or(Refused::BadSignature)?;
+        let now = self.clock.now_ms();
+        store::feedback::save_certificate(&self.store, url, &pem, now).await?;
+        Ok(der)
     }
 
+    /// The PEM at `url`, read no further than [`MAX_CERTIFICATE_BYTES`].
     async fn fetch_certificate(&self, url: &str) -> anyhow::Result<String> {
+        use futures_util::StreamExt;
         let response = self.http.get(url).send().await?.error_for_status()?;
-        let body = response.bytes().await?;
-        anyhow::ensure!(
-            body.len() <= MAX_CERTIFICATE_BYTES,
-            "the certificate at {url} is too large"
-        );
-        String::from_utf8(body.to_vec()).context("the SNS certificate is not text")
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            body.extend_from_slice(&chunk?);
+            anyhow::ensure!(body.len() <= MAX_CERTIFICATE_BYTES, "too large");
+        }
+        String::from_utf8(body).context("not text")
     }
+}
+
+/// The first certificate of a PEM text.
+fn der_of(pem: &str) -> Option<Vec<u8>> {
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .ok()
+        .map(|der| der.to_vec())
 }

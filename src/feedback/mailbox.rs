@@ -35,6 +35,9 @@ type Session = async_imap::Session<Box<dyn Stream>>;
 /// Messages fetched at a time.
 const BATCH: usize = 50;
 
+/// The longest one read of the mailbox may take.
+const READ_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// What one read of the mailbox did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct MailboxRead {
@@ -89,12 +92,18 @@ impl BounceMailbox {
         self.read().await.map(Some)
     }
 
-    /// Reads every message in the folder now.
+    /// Reads every message in the folder now, within [`READ_TIME_LIMIT`]:
+    /// a server that stalls costs one read, not the reader.
     pub async fn read(&self) -> anyhow::Result<MailboxRead> {
-        let mut session = self.connect().await?;
-        let read = self.read_folder(&mut session).await;
-        session.logout().await.ok();
-        read
+        let read = async {
+            let mut session = self.connect().await?;
+            let read = self.read_folder(&mut session).await;
+            session.logout().await.ok();
+            read
+        };
+        tokio::time::timeout(READ_TIME_LIMIT, read)
+            .await
+            .context("the bounce mailbox did not answer in time")?
     }
 
     async fn read_folder(&self, session: &mut Session) -> anyhow::Result<MailboxRead> {
@@ -119,8 +128,16 @@ impl BounceMailbox {
                 let (Some(uid), Some(raw)) = (message.uid, message.body()) else {
                     continue;
                 };
-                self.apply(raw, &mut read).await?;
-                handled.push(uid);
+                // One that cannot be stored stays for the next read, and
+                // does not hold up the others.
+                match self.apply(raw, &mut read).await {
+                    Ok(()) => handled.push(uid),
+                    Err(error) => tracing::warn!(
+                        uid,
+                        error = format!("{error:#}"),
+                        "a bounce report could not be stored; it stays in the mailbox"
+                    ),
+                }
             }
             if !handled.is_empty() {
                 self.move_done(session, &uid_set(&handled)).await?;

@@ -56,8 +56,23 @@ struct Target {
     campaign_id: Option<String>,
 }
 
-/// The longest `detail` kept.
+/// How long after a send its record may be written (sends are recorded in chunks).
+const RECORDING_SLACK_MS: i64 = 15 * 60 * 1000;
+/// How far back a report naming only an address looks for mail we sent it.
+const ADDRESS_ONLY_LOOKBACK_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// The longest `detail` and `status` kept.
 const DETAIL_CHARS: usize = 300;
+const STATUS_CHARS: usize = 64;
+
+/// Text from outside, cut to `chars` and without control characters
+/// (PostgreSQL refuses a NUL; none belongs in a status line).
+fn printable(text: &str, chars: usize) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(chars)
+        .collect()
+}
 
 impl Feedbacks {
     pub fn new(
@@ -90,17 +105,15 @@ impl Feedbacks {
             return Ok(self.counted(report, Applied::Unmatched));
         }
         let key = event_key(report);
-        let detail: String = mask_addresses(&report.detail)
-            .chars()
-            .take(DETAIL_CHARS)
-            .collect();
+        let detail = printable(&mask_addresses(&report.detail), DETAIL_CHARS);
+        let status = printable(&report.status, STATUS_CHARS);
         let event = store::feedback::NewEvent {
             event_key: &key,
             source: report.source.as_str(),
             kind: report.kind.as_str(),
             subscriber_id: &target.subscriber_id,
             campaign_id: target.campaign_id.as_deref(),
-            status: &report.status,
+            status: &status,
             detail: &detail,
             occurred_at,
         };
@@ -186,8 +199,17 @@ impl Feedbacks {
         else {
             return Ok(None);
         };
-        let campaign_id =
-            store::feedback::latest_campaign(conn, &subscriber_id, occurred_at).await?;
+        // A report naming only the address must follow mail we sent it
+        // (a provider shared with another application reports theirs too).
+        // Sends are recorded a little after they leave: some slack.
+        let until = occurred_at + RECORDING_SLACK_MS;
+        let since = occurred_at - ADDRESS_ONLY_LOOKBACK_MS;
+        let campaign_id = store::feedback::latest_campaign(conn, &subscriber_id, until).await?;
+        if campaign_id.is_none()
+            && !store::feedback::emailed_since(conn, &subscriber_id, since, until).await?
+        {
+            return Ok(None);
+        }
         Ok(Some(Target {
             subscriber_id,
             campaign_id,

@@ -196,14 +196,7 @@ pub async fn erase(
         return Ok(false);
     };
     let hash = suppression_hash(key, &profile.email_canonical);
-    let erased = store::suppressions::NewSuppression {
-        email_hash: &hash,
-        reason: store::suppressions::Reason::Erased,
-        subscriber_id: None,
-        event_id: None,
-        note: None,
-    };
-    store::suppressions::add(&mut tx, &erased, now).await?;
+    store::suppressions::mark_erased(&mut tx, &hash, now).await?;
     let kept = store::consent::pseudonymise(&mut tx, subscriber_id, &hash).await?;
     store::subscribers::delete(&mut tx, subscriber_id).await?;
     if let Some(actor) = by {

@@ -139,12 +139,16 @@ fn write_key_file(path: &Path, key: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Moves readers suppressed the old way (`subscribers.suppressed_at`,
+/// Copies readers suppressed the old way (`subscribers.suppressed_at`,
 /// before the one suppression list) onto the list; their hashes need the
-/// key, which migrations do not have. Run at every start; a no-op once done.
-pub async fn move_legacy_suppressions(store: &Store, key: &[u8]) -> anyhow::Result<usize> {
+/// key, which migrations do not have. Run at every start; adds nothing
+/// once done. The old column stays set, so an instance of the previous
+/// version still running during a rolling upgrade keeps skipping them; a
+/// later release drops it.
+pub async fn move_legacy_suppressions(store: &Store, key: &[u8]) -> anyhow::Result<u64> {
     let mut tx = store.begin().await?;
     let legacy = store::suppressions::legacy(&mut tx).await?;
+    let mut moved = 0;
     for (subscriber_id, email, suppressed_at) in &legacy {
         let hash = suppression_hash(key, email);
         let entry = store::suppressions::NewSuppression {
@@ -154,11 +158,10 @@ pub async fn move_legacy_suppressions(store: &Store, key: &[u8]) -> anyhow::Resu
             event_id: None,
             note: None,
         };
-        store::suppressions::add(&mut tx, &entry, *suppressed_at).await?;
-        store::suppressions::clear_legacy(&mut tx, subscriber_id).await?;
+        moved += u64::from(store::suppressions::add(&mut tx, &entry, *suppressed_at).await?);
     }
     tx.commit().await?;
-    Ok(legacy.len())
+    Ok(moved)
 }
 
 /// The keyed hash an erased or suppressed address is kept as.

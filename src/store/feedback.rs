@@ -95,6 +95,29 @@ pub async fn latest_campaign(
     .context("while finding the latest digest")
 }
 
+/// Whether any email (an account email or a digest) was sent to the
+/// reader between `since` and `until`.
+pub async fn emailed_since(
+    conn: &mut Conn,
+    subscriber_id: &str,
+    since: i64,
+    until: i64,
+) -> anyhow::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM outbox WHERE subscriber_id = $1 AND sent_at BETWEEN $2 AND $3
+         UNION ALL
+         SELECT 1 FROM deliveries WHERE subscriber_id = $1 AND sent_at BETWEEN $2 AND $3
+         LIMIT 1",
+    )
+    .bind(subscriber_id)
+    .bind(since)
+    .bind(until)
+    .fetch_optional(&mut *conn)
+    .await
+    .context("while looking for mail sent to a reader")?;
+    Ok(found.is_some())
+}
+
 /// The reader's digests sent since `since`, oldest first, each with
 /// whether it drew a soft bounce: the soft-bounce rule counts runs of them.
 pub async fn sent_with_soft_bounces(

@@ -81,6 +81,35 @@ pub async fn lift_erasure(conn: &mut Conn, email_hash: &str) -> anyhow::Result<(
     Ok(())
 }
 
+/// Ties an entry made before this reader existed (an editor's, or one
+/// left by an earlier reader of the address) to the reader.
+pub async fn link(conn: &mut Conn, email_hash: &str, subscriber_id: &str) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE suppressions SET subscriber_id = $2 WHERE email_hash = $1 AND subscriber_id IS NULL",
+    )
+    .bind(email_hash)
+    .bind(subscriber_id)
+    .execute(&mut *conn)
+    .await
+    .context("while linking a suppression to its reader")?;
+    Ok(())
+}
+
+/// An erasure's entry: whatever the address was listed for before, it is
+/// now listed as erased, which only a fresh signup lifts.
+pub async fn mark_erased(conn: &mut Conn, email_hash: &str, now: i64) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, 'erased', $2)
+         ON CONFLICT (email_hash) DO UPDATE SET reason = 'erased', subscriber_id = NULL",
+    )
+    .bind(email_hash)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .context("while suppressing an erased address")?;
+    Ok(())
+}
+
 /// One entry of the list, as editors see it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SuppressionRow {
@@ -139,14 +168,4 @@ pub async fn legacy(conn: &mut Conn) -> anyhow::Result<Vec<(String, String, i64)
     .fetch_all(&mut *conn)
     .await
     .context("while reading old suppressions")
-}
-
-/// The old mark, once its entry is on the list.
-pub async fn clear_legacy(conn: &mut Conn, subscriber_id: &str) -> anyhow::Result<()> {
-    sqlx::query("UPDATE subscribers SET suppressed_at = NULL WHERE id = $1")
-        .bind(subscriber_id)
-        .execute(&mut *conn)
-        .await
-        .context("while clearing an old suppression")?;
-    Ok(())
 }

@@ -16,6 +16,7 @@ storage_tests!(
     a_mailbox_report_without_a_valid_tag_touches_no_one,
     the_bounce_mailbox_is_read_over_imap_and_each_report_counts_once,
     the_bounce_mailbox_is_read_over_tls_or_starttls_only_with_a_trusted_certificate,
+    an_address_listed_before_its_reader_signs_up_gets_no_digest,
 );
 
 const RETURN_PATH: &str = "bounces@lordspress.test";
@@ -363,6 +364,39 @@ async fn the_bounce_mailbox_is_read_over_tls_or_starttls_only_with_a_trusted_cer
     assert_eq!(
         suppressed(&app, "gone@example.com").await.as_deref(),
         Some("hard_bounce")
+    );
+    app.stop().await;
+}
+
+/// An editor lists an address, or an earlier reader of it bounced; whoever
+/// signs up with it later and confirms is still never sent a digest.
+async fn an_address_listed_before_its_reader_signs_up_gets_no_digest(backend: Backend) {
+    let app = app_with_return_path(backend).await;
+    let key = broadsheet::privacy::suppression_key(&app.store, &app.config)
+        .await
+        .unwrap();
+    let hash = broadsheet::privacy::suppression_hash(key.as_bytes(), "listed@example.com");
+    let entry = broadsheet::store::suppressions::NewSuppression {
+        email_hash: &hash,
+        reason: broadsheet::store::suppressions::Reason::Manual,
+        subscriber_id: None,
+        event_id: None,
+        note: Some("asked not to be mailed"),
+    };
+    let mut tx = app.store.begin().await.unwrap();
+    broadsheet::store::suppressions::add(&mut tx, &entry, app.clock.now_ms())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    for address in ["listed@example.com", "other@example.com"] {
+        app.digest_reader(address, "daily", &[], false).await;
+    }
+    one_more_digest(&app, "first").await;
+    assert!(digest_tags(&app, "listed@example.com").is_empty());
+    assert_eq!(digest_tags(&app, "other@example.com").len(), 1);
+    assert_eq!(
+        suppressed(&app, "listed@example.com").await.as_deref(),
+        Some("manual")
     );
     app.stop().await;
 }

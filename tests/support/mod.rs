@@ -220,9 +220,11 @@ pub struct TestApp {
     pub links: broadsheet::domain::LinkSigner,
     pub feedbacks: broadsheet::feedback::Feedbacks,
     pub config: Config,
-    database: TestDatabase,
     stop: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
+    /// Last: dropped after the app, so a PostgreSQL slot is let go only
+    /// once nothing of this test writes to it.
+    database: TestDatabase,
 }
 
 impl TestApp {

@@ -128,7 +128,14 @@ fn push_pair(text: &mut String, name: &str, value: &str) {
 /// fragment.
 pub fn certificate_url_allowed(url: &str) -> bool {
     sns_url(url).is_some_and(|url| {
-        url.path().ends_with(".pem") && url.query().is_none() && url.fragment().is_none()
+        // SNS's own certificates only: one path shape, no arguments.
+        let file = url.path().strip_prefix("/SimpleNotificationService-");
+        file.is_some_and(|file| {
+            file.strip_suffix(".pem").is_some_and(|name| {
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
+        }) && url.query().is_none()
+            && url.fragment().is_none()
     })
 }
 
