@@ -16,8 +16,9 @@ use serde_json::json;
 use super::{AppError, AppState};
 use crate::feedback::{Provider, WebhookError, WebhookRequest};
 
-/// Providers batch events: SendGrid posts up to a thousand at once.
-const MAX_WEBHOOK_BYTES: usize = 4 * 1024 * 1024;
+/// Providers batch events: SendGrid posts up to a thousand at once (some
+/// hundreds of KiB); Mailgun's body must be read before its signature is.
+const MAX_WEBHOOK_BYTES: usize = 1024 * 1024;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
