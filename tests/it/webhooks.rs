@@ -151,6 +151,31 @@ async fn every_kind_arrives_by(app: &TestApp, bring: impl AsyncFn(Report)) {
     );
     assert_eq!(app.text(&withdrawn).await.as_deref(), Some("complaint"));
     assert_eq!(app.scalar("SELECT COUNT(*) FROM feedback_events").await, 5);
+    // The console's page of each reader shows the reports and the suppression.
+    let editor = app
+        .signed_in_editor("desk@example.com", broadsheet::editors::Role::Editor)
+        .await;
+    for (address, reason, kind) in [
+        (readers[0], "hard_bounce", "hard_bounce"),
+        (readers[1], "soft_bounces", "soft_bounce"),
+        (readers[2], "complaint", "complaint"),
+    ] {
+        let id = app.subscriber_id(address).await;
+        let page = editor
+            .get(&format!("/admin/readers/{id}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains(&format!("<strong>{reason}</strong>")),
+            "{address}: {page}"
+        );
+        assert!(
+            page.contains(&format!("<td>{kind}</td>")),
+            "{address}: {page}"
+        );
+    }
 }
 
 async fn post(app: &TestApp, provider: &str, body: &[u8], headers: &[(&str, String)]) -> u16 {
