@@ -172,6 +172,36 @@ mod tests {
     }
 
     #[test]
+    fn bounce_settings_that_cannot_work_are_refused_by_name() {
+        for (file, key) in [
+            ("[bounces]\nsoft_limit = 0\n", "bounces.soft_limit"),
+            (
+                "[bounces.imap]\npoll_interval_s = 0\n",
+                "bounces.imap.poll_interval_s",
+            ),
+            (
+                "[bounces.imap]\nhost = \"imap.example\"\ndone_folder = \"INBOX\"\n",
+                "bounces.imap.done_folder",
+            ),
+            (
+                "[bounces]\nreturn_path = \"a+b@news.example\"\n",
+                "bounces.return_path",
+            ),
+            (
+                "[bounces]\nreturn_path = \"fifteen-letters@news.example\"\n",
+                "bounces.return_path",
+            ),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.create_file("config.toml", file)?;
+                let error = Config::load(None).expect_err(file).to_string();
+                assert!(error.contains(key), "{file}: {error}");
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
     fn bad_senders_schedules_and_feeds_name_the_key_and_the_value() {
         for (file, key, value) in [
             ("[mail]\nfrom = \"nobody\"\n", "mail.from", "nobody"),

@@ -7,10 +7,10 @@ use anyhow::Context;
 
 use super::Conn;
 
-/// Why an address is no longer mailed.
+/// Why an address is no longer mailed. (An erasure's entry is written by
+/// [`mark_erased`] alone.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
-    Erased,
     HardBounce,
     SoftBounces,
     Complaint,
@@ -21,7 +21,6 @@ pub enum Reason {
 impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Erased => "erased",
             Self::HardBounce => "hard_bounce",
             Self::SoftBounces => "soft_bounces",
             Self::Complaint => "complaint",

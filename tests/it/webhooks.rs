@@ -178,6 +178,16 @@ async fn every_kind_arrives_by(app: &TestApp, bring: impl AsyncFn(Report)) {
     }
 }
 
+/// A hard bounce for an address no reader has, for the refusals.
+fn stranger() -> Report {
+    Report {
+        kind: Kind::HardBounce,
+        address: "x@example.com",
+        tag: "t".into(),
+        n: 99,
+    }
+}
+
 async fn post(app: &TestApp, provider: &str, body: &[u8], headers: &[(&str, String)]) -> u16 {
     let mut request = app
         .browser
@@ -220,12 +230,7 @@ async fn mailgun_reports_each_kind_and_refuses_forgeries_and_replays(backend: Ba
         assert_eq!(post(&app, "mailgun", &body, &[]).await, 401, "a replay");
     })
     .await;
-    let report = Report {
-        kind: Kind::HardBounce,
-        address: "x@example.com",
-        tag: "t".into(),
-        n: 99,
-    };
+    let report = stranger();
     let mut forged: Value = serde_json::from_slice(&mailgun_body(&report, now, "fresh")).unwrap();
     forged["signature"]["token"] = json!("another");
     let forged = serde_json::to_vec(&forged).unwrap();
@@ -285,12 +290,7 @@ async fn sendgrid_reports_each_kind_and_refuses_forgeries(backend: Backend) {
         );
     })
     .await;
-    let report = Report {
-        kind: Kind::HardBounce,
-        address: "x@example.com",
-        tag: "t".into(),
-        n: 99,
-    };
+    let report = stranger();
     let (mut body, headers) = sendgrid_request(&report, now);
     assert_eq!(post(&app, "sendgrid", &body, &[]).await, 401, "unsigned");
     body.extend_from_slice(b" ");
@@ -336,12 +336,7 @@ async fn postmark_reports_each_kind_and_refuses_wrong_credentials(backend: Backe
         );
     })
     .await;
-    let report = Report {
-        kind: Kind::HardBounce,
-        address: "x@example.com",
-        tag: "t".into(),
-        n: 99,
-    };
+    let report = stranger();
     let body = postmark_body(&report);
     assert_eq!(post(&app, "postmark", &body, &[]).await, 401);
     assert_eq!(
@@ -398,12 +393,7 @@ async fn ses_reports_each_kind_and_refuses_forgeries_and_strangers_topics(backen
         assert_eq!(post(&app, "ses", &body, &[]).await, 401, "a replay");
     })
     .await;
-    let report = Report {
-        kind: Kind::HardBounce,
-        address: "x@example.com",
-        tag: "t".into(),
-        n: 99,
-    };
+    let report = stranger();
     let stranger = "arn:aws:sns:us-east-1:999999999999:someone-else";
     let body = sns_body(stranger, &ses_report(&report), &now);
     assert_eq!(

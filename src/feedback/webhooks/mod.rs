@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | Mailgun (`mailgun`) | HMAC-SHA256 of timestamp and token, in the body | timestamp within 5 min; each token once (caller) |
 //! | SendGrid (`sendgrid`) | ECDSA P-256 over timestamp and raw body, in headers | timestamp within 5 min; `sg_event_id` |
-//! | Postmark (`postmark`) | HTTP basic credentials or a secret header | none of its own; `ID` |
+//! | Postmark (`postmark`) | HTTP basic credentials | none of its own; `ID` |
 //! | Amazon SES through SNS (`sns`, `ses`) | RSA SHA-256 signature, certificate from an SNS host | `Timestamp` within the retry hour; `MessageId` |
 //!
 //! Every `Feedback` carries the provider's event id, so the caller acts

@@ -51,19 +51,6 @@ pub fn verify(
     Ok(())
 }
 
-/// Checks the value of the secret header configured with the webhook.
-/// An empty expected secret refuses all.
-pub fn verify_header(expected_secret: &str, header_value: Option<&str>) -> Result<(), Refused> {
-    let value = header_value
-        .map(str::trim)
-        .filter(|value| !value.is_empty())
-        .ok_or(Refused::Unsigned)?;
-    if expected_secret.is_empty() || !same_secret(value.as_bytes(), expected_secret.as_bytes()) {
-        return Err(Refused::BadSignature);
-    }
-    Ok(())
-}
-
 /// What one (verified) webhook body reports.
 pub fn parse(body: &[u8]) -> Result<Vec<Feedback>, Refused> {
     let record = json(body)?;
@@ -155,19 +142,6 @@ mod tests {
         ));
         let empty = verify("", "", Some(&basic(":")));
         assert!(matches!(empty, Err(Refused::BadSignature)));
-    }
-
-    #[test]
-    fn the_secret_header_must_hold_the_configured_secret() {
-        assert!(verify_header("9c1f-secret", Some("9c1f-secret")).is_ok());
-        let wrong = verify_header("9c1f-secret", Some("9c1f-secreT"));
-        assert!(matches!(wrong, Err(Refused::BadSignature)));
-        let missing = verify_header("9c1f-secret", None);
-        assert!(matches!(missing, Err(Refused::Unsigned)));
-        assert!(matches!(
-            verify_header("", Some("x")),
-            Err(Refused::BadSignature)
-        ));
     }
 
     fn bounce(bounce_type: &str, details: &str) -> Vec<u8> {
