@@ -3,6 +3,7 @@
 
 pub mod dkim;
 mod message;
+mod pipelined;
 mod render;
 mod smtp_pool;
 mod transport;

@@ -72,24 +72,7 @@ pub async fn claim(
     lease_until: i64,
     limit: i64,
 ) -> anyhow::Result<Vec<ClaimedDelivery>> {
-    // SQLite is told which index to walk: its planner may otherwise scan
-    // and sort every delivery for each claim.
-    let (index, lock) = match store.backend() {
-        Backend::Postgres => ("", "FOR UPDATE OF d SKIP LOCKED"),
-        Backend::Sqlite => ("INDEXED BY deliveries_pending", ""),
-    };
-    let sql = format!(
-        "UPDATE deliveries SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
-         WHERE (campaign_id, subscriber_id) IN (
-             SELECT d.campaign_id, d.subscriber_id FROM deliveries d {index}
-             JOIN campaigns c ON c.id = d.campaign_id
-             WHERE d.status = 'pending' AND d.next_attempt_at <= $3
-               AND (d.lease_until IS NULL OR d.lease_until < $3)
-               AND c.status IN ('queued', 'sending')
-             ORDER BY d.next_attempt_at LIMIT $4 {lock})
-         RETURNING campaign_id, subscriber_id, attempts"
-    );
-    sqlx::query_as(&sql)
+    sqlx::query_as(&claim_statement(store.backend()))
         .bind(owner)
         .bind(lease_until)
         .bind(now)
@@ -97,6 +80,43 @@ pub async fn claim(
         .fetch_all(store.pool())
         .await
         .context("while claiming deliveries")
+}
+
+/// The claim, with its parameters: `$1` owner, `$2` lease end, `$3` now,
+/// `$4` limit. It must walk `deliveries_pending` in due order, never scan
+/// and sort the whole table: a test pins its plan on both databases.
+pub fn claim_statement(backend: Backend) -> String {
+    let due = |index: &str| {
+        format!(
+            "FROM deliveries d {index}
+             JOIN campaigns c ON c.id = d.campaign_id
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $3
+               AND (d.lease_until IS NULL OR d.lease_until < $3)
+               AND c.status IN ('queued', 'sending')
+             ORDER BY d.next_attempt_at LIMIT $4"
+        )
+    };
+    let picked = match backend {
+        // The rows locked by the subquery are updated by their physical
+        // address (a TID scan): matched by key instead, the planner may
+        // hash-join a scan of the whole table with them (the plan test
+        // caught it).
+        Backend::Postgres => format!(
+            "ctid = ANY(ARRAY(SELECT d.ctid {} FOR UPDATE OF d SKIP LOCKED))",
+            due("")
+        ),
+        // SQLite is told which index to walk: its planner may otherwise
+        // scan and sort every delivery for each claim.
+        Backend::Sqlite => format!(
+            "(campaign_id, subscriber_id) IN (SELECT d.campaign_id, d.subscriber_id {})",
+            due("INDEXED BY deliveries_pending")
+        ),
+    };
+    format!(
+        "UPDATE deliveries SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
+         WHERE {picked}
+         RETURNING campaign_id, subscriber_id, attempts"
+    )
 }
 
 /// What a worker needs to know about a claimed reader, checked again at

@@ -123,20 +123,28 @@ pub async fn renew(
         return Ok(Vec::new());
     }
     let queue = rows.queue();
-    let (key, key_columns) = match queue {
-        Queue::Outbox => ("id", "id"),
-        Queue::Deliveries => ("(campaign_id, subscriber_id)", "campaign_id, subscriber_id"),
-    };
-    let skip_locked = match store.backend() {
-        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
+    let held = rows.held_by(store, 2, 3);
+    // As in the claim (`deliveries::claim_statement`): on PostgreSQL the
+    // locked rows are found again by their physical address.
+    let picked = match store.backend() {
+        Backend::Postgres => format!(
+            "ctid = ANY(ARRAY(SELECT ctid FROM {table} WHERE {held} FOR UPDATE SKIP LOCKED))",
+            table = queue.table()
+        ),
+        Backend::Sqlite => {
+            let key = match queue {
+                Queue::Outbox => "id",
+                Queue::Deliveries => "campaign_id, subscriber_id",
+            };
+            format!(
+                "({key}) IN (SELECT {key} FROM {table} WHERE {held})",
+                table = queue.table()
+            )
+        }
     };
     let sql = format!(
-        "UPDATE {table} SET lease_until = $1
-         WHERE {key} IN (SELECT {key_columns} FROM {table} WHERE {held} {skip_locked})
-         RETURNING {id}",
+        "UPDATE {table} SET lease_until = $1 WHERE {picked} RETURNING {id}",
         table = queue.table(),
-        held = rows.held_by(store, 2, 3),
         id = queue.id_column()
     );
     let renewed = rows

@@ -34,6 +34,8 @@ storage_tests!(
     a_permanent_refusal_fails_only_its_readers_and_is_never_retried,
     a_stalled_server_times_out_and_the_digest_goes_later,
     faults_at_the_end_of_data_are_retried_or_failed_by_their_code,
+    a_pipelined_batch_with_a_refusal_and_a_drop_is_recorded_as_without_pipelining,
+    the_claim_walks_the_pending_index_in_due_order,
 );
 
 async fn reader(app: &TestApp, email: &str, digest: bool, topics: &[&str], paused: bool) {
@@ -981,5 +983,130 @@ async fn faults_at_the_end_of_data_are_retried_or_failed_by_their_code(backend: 
         ("done", 2, 6)
     );
     assert_eq!(app.received().len(), before, "nothing was kept");
+    app.stop().await;
+}
+
+/// The same campaign against a server that offers PIPELINING (RFC 2920)
+/// and one that does not: two readers refused at RCPT, then the
+/// connection dropped in every message's data, then the server back.
+/// What is recorded must not depend on how the commands travelled.
+async fn a_pipelined_batch_with_a_refusal_and_a_drop_is_recorded_as_without_pipelining(
+    backend: Backend,
+) {
+    let mut records = Vec::new();
+    for pipelining in [true, false] {
+        let app = TestApp::spawn(backend).await;
+        let smtp = app.smtp.as_ref().unwrap();
+        smtp.set_pipelining(pipelining);
+        let addresses = [
+            "kept0@example.com",
+            "gone0@example.com",
+            "kept1@example.com",
+            "gone1@example.com",
+            "kept2@example.com",
+        ];
+        campaign_of(&app, &addresses).await;
+        let before = app.received().len();
+        smtp.refuse_recipients("gone", "550 5.1.1 no such user");
+        smtp.set_data_fault(Some(DataFault::Drop));
+        let id = started_campaign(&app).await;
+        let dropped = app.drain_outbox().await;
+        smtp.set_data_fault(None);
+        advance_past(
+            &app,
+            summary(&app, &id).await.campaign.next_retry_at.unwrap(),
+        );
+        let resent = app.drain_outbox().await;
+        let status = summary(&app, &id).await.campaign;
+        for address in addresses {
+            let expected = usize::from(address.starts_with("kept"));
+            assert_eq!(digests_to(&app, before, address), expected, "{address}");
+        }
+        // The client pipelined exactly where the server offered it.
+        let received = app.received();
+        assert!(!received.is_empty());
+        assert!(received.iter().all(|mail| mail.pipelined == pipelining));
+        records.push((
+            (dropped.sent, dropped.failed, dropped.retried),
+            (resent.sent, resent.failed, resent.retried),
+            (status.status, status.sent, status.failed, status.retries),
+            app.scalar(SUPPRESSED).await,
+        ));
+        app.stop().await;
+    }
+    let expected = ((0, 2, 3), (3, 0, 0), ("done".to_owned(), 3, 2, 3), 2);
+    assert_eq!(records, [expected.clone(), expected]);
+}
+
+/// The claim's plan, pinned: with a campaign of 3,000 readers of which
+/// 100 are still pending, and fresh statistics, each database walks
+/// `deliveries_pending` instead of scanning and sorting every delivery.
+async fn the_claim_walks_the_pending_index_in_due_order(backend: Backend) {
+    use broadsheet::store::{Backend as Db, deliveries};
+    use sqlx::Row as _;
+
+    let app = TestApp::spawn(backend).await;
+    let mut csv = String::from("email,name,topics,consented_at,source\n");
+    for i in 0..3000 {
+        csv.push_str(&format!(
+            "reader{i}@example.com,,,2025-03-01T09:30:00Z,test\n"
+        ));
+    }
+    let wording = broadsheet::consent::register_wording(
+        &app.store,
+        &app.clock,
+        broadsheet::consent::NEWSLETTER,
+        &app.config.signup.newsletter_consent_text,
+    )
+    .await
+    .unwrap();
+    let key = broadsheet::store::settings::secret(&app.store, "suppression_key")
+        .await
+        .unwrap();
+    let report = broadsheet::import::import(
+        &app.store,
+        csv.as_bytes(),
+        "readers.csv",
+        &wording.id,
+        key.as_bytes(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.imported, 3000);
+    articles(&app).await;
+    started_campaign(&app).await;
+    sqlx::query(
+        "UPDATE deliveries SET status = 'sent' WHERE subscriber_id NOT IN
+           (SELECT subscriber_id FROM deliveries ORDER BY subscriber_id LIMIT 100)",
+    )
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+    app.store
+        .analyze(&["deliveries", "campaigns"])
+        .await
+        .unwrap();
+
+    let claim = deliveries::claim_statement(app.store.backend());
+    let (explain, column) = match app.store.backend() {
+        Db::Postgres => ("EXPLAIN", "QUERY PLAN"),
+        Db::Sqlite => ("EXPLAIN QUERY PLAN", "detail"),
+    };
+    let now = app.clock.now_ms();
+    let plan: Vec<String> = sqlx::query(&format!("{explain} {claim}"))
+        .bind("owner")
+        .bind(now + 60_000)
+        .bind(now)
+        .bind(500_i64)
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>(column))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("deliveries_pending"), "{plan}");
+    assert!(!plan.contains("Seq Scan on deliveries"), "{plan}");
     app.stop().await;
 }

@@ -29,6 +29,9 @@ pub struct ReceivedMail {
     pub tls: bool,
     /// The user the client authenticated as, if it did.
     pub user: Option<String>,
+    /// Whether the client sent what followed MAIL FROM (its RCPT and
+    /// DATA) before the server had answered it: RFC 2920 pipelining.
+    pub pipelined: bool,
 }
 
 impl ReceivedMail {
@@ -85,6 +88,8 @@ struct Shared {
     data_delay: std::time::Duration,
     /// Whether EHLO leaves out 8BITMIME; such a server refuses 8-bit data.
     without_8bitmime: bool,
+    /// Whether EHLO leaves out PIPELINING (RFC 2920).
+    without_pipelining: bool,
     /// The only user and password AUTH accepts; with them set, MAIL needs AUTH.
     credentials: Option<(String, String)>,
 }
@@ -185,6 +190,11 @@ impl SmtpServer {
         self.shared.lock().expect("lock").without_8bitmime = !offered;
     }
 
+    /// Whether the server offers PIPELINING (it does unless told otherwise).
+    pub fn set_pipelining(&self, offered: bool) {
+        self.shared.lock().expect("lock").without_pipelining = !offered;
+    }
+
     pub fn received(&self) -> Vec<ReceivedMail> {
         self.shared.lock().expect("lock").received.clone()
     }
@@ -278,6 +288,7 @@ where
     let mut lines = BufReader::new(read);
     let mut recipients = Vec::new();
     let mut sender = String::new();
+    let mut pipelined = false;
     let mut user: Option<String> = None;
     let offers_starttls = matches!(stage, Stage::Greet { starttls: true });
     if let Stage::Greet { .. } = stage {
@@ -297,9 +308,14 @@ where
             Ok(_) => {}
         }
         let command = line.trim_end().to_ascii_uppercase();
-        let (seven_bit, credentials) = {
+        let (seven_bit, credentials, offers_pipelining) = {
             let shared = shared.lock().expect("lock");
-            (shared.without_8bitmime, shared.credentials.clone())
+            let offers_pipelining = !shared.without_pipelining;
+            (
+                shared.without_8bitmime,
+                shared.credentials.clone(),
+                offers_pipelining,
+            )
         };
         // AUTH is offered only where a password would not travel in clear.
         let offers_auth = credentials.is_some() && (secure || !offers_starttls);
@@ -307,6 +323,9 @@ where
             let mut reply = String::from("250-test-smtp\r\n");
             if !seven_bit {
                 reply.push_str("250-8BITMIME\r\n");
+            }
+            if offers_pipelining {
+                reply.push_str("250-PIPELINING\r\n");
             }
             if offers_starttls {
                 reply.push_str("250-STARTTLS\r\n");
@@ -340,6 +359,8 @@ where
         } else if command.starts_with("HELO") || command.starts_with("MAIL FROM") {
             recipients.clear();
             if command.starts_with("MAIL FROM") {
+                // Read ahead of our reply: the client did not wait for it.
+                pipelined = !lines.buffer().is_empty();
                 // The original line: the command was upper-cased.
                 let path = line.trim_end()[10..].trim();
                 let path = path.split_whitespace().next().unwrap_or("");
@@ -368,6 +389,10 @@ where
                     "250 OK\r\n".into()
                 }
             }
+        } else if command == "DATA" && recipients.is_empty() {
+            // RFC 2920 §3.1: a pipelining client may send DATA after its
+            // only RCPT was refused; no message may follow.
+            "554 5.5.1 no valid recipients\r\n".into()
         } else if command == "DATA" {
             if write.write_all(b"354 go ahead\r\n").await.is_err() {
                 return None;
@@ -422,6 +447,7 @@ where
                 data,
                 tls: secure,
                 user: user.clone(),
+                pipelined,
             });
             "250 queued\r\n".into()
         } else if command == "QUIT" {
