@@ -73,7 +73,7 @@ impl App {
         .await?;
         let tags = ReturnPathSigner::new(keys.link.as_bytes());
         let services =
-            Services::build(&config, &store, &clock, &mail.from, &keys.suppression, tags)?;
+            Services::build(&config, &store, &clock, &mail.from, &keys.suppression, tags).await?;
         let cookie_banner = consent::register_wording(
             &store,
             &clock,

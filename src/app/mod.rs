@@ -69,6 +69,11 @@ impl App {
         self.state.links.clone()
     }
 
+    /// The signup service, e.g. for tests that sign readers up beside the site.
+    pub fn signup(&self) -> crate::signup::Signup {
+        self.state.signup.clone()
+    }
+
     /// Where bounces and complaints are applied, e.g. for tests.
     pub fn feedbacks(&self) -> crate::feedback::Feedbacks {
         self.state.feedbacks.clone()

@@ -58,10 +58,11 @@ struct People {
 }
 
 impl Services {
-    /// Every feature on one store and clock; editors and readers share one
-    /// password hasher. `suppression_key` keys the hashes of erased and
-    /// suppressed addresses; `tags` signs and reads return-path tags.
-    pub(super) fn build(
+    /// Every feature on one store and clock (the signup writer on
+    /// `Store::for_signups`); editors and readers share one password
+    /// hasher. `suppression_key` keys the hashes of erased and suppressed
+    /// addresses; `tags` signs and reads return-path tags.
+    pub(super) async fn build(
         config: &Config,
         store: &Store,
         clock: &Clock,
@@ -79,7 +80,7 @@ impl Services {
             hasher.clone(),
             config.editors.clone(),
         );
-        let people = people(config, store, clock, from, suppression_key, hasher);
+        let people = people(config, store, clock, from, suppression_key, hasher).await?;
         let (s, c) = (store, clock);
         let suppression_key = suppression_key.as_bytes();
         let schedules = config.digest.schedules.clone();
@@ -117,15 +118,16 @@ impl Services {
     }
 }
 
-/// Readers' accounts, the sign-in throttle and signup.
-fn people(
+/// Readers' accounts, the sign-in throttle and signup, whose writer has a
+/// store of its own (`Store::for_signups`).
+async fn people(
     config: &Config,
     store: &Store,
     clock: &Clock,
     from: &Mailbox,
     suppression_key: &str,
     hasher: PasswordHasher,
-) -> People {
+) -> anyhow::Result<People> {
     let emails = Emails::new(&config.server.base_url, &message_id_domain(from));
     let accounts = Accounts::new(
         store.clone(),
@@ -146,6 +148,7 @@ fn people(
     ));
     let signup = Signup::new(
         store.clone(),
+        store.for_signups(&config.database).await?,
         clock.clone(),
         emails,
         SignupSettings {
@@ -155,11 +158,11 @@ fn people(
             max_confirmations_per_day: config.signup.max_confirmations_per_day,
         },
     );
-    People {
+    Ok(People {
         accounts,
         login_throttle,
         signup,
-    }
+    })
 }
 
 /// How consent events keep the client's IP, and whom receipts name.

@@ -14,6 +14,7 @@ pub mod campaigns;
 pub mod consent;
 pub mod deliveries;
 pub mod editors;
+mod fault;
 pub mod feedback;
 pub mod feeds;
 pub mod import;
@@ -33,13 +34,14 @@ use std::{str::FromStr, sync::Once, time::Duration};
 
 use anyhow::Context;
 use sqlx::{
-    AnyPool, Executor,
+    AnyPool, Connection, Executor,
     any::{AnyConnectOptions, AnyPoolOptions},
     migrate::Migrator,
 };
 
 use crate::config::DatabaseConfig;
 
+pub use fault::{Fault, SharedFailure, fault, is_transient};
 pub use sqlx::AnyConnection as Conn;
 
 /// The database behind a [`Store`], chosen by the URL at run time.
@@ -73,6 +75,18 @@ impl Store {
     /// file's lock, and its page cache is not dropped whenever another
     /// connection writes (BENCHMARKS.md). PostgreSQL shares the pool.
     pub async fn for_delivery(&self, config: &DatabaseConfig) -> anyhow::Result<Self> {
+        self.writer_of_its_own(config).await
+    }
+
+    /// The store the signup writer uses (`signup::writer`), for the same
+    /// reasons: on SQLite one connection of its own, so signups queue in
+    /// the writer instead of sleeping in SQLite's busy handler against each
+    /// other; PostgreSQL shares the pool.
+    pub async fn for_signups(&self, config: &DatabaseConfig) -> anyhow::Result<Self> {
+        self.writer_of_its_own(config).await
+    }
+
+    async fn writer_of_its_own(&self, config: &DatabaseConfig) -> anyhow::Result<Self> {
         match self.backend {
             Backend::Sqlite => Self::open(config, 1).await,
             Backend::Postgres => Ok(self.clone()),
@@ -182,6 +196,21 @@ impl Store {
         tx.context("while starting a transaction")
     }
 
+    /// Begins a transaction on a connection the caller holds, as
+    /// [`Store::begin`] does on one of the pool's (`BEGIN IMMEDIATE` on
+    /// SQLite). For a caller that is never dropped midway and wants the
+    /// connection back afterwards: the signup writer.
+    pub async fn begin_on<'c>(
+        &self,
+        conn: &'c mut Conn,
+    ) -> anyhow::Result<sqlx::Transaction<'c, sqlx::Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => conn.begin().await,
+        };
+        tx.context("while starting a transaction")
+    }
+
     /// Refreshes the query planner's statistics after a bulk change (an
     /// import, a campaign's recipients): without them PostgreSQL plans the
     /// per-reader consent lookups as scans of the whole ledger.
@@ -206,57 +235,27 @@ impl Store {
     }
 }
 
-/// What a database error says about the request that met it, when it says
-/// more than "our fault" (a 500).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The database could not be reached, or stayed busy past the wait: a
-    /// SQLite file locked by another process, a PostgreSQL server gone away
-    /// or restarting, a connection cut mid-way. The request may succeed a
-    /// little later: 503.
-    Unavailable,
-    /// PostgreSQL refused text it cannot store (a NUL byte, 22021). The
-    /// request carried it: 400. SQLite stores it, and each field's checks
-    /// decide.
-    UnstorableText,
+/// Marks where the caller's transaction can go back to
+/// ([`rollback_to_savepoint`]): a step of a group of changes written in
+/// one transaction, where one step may fail alone. Savepoints of one name
+/// nest, and are never released here: COMMIT releases them all, and a
+/// RELEASE per step would be one more round trip on PostgreSQL.
+pub async fn savepoint(conn: &mut Conn) -> anyhow::Result<()> {
+    sqlx::raw_sql("SAVEPOINT step")
+        .execute(&mut *conn)
+        .await
+        .context("while setting a savepoint")?;
+    Ok(())
 }
 
-pub fn fault(error: &anyhow::Error) -> Option<Fault> {
-    error
-        .chain()
-        .find_map(|cause| match cause.downcast_ref::<sqlx::Error>()? {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::WorkerCrashed => Some(Fault::Unavailable),
-            sqlx::Error::Database(database) if database.code().as_deref() == Some("22021") => {
-                Some(Fault::UnstorableText)
-            }
-            sqlx::Error::Database(database) => {
-                is_unavailable_code(database.as_ref()).then_some(Fault::Unavailable)
-            }
-            _ => None,
-        })
-}
-
-fn is_unavailable_code(error: &dyn sqlx::error::DatabaseError) -> bool {
-    let Some(code) = error.code() else {
-        return false;
-    };
-    if error
-        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
-        .is_some()
-    {
-        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
-        code.parse::<i32>()
-            .is_ok_and(|code| matches!(code & 0xff, 5 | 6))
-    } else {
-        // Connection exceptions, shutdowns, "cannot connect now" (starting
-        // up) and too many connections.
-        code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
-    }
+/// Undoes what the caller's transaction did since its newest
+/// [`savepoint`], and clears an error PostgreSQL holds the transaction in.
+pub async fn rollback_to_savepoint(conn: &mut Conn) -> anyhow::Result<()> {
+    sqlx::raw_sql("ROLLBACK TO SAVEPOINT step")
+        .execute(&mut *conn)
+        .await
+        .context("while rolling back to a savepoint")?;
+    Ok(())
 }
 
 /// The file of a `sqlite:` database URL; `None` for PostgreSQL or an

@@ -30,10 +30,11 @@ pub struct SignupTarget {
     pub created: bool,
 }
 
-/// Inserts a pending subscriber unless the canonical address exists, then
-/// touches the row. Writing first makes the transaction take the write lock
-/// at once on SQLite and locks the row on PostgreSQL, so concurrent signups
-/// of one address queue up instead of racing.
+/// Inserts a pending subscriber unless the canonical address exists, and
+/// touches the row either way, in one statement. Writing first makes the
+/// transaction take the write lock at once on SQLite and locks the row on
+/// PostgreSQL, so concurrent signups of one address queue up instead of
+/// racing.
 pub async fn upsert_pending(
     conn: &mut Conn,
     new_id: &str,
@@ -41,27 +42,20 @@ pub async fn upsert_pending(
     name: Option<&SubscriberName>,
     now: i64,
 ) -> anyhow::Result<SignupTarget> {
-    sqlx::query(
+    let row = sqlx::query(
         "INSERT INTO subscribers (id, email, email_canonical, name, status, created_at, updated_at)
          VALUES ($1, $2, $3, $4, 'pending', $5, $5)
-         ON CONFLICT (email_canonical) DO NOTHING",
+         ON CONFLICT (email_canonical) DO UPDATE SET updated_at = excluded.updated_at
+         RETURNING id, status",
     )
     .bind(new_id)
     .bind(email.as_entered())
     .bind(email.canonical())
     .bind(name.map(SubscriberName::as_str))
     .bind(now)
-    .execute(&mut *conn)
-    .await
-    .context("while inserting a subscriber")?;
-    let row = sqlx::query(
-        "UPDATE subscribers SET updated_at = $1 WHERE email_canonical = $2 RETURNING id, status",
-    )
-    .bind(now)
-    .bind(email.canonical())
     .fetch_one(&mut *conn)
     .await
-    .context("while locking the subscriber")?;
+    .context("while upserting a subscriber")?;
     let id: String = row.try_get("id")?;
     Ok(SignupTarget {
         created: id == new_id,

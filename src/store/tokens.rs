@@ -20,6 +20,12 @@ pub struct NewToken<'a> {
 /// Stores a token and voids the reader's unused older ones of the same purpose (D-05).
 pub async fn issue(conn: &mut Conn, token: &NewToken<'_>, now: i64) -> anyhow::Result<()> {
     void_all(conn, token.subscriber_id, token.purpose).await?;
+    insert(conn, token, now).await
+}
+
+/// Stores a token without voiding older ones: for a reader created in the
+/// caller's transaction, who has none.
+pub async fn insert(conn: &mut Conn, token: &NewToken<'_>, now: i64) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO tokens (hash, subscriber_id, purpose, outbox_id, created_at, expires_at, consent_text_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -87,7 +87,12 @@ pub async fn subscribe(
     };
     let newsletter_wording = match &form.newsletter {
         None => None,
-        Some(_) if state.signup.is_known_wording(&form.consent_version).await? => {
+        // The wording the form shows now was stored at start-up, and
+        // stored wordings stay: no need to ask the database about it.
+        Some(_)
+            if form.consent_version == state.newsletter_wording.id
+                || state.signup.is_known_wording(&form.consent_version).await? =>
+        {
             Some(form.consent_version.clone())
         }
         Some(_) => {

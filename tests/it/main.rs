@@ -41,6 +41,7 @@ mod hostile;
 mod import;
 mod privacy;
 mod signup;
+mod signup_writer;
 mod smtp_tls;
 mod suppressions;
 mod webhooks;

@@ -219,6 +219,8 @@ pub struct TestApp {
     pub store: Store,
     pub links: broadsheet::domain::LinkSigner,
     pub feedbacks: broadsheet::feedback::Feedbacks,
+    /// The app's own signup service, writing through its signup writer.
+    pub signup: broadsheet::signup::Signup,
     pub config: Config,
     stop: CancellationToken,
     server: JoinHandle<anyhow::Result<()>>,
@@ -278,6 +280,7 @@ impl TestApp {
         let store = app.store();
         let links = app.links();
         let feedbacks = app.feedbacks();
+        let signup = app.signup();
         let stop = CancellationToken::new();
         let server = tokio::spawn(app.run(Some(listener), role, stop.clone().cancelled_owned()));
         let browser = Browser::new(&base_url);
@@ -290,6 +293,7 @@ impl TestApp {
             store,
             links,
             feedbacks,
+            signup,
             config,
             database,
             stop,

@@ -1,5 +1,10 @@
 //! Double opt-in: signing up, confirming, and the emails in between
 //! (DESIGN "Double opt-in and credentials", STANDARDS D-01…D-17, L-01).
+//! What one signup writes is in `record.rs`; the signup writer
+//! (`writer.rs`) writes the signups arriving together in one transaction.
+
+mod record;
+mod writer;
 
 use std::time::Duration;
 
@@ -9,13 +14,12 @@ use crate::{
     clock::Clock,
     consent::{self, Action, Evidence, Source},
     domain::{EmailAddress, SubscriberName, Token, TokenPurpose},
-    emails::{Emails, LinkEmail},
+    emails::{Earlier, Emails, LinkEmail},
     privacy,
-    store::{
-        self, Conn, Store,
-        subscribers::{SignupTarget, SubscriberStatus},
-    },
+    store::{self, Conn, Store},
 };
+use record::Rules;
+use writer::Writer;
 
 /// Email template names.
 pub const CONFIRM_EMAIL: &str = "confirm";
@@ -35,6 +39,7 @@ pub struct SignupSettings {
 }
 
 /// A validated signup.
+#[derive(Clone)]
 pub struct SignupRequest {
     pub email: EmailAddress,
     pub name: Option<SubscriberName>,
@@ -57,128 +62,36 @@ pub enum SignupOutcome {
 pub struct Signup {
     store: Store,
     clock: Clock,
-    emails: Emails,
-    settings: SignupSettings,
+    rules: Rules,
+    writer: Writer,
 }
 
 impl Signup {
-    pub fn new(store: Store, clock: Clock, emails: Emails, settings: SignupSettings) -> Self {
+    /// `writer_store` is what the signup writer writes with
+    /// (`Store::for_signups`: on SQLite, a connection of its own).
+    pub fn new(
+        store: Store,
+        writer_store: Store,
+        clock: Clock,
+        emails: Emails,
+        settings: SignupSettings,
+    ) -> Self {
+        let rules = Rules::new(emails, settings);
         Self {
+            writer: Writer::new(writer_store, rules.clone()),
             store,
             clock,
-            emails,
-            settings,
+            rules,
         }
     }
 
     /// Records a pending subscriber (and the digest consent, if given) and
-    /// queues the right email, all in one transaction (D-01).
+    /// queues the right email, all at once (D-01): the signup writer writes
+    /// it in one transaction with the other signups waiting, and answers
+    /// once that is committed.
     pub async fn subscribe(&self, request: &SignupRequest) -> anyhow::Result<SignupOutcome> {
         let now = self.clock.now_ms();
-        let mut tx = self.store.begin().await?;
-        let target = store::subscribers::upsert_pending(
-            &mut tx,
-            &store::new_id(),
-            &request.email,
-            request.name.as_ref(),
-            now,
-        )
-        .await?;
-        let outcome = match target.status {
-            SubscriberStatus::Pending => {
-                self.resubscribe_pending(&mut tx, &target, request, now)
-                    .await?
-            }
-            SubscriberStatus::Confirmed => {
-                self.remind_confirmed(&mut tx, &target.id, request, now)
-                    .await?
-            }
-        };
-        tx.commit().await?;
-        if matches!(outcome, SignupOutcome::Created) {
-            crate::metrics::reader_event("signup");
-        }
-        // The id only: an id beside even a masked address would tie the
-        // two together in logs that outlive an erasure.
-        tracing::info!(
-            event = "signup",
-            subscriber_id = %target.id,
-            ?outcome,
-            "signup received"
-        );
-        Ok(outcome)
-    }
-
-    /// A new or still-pending address: record the consent, if given, and send
-    /// a fresh confirmation unless the address had its share today (D-09).
-    async fn resubscribe_pending(
-        &self,
-        conn: &mut Conn,
-        target: &SignupTarget,
-        request: &SignupRequest,
-        now: i64,
-    ) -> anyhow::Result<SignupOutcome> {
-        if let Some(wording) = &request.newsletter_wording {
-            let (id, evidence) = (&target.id, &request.evidence);
-            consent::record_newsletter(
-                conn,
-                id,
-                Action::Granted,
-                wording,
-                Source::SignupForm,
-                evidence,
-                now,
-            )
-            .await?;
-        }
-        let sent_today =
-            store::outbox::count_recent(conn, &target.id, CONFIRM_EMAIL, now - DAY_MS).await?;
-        if sent_today >= i64::from(self.settings.max_confirmations_per_day) {
-            return Ok(SignupOutcome::Throttled);
-        }
-        let consent = request.newsletter_wording.as_deref();
-        self.queue_confirmation(conn, &target.id, request.email.canonical(), consent, now)
-            .await?;
-        Ok(if target.created {
-            SignupOutcome::Created
-        } else {
-            SignupOutcome::ConfirmationResent
-        })
-    }
-
-    /// A confirmed address: at most one "already subscribed" email a day
-    /// (D-08). A tick in the digest box is not taken from an unauthenticated
-    /// form for a confirmed address: nobody has proven they own it.
-    async fn remind_confirmed(
-        &self,
-        conn: &mut Conn,
-        subscriber_id: &str,
-        request: &SignupRequest,
-        now: i64,
-    ) -> anyhow::Result<SignupOutcome> {
-        let sent_today = store::outbox::count_recent(
-            conn,
-            subscriber_id,
-            ALREADY_SUBSCRIBED_EMAIL,
-            now - DAY_MS,
-        )
-        .await?;
-        if sent_today > 0 {
-            return Ok(SignupOutcome::Throttled);
-        }
-        let context = json!({ "login_url": format!("{}/login", self.emails.base_url()) });
-        let recipient = request.email.canonical();
-        self.emails
-            .queue(
-                conn,
-                ALREADY_SUBSCRIBED_EMAIL,
-                subscriber_id,
-                recipient,
-                context,
-                now,
-            )
-            .await?;
-        Ok(SignupOutcome::AlreadyConfirmed)
+        self.writer.write(request.clone(), now).await
     }
 
     /// `Some(the digest wording it also confirms, if any)` while a
@@ -222,7 +135,7 @@ impl Signup {
                 .await?
         {
             store::subscribers::create_account(&mut tx, &subscriber_id, &address, now).await?;
-            let hash = privacy::suppression_hash(&self.settings.suppression_key, &address);
+            let hash = privacy::suppression_hash(&self.rules.settings.suppression_key, &address);
             store::suppressions::lift_erasure(&mut tx, &hash).await?;
             // Any other entry (a bounce, a complaint, an editor's) stays,
             // and now names this reader, whom sending skips.
@@ -259,41 +172,15 @@ impl Signup {
         wording: &str,
         now: i64,
     ) -> anyhow::Result<()> {
-        let sent_today =
-            store::outbox::count_recent(conn, subscriber_id, CONFIRM_EMAIL, now - DAY_MS).await?;
-        if sent_today >= i64::from(self.settings.max_confirmations_per_day) {
-            return Ok(());
-        }
         let Some(profile) = store::subscribers::profile(conn, subscriber_id).await? else {
             return Ok(());
         };
         let address = profile.email_canonical;
-        self.queue_confirmation(conn, subscriber_id, &address, Some(wording), now)
+        let earlier = Earlier::Possible(Some(self.rules.confirmations_cap(now)));
+        self.rules
+            .queue_confirmation(conn, subscriber_id, &address, Some(wording), now, earlier)
             .await
-    }
-
-    /// Emails a confirmation link, which also confirms `consent` (a digest
-    /// wording version) if given.
-    async fn queue_confirmation(
-        &self,
-        conn: &mut Conn,
-        subscriber_id: &str,
-        recipient: &str,
-        consent: Option<&str>,
-        now: i64,
-    ) -> anyhow::Result<()> {
-        // D-12: neutral, and nothing the reader typed (not even the name).
-        let email = LinkEmail {
-            template: CONFIRM_EMAIL,
-            purpose: TokenPurpose::Confirm,
-            path: "/confirm",
-            ttl: self.settings.confirm_ttl,
-            context: json!({ "expires_hours": self.settings.confirm_ttl.as_secs() / 3600 }),
-            consent_text_id: consent,
-        };
-        self.emails
-            .send_link(conn, email, subscriber_id, recipient, now)
-            .await
+            .map(drop)
     }
 
     async fn queue_credentials(
@@ -307,14 +194,15 @@ impl Signup {
             template: CREDENTIALS_EMAIL,
             purpose: TokenPurpose::SetPassword,
             path: "/account/password",
-            ttl: self.settings.credentials_ttl,
+            ttl: self.rules.settings.credentials_ttl,
             context: json!({
                 "username": username,
-                "expires_days": self.settings.credentials_ttl.as_secs().div_ceil(24 * 3600),
+                "expires_days": self.rules.settings.credentials_ttl.as_secs().div_ceil(24 * 3600),
             }),
             consent_text_id: None,
         };
-        self.emails
+        self.rules
+            .emails
             .send_link(conn, email, subscriber_id, username, now)
             .await
     }
