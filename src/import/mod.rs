@@ -2,18 +2,19 @@
 //! become confirmed digest readers, with the consent's time and origin kept
 //! (G-04). Bad rows are reported by line and skipped; nothing else is lost;
 //! importing the same file again changes nothing. This module reads and
-//! checks the rows; `batch` writes them.
+//! checks the rows; `batch` writes them, on PostgreSQL through `copy`.
 
 mod batch;
+mod copy;
 
 use std::io::Read;
 
 use chrono::DateTime;
 
-use self::batch::{Target, Writer};
+use self::batch::Writer;
 use crate::{
     domain::{EmailAddress, SubscriberName},
-    store::Store,
+    store::{self, Store, import::ImportedReader},
 };
 
 /// The columns an import file has, in this order, under a header row.
@@ -37,6 +38,14 @@ struct Row {
     topics: Vec<String>,
     consented_at: i64,
     source: String,
+}
+
+/// What every batch of one import shares.
+struct Target<'a> {
+    file_name: &'a str,
+    wording_id: &'a str,
+    /// Keys the hashes of suppressed addresses (G-13).
+    key: &'a [u8],
 }
 
 /// `Err(what is wrong)` unless the header row is exactly [`COLUMNS`].
@@ -68,7 +77,7 @@ pub async fn import(
         wording_id,
         key: suppression_key,
     };
-    let mut writer = Writer::open(store).await?;
+    let mut writer = Writer::new(store);
     let mut report = ImportReport::default();
     let mut batch = Vec::with_capacity(writer.batch_size());
     let mut rows_seen = 0;
@@ -85,7 +94,7 @@ pub async fn import(
         }
     }
     writer.write(&mut batch, &target, &mut report).await?;
-    writer.close().await;
+    writer.finish(&target, &mut report).await?;
     progress(rows_seen);
     store
         .analyze(&[
@@ -159,4 +168,25 @@ fn parse(record: &csv::StringRecord) -> Result<Row, String> {
         consented_at,
         source,
     })
+}
+
+/// A row as the store takes it, with a new id should it be inserted.
+fn imported(row: &Row) -> ImportedReader<'_> {
+    ImportedReader {
+        id: store::new_id(),
+        email: row.email.as_entered(),
+        email_canonical: row.email.canonical(),
+        name: row.name.as_ref().map(SubscriberName::as_str),
+        topics: &row.topics,
+        consented_at: row.consented_at,
+    }
+}
+
+/// Where a consent came from: the file, and the row's source if it names one.
+fn consent_detail(file_name: &str, source: &str) -> String {
+    if source.is_empty() {
+        file_name.to_owned()
+    } else {
+        format!("{file_name}: {source}")
+    }
 }

@@ -2,8 +2,9 @@
 //! to the server with `COPY … FROM STDIN` into a temporary table, then one
 //! statement writes the readers, accounts, consents and topics from it: the
 //! server parses no JSON, and a batch is one COPY and one statement. The
-//! pool's `Any` driver cannot COPY, so an import holds a native connection
-//! of its own, opened from the store's URL (and so in the same schema).
+//! pool's `Any` driver cannot COPY, so an import holds native connections
+//! of its own (`import::copy` writes on a few at once), opened from the
+//! store's URL and so in the same schema.
 
 use anyhow::Context;
 use sqlx::{Connection, PgConnection};
@@ -19,6 +20,16 @@ pub struct StagedReader<'a> {
     pub detail: String,
 }
 
+/// A batch in COPY's text format: made where the rows are, sent by
+/// whichever of the import's connections is free.
+pub struct EncodedBatch(Vec<u8>);
+
+impl EncodedBatch {
+    pub fn new(readers: &[StagedReader<'_>]) -> Self {
+        Self(encode(readers))
+    }
+}
+
 /// What one batch did; the three add up to its readers.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
@@ -28,7 +39,7 @@ pub struct Written {
     pub suppressed: u64,
 }
 
-/// A connection for one import, with its staging table.
+/// A connection of one import's, with its staging table.
 pub struct CopyImport {
     conn: PgConnection,
 }
@@ -36,7 +47,7 @@ pub struct CopyImport {
 /// One row per reader of the batch. Temporary, so it is neither logged nor
 /// seen by other sessions; `ON COMMIT DELETE ROWS` empties it at each
 /// commit without making new files, as a TRUNCATE would. `n` is the row's
-/// place in the file: the first of two rows with one address wins.
+/// place in the batch: the first of two rows with one address wins.
 const STAGING: &str = "CREATE TEMPORARY TABLE import_rows (
     n               BIGINT NOT NULL,
     id              TEXT NOT NULL,
@@ -112,14 +123,14 @@ impl CopyImport {
     /// accounts.
     pub async fn write(
         &mut self,
-        readers: &[StagedReader<'_>],
+        batch: EncodedBatch,
         wording_id: &str,
         now: i64,
     ) -> anyhow::Result<Written> {
-        if readers.is_empty() {
+        let EncodedBatch(rows) = batch;
+        if rows.is_empty() {
             return Ok(Written::default());
         }
-        let rows = encode(readers);
         let mut tx = self
             .conn
             .begin()

@@ -319,7 +319,9 @@ async fn an_import_stores_awkward_values_exactly_and_leaves_a_withdrawn_reader_w
 
 /// More rows than one batch on either database (1,000 on SQLite, 10,000 on
 /// PostgreSQL), the first address again at the end: each batch sees only
-/// its own rows.
+/// its own rows, and the first row of an address wins. On PostgreSQL the
+/// second batch starts while the first, which holds that address, is being
+/// written, so the repeated row is kept back and written last.
 async fn an_import_of_several_batches_counts_each_reader_once(backend: Backend) {
     const READERS: usize = 10_500;
     let app = TestApp::spawn(backend).await;
