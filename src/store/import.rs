@@ -1,5 +1,6 @@
 //! Many readers at once (subscriber import): each statement takes a whole
-//! batch as one JSON parameter.
+//! batch as one JSON parameter. SQLite's way; PostgreSQL's is
+//! `import_copy`, whose one statement must keep the rules written here.
 
 use std::collections::HashSet;
 

@@ -5,19 +5,24 @@
 //! We chose this over a storage trait with one implementation per dialect
 //! because nearly every query is the same text on SQLite and PostgreSQL, and
 //! writing each twice doubles the code that must stay in step. The few places
-//! where the dialects differ (queue claiming) branch on [`Backend`] here.
+//! where the dialects differ (queue claiming) branch on [`Backend`] here. The
+//! one place that needs more than `Any` offers is the subscriber import on
+//! PostgreSQL, which sends its rows with COPY over a native connection
+//! (`import_copy`).
 
 pub mod articles;
 pub mod audit;
 pub mod campaign_articles;
 pub mod campaigns;
 pub mod consent;
+mod copy_text;
 pub mod deliveries;
 pub mod editors;
 mod fault;
 pub mod feedback;
 pub mod feeds;
 pub mod import;
+pub mod import_copy;
 pub mod link_requests;
 pub mod outbox;
 pub mod preferences;
@@ -39,7 +44,7 @@ use sqlx::{
     migrate::Migrator,
 };
 
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, Secret};
 
 pub use fault::{Fault, SharedFailure, fault, is_transient};
 pub use sqlx::AnyConnection as Conn;
@@ -61,6 +66,9 @@ static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// What the pool connects to, for the one connection that is not the
+    /// pool's: the import's COPY on PostgreSQL (`import_copy`).
+    url: Secret,
 }
 
 impl Store {
@@ -131,7 +139,11 @@ impl Store {
             .connect_with(options)
             .await
             .context("while connecting to the database")?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            url: Secret::new(url),
+        })
     }
 
     /// Applies the migrations not yet applied.

@@ -1,24 +1,24 @@
 //! `broadsheet subscriber import FILE.csv`: readers who consented elsewhere
 //! become confirmed digest readers, with the consent's time and origin kept
 //! (G-04). Bad rows are reported by line and skipped; nothing else is lost;
-//! importing the same file again changes nothing.
+//! importing the same file again changes nothing. This module reads and
+//! checks the rows; `batch` writes them, on PostgreSQL through `copy`.
+
+mod batch;
+mod copy;
 
 use std::io::Read;
 
 use chrono::DateTime;
 
+use self::batch::Writer;
 use crate::{
     domain::{EmailAddress, SubscriberName},
-    privacy::suppression_hash,
     store::{self, Store, import::ImportedReader},
 };
 
 /// The columns an import file has, in this order, under a header row.
 pub const COLUMNS: [&str; 5] = ["email", "name", "topics", "consented_at", "source"];
-/// Rows written per transaction, each statement taking them as one JSON
-/// parameter. On SQLite, 1,000 a batch ran at 22.5k rows/s against 14.1k
-/// for 100 (200,000 rows, BENCHMARKS.md).
-const BATCH: usize = 1000;
 
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -40,7 +40,14 @@ struct Row {
     source: String,
 }
 
-/// Imports `input`; `file_name` and each row's `source` are kept with the consent.
+/// What every batch of one import shares.
+struct Target<'a> {
+    file_name: &'a str,
+    wording_id: &'a str,
+    /// Keys the hashes of suppressed addresses (G-13).
+    key: &'a [u8],
+}
+
 /// `Err(what is wrong)` unless the header row is exactly [`COLUMNS`].
 pub fn check_header(headers: &csv::StringRecord) -> Result<(), String> {
     let found: Vec<String> = headers.iter().map(|h| h.trim().to_lowercase()).collect();
@@ -55,6 +62,7 @@ pub fn check_header(headers: &csv::StringRecord) -> Result<(), String> {
     }
 }
 
+/// Imports `input`; `file_name` and each row's `source` are kept with the consent.
 pub async fn import(
     store: &Store,
     input: impl Read,
@@ -63,38 +71,30 @@ pub async fn import(
     suppression_key: &[u8],
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<ImportReport> {
+    let records = rows(input)?;
+    let target = Target {
+        file_name,
+        wording_id,
+        key: suppression_key,
+    };
+    let mut writer = Writer::new(store);
     let mut report = ImportReport::default();
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Vec::with_capacity(writer.batch_size());
     let mut rows_seen = 0;
-    for row in rows(input)? {
+    for row in records {
         rows_seen += 1;
         let line = rows_seen + 1;
         match row {
             Ok(row) => batch.push(row),
             Err(reason) => report.invalid.push((line, reason)),
         }
-        if batch.len() == BATCH {
-            write_batch(
-                store,
-                &mut batch,
-                file_name,
-                wording_id,
-                suppression_key,
-                &mut report,
-            )
-            .await?;
+        if batch.len() == writer.batch_size() {
+            writer.write(&mut batch, &target, &mut report).await?;
             progress(rows_seen);
         }
     }
-    write_batch(
-        store,
-        &mut batch,
-        file_name,
-        wording_id,
-        suppression_key,
-        &mut report,
-    )
-    .await?;
+    writer.write(&mut batch, &target, &mut report).await?;
+    writer.finish(&target, &mut report).await?;
     progress(rows_seen);
     store
         .analyze(&[
@@ -170,55 +170,23 @@ fn parse(record: &csv::StringRecord) -> Result<Row, String> {
     })
 }
 
-async fn write_batch(
-    store: &Store,
-    batch: &mut Vec<Row>,
-    file_name: &str,
-    wording_id: &str,
-    key: &[u8],
-    report: &mut ImportReport,
-) -> anyhow::Result<()> {
-    if batch.is_empty() {
-        return Ok(());
+/// A row as the store takes it, with a new id should it be inserted.
+fn imported(row: &Row) -> ImportedReader<'_> {
+    ImportedReader {
+        id: store::new_id(),
+        email: row.email.as_entered(),
+        email_canonical: row.email.canonical(),
+        name: row.name.as_ref().map(SubscriberName::as_str),
+        topics: &row.topics,
+        consented_at: row.consented_at,
     }
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut tx = store.begin().await?;
-    let hashes: Vec<String> = batch
-        .iter()
-        .map(|r| suppression_hash(key, r.email.canonical()))
-        .collect();
-    let suppressed = store::import::suppressed(store, &mut tx, &hashes).await?;
-    let mut by_source: std::collections::BTreeMap<&str, Vec<ImportedReader<'_>>> =
-        Default::default();
-    for (row, hash) in batch.iter().zip(&hashes) {
-        if suppressed.contains(hash) {
-            report.suppressed += 1;
-            continue;
-        }
-        by_source
-            .entry(row.source.as_str())
-            .or_default()
-            .push(ImportedReader {
-                id: store::new_id(),
-                email: row.email.as_entered(),
-                email_canonical: row.email.canonical(),
-                name: row.name.as_ref().map(SubscriberName::as_str),
-                topics: &row.topics,
-                consented_at: row.consented_at,
-            });
+}
+
+/// Where a consent came from: the file, and the row's source if it names one.
+fn consent_detail(file_name: &str, source: &str) -> String {
+    if source.is_empty() {
+        file_name.to_owned()
+    } else {
+        format!("{file_name}: {source}")
     }
-    for (source, readers) in &by_source {
-        let detail = if source.is_empty() {
-            file_name.to_owned()
-        } else {
-            format!("{file_name}: {source}")
-        };
-        let inserted =
-            store::import::insert_batch(store, &mut tx, readers, wording_id, &detail, now).await?;
-        report.imported += inserted.len() as u64;
-        report.existing += (readers.len() - inserted.len()) as u64;
-    }
-    tx.commit().await?;
-    batch.clear();
-    Ok(())
 }
