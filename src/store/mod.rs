@@ -151,7 +151,19 @@ impl Store {
         MIGRATIONS
             .run(&self.pool)
             .await
-            .context("while applying migrations")
+            .context("while applying migrations")?;
+        if self.backend == Backend::Postgres {
+            // Room on each page of deliveries for the claim's new row
+            // versions: it changes no indexed column, so with room its
+            // update is heap-only (HOT) and writes no index entries
+            // (BENCHMARKS.md, issue 23). Not a migration: SQLite has no
+            // such setting. It applies to pages written from now on.
+            sqlx::query("ALTER TABLE deliveries SET (fillfactor = 50)")
+                .execute(&self.pool)
+                .await
+                .context("while setting the fill factor of deliveries")?;
+        }
+        Ok(())
     }
 
     pub fn backend(&self) -> Backend {
@@ -253,7 +265,7 @@ impl Store {
 /// nest, and are never released here: COMMIT releases them all, and a
 /// RELEASE per step would be one more round trip on PostgreSQL.
 pub async fn savepoint(conn: &mut Conn) -> anyhow::Result<()> {
-    sqlx::raw_sql("SAVEPOINT step")
+    sqlx::query("SAVEPOINT step")
         .execute(&mut *conn)
         .await
         .context("while setting a savepoint")?;
@@ -263,7 +275,7 @@ pub async fn savepoint(conn: &mut Conn) -> anyhow::Result<()> {
 /// Undoes what the caller's transaction did since its newest
 /// [`savepoint`], and clears an error PostgreSQL holds the transaction in.
 pub async fn rollback_to_savepoint(conn: &mut Conn) -> anyhow::Result<()> {
-    sqlx::raw_sql("ROLLBACK TO SAVEPOINT step")
+    sqlx::query("ROLLBACK TO SAVEPOINT step")
         .execute(&mut *conn)
         .await
         .context("while rolling back to a savepoint")?;
