@@ -15,7 +15,6 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
-use futures_util::future::BoxFuture;
 use sqlx::{Any, Connection, pool::PoolConnection};
 use tokio::sync::{mpsc, oneshot};
 
@@ -191,31 +190,25 @@ async fn one_by_one(store: &Store, rules: &Rules, group: Vec<Job>) {
 
 /// The group in one transaction on one connection of the writer's store:
 /// each signup's own result, once all are committed.
-///
-/// Boxed as a `Send` future: unboxed, the compiler cannot prove the writer
-/// task's future `Send` for every lifetime of the borrows it holds across
-/// sqlx's awaits.
-fn together<'a>(
-    store: &'a Store,
-    rules: &'a Rules,
-    group: &'a [Job],
-) -> BoxFuture<'a, Result<Vec<anyhow::Result<Recorded>>, Lost>> {
-    Box::pin(async move {
-        let mut conn = store
-            .pool()
-            .acquire()
-            .await
-            .context("while taking a connection for signups")
-            .map_err(Lost::Begin)?;
-        let written = in_transaction(store, &mut conn, rules, group).await;
-        if conn.is_in_transaction() {
-            // Its rollback failed (SQLite may have ended the transaction on
-            // its own): sqlx would refuse every later BEGIN on it, so the pool
-            // gets a fresh connection instead.
-            conn.close_on_drop();
-        }
-        written
-    })
+async fn together(
+    store: &Store,
+    rules: &Rules,
+    group: &[Job],
+) -> Result<Vec<anyhow::Result<Recorded>>, Lost> {
+    let mut conn = store
+        .pool()
+        .acquire()
+        .await
+        .context("while taking a connection for signups")
+        .map_err(Lost::Begin)?;
+    let written = in_transaction(store, &mut conn, rules, group).await;
+    if conn.is_in_transaction() {
+        // Its rollback failed (SQLite may have ended the transaction on
+        // its own): sqlx would refuse every later BEGIN on it, so the pool
+        // gets a fresh connection instead.
+        conn.close_on_drop();
+    }
+    written
 }
 
 async fn in_transaction(
