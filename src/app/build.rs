@@ -181,7 +181,7 @@ async fn build_worker(
         return_paths,
     } = mail;
     let worker = Worker::new(
-        store.for_delivery(&config.database).await?,
+        store.writer(&config.database).await?,
         clock.clone(),
         WorkerSettings {
             templates,

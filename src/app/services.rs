@@ -59,7 +59,7 @@ struct People {
 
 impl Services {
     /// Every feature on one store and clock (the signup writer on
-    /// `Store::for_signups`); editors and readers share one password
+    /// `Store::writer`); editors and readers share one password
     /// hasher. `suppression_key` keys the hashes of erased and suppressed
     /// addresses; `tags` signs and reads return-path tags.
     pub(super) async fn build(
@@ -119,7 +119,7 @@ impl Services {
 }
 
 /// Readers' accounts, the sign-in throttle and signup, whose writer has a
-/// store of its own (`Store::for_signups`).
+/// store of its own (`Store::writer`).
 async fn people(
     config: &Config,
     store: &Store,
@@ -148,7 +148,7 @@ async fn people(
     ));
     let signup = Signup::new(
         store.clone(),
-        store.for_signups(&config.database).await?,
+        store.writer(&config.database).await?,
         clock.clone(),
         emails,
         SignupSettings {

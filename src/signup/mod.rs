@@ -68,7 +68,7 @@ pub struct Signup {
 
 impl Signup {
     /// `writer_store` is what the signup writer writes with
-    /// (`Store::for_signups`: on SQLite, a connection of its own).
+    /// (`Store::writer`: on SQLite, the one connection it shares with the delivery worker).
     pub fn new(
         store: Store,
         writer_store: Store,

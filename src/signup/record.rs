@@ -1,7 +1,7 @@
 //! What one signup writes, in the caller's transaction: the pending
 //! subscriber, the digest consent if given, and the email the day's limits
 //! allow (D-01, D-07…D-09). The signup writer runs it for each signup of a
-//! group, each in its own savepoint.
+//! group, in the group's transaction.
 
 use std::sync::Arc;
 

@@ -1,12 +1,14 @@
 //! Group commit for signups. One writer task per process takes every
 //! signup waiting (up to [`GROUP_LIMIT`]) and writes them in one
-//! transaction, each in a savepoint of its own: one BEGIN and one COMMIT
-//! (one WAL flush on PostgreSQL) for the group, and on SQLite, where the
-//! writer has a connection of its own, no signup sleeping in the busy
-//! handler behind another (BENCHMARKS.md, "Signups"). A signup that fails
-//! alone is rolled back alone and its caller gets its error while the
-//! others commit; a transaction lost as a whole (busy, deadlock, a
-//! connection cut) is written again one signup at a time.
+//! transaction: one BEGIN and one COMMIT (one WAL flush on PostgreSQL) for
+//! the group, and on SQLite, where the writer shares one connection with
+//! the delivery worker, no signup sleeping in the busy handler behind
+//! another (BENCHMARKS.md, "Signups"). Optimistic: if any signup of a
+//! group fails, or the transaction is lost as a whole (busy, deadlock, a
+//! connection cut), the group is rolled back and its signups are written
+//! again one at a time, so each caller gets its own outcome. A savepoint
+//! per signup would keep the others' work instead, at one more statement
+//! for every signup, which measured slower (BENCHMARKS.md, issue 23).
 //!
 //! Callers wait for their answer; the group does not wait for them. A
 //! caller that goes away (a client hanging up, a request timing out) never
@@ -24,9 +26,8 @@ use super::{
 };
 use crate::store::{self, Store};
 
-/// The most signups in one transaction. PostgreSQL keeps the ids of up to
-/// 64 subtransactions (savepoints that wrote) of a transaction in shared
-/// memory; past that, every snapshot in the database looks them up on disk.
+/// The most signups in one transaction: enough to share a commit among
+/// many, few enough that a group written again one by one stays short.
 const GROUP_LIMIT: usize = 64;
 
 /// Signups handed over and not yet taken; past that, callers wait to hand
@@ -109,17 +110,33 @@ impl Writer {
             tracing::error!("the signup writer had stopped; starting another");
         }
         let (sender, receiver) = mpsc::channel(QUEUE);
-        let (store, rules) = (self.shared.store.clone(), self.shared.rules.clone());
-        tokio::spawn(run(store, rules, receiver));
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        let store = &self.shared.store;
+        for _ in 0..writers(store) {
+            let (store, rules) = (store.clone(), self.shared.rules.clone());
+            tokio::spawn(run(store, rules, receiver.clone()));
+        }
         *jobs = Some(sender.clone());
         sender
     }
 }
 
-/// The writer task: one group at a time, until every `Writer` is gone.
-async fn run(store: Store, rules: Rules, mut jobs: mpsc::Receiver<Job>) {
+/// How many groups are written at once. SQLite has one writer at a time,
+/// and the store's one connection. On PostgreSQL, a group mostly waits
+/// for its statements' round trips: several groups on the pool overlap
+/// them (one writer measured slower than a transaction per request).
+fn writers(store: &Store) -> usize {
+    match store.backend() {
+        store::Backend::Sqlite => 1,
+        store::Backend::Postgres => 4,
+    }
+}
+
+/// A writer task: one group at a time, until every `Writer` is gone. The
+/// writers of one process take their groups from one queue in turn.
+async fn run(store: Store, rules: Rules, jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
     let mut group = Vec::with_capacity(GROUP_LIMIT);
-    while jobs.recv_many(&mut group, GROUP_LIMIT).await > 0 {
+    while jobs.lock().await.recv_many(&mut group, GROUP_LIMIT).await > 0 {
         // A caller gone before its signup began gets nothing written, as a
         // request cancelled before its transaction committed always did.
         group.retain(|job: &Job| !job.reply.is_closed());
@@ -139,7 +156,7 @@ enum Lost {
     /// It could not start: nothing was tried, and one signup alone would
     /// fare no better.
     Begin(anyhow::Error),
-    /// It failed once started: at a savepoint, in a signup, or at COMMIT.
+    /// It failed once started: in a signup, or at COMMIT.
     Midway(anyhow::Error),
 }
 
@@ -190,11 +207,7 @@ async fn one_by_one(store: &Store, rules: &Rules, group: Vec<Job>) {
 
 /// The group in one transaction on one connection of the writer's store:
 /// each signup's own result, once all are committed.
-async fn together(
-    store: &Store,
-    rules: &Rules,
-    group: &[Job],
-) -> Result<Vec<anyhow::Result<Recorded>>, Lost> {
+async fn together(store: &Store, rules: &Rules, group: &[Job]) -> Result<Vec<Recorded>, Lost> {
     let mut conn = store
         .pool()
         .acquire()
@@ -216,12 +229,12 @@ async fn in_transaction(
     conn: &mut PoolConnection<Any>,
     rules: &Rules,
     group: &[Job],
-) -> Result<Vec<anyhow::Result<Recorded>>, Lost> {
+) -> Result<Vec<Recorded>, Lost> {
     let mut tx = store.begin_on(conn).await.map_err(Lost::Begin)?;
     let mut results = Vec::with_capacity(group.len());
     for job in group {
-        match in_savepoint(&mut tx, rules, job).await {
-            Ok(result) => results.push(result),
+        match rules.record(&mut tx, &job.request, job.now).await {
+            Ok(recorded) => results.push(recorded),
             Err(error) => {
                 // Now, rather than on the connection's next use; a failure
                 // here leaves it in a transaction, which `together` sees.
@@ -239,28 +252,10 @@ async fn in_transaction(
     Ok(results)
 }
 
-/// One signup in a savepoint of its own. `Ok(Err(_))`: it failed alone and
-/// was rolled back alone. `Err(_)`: the whole transaction is lost.
-async fn in_savepoint(
-    conn: &mut store::Conn,
-    rules: &Rules,
-    job: &Job,
-) -> anyhow::Result<anyhow::Result<Recorded>> {
-    store::savepoint(conn).await?;
-    match rules.record(conn, &job.request, job.now).await {
-        Ok(recorded) => Ok(Ok(recorded)),
-        Err(error) if store::is_transient(&error) => Err(error),
-        Err(error) => {
-            store::rollback_to_savepoint(conn).await?;
-            Ok(Err(error))
-        }
-    }
-}
-
 /// Answers each caller of a committed group with its own result.
-fn answer_all(group: Vec<Job>, results: Vec<anyhow::Result<Recorded>>) {
-    for (job, result) in group.into_iter().zip(results) {
-        answer(job, result);
+fn answer_all(group: Vec<Job>, results: Vec<Recorded>) {
+    for (job, recorded) in group.into_iter().zip(results) {
+        answer(job, Ok(recorded));
     }
 }
 

@@ -39,21 +39,6 @@ pub fn fault(error: &anyhow::Error) -> Option<Fault> {
     })
 }
 
-/// True when the transaction that met `error` is lost as a whole, through
-/// no fault of what it was writing, and may succeed if run again: the
-/// database unavailable or busy (see [`Fault::Unavailable`]), or
-/// PostgreSQL choosing it as the victim of a deadlock (40P01) or of a
-/// serialization failure (40001).
-pub fn is_transient(error: &anyhow::Error) -> bool {
-    fault(error) == Some(Fault::Unavailable)
-        || error
-            .chain()
-            .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
-                Some(sqlx::Error::Database(database)) => is_conflict_code(database.as_ref()),
-                _ => false,
-            })
-}
-
 /// One database error answered to several requests at once (the group
 /// transaction of many signups that could not start): its text and its
 /// [`Fault`], since the error itself cannot be cloned. [`fault`] reads it
@@ -90,12 +75,4 @@ fn is_unavailable_code(error: &dyn sqlx::error::DatabaseError) -> bool {
         // up) and too many connections.
         code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
     }
-}
-
-/// PostgreSQL's serialization failure and deadlock victim.
-fn is_conflict_code(error: &dyn sqlx::error::DatabaseError) -> bool {
-    error
-        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
-        .is_none()
-        && matches!(error.code().as_deref(), Some("40001" | "40P01"))
 }

@@ -35,7 +35,11 @@ pub mod subscribers;
 pub mod suppressions;
 pub mod tokens;
 
-use std::{str::FromStr, sync::Once, time::Duration};
+use std::{
+    str::FromStr,
+    sync::{Arc, Once},
+    time::Duration,
+};
 
 use anyhow::Context;
 use sqlx::{
@@ -46,7 +50,7 @@ use sqlx::{
 
 use crate::config::{DatabaseConfig, Secret};
 
-pub use fault::{Fault, SharedFailure, fault, is_transient};
+pub use fault::{Fault, SharedFailure, fault};
 pub use sqlx::AnyConnection as Conn;
 
 /// The database behind a [`Store`], chosen by the URL at run time.
@@ -69,6 +73,8 @@ pub struct Store {
     /// What the pool connects to, for the one connection that is not the
     /// pool's: the import's COPY on PostgreSQL (`import_copy`).
     url: Secret,
+    /// See [`Store::writer`].
+    writer: Arc<tokio::sync::OnceCell<Store>>,
 }
 
 impl Store {
@@ -78,27 +84,21 @@ impl Store {
         Self::open(config, config.max_connections).await
     }
 
-    /// The store delivery workers use. On SQLite, one connection of their
-    /// own: their writes queue in the process instead of sleeping on the
-    /// file's lock, and its page cache is not dropped whenever another
-    /// connection writes (BENCHMARKS.md). PostgreSQL shares the pool.
-    pub async fn for_delivery(&self, config: &DatabaseConfig) -> anyhow::Result<Self> {
-        self.writer_of_its_own(config).await
-    }
-
-    /// The store the signup writer uses (`signup::writer`), for the same
-    /// reasons: on SQLite one connection of its own, so signups queue in
-    /// the writer instead of sleeping in SQLite's busy handler against each
-    /// other; PostgreSQL shares the pool.
-    pub async fn for_signups(&self, config: &DatabaseConfig) -> anyhow::Result<Self> {
-        self.writer_of_its_own(config).await
-    }
-
-    async fn writer_of_its_own(&self, config: &DatabaseConfig) -> anyhow::Result<Self> {
-        match self.backend {
-            Backend::Sqlite => Self::open(config, 1).await,
-            Backend::Postgres => Ok(self.clone()),
-        }
+    /// The store of the process's writers: the delivery worker and the
+    /// signup writer (`signup::writer`). On SQLite, one connection they
+    /// share: their writes queue in the process instead of sleeping in
+    /// SQLite's busy handler against each other, and its page cache is not
+    /// dropped whenever another connection writes (BENCHMARKS.md). Opened
+    /// once, on first use, for every clone of this store. PostgreSQL
+    /// shares the pool.
+    pub async fn writer(&self, config: &DatabaseConfig) -> anyhow::Result<Self> {
+        let writer = self.writer.get_or_try_init(|| async {
+            match self.backend {
+                Backend::Sqlite => Self::open(config, 1).await,
+                Backend::Postgres => Ok(self.clone()),
+            }
+        });
+        writer.await.cloned()
     }
 
     async fn open(config: &DatabaseConfig, max_connections: u32) -> anyhow::Result<Self> {
@@ -143,6 +143,7 @@ impl Store {
             pool,
             backend,
             url: Secret::new(url),
+            writer: Arc::default(),
         })
     }
 
@@ -257,29 +258,6 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-/// Marks where the caller's transaction can go back to
-/// ([`rollback_to_savepoint`]): a step of a group of changes written in
-/// one transaction, where one step may fail alone. Savepoints of one name
-/// nest, and are never released here: COMMIT releases them all, and a
-/// RELEASE per step would be one more round trip on PostgreSQL.
-pub async fn savepoint(conn: &mut Conn) -> anyhow::Result<()> {
-    sqlx::query("SAVEPOINT step")
-        .execute(&mut *conn)
-        .await
-        .context("while setting a savepoint")?;
-    Ok(())
-}
-
-/// Undoes what the caller's transaction did since its newest
-/// [`savepoint`], and clears an error PostgreSQL holds the transaction in.
-pub async fn rollback_to_savepoint(conn: &mut Conn) -> anyhow::Result<()> {
-    sqlx::query("ROLLBACK TO SAVEPOINT step")
-        .execute(&mut *conn)
-        .await
-        .context("while rolling back to a savepoint")?;
-    Ok(())
 }
 
 /// The file of a `sqlite:` database URL; `None` for PostgreSQL or an
