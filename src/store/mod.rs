@@ -181,6 +181,19 @@ impl Store {
         }
     }
 
+    /// `column` is one of the strings of the JSON array bound as `$n`. On
+    /// PostgreSQL the list is made an array first, so the rows are found
+    /// through `column`'s index whatever the table's statistics say: as a
+    /// subquery, a table not analysed yet (a burst of new rows) was
+    /// planned as a scan of its pending rows for every list (BENCHMARKS.md,
+    /// issue 23).
+    pub fn in_json_list(&self, column: &str, n: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("{column} IN ({})", self.json_list(n)),
+            Backend::Postgres => format!("{column} = ANY(ARRAY({}))", self.json_list(n)),
+        }
+    }
+
     /// A table of the rows of the JSON array of arrays bound as `$n`, each
     /// row as `value`, whose fields `value ->> 0`, `value ->> 1`, … are text
     /// (or NULL) on both databases. Many rows in one parameter: SQLite's

@@ -67,11 +67,7 @@ impl Rows<'_> {
 
     /// The condition naming these rows, with its parameters from `$first` on.
     fn named(&self, store: &Store, first: usize) -> String {
-        let ids = format!(
-            "{} IN ({})",
-            self.queue().id_column(),
-            store.json_list(first)
-        );
+        let ids = store.in_json_list(self.queue().id_column(), first);
         match self {
             Rows::Deliveries { .. } => format!("{ids} AND campaign_id = ${}", first + 1),
             Rows::Outbox(_) => ids,
