@@ -8,23 +8,35 @@
 #   MESSAGE=minimal   a ~1 KB digest (bench/minimal templates), as listmonk
 #                     was measured with; default: the real templates
 #   CONNECTIONS=20    SMTP connections, for both senders
+#   PIPELINING=off    the sink does not offer PIPELINING (RFC 2920), so
+#                     Broadsheet waits for each reply, as smtp-source
+#                     always does; default: offered
 #
 # Prints one Markdown table row: message size, Broadsheet msg/s, smtp-source
 # msg/s, the ratio, CPU seconds per 1,000 messages (user + system of the
-# broadsheet process), peak RSS, import rows/s. Fails unless the sink took
-# exactly N messages from Broadsheet and the campaign is done with N sent.
+# broadsheet process), peak RSS, import rows/s, and where the machine's CPU
+# went during the send: the sink's and the PostgreSQL server's CPU seconds
+# per 1,000 messages (on SQLite the database is inside broadsheet) and how
+# busy both cores were. Fails unless the sink took exactly N messages from
+# Broadsheet and the campaign is done with N sent.
 set -euo pipefail
 N=${1:-10000}
 DB=${2:-sqlite}
 CONNECTIONS=${CONNECTIONS:-20}
 PORT=${PORT:-2525}
 MESSAGE=${MESSAGE:-full}
+case "${PIPELINING:-on}" in
+  on) SINK_FLAGS=() ;;
+  off) SINK_FLAGS=(-p) ;;
+  *) echo "PIPELINING: on or off, not '$PIPELINING'" >&2; exit 2 ;;
+esac
 source "$(dirname "$0")/lib.sh"
 need_tools
 broadsheet_bin
 scratch
 cd "$WORK"
-smtp-sink -u nobody -c "127.0.0.1:$PORT" 1000 >sink.out & CLEANUP+=("kill $! && wait $!")
+smtp-sink "${SINK_FLAGS[@]}" -u nobody -c "127.0.0.1:$PORT" 1000 >sink.out & SINK_PID=$!
+CLEANUP+=("kill $SINK_PID && wait $SINK_PID")
 wait_for_port "$PORT"
 database "$DB"
 export BROADSHEET_MAIL__TRANSPORT=smtp BROADSHEET_SMTP__PORT=$PORT
@@ -54,6 +66,7 @@ ref_end=$(now)
 
 # Its log is kept, and shown if the send fails (a deadlock once looked
 # like a silent exit here).
+cpu_before=$(cpu_ticks "$SINK_PID")
 if ! /usr/bin/time -f "%e %U %S %M" -o time.txt "$BIN" digest send --now --wait 2>send.log; then
   echo "bench/digest.sh: digest send failed:" >&2
   tail -5 send.log >&2
@@ -62,6 +75,7 @@ fi
 # Every reader got exactly one digest: the sink took N messages after the
 # reference's N, and the ledger has N sent rows in one finished campaign.
 sleep 0.5
+cpu_after=$(cpu_ticks "$SINK_PID")
 received=$(tr '\r' '\n' < sink.out | grep -o 'mesg=[0-9]*' | tail -1 | cut -d= -f2)
 recorded=$(sql "SELECT status || ' ' || sent FROM campaigns")
 if [ "$received" != "$((2 * N))" ] || [ "$recorded" != "done $N" ]; then
@@ -69,11 +83,16 @@ if [ "$received" != "$((2 * N))" ] || [ "$recorded" != "done $N" ]; then
   exit 1
 fi
 read -r elapsed user sys rss_kb < time.txt
-python3 - "$N" "$DB" "$elapsed" "$user" "$sys" "$rss_kb" "$ref_start" "$ref_end" "$import_start" "$import_end" "$size" <<'PY'
+python3 - "$N" "$DB" "$elapsed" "$user" "$sys" "$rss_kb" "$ref_start" "$ref_end" "$import_start" "$import_end" "$size" \
+  $cpu_before $cpu_after "$(getconf CLK_TCK)" <<'PY'
 import sys
 n, db = int(sys.argv[1]), sys.argv[2]
 elapsed, user, sys_, rss_kb, ref_start, ref_end, imp_start, imp_end = map(float, sys.argv[3:11])
+sink0, pg0, busy0, total0, sink1, pg1, busy1, total1, hz = map(int, sys.argv[12:21])
 rate, ref = n / elapsed, n / (ref_end - ref_start)
+per_k = lambda ticks: f"{ticks / hz / n * 1e3:.3f} s"
 print(f"| {db} | {n:,} | {sys.argv[11]} B | {rate:,.0f} | {ref:,.0f} | {rate / ref:.0%} "
-      f"| {(user + sys_) / n * 1e3:.3f} s | {rss_kb / 1024:,.0f} MiB | {n / (imp_end - imp_start):,.0f} |")
+      f"| {(user + sys_) / n * 1e3:.3f} s | {rss_kb / 1024:,.0f} MiB | {n / (imp_end - imp_start):,.0f} "
+      f"| {per_k(sink1 - sink0)} | {per_k(pg1 - pg0) if db == 'postgres' else '–'} "
+      f"| {(busy1 - busy0) / (total1 - total0):.0%} |")
 PY

@@ -83,6 +83,38 @@ import_example_articles() {
   "$BIN" article import "${names[@]/#/$ROOT/examples/articles/}" 2>/dev/null
 }
 
+# CPU clock ticks so far, as "sink postgres busy total": the process $1
+# (user + system), every PostgreSQL server process with the backends its
+# postmaster has reaped (so a connection closed before the second reading
+# still counts), and the whole machine's busy and total ticks.
+cpu_ticks() {
+  python3 - "$1" <<'PY'
+import os, sys
+def stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+def comm(pid):
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
+s = stat(sys.argv[1])
+sink, postgres = int(s[11]) + int(s[12]), 0
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        if comm(pid) != "postgres":
+            continue
+        s = stat(pid)
+        postgres += int(s[11]) + int(s[12])
+        if comm(s[1]) != "postgres":   # the postmaster: add its reaped children
+            postgres += int(s[13]) + int(s[14])
+    except FileNotFoundError:
+        pass
+with open("/proc/stat") as f:
+    cpu = [int(x) for x in f.readline().split()[1:]]
+idle = cpu[3] + cpu[4]
+print(sink, postgres, sum(cpu) - idle, sum(cpu))
+PY
+}
+
 # Seconds since the epoch, with nanoseconds.
 now() { date +%s.%N; }
 

@@ -134,6 +134,17 @@ impl Store {
                     Ok(())
                 })
             });
+        } else {
+            pool = pool.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // No JIT: the few bulk statements (a campaign's
+                    // recipients) have estimates over jit_above_cost and
+                    // spent 300–440 ms compiling each time, about a tenth of
+                    // the statement (pg_stat_statements; BENCHMARKS.md).
+                    conn.execute("SET jit = off").await?;
+                    Ok(())
+                })
+            });
         }
         let pool = pool
             .connect_with(options)
