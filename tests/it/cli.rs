@@ -727,27 +727,7 @@ async fn import_readers(app: &support::TestApp, count: usize) {
         .chain((0..count).map(|n| format!("r{n}@example.com,,,2025-01-01T00:00:00Z,test")))
         .collect::<Vec<_>>()
         .join("\n");
-    let key = broadsheet::store::settings::secret(&app.store, "suppression_key")
-        .await
-        .unwrap();
-    let wording = broadsheet::consent::register_wording(
-        &app.store,
-        &app.clock,
-        "newsletter",
-        &app.config.signup.newsletter_consent_text,
-    )
-    .await
-    .unwrap();
-    broadsheet::import::import(
-        &app.store,
-        import.as_bytes(),
-        "t.csv",
-        &wording.id,
-        key.as_bytes(),
-        |_| {},
-    )
-    .await
-    .unwrap();
+    app.import_csv(&import).await;
 }
 
 /// Two `serve` processes on one database, both with a schedule firing every

@@ -876,15 +876,19 @@ async fn smtp_down_for_half_a_campaign_delivers_each_message_once_after_it_retur
     app.stop().await;
 }
 
+/// Readers whose digests are taken (`kept…`) beside readers a server
+/// refuses (`gone…`), interleaved so that refusals fall inside batches.
+const KEPT_AND_GONE: [&str; 5] = [
+    "kept0@example.com",
+    "gone0@example.com",
+    "kept1@example.com",
+    "gone1@example.com",
+    "kept2@example.com",
+];
+
 async fn a_permanent_refusal_fails_only_its_readers_and_is_never_retried(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let addresses = [
-        "kept0@example.com",
-        "gone0@example.com",
-        "kept1@example.com",
-        "gone1@example.com",
-        "kept2@example.com",
-    ];
+    let addresses = KEPT_AND_GONE;
     campaign_of(&app, &addresses).await;
     let before = app.received().len();
     app.smtp
@@ -998,13 +1002,7 @@ async fn a_pipelined_batch_with_a_refusal_and_a_drop_is_recorded_as_without_pipe
         let app = TestApp::spawn(backend).await;
         let smtp = app.smtp.as_ref().unwrap();
         smtp.set_pipelining(pipelining);
-        let addresses = [
-            "kept0@example.com",
-            "gone0@example.com",
-            "kept1@example.com",
-            "gone1@example.com",
-            "kept2@example.com",
-        ];
+        let addresses = KEPT_AND_GONE;
         campaign_of(&app, &addresses).await;
         let before = app.received().len();
         smtp.refuse_recipients("gone", "550 5.1.1 no such user");
@@ -1052,27 +1050,7 @@ async fn the_claim_walks_the_pending_index_in_due_order(backend: Backend) {
             "reader{i}@example.com,,,2025-03-01T09:30:00Z,test\n"
         ));
     }
-    let wording = broadsheet::consent::register_wording(
-        &app.store,
-        &app.clock,
-        broadsheet::consent::NEWSLETTER,
-        &app.config.signup.newsletter_consent_text,
-    )
-    .await
-    .unwrap();
-    let key = broadsheet::store::settings::secret(&app.store, "suppression_key")
-        .await
-        .unwrap();
-    let report = broadsheet::import::import(
-        &app.store,
-        csv.as_bytes(),
-        "readers.csv",
-        &wording.id,
-        key.as_bytes(),
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let report = app.import_csv(&csv).await;
     assert_eq!(report.imported, 3000);
     articles(&app).await;
     started_campaign(&app).await;

@@ -178,21 +178,11 @@ async fn transactions_dropped_while_they_begin_leave_no_connection_in_one(backen
                 .fetch_one(&mut other)
                 .await
                 .unwrap();
-            let open = "SELECT COUNT(*) FROM pg_stat_activity
-                        WHERE datname = current_database() AND state LIKE 'idle in transaction%'
-                          AND application_name = current_setting('application_name')";
-            let mut left_open = -1_i64;
-            for _ in 0..50 {
-                left_open = sqlx::query_scalar(open)
-                    .fetch_one(&mut other)
-                    .await
-                    .unwrap();
-                if left_open == 0 {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            assert_eq!(left_open, 0, "connections left inside a transaction");
+            assert_eq!(
+                app.pg_transactions_left_open().await,
+                0,
+                "connections left inside a transaction"
+            );
             visible
         }
     };

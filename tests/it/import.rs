@@ -3,7 +3,7 @@
 
 use crate::support;
 
-use broadsheet::{consent, import};
+use broadsheet::consent;
 use support::{Backend, TestApp};
 
 storage_tests!(
@@ -12,30 +12,6 @@ storage_tests!(
     an_import_stores_awkward_values_exactly_and_leaves_a_withdrawn_reader_withdrawn,
     an_import_of_several_batches_counts_each_reader_once,
 );
-
-async fn run(app: &TestApp, csv: &str) -> import::ImportReport {
-    let wording = consent::register_wording(
-        &app.store,
-        &app.clock,
-        consent::NEWSLETTER,
-        &app.config.signup.newsletter_consent_text,
-    )
-    .await
-    .unwrap();
-    let key = broadsheet::store::settings::secret(&app.store, "suppression_key")
-        .await
-        .unwrap();
-    import::import(
-        &app.store,
-        csv.as_bytes(),
-        "legacy.csv",
-        &wording.id,
-        key.as_bytes(),
-        |_| {},
-    )
-    .await
-    .unwrap()
-}
 
 const FILE: &str = "email,name,topics,consented_at,source
 Ada@Example.com,Ada,history;city,2025-03-01T09:30:00Z,old signup form
@@ -47,7 +23,7 @@ erin@example.com,,city,2025-05-01T00:00:00Z,fair stand
 
 async fn an_import_adds_consenting_readers_reports_bad_lines_and_is_idempotent(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let report = run(&app, FILE).await;
+    let report = app.import_csv(FILE).await;
     assert_eq!(report.imported, 2);
     let lines: Vec<u64> = report.invalid.iter().map(|(line, _)| *line).collect();
     assert_eq!(lines, [3, 4, 5], "{:?}", report.invalid);
@@ -80,7 +56,7 @@ async fn an_import_adds_consenting_readers_reports_bad_lines_and_is_idempotent(b
         2
     );
 
-    let again = run(&app, FILE).await;
+    let again = app.import_csv(FILE).await;
     assert_eq!((again.imported, again.existing), (0, 2), "idempotent");
     assert_eq!(app.scalar("SELECT COUNT(*) FROM consent_events").await, 2);
     app.stop().await;
@@ -106,8 +82,7 @@ async fn an_import_never_brings_back_an_erased_or_withdrawn_reader(backend: Back
         .await
         .unwrap();
 
-    let report = run(
-        &app,
+    let report = app.import_csv(
         "email,name,topics,consented_at,source\nleft@example.com,,,2025-01-01T00:00:00Z,x\nErased@example.com,,,2025-01-01T00:00:00Z,x\n",
     )
     .await;
@@ -115,11 +90,11 @@ async fn an_import_never_brings_back_an_erased_or_withdrawn_reader(backend: Back
         (report.imported, report.existing, report.suppressed),
         (0, 1, 1)
     );
-    let future = run(
-        &app,
-        "email,name,topics,consented_at,source\nlater@example.com,,,2999-01-01T00:00:00Z,x\n",
-    )
-    .await;
+    let future = app
+        .import_csv(
+            "email,name,topics,consented_at,source\nlater@example.com,,,2999-01-01T00:00:00Z,x\n",
+        )
+        .await;
     assert_eq!(future.imported, 0);
     assert!(
         future.invalid[0].1.contains("future"),
@@ -265,7 +240,7 @@ async fn an_import_stores_awkward_values_exactly_and_leaves_a_withdrawn_reader_w
 ) {
     let app = TestApp::spawn(backend).await;
     let left = withdrawn_reader(&app, "left@example.com").await;
-    let report = run(&app, AWKWARD).await;
+    let report = app.import_csv(AWKWARD).await;
     assert!(report.invalid.is_empty(), "{:?}", report.invalid);
     assert_eq!(
         (report.imported, report.existing, report.suppressed),
@@ -310,7 +285,7 @@ async fn an_import_stores_awkward_values_exactly_and_leaves_a_withdrawn_reader_w
         left,
         "a known reader is left as they were: a withdrawal stays a withdrawal"
     );
-    let again = run(&app, AWKWARD).await;
+    let again = app.import_csv(AWKWARD).await;
     assert_eq!((again.imported, again.existing), (0, 5), "idempotent");
     let imports = "SELECT COUNT(*) FROM consent_events WHERE source = 'import'";
     assert_eq!(app.scalar(imports).await, 3);
@@ -334,7 +309,7 @@ async fn an_import_of_several_batches_counts_each_reader_once(backend: Backend) 
         ))
         .collect::<Vec<_>>()
         .join("\n");
-    let report = run(&app, &csv).await;
+    let report = app.import_csv(&csv).await;
     assert!(report.invalid.is_empty(), "{:?}", report.invalid);
     assert_eq!((report.imported, report.existing), (READERS as u64, 1));
     let count = |table: &str| format!("SELECT COUNT(*) FROM {table}");

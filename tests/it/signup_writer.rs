@@ -295,25 +295,11 @@ async fn callers_hanging_up_mid_flight_leave_every_reader_whole(backend: Backend
         assert_eq!(app.scalar(sql).await, 0, "{what}");
     }
     if backend == Backend::Postgres {
-        let url = app.config.database.url.expose();
-        let mut other = sqlx::PgConnection::connect(url).await.unwrap();
-        let open = "SELECT COUNT(*) FROM pg_stat_activity
-                    WHERE datname = current_database() AND state LIKE 'idle in transaction%'
-                      AND application_name = current_setting('application_name')";
-        // A group being written is idle in its transaction between two
-        // statements: only one that stays so is left behind.
-        let mut left_open = -1_i64;
-        for _ in 0..50 {
-            left_open = sqlx::query_scalar(open)
-                .fetch_one(&mut other)
-                .await
-                .unwrap();
-            if left_open == 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(left_open, 0, "connections left inside a transaction");
+        assert_eq!(
+            app.pg_transactions_left_open().await,
+            0,
+            "connections left inside a transaction"
+        );
     }
     app.drain_outbox().await;
     let confirm = link_path(

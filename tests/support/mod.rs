@@ -531,6 +531,55 @@ impl TestApp {
             .await
             .expect(sql)
     }
+
+    /// `broadsheet subscriber import legacy.csv` of `csv`, with the
+    /// configured newsletter wording, as the command does it.
+    pub async fn import_csv(&self, csv: &str) -> broadsheet::import::ImportReport {
+        let wording = broadsheet::consent::register_wording(
+            &self.store,
+            &self.clock,
+            broadsheet::consent::NEWSLETTER,
+            &self.config.signup.newsletter_consent_text,
+        )
+        .await
+        .unwrap();
+        let key = broadsheet::store::settings::secret(&self.store, "suppression_key")
+            .await
+            .unwrap();
+        broadsheet::import::import(
+            &self.store,
+            csv.as_bytes(),
+            "legacy.csv",
+            &wording.id,
+            key.as_bytes(),
+            |_| {},
+        )
+        .await
+        .unwrap()
+    }
+
+    /// On PostgreSQL, how many of this test's connections are still idle
+    /// inside a transaction after up to 5 s: one being written between two
+    /// statements is so for a moment, only one left behind stays so.
+    pub async fn pg_transactions_left_open(&self) -> i64 {
+        let url = self.config.database.url.expose();
+        let mut other = sqlx::PgConnection::connect(url).await.unwrap();
+        let open = "SELECT COUNT(*) FROM pg_stat_activity
+                    WHERE datname = current_database() AND state LIKE 'idle in transaction%'
+                      AND application_name = current_setting('application_name')";
+        let mut left_open = -1_i64;
+        for _ in 0..50 {
+            left_open = sqlx::query_scalar(open)
+                .fetch_one(&mut other)
+                .await
+                .unwrap();
+            if left_open == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        left_open
+    }
 }
 
 impl std::ops::Deref for TestApp {
