@@ -71,8 +71,10 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     /// What the pool connects to, for the one connection that is not the
-    /// pool's: the import's COPY on PostgreSQL (`import_copy`).
-    url: Secret,
+    /// pool's: the import's COPY on PostgreSQL (`import_copy`). Shared:
+    /// every service holds a store and every request clones them, and a
+    /// copied string there cost /healthz a third of its rate (BENCHMARKS.md).
+    url: Arc<Secret>,
     /// See [`Store::writer`].
     writer: Arc<tokio::sync::OnceCell<Store>>,
 }
@@ -153,7 +155,7 @@ impl Store {
         Ok(Self {
             pool,
             backend,
-            url: Secret::new(url),
+            url: Arc::new(Secret::new(url)),
             writer: Arc::default(),
         })
     }
