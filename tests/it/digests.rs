@@ -36,6 +36,7 @@ storage_tests!(
     faults_at_the_end_of_data_are_retried_or_failed_by_their_code,
     a_pipelined_batch_with_a_refusal_and_a_drop_is_recorded_as_without_pipelining,
     the_claim_walks_the_pending_index_in_due_order,
+    the_batch_that_records_the_last_delivery_closes_its_campaign,
 );
 
 async fn reader(app: &TestApp, email: &str, digest: bool, topics: &[&str], paused: bool) {
@@ -1086,5 +1087,52 @@ async fn the_claim_walks_the_pending_index_in_due_order(backend: Backend) {
     let plan = plan.join("\n");
     assert!(plan.contains("deliveries_pending"), "{plan}");
     assert!(!plan.contains("Seq Scan on deliveries"), "{plan}");
+    app.stop().await;
+}
+
+/// A campaign is `done` as soon as the batch recording its last delivery
+/// is counted, read from its counters: no claim comes after it here, and
+/// none looks at the deliveries. A batch that leaves one pending keeps it
+/// `sending`.
+async fn the_batch_that_records_the_last_delivery_closes_its_campaign(backend: Backend) {
+    use broadsheet::store::campaigns::{BatchCounts, add_counts};
+
+    let app = TestApp::spawn(backend).await;
+    campaign_of(&app, &["first@example.com", "second@example.com"]).await;
+    let id = started_campaign(&app).await;
+    let one_sent = BatchCounts {
+        sent: 1,
+        ..BatchCounts::default()
+    };
+    let state = "SELECT status || ' ' || sent || ' ' || CASE WHEN finished_at IS NULL
+                 THEN 'open' ELSE 'finished' END FROM campaigns";
+    // As the recorder does: the delivery first, then its campaign's counts.
+    let record = |address: &'static str| {
+        let app = &app;
+        async move {
+            let reader = app.subscriber_id(address).await;
+            sqlx::query("UPDATE deliveries SET status = 'sent' WHERE subscriber_id = $1")
+                .bind(reader)
+                .execute(app.store.pool())
+                .await
+                .unwrap();
+        }
+    };
+
+    record("first@example.com").await;
+    add_counts(&app.store, &id, one_sent.clone(), app.clock.now_ms())
+        .await
+        .unwrap();
+    assert_eq!(app.text(state).await.as_deref(), Some("sending 1 open"));
+
+    record("second@example.com").await;
+    add_counts(&app.store, &id, one_sent, app.clock.now_ms())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.text(state).await.as_deref(),
+        Some("done 2 finished"),
+        "the last batch's counts close the campaign"
+    );
     app.stop().await;
 }
