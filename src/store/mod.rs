@@ -118,37 +118,30 @@ impl Store {
             Backend::Postgres => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url).context("while parsing database.url")?;
-        let mut pool = AnyPoolOptions::new()
+        let session: &'static str = match backend {
+            // WAL lets readers run beside the one writer; busy_timeout makes
+            // writers wait for each other instead of failing at once;
+            // secure_delete overwrites erased rows (G-13).
+            Backend::Sqlite => {
+                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                 PRAGMA secure_delete = ON;"
+            }
+            // No JIT: the few bulk statements (a campaign's recipients) have
+            // estimates over jit_above_cost and spent 300–440 ms compiling
+            // each time, about a tenth of the statement (pg_stat_statements;
+            // BENCHMARKS.md).
+            Backend::Postgres => "SET jit = off",
+        };
+        let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10));
-        if backend == Backend::Sqlite {
-            pool = pool.after_connect(|conn, _meta| {
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    // WAL lets readers run beside the one writer; busy_timeout makes
-                    // writers wait for each other instead of failing at once;
-                    // secure_delete overwrites erased rows (G-13).
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                         PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                         PRAGMA secure_delete = ON;",
-                    )
-                    .await?;
+                    conn.execute(session).await?;
                     Ok(())
                 })
-            });
-        } else {
-            pool = pool.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // No JIT: the few bulk statements (a campaign's
-                    // recipients) have estimates over jit_above_cost and
-                    // spent 300–440 ms compiling each time, about a tenth of
-                    // the statement (pg_stat_statements; BENCHMARKS.md).
-                    conn.execute("SET jit = off").await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = pool
+            })
             .connect_with(options)
             .await
             .context("while connecting to the database")?;
