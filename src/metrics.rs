@@ -96,6 +96,24 @@ pub fn emails(kind: &'static str, outcomes: &[(&'static str, usize)]) {
     }
 }
 
+/// A message one SMTP relay sent, deferred (it may go through another)
+/// or refused for good.
+pub fn relay_message(relay: &str, outcome: &'static str) {
+    metrics::counter!("broadsheet_relay_messages_total", "relay" => relay.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// A relay's circuit breaker: 0 closed (in rotation), 1 open (out of
+/// rotation), 2 probing (one message is testing it).
+pub fn relay_state(relay: &str, state: &'static str) {
+    let value = match state {
+        "open" => 1.0,
+        "probing" => 2.0,
+        _ => 0.0,
+    };
+    metrics::gauge!("broadsheet_relay_breaker_state", "relay" => relay.to_owned()).set(value);
+}
+
 /// The text `/metrics` serves: the counters, plus gauges read from the
 /// database now. The gauges are written here rather than recorded, so a
 /// finished campaign drops out instead of keeping its last values.

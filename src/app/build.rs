@@ -56,7 +56,7 @@ impl App {
         let store = Store::connect(&config.database).await?;
         store.migrate().await?;
         let keys = load_keys(&store, &config).await?;
-        let mail = load_mail(&config, &keys)?;
+        let mail = load_mail(&config, &keys, &clock)?;
         let privacy_notice = consent::register_wording(
             &store,
             &clock,
@@ -72,8 +72,9 @@ impl App {
         )
         .await?;
         let tags = ReturnPathSigner::new(keys.link.as_bytes());
-        let services =
+        let mut services =
             Services::build(&config, &store, &clock, &mail.from, &keys.suppression, tags).await?;
+        services.digests = services.digests.with_relays(mail.transport.relays());
         let cookie_banner = consent::register_wording(
             &store,
             &clock,
@@ -113,11 +114,11 @@ impl App {
 
 /// The sender, the email templates, the transport and the DKIM key: fails
 /// on a template that does not compile, an unusable transport or key.
-fn load_mail(config: &Config, keys: &Keys) -> anyhow::Result<MailParts> {
+fn load_mail(config: &Config, keys: &Keys, clock: &Clock) -> anyhow::Result<MailParts> {
     // Parsed with the config; the digest sender falls back to it (E-13).
     let from = config.mail.from.clone();
     let templates = Arc::new(EmailTemplates::load(config.mail.templates_dir.as_deref())?);
-    let transport = Transport::from_config(&config.mail, &config.smtp)?;
+    let transport = Transport::from_config(&config.mail, &config.smtp, clock.clone())?;
     let dkim = crate::mail::dkim::load(&config.dkim)?.map(Arc::new);
     let return_paths = ReturnPaths {
         return_path: config.bounces.return_path.clone(),
@@ -190,8 +191,6 @@ async fn build_worker(
             from,
             dkim,
             config: config.delivery.clone(),
-            concurrency: config.smtp.concurrency,
-            rate_per_second: config.smtp.rate_per_second,
             send_timeout: config.smtp.timeout,
             signup_emails_per_hour: config.signup.emails_per_hour,
             return_paths,

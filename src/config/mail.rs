@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Duration};
 use lettre::message::Mailbox;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-use super::{Secret, duration};
+use super::{BreakerConfig, RelayConfig, Secret, duration};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -83,6 +83,13 @@ pub struct SmtpConfig {
     /// How long to wait for the server before a send counts as failed and is retried.
     #[serde(rename = "timeout_s", with = "duration::seconds")]
     pub timeout: Duration,
+    /// The relay account mail (confirmations, sign-in links) goes through
+    /// first, kept free of digests; empty: account mail goes as digests do.
+    pub account_relay: String,
+    /// Several relays in place of the server above (`relays.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub relays: Vec<RelayConfig>,
+    pub breaker: BreakerConfig,
 }
 
 impl Default for SmtpConfig {
@@ -97,6 +104,9 @@ impl Default for SmtpConfig {
             concurrency: 4,
             rate_per_second: 0,
             timeout: Duration::from_secs(15),
+            account_relay: String::new(),
+            relays: Vec::new(),
+            breaker: BreakerConfig::default(),
         }
     }
 }

@@ -13,6 +13,7 @@ mod bounces;
 mod digest;
 mod duration;
 mod mail;
+mod relays;
 mod server;
 mod validate;
 
@@ -35,6 +36,7 @@ pub use digest::DigestConfig;
 pub use mail::{
     DeliveryConfig, DkimAlgorithm, DkimConfig, MailConfig, MailTransport, SmtpConfig, SmtpTls,
 };
+pub use relays::{BreakerConfig, RelayConfig, RelayRole};
 pub use server::{DatabaseConfig, LogConfig, LogFormat, ServerConfig, SiteConfig};
 
 /// Environment variables with this prefix and a `__` override config keys.

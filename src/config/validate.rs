@@ -13,6 +13,7 @@ impl Config {
         check_database_url(&self.database)?;
         self.check_minimums()?;
         self.check_lease()?;
+        self.smtp.check_relays()?;
         let imap = &self.bounces.imap;
         if !imap.host.is_empty() && imap.folder == imap.done_folder {
             bail!(

@@ -11,10 +11,13 @@ use super::{
     claims::{Claims, Job},
     lease::Leases,
     outcome::BatchOutcome,
-    record::{Outcome, Recorder, Sent},
+    record::{Outcome, Recorder, Sent, Trail},
     retry::Retry,
 };
-use crate::{digest::Campaign, mail::SendError};
+use crate::{
+    digest::Campaign,
+    mail::{Mail, SendError, Sending},
+};
 
 impl Worker {
     /// Sends digest deliveries until none is due, or `cancel` fires. The next
@@ -65,7 +68,7 @@ impl Worker {
     ) -> tokio::task::JoinSet<()> {
         let claimed = Arc::new(Mutex::new(claimed));
         let mut senders = tokio::task::JoinSet::new();
-        for _ in 0..self.concurrency {
+        for _ in 0..self.transport.concurrency(Mail::Digest) {
             let (worker, cancel, leases) = (self.clone(), cancel.clone(), leases.clone());
             let (claimed, results) = (claimed.clone(), results.clone());
             senders.spawn(async move {
@@ -89,41 +92,53 @@ impl Worker {
         senders
     }
 
+    /// Composes and sends one digest; what became of it and the relays it
+    /// went through.
     async fn deliver_digest(
         &self,
         job: &Job,
         leases: &Leases,
         cancel: &CancellationToken,
-    ) -> anyhow::Result<Outcome> {
+    ) -> anyhow::Result<(Outcome, Trail)> {
+        let untried = |outcome| Ok((outcome, Trail::default()));
         let row = job.row();
         // Shutting down, or too late to finish within the lease (a slow
         // server, a rate limit): hand it back untouched.
         if cancel.is_cancelled() || !self.may_send(leases, &row) {
             self.deliveries.release(&row).await?;
-            return Ok(Outcome::Released);
+            return untried(Outcome::Released);
         }
         let (Some(campaign), Some(recipient)) = (&job.campaign, &job.recipient) else {
-            return Ok(Outcome::Cancelled);
+            return untried(Outcome::Cancelled);
         };
         if recipient.eligible == 0 {
-            return Ok(Outcome::Cancelled);
+            return untried(Outcome::Cancelled);
         }
         let date = self.clock.now().into();
         let message = match self.composer.digest(campaign, recipient, &job.topics, date) {
             Ok(Some((_, message))) => message,
-            Ok(None) => return Ok(Outcome::Cancelled),
+            Ok(None) => return untried(Outcome::Cancelled),
             Err(error) => {
-                return self
-                    .retry_digest(job, campaign, &format!("{error:#}"))
-                    .await;
+                let error = format!("{error:#}");
+                return untried(self.retry_digest(job, campaign, &error).await?);
             }
         };
-        if !self.ready_to_send(leases, &row).await {
-            self.deliveries.release(&row).await?;
-            return Ok(Outcome::Released);
-        }
-        match self.transport.send(message).await {
-            Ok(()) => Ok(Outcome::Sent),
+        let attempts = match self
+            .send_within_lease(&message, Mail::Digest, leases, &row)
+            .await
+        {
+            Sending::TooLate => {
+                self.deliveries.release(&row).await?;
+                return untried(Outcome::Released);
+            }
+            Sending::Done(attempts) => attempts,
+        };
+        let trail = Trail {
+            last: attempts.relay,
+            deferred_by: attempts.deferred_by,
+        };
+        let outcome = match attempts.result {
+            Ok(()) => Outcome::Sent,
             Err(SendError::Permanent(error)) => {
                 // E-24: an unknown mailbox is suppressed (feedback::smtp).
                 let tag = self
@@ -132,10 +147,11 @@ impl Worker {
                 let message = format!("{}/{}", campaign.row.id, recipient.id);
                 let to = &recipient.email_canonical;
                 self.report_refusal(&error, to, &tag, &message).await;
-                Ok(Outcome::Failed(error))
+                Outcome::Failed(error)
             }
-            Err(SendError::Transient(error)) => self.retry_digest(job, campaign, &error).await,
-        }
+            Err(SendError::Transient(error)) => self.retry_digest(job, campaign, &error).await?,
+        };
+        Ok((outcome, trail))
     }
 
     /// A transient failure: retried by the queue's policy, counted from

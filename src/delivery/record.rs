@@ -12,6 +12,7 @@ use super::{
     outcome::BatchOutcome,
 };
 use crate::store::{
+    campaign_relays::{self, RelayCounts},
     campaigns::{self, BatchCounts},
     deliveries::ClaimedDelivery,
     queue::{Finish, Rows},
@@ -36,9 +37,17 @@ pub(super) enum Outcome {
     Released,
 }
 
+/// The relays a digest went through: the last one tried, and those that
+/// deferred it before.
+#[derive(Default)]
+pub(super) struct Trail {
+    pub last: Option<Arc<str>>,
+    pub deferred_by: Vec<Arc<str>>,
+}
+
 /// A sender's result for one job: its delivery and what became of it, or
 /// the error that stopped claiming.
-pub(super) type Sent = anyhow::Result<(ClaimedDelivery, anyhow::Result<Outcome>)>;
+pub(super) type Sent = anyhow::Result<(ClaimedDelivery, anyhow::Result<(Outcome, Trail)>)>;
 
 pub(super) struct Recorder<'a> {
     worker: &'a Worker,
@@ -55,6 +64,8 @@ struct Finished {
     cancelled: HashMap<String, Vec<String>>,
     failed: Vec<(String, String, String)>,
     counts: HashMap<String, BatchCounts>,
+    /// By campaign and relay.
+    relays: HashMap<(String, Arc<str>), RelayCounts>,
 }
 
 impl<'a> Recorder<'a> {
@@ -126,7 +137,10 @@ impl<'a> Recorder<'a> {
             // Record everyone else's outcome first: sent mail must not stay
             // pending and go out again.
             match result {
-                Ok((delivery, Ok(result))) => finished.add(delivery, result, outcome),
+                Ok((delivery, Ok((result, trail)))) => {
+                    finished.add_trail(&delivery.campaign_id, &result, trail);
+                    finished.add(delivery, result, outcome);
+                }
                 Ok((_, Err(error))) | Err(error) => {
                     first_error.get_or_insert(error);
                 }
@@ -163,14 +177,43 @@ impl<'a> Recorder<'a> {
             let changed = queue.finish(cancelled, Finish::Cancelled, now).await?;
             counts.entry(campaign.clone()).or_default().cancelled += changed;
         }
+        let store = &self.worker.store;
         for (campaign, counts) in counts {
-            campaigns::add_counts(&self.worker.store, &campaign, counts, now).await?;
+            campaigns::add_counts(store, &campaign, counts, now).await?;
+        }
+        for ((campaign, _), counts) in finished.relays {
+            campaign_relays::add(store, &campaign, &counts).await?;
         }
         Ok(())
     }
 }
 
 impl Finished {
+    /// Counts what each relay did with this delivery.
+    fn add_trail(&mut self, campaign: &str, result: &Outcome, trail: Trail) {
+        for name in trail.deferred_by {
+            self.relay(campaign, &name).deferred += 1;
+        }
+        if let Some(name) = trail.last {
+            let counts = self.relay(campaign, &name);
+            match result {
+                Outcome::Sent => counts.sent += 1,
+                Outcome::Failed(_) => counts.failed += 1,
+                Outcome::Retried { .. } | Outcome::Released => counts.deferred += 1,
+                Outcome::Cancelled => {}
+            }
+        }
+    }
+
+    fn relay(&mut self, campaign: &str, name: &Arc<str>) -> &mut RelayCounts {
+        self.relays
+            .entry((campaign.to_owned(), name.clone()))
+            .or_insert_with(|| RelayCounts {
+                relay: name.to_string(),
+                ..RelayCounts::default()
+            })
+    }
+
     fn add(&mut self, delivery: ClaimedDelivery, result: Outcome, outcome: &mut BatchOutcome) {
         let (campaign, subscriber) = (delivery.campaign_id, delivery.subscriber_id);
         match result {

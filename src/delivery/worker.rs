@@ -1,10 +1,9 @@
 //! A delivery worker: claims a batch under a lease, sends it with bounded
 //! concurrency and an optional rate limit, and records each outcome.
 
-use std::{num::NonZeroU32, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use futures_util::{StreamExt, stream};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lettre::message::{Mailbox, dkim::DkimConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -18,7 +17,10 @@ use crate::{
     clock::{self, Clock},
     config::DeliveryConfig,
     digest::Composer,
-    mail::{EmailTemplates, Envelope, ReturnPaths, SendError, Transport, build_message},
+    mail::{
+        Attempts, EmailTemplates, Envelope, Mail, ReturnPaths, SendError, Sending, Transport,
+        build_message,
+    },
     store::{
         Store,
         outbox::{self, ClaimedEmail},
@@ -43,10 +45,8 @@ pub struct Worker {
     pub(super) composer: Arc<Composer>,
     pub(super) dkim: Option<Arc<DkimConfig>>,
     pub(super) config: DeliveryConfig,
-    pub(super) concurrency: usize,
-    pub(super) limiter: Option<Arc<DefaultDirectRateLimiter>>,
-    /// Digest deliveries claimed at once: `batch_size`, fewer if the rate
-    /// limit could not send that many within a lease.
+    /// Digest deliveries claimed at once: `batch_size`, fewer if the
+    /// relays' rates could not send that many within a lease.
     pub(super) digest_batch: i64,
     /// How long before its lease ends a claimed delivery may still start
     /// sending: a send may take `smtp.timeout_s`, and must end while the
@@ -80,9 +80,6 @@ pub struct WorkerSettings {
     pub composer: Arc<Composer>,
     pub dkim: Option<Arc<DkimConfig>>,
     pub config: DeliveryConfig,
-    pub concurrency: u32,
-    /// Messages per second; 0 means unlimited.
-    pub rate_per_second: u32,
     /// The longest an SMTP send may take (`smtp.timeout_s`).
     pub send_timeout: Duration,
     /// `signup.emails_per_hour`.
@@ -92,16 +89,15 @@ pub struct WorkerSettings {
 
 impl Worker {
     pub fn new(store: Store, clock: Clock, settings: WorkerSettings) -> Self {
-        let limiter = NonZeroU32::new(settings.rate_per_second)
-            .map(|rate| Arc::new(RateLimiter::direct(Quota::per_second(rate))));
+        let rate = settings.transport.rate_per_second(Mail::Digest);
         let batch = i64::from(settings.config.batch_size);
         let sendable_in_lease = settings
             .config
             .lease
             .saturating_sub(settings.send_timeout)
             .as_secs()
-            .saturating_mul(u64::from(settings.rate_per_second));
-        let digest_batch = if settings.rate_per_second == 0 {
+            .saturating_mul(u64::from(rate));
+        let digest_batch = if rate == 0 {
             batch
         } else {
             i64::try_from(sendable_in_lease).map_or(batch, |sendable| batch.min(sendable).max(1))
@@ -122,8 +118,6 @@ impl Worker {
             composer: settings.composer,
             dkim: settings.dkim,
             config: settings.config,
-            concurrency: settings.concurrency.max(1) as usize,
-            limiter,
             signup_emails_per_hour: settings.signup_emails_per_hour,
             intake: None,
             return_paths: settings.return_paths,
@@ -188,7 +182,7 @@ impl Worker {
         }
         let sends = stream::iter(rows)
             .map(|row| self.deliver_one(row, &leases, cancel))
-            .buffer_unordered(self.concurrency)
+            .buffer_unordered(self.transport.concurrency(Mail::Account))
             .collect::<Vec<anyhow::Result<Delivered>>>();
         let results = leases.while_renewing(sends).await;
         for result in results {
@@ -250,13 +244,17 @@ impl Worker {
             .is_some_and(|until| self.clock.now_ms() <= until - self.send_margin_ms)
     }
 
-    /// Waits for the rate limit, if any; then whether the send may still
-    /// start within the row's lease.
-    pub(super) async fn ready_to_send(&self, leases: &Leases, row: &Row) -> bool {
-        if let Some(limiter) = &self.limiter {
-            limiter.until_ready().await;
-        }
-        self.may_send(leases, row)
+    /// Sends through the relays, each attempt starting only while it can
+    /// still end within the row's lease.
+    pub(super) async fn send_within_lease(
+        &self,
+        message: &lettre::Message,
+        mail: Mail,
+        leases: &Leases,
+        row: &Row,
+    ) -> Sending {
+        let may_start = || self.may_send(leases, row);
+        self.transport.send(message, mail, may_start).await
     }
 
     async fn deliver_one(
@@ -293,11 +291,17 @@ impl Worker {
                     .await;
             }
         };
-        if !self.ready_to_send(leases, held).await {
-            self.emails.release(held).await?;
-            return Ok(Delivered::Released);
-        }
-        match self.transport.send(message).await {
+        let attempts = match self
+            .send_within_lease(&message, Mail::Account, leases, held)
+            .await
+        {
+            Sending::TooLate => {
+                self.emails.release(held).await?;
+                return Ok(Delivered::Released);
+            }
+            Sending::Done(Attempts { result, .. }) => result,
+        };
+        match attempts {
             Ok(()) => {
                 let template_version = Some(template_version.as_str());
                 let sent = Finish::Sent { template_version };

@@ -5,7 +5,7 @@ use serde_json::json;
 use crate::{
     audit::{self, Actor},
     clock::Clock,
-    store::{self, Store, campaigns::CampaignSummary},
+    store::{self, Store, campaign_relays::RelayCounts, campaigns::CampaignSummary},
 };
 
 /// A campaign as editors watch it: its state and counts, what is left and
@@ -18,6 +18,8 @@ pub struct CampaignProgress {
     pub pending: i64,
     /// Messages sent per second since the campaign started.
     pub rate_per_s: f64,
+    /// What each SMTP relay did for it (read for one campaign, not for lists).
+    pub relays: Vec<RelayCounts>,
 }
 
 impl CampaignProgress {
@@ -28,6 +30,7 @@ impl CampaignProgress {
             campaign,
             pending,
             rate_per_s,
+            relays: Vec::new(),
         }
     }
 }
@@ -134,8 +137,12 @@ pub async fn summary(
     clock: &Clock,
     id: &str,
 ) -> anyhow::Result<Option<CampaignProgress>> {
-    let found = store::campaigns::summary(store, id).await?;
-    Ok(found.map(|c| CampaignProgress::of(c, clock.now_ms())))
+    let Some(found) = store::campaigns::summary(store, id).await? else {
+        return Ok(None);
+    };
+    let mut progress = CampaignProgress::of(found, clock.now_ms());
+    progress.relays = store::campaign_relays::of_campaign(store, id).await?;
+    Ok(Some(progress))
 }
 
 /// The newest campaigns first.

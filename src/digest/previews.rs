@@ -9,7 +9,7 @@ use super::compose::{Campaign, Composer};
 use crate::{
     clock::Clock,
     domain::{EmailAddress, Schedule},
-    mail::Transport,
+    mail::{Mail, Sending, Transport},
     store::{
         self, Store,
         campaign_articles::CampaignArticle,
@@ -95,10 +95,13 @@ impl Previews {
 
     /// Sends a preview (a test message), recording nothing.
     pub async fn send(&self, preview: Preview) -> anyhow::Result<()> {
-        self.transport
-            .send(preview.message)
-            .await
-            .map_err(|e| anyhow::anyhow!("the test message was not sent: {e}"))
+        let sent = self.transport.send(&preview.message, Mail::Digest, || true);
+        match sent.await {
+            Sending::Done(attempts) => attempts
+                .result
+                .map_err(|e| anyhow::anyhow!("the test message was not sent: {e}")),
+            Sending::TooLate => unreachable!("a test send has no lease to outlast"),
+        }
     }
 
     /// Renders and builds a campaign's digest of `articles` for each of

@@ -11,6 +11,7 @@ use crate::{
     audit::{self, Actor},
     clock::{self, Clock},
     domain::{EmailAddress, Schedule, mask_email},
+    mail::{RelayStatus, Relays},
     store::{self, Store, campaign_articles::CampaignArticle},
 };
 
@@ -38,6 +39,8 @@ pub struct Digests {
     schedules: Arc<[Schedule]>,
     /// `editors.test_sends_per_hour`.
     test_sends_per_hour: u32,
+    /// The SMTP relays this instance sends through, if any.
+    relays: Option<Arc<Relays>>,
 }
 
 impl Digests {
@@ -52,6 +55,7 @@ impl Digests {
             clock,
             schedules: schedules.into(),
             test_sends_per_hour,
+            relays: None,
         }
     }
 
@@ -98,6 +102,17 @@ impl Digests {
     /// Why the schedule has nothing to send now, in words for editors.
     pub async fn nothing_to_send(&self, schedule: &Schedule) -> anyhow::Result<String> {
         super::nothing_to_send(&self.store, schedule).await
+    }
+
+    /// These digests, with the relays this instance sends through.
+    #[must_use]
+    pub fn with_relays(self, relays: Option<Arc<Relays>>) -> Self {
+        Self { relays, ..self }
+    }
+
+    /// This instance's relays: their breakers, rates and counts since start.
+    pub fn relays(&self) -> Vec<RelayStatus> {
+        self.relays.as_ref().map(|r| r.status()).unwrap_or_default()
     }
 
     /// The newest campaigns first.

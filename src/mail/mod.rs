@@ -1,17 +1,23 @@
 //! Email: templates rendered with minijinja, messages built with lettre, and
 //! the transports that carry them (SMTP, or `.eml` files).
 
+mod breaker;
 pub mod dkim;
 mod message;
 mod pipelined;
+mod relay;
+mod relays;
 mod render;
 mod smtp_pool;
 mod transport;
 
+pub use breaker::BreakerState;
 pub use message::{
     BounceTag, DELIVERY_HEADER, Envelope, ListHeaders, PROVIDER_TAG_NAME, ProviderTags,
     ReturnPaths, build_message, message_id_domain,
 };
+pub use relay::RelayStatus;
+pub use relays::{Attempts, Mail, Relays, Sending};
 pub use render::{EmailTemplates, RenderedEmail};
 pub use transport::Transport;
 

@@ -23,14 +23,21 @@ use lettre::{
         extension::{ClientId, Extension},
     },
 };
-use tokio::{
-    net::TcpStream,
-    sync::{Mutex, Semaphore},
-    time::timeout,
-};
+use tokio::{net::TcpStream, sync::Mutex, time::timeout};
 
-use super::{SendError, pipelined};
-use crate::{config::SmtpConfig, domain::mask_addresses};
+use super::pipelined;
+use crate::{config::RelayConfig, domain::mask_addresses};
+
+/// How a relay failed a message.
+#[derive(Debug)]
+pub(super) enum RelayError {
+    /// It left the message with us: no connection, a cut one, a 4xx reply.
+    NotTaken(String),
+    /// It may have taken it: no answer in time.
+    Unsure(String),
+    /// It refused it for good (5xx).
+    Refused(String),
+}
 
 /// A connection, and whether its server offered PIPELINING, which
 /// lettre's `ServerInfo` does not record.
@@ -43,7 +50,7 @@ struct Connection {
 /// reply, or a timeout) rather than the connection failing before it.
 struct Failure {
     replied: bool,
-    error: SendError,
+    error: RelayError,
 }
 
 pub struct SmtpPool {
@@ -59,12 +66,10 @@ pub struct SmtpPool {
     /// False until a connection shows it, so a message built before the
     /// first connection is 7-bit clean.
     eight_bit_mime: AtomicBool,
-    /// At most `smtp.concurrency` connections are busy at once.
-    permits: Semaphore,
 }
 
 impl SmtpPool {
-    pub fn new(config: &SmtpConfig, starttls: Option<TlsParameters>) -> Self {
+    pub fn new(config: &RelayConfig, timeout: Duration, starttls: Option<TlsParameters>) -> Self {
         Self {
             host: config.host.clone(),
             port: config.port,
@@ -72,11 +77,10 @@ impl SmtpPool {
             credentials: (!config.username.is_empty()).then(|| {
                 Credentials::new(config.username.clone(), config.password.expose().to_owned())
             }),
-            timeout: config.timeout,
+            timeout,
             hello: ClientId::default(),
             idle: Mutex::new(Vec::new()),
             eight_bit_mime: AtomicBool::new(false),
-            permits: Semaphore::new(config.concurrency.max(1) as usize),
         }
     }
 
@@ -88,12 +92,9 @@ impl SmtpPool {
         self.eight_bit_mime.load(Ordering::Relaxed)
     }
 
-    pub async fn send(&self, message: &Message) -> Result<(), SendError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| SendError::Transient(e.to_string()))?;
+    /// Sends on an idle connection, or a new one. The caller holds one of
+    /// the relay's permits, which bound the connections.
+    pub async fn send(&self, message: &Message) -> Result<(), RelayError> {
         let body = message.formatted();
         let pooled = self.idle.lock().await.pop();
         let reused = pooled.is_some();
@@ -140,17 +141,18 @@ impl SmtpPool {
                 replied: error.is_response(),
                 error: classify(&error),
             }),
-            // The server may have taken the message and answered late: never resend.
+            // The server may have taken the message and answered late: never
+            // resend now, on this relay or another.
             Err(_) => Err(Failure {
                 replied: true,
-                error: SendError::Transient("the SMTP server did not answer in time".into()),
+                error: RelayError::Unsure("the SMTP server did not answer in time".into()),
             }),
         }
     }
 
-    async fn connect(&self) -> Result<Connection, SendError> {
+    async fn connect(&self) -> Result<Connection, RelayError> {
         let transient =
-            |e: &dyn std::fmt::Display| SendError::Transient(format!("connecting to SMTP: {e}"));
+            |e: &dyn std::fmt::Display| RelayError::NotTaken(format!("connecting to SMTP: {e}"));
         let tcp = timeout(
             self.timeout,
             TcpStream::connect((self.host.as_str(), self.port)),
@@ -191,7 +193,7 @@ impl SmtpPool {
             }
             // Greeting, STARTTLS and login failures (a wrong password, a
             // blocklist) are about the setup, not the message: retry later.
-            Ok(Err(error)) => Err(SendError::Transient(mask_addresses(&error.to_string()))),
+            Ok(Err(error)) => Err(RelayError::NotTaken(mask_addresses(&error.to_string()))),
             Err(_) => Err(transient(&"timed out")),
         }
     }
@@ -202,15 +204,18 @@ impl SmtpPool {
 /// our login rather than the message (RFC 4954 §6: 530 authentication
 /// required, 534 mechanism too weak, 535 credentials invalid, 538
 /// encryption required): once the operator mends the settings, the mail
-/// goes. Replies are masked (D-17).
-pub(super) fn classify(error: &lettre::transport::smtp::Error) -> SendError {
+/// goes. A timeout leaves it unsure whether the message was taken; every
+/// other failure left it with us. Replies are masked (D-17).
+pub(super) fn classify(error: &lettre::transport::smtp::Error) -> RelayError {
     let text = mask_addresses(&error.to_string());
     let refuses_login = error
         .status()
         .is_some_and(|code| matches!(u16::from(code), 530 | 534 | 535 | 538));
     if error.is_permanent() && !refuses_login {
-        SendError::Permanent(text)
+        RelayError::Refused(text)
+    } else if error.is_timeout() {
+        RelayError::Unsure(text)
     } else {
-        SendError::Transient(text)
+        RelayError::NotTaken(text)
     }
 }

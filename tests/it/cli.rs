@@ -23,6 +23,7 @@ storage_tests!(
     a_server_killed_twenty_times_mid_traffic_loses_nothing,
     a_killed_digest_is_finished_within_a_lease_of_the_restart,
     two_served_instances_fire_one_campaign_and_send_each_digest_once,
+    two_served_instances_over_three_relays_one_failing_send_each_digest_once,
     editor_add_and_token_create_give_a_newcomer_the_console_and_the_api,
     article_digest_and_subscriber_commands_do_what_the_console_does,
     suppression_commands_add_list_and_remove_an_address_audited,
@@ -730,40 +731,45 @@ async fn import_readers(app: &support::TestApp, count: usize) {
     app.import_csv(&import).await;
 }
 
-/// Two `serve` processes on one database, both with a schedule firing every
-/// 3 seconds, left alone: the schedule fires by itself, the period key makes
-/// one campaign, and the two workers share it without sending anyone twice.
-async fn two_served_instances_fire_one_campaign_and_send_each_digest_once(backend: Backend) {
-    const READERS: usize = 40;
-    const LEASE_S: u64 = 2;
-    let app = support::TestApp::spawn(backend).await;
-    import_readers(&app, READERS).await;
+/// A schedule firing every 3 seconds, in a config file.
+const EVERY_3_S: &str =
+    "[[digest.schedules]]\nname = \"daily\"\ncron = \"*/3 * * * * *\"\nfrequency = \"daily\"\n";
+
+const TWO_INSTANCES_LEASE_S: u64 = 2;
+
+/// `readers` imported, and an article published an hour ago.
+async fn readers_and_an_article(app: &support::TestApp, readers: usize) {
+    import_readers(app, readers).await;
     let hour_ago = (app.clock.now() - chrono::Duration::hours(1)).to_rfc3339();
     app.import_article(&format!(
         "+++\ntitle = \"Two presses\"\npublished_at = \"{hour_ago}\"\n+++\nBody.\n"
     ))
     .await;
-    let smtp = app.smtp.as_ref().unwrap();
-    smtp.set_data_delay(Duration::from_millis(20));
+}
+
+/// Two `serve` processes on `app`'s database with `config` (the file's
+/// text), left alone until `done` says so (a minute at most), then past a
+/// lease and a firing more: a delivery whose lease ran out while it was
+/// being sent, or a second campaign, would show up then. Then killed.
+async fn two_served_instances(app: &support::TestApp, config: &str, done: impl Fn() -> bool) {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        "[[digest.schedules]]\nname = \"daily\"\ncron = \"*/3 * * * * *\"\nfrequency = \"daily\"\n",
-    )
-    .unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
     let mut servers = Vec::new();
     for _ in 0..2 {
         let port = free_port().await;
-        let server = cli_for(&app)
+        let server = cli_for(app)
             .env("BROADSHEET_SERVER__BIND", format!("127.0.0.1:{port}"))
             .env("BROADSHEET_SMTP__CONCURRENCY", "2")
             .env("BROADSHEET_DELIVERY__BATCH_SIZE", "4")
             .env("BROADSHEET_DELIVERY__POLL_INTERVAL_MS", "100")
             .env("BROADSHEET_SMTP__TIMEOUT_S", "1")
-            .env("BROADSHEET_DELIVERY__LEASE_S", LEASE_S.to_string())
+            .env(
+                "BROADSHEET_DELIVERY__LEASE_S",
+                TWO_INSTANCES_LEASE_S.to_string(),
+            )
             .args(["serve", "--config"])
-            .arg(&config)
+            .arg(&path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -771,26 +777,99 @@ async fn two_served_instances_fire_one_campaign_and_send_each_digest_once(backen
         servers.push(server);
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while smtp.received().len() < READERS && std::time::Instant::now() < deadline {
+    while !done() && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Past a lease, and past a schedule firing: a delivery whose lease ran
-    // out while it was being sent, or a second campaign, would show up now.
-    tokio::time::sleep(Duration::from_secs(LEASE_S + 3)).await;
+    tokio::time::sleep(Duration::from_secs(TWO_INSTANCES_LEASE_S + 3)).await;
     for mut server in servers {
         server.kill().ok();
         server.wait().ok();
     }
-    let mut per_reader = std::collections::HashMap::new();
-    for mail in smtp.received() {
-        *per_reader.entry(mail.to[0].clone()).or_insert(0) += 1;
+}
+
+/// What each reader received over all of `servers`.
+fn per_reader(servers: &[&support::SmtpServer]) -> HashMap<String, usize> {
+    let mut per_reader = HashMap::new();
+    for server in servers {
+        for mail in server.received() {
+            *per_reader.entry(mail.to[0].clone()).or_insert(0) += 1;
+        }
     }
-    assert_eq!(per_reader.len(), READERS, "every reader served");
+    per_reader
+}
+
+/// One campaign, done, and every one of `readers` served exactly once.
+async fn one_campaign_each_reader_once(
+    app: &support::TestApp,
+    servers: &[&support::SmtpServer],
+    readers: usize,
+) {
+    let per_reader = per_reader(servers);
+    assert_eq!(per_reader.len(), readers, "every reader served");
     assert!(per_reader.values().all(|n| *n == 1), "{per_reader:?}");
     assert_eq!(app.scalar("SELECT COUNT(*) FROM campaigns").await, 1);
     assert_eq!(
         app.text("SELECT status FROM campaigns").await.as_deref(),
         Some("done")
+    );
+}
+
+/// Two `serve` processes on one database, both with a schedule firing every
+/// 3 seconds, left alone: the schedule fires by itself, the period key makes
+/// one campaign, and the two workers share it without sending anyone twice.
+async fn two_served_instances_fire_one_campaign_and_send_each_digest_once(backend: Backend) {
+    const READERS: usize = 40;
+    let app = support::TestApp::spawn(backend).await;
+    readers_and_an_article(&app, READERS).await;
+    let smtp = app.smtp.as_ref().unwrap();
+    smtp.set_data_delay(Duration::from_millis(20));
+    two_served_instances(&app, EVERY_3_S, || smtp.received().len() >= READERS).await;
+    one_campaign_each_reader_once(&app, &[smtp], READERS).await;
+    app.stop().await;
+}
+
+/// The same over three relays, one of which goes down a third of the way
+/// through: each instance takes it out of rotation by itself, and its
+/// share goes to the other two, each reader's digest exactly once.
+async fn two_served_instances_over_three_relays_one_failing_send_each_digest_once(
+    backend: Backend,
+) {
+    const READERS: usize = 60;
+    let app = support::TestApp::spawn(backend).await;
+    readers_and_an_article(&app, READERS).await;
+    let relays = [
+        support::SmtpServer::start().await,
+        support::SmtpServer::start().await,
+        support::SmtpServer::start().await,
+    ];
+    let mut config = format!("{EVERY_3_S}[smtp.breaker]\nfailures = 2\n");
+    for (name, relay) in ["a", "b", "c"].iter().zip(&relays) {
+        let port = relay.addr.port();
+        config +=
+            &format!("[[smtp.relays]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {port}\n");
+    }
+    for relay in &relays {
+        relay.set_data_delay(Duration::from_millis(20));
+    }
+    relays[2].set_down_after(Some(READERS / 9));
+    let servers: Vec<&support::SmtpServer> = relays.iter().collect();
+    let all_sent = || servers.iter().map(|s| s.received().len()).sum::<usize>() >= READERS;
+    two_served_instances(&app, &config, all_sent).await;
+    one_campaign_each_reader_once(&app, &servers, READERS).await;
+    // Each relay's figures, added to by both instances, match what it got.
+    for (name, relay) in ["a", "b", "c"].iter().zip(&relays) {
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM(sent), 0) AS BIGINT) FROM campaign_relays WHERE relay = '{name}'"
+        );
+        assert_eq!(
+            app.scalar(&sql).await,
+            relay.received().len() as i64,
+            "{name}"
+        );
+    }
+    assert!(
+        relays[2].received().len() < READERS / 3,
+        "c went down early"
     );
     app.stop().await;
 }

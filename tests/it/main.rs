@@ -40,6 +40,7 @@ mod fuzz_corpus;
 mod hostile;
 mod import;
 mod privacy;
+mod relays;
 mod signup;
 mod signup_writer;
 mod smtp_tls;

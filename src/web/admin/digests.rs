@@ -199,10 +199,11 @@ pub async fn campaign(
     };
     let sent = campaign.campaign.sent;
     let rates = state.stats.campaign_deliverability(&id, sent).await?;
+    let relays = state.digests.relays();
     console.render(
         &state,
         "admin/campaign.html",
-        minijinja::context! { campaign, rates },
+        minijinja::context! { campaign, rates, relays },
     )
 }
 

@@ -46,6 +46,21 @@ pub struct CampaignSummary {
     pub pending: i64,
     /// Messages sent per second since the campaign started.
     pub rate_per_s: f64,
+    /// What each SMTP relay did for it, by name; given for one campaign,
+    /// empty in lists.
+    pub relays: Vec<CampaignRelay>,
+}
+
+/// One SMTP relay's figures for a campaign, over every instance.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CampaignRelay {
+    pub relay: String,
+    pub sent: i64,
+    /// Messages it did not take (they went to another relay or were
+    /// retried later).
+    pub deferred: i64,
+    /// Messages it refused for good.
+    pub failed: i64,
 }
 
 impl From<CampaignProgress> for CampaignSummary {
@@ -68,6 +83,16 @@ impl From<CampaignProgress> for CampaignSummary {
             finished_at: c.finished_at,
             pending: progress.pending,
             rate_per_s: progress.rate_per_s,
+            relays: progress
+                .relays
+                .into_iter()
+                .map(|r| CampaignRelay {
+                    relay: r.relay,
+                    sent: r.sent,
+                    deferred: r.deferred,
+                    failed: r.failed,
+                })
+                .collect(),
         }
     }
 }
