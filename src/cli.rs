@@ -281,7 +281,17 @@ async fn digest_command(config: Config, command: DigestCommand) -> anyhow::Resul
             now,
             dry_run,
             wait,
-        } => crate::digest_cli::send(config, schedule.as_deref(), now, dry_run, wait).await,
+        } => {
+            // Boxed: it holds a whole app (its worker, its relays) while it waits.
+            Box::pin(crate::digest_cli::send(
+                config,
+                schedule.as_deref(),
+                now,
+                dry_run,
+                wait,
+            ))
+            .await
+        }
         DigestCommand::Preview { schedule, to } => {
             crate::digest_cli::preview(config, schedule.as_deref(), to.as_deref()).await
         }

@@ -103,6 +103,14 @@ pub fn relay_message(relay: &str, outcome: &'static str) {
         .increment(1);
 }
 
+/// A digest to a domain with limits (`delivery.domain_limits`; others are
+/// not named, so the series stay few): sent, deferred by the domain
+/// (4.7.x), or held back by its limit, its deferral or the warm-up.
+pub fn domain_message(domain: &str, outcome: &'static str) {
+    metrics::counter!("broadsheet_domain_messages_total", "domain" => domain.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
 /// A relay's circuit breaker: 0 closed (in rotation), 1 open (out of
 /// rotation), 2 probing (one message is testing it).
 pub fn relay_state(relay: &str, state: &'static str) {

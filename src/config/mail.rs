@@ -6,7 +6,10 @@ use std::{path::PathBuf, time::Duration};
 use lettre::message::Mailbox;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-use super::{BreakerConfig, RelayConfig, Secret, duration};
+use super::{
+    BreakerConfig, RelayConfig, Secret, duration,
+    throttle::{DEFAULT_DOMAIN_HOLD, DomainLimit, WarmupConfig},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -130,6 +133,13 @@ pub struct DeliveryConfig {
     /// A message still failing transiently after this long is marked failed (E-22).
     #[serde(rename = "give_up_after_h", with = "duration::hours")]
     pub give_up_after: Duration,
+    /// Receiving domains' limits (`throttle.rs`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub domain_limits: Vec<DomainLimit>,
+    /// How long a domain's digests wait after it deferred one (4.7.x).
+    #[serde(rename = "domain_hold_s", with = "duration::seconds")]
+    pub domain_hold: Duration,
+    pub warmup: WarmupConfig,
 }
 
 impl Default for DeliveryConfig {
@@ -141,6 +151,9 @@ impl Default for DeliveryConfig {
             retry_base: Duration::from_secs(30),
             retry_max: Duration::from_secs(3600),
             give_up_after: Duration::from_secs(72 * 3600),
+            domain_limits: Vec::new(),
+            domain_hold: DEFAULT_DOMAIN_HOLD,
+            warmup: WarmupConfig::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ mod duration;
 mod mail;
 mod relays;
 mod server;
+mod throttle;
 mod validate;
 
 use std::{fmt, path::Path};
@@ -38,6 +39,7 @@ pub use mail::{
 };
 pub use relays::{BreakerConfig, RelayConfig, RelayRole};
 pub use server::{DatabaseConfig, LogConfig, LogFormat, ServerConfig, SiteConfig};
+pub use throttle::{DomainLimit, WarmupConfig};
 
 /// Environment variables with this prefix and a `__` override config keys.
 pub const ENV_PREFIX: &str = "BROADSHEET_";

@@ -14,6 +14,7 @@ impl Config {
         self.check_minimums()?;
         self.check_lease()?;
         self.smtp.check_relays()?;
+        self.delivery.check_throttles()?;
         let imap = &self.bounces.imap;
         if !imap.host.is_empty() && imap.folder == imap.done_folder {
             bail!(

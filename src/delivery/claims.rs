@@ -11,12 +11,14 @@ use tokio_util::sync::CancellationToken;
 use super::{
     Worker,
     lease::{Leases, Row},
+    throttle::{Hold, domain_of},
 };
 use crate::{
     digest::Campaign,
     store::{
         campaign_articles, campaigns,
         deliveries::{self, ClaimedDelivery, Recipient},
+        queue::Rows,
     },
 };
 
@@ -72,8 +74,8 @@ impl<'a> Claims<'a> {
     pub async fn run(mut self, jobs: mpsc::UnboundedSender<anyhow::Result<Job>>) {
         while !self.cancel.is_cancelled() {
             match self.claim().await {
-                Ok(batch) if batch.is_empty() => return,
-                Ok(batch) => {
+                Ok(None) => return,
+                Ok(Some(batch)) => {
                     for job in batch {
                         if jobs.send(Ok(job)).is_err() {
                             return; // nobody sends any more; the leases run out
@@ -88,8 +90,9 @@ impl<'a> Claims<'a> {
         }
     }
 
-    /// One batch of jobs; none once nothing is due.
-    async fn claim(&mut self) -> anyhow::Result<Vec<Job>> {
+    /// One batch of jobs (empty if every one was held back); `None` once
+    /// nothing is due.
+    async fn claim(&mut self) -> anyhow::Result<Option<Vec<Job>>> {
         let worker = self.worker;
         let batch = u32::try_from(worker.digest_batch).unwrap_or(u32::MAX);
         self.unrecorded.acquire_many(batch).await?.forget();
@@ -104,15 +107,17 @@ impl<'a> Claims<'a> {
             .add_permits((batch as usize).saturating_sub(claimed.len()));
         if claimed.is_empty() {
             campaigns::close_finished(store, now).await?;
-            return Ok(Vec::new());
+            return Ok(None);
         }
-        self.load_campaigns(&claimed).await?;
         let ids: Vec<String> = claimed.iter().map(|d| d.subscriber_id.clone()).collect();
         let mut recipients: HashMap<String, Recipient> = deliveries::recipients(store, &ids)
             .await?
             .into_iter()
             .map(|r| (r.id.clone(), r))
             .collect();
+        let claimed = self.held_back(claimed, &recipients, now).await?;
+        self.load_campaigns(&claimed).await?;
+        let ids: Vec<String> = claimed.iter().map(|d| d.subscriber_id.clone()).collect();
         let mut topics: HashMap<String, Vec<String>> = HashMap::new();
         for (id, topic) in deliveries::topics(store, &ids).await? {
             topics.entry(id).or_default().push(topic);
@@ -132,7 +137,53 @@ impl<'a> Claims<'a> {
                 delivery,
             });
         }
-        Ok(jobs)
+        Ok(Some(jobs))
+    }
+
+    /// Hands back the deliveries that may not go now (a domain's limit or
+    /// deferral, the warm-up ceiling), noting why on their campaigns;
+    /// returns the others.
+    async fn held_back(
+        &self,
+        claimed: Vec<ClaimedDelivery>,
+        recipients: &HashMap<String, Recipient>,
+        now: i64,
+    ) -> anyhow::Result<Vec<ClaimedDelivery>> {
+        let worker = self.worker;
+        let domains: Vec<Option<&str>> = claimed
+            .iter()
+            .map(|d| {
+                let reader = recipients.get(&d.subscriber_id).filter(|r| r.eligible != 0);
+                reader.map(|r| domain_of(&r.email_canonical))
+            })
+            .collect();
+        let holds = worker.throttles.admit(&worker.store, &domains, now).await?;
+        let mut waiting: HashMap<(String, i64, String), Vec<String>> = HashMap::new();
+        let mut going = Vec::with_capacity(claimed.len());
+        for ((delivery, hold), domain) in claimed.into_iter().zip(holds).zip(&domains) {
+            match hold {
+                None => going.push(delivery),
+                Some(Hold { until, why }) => {
+                    if let Some(domain) = domain.filter(|d| worker.throttles.is_limited(d)) {
+                        crate::metrics::domain_message(domain, "held");
+                    }
+                    let key = (delivery.campaign_id, until, why);
+                    waiting.entry(key).or_default().push(delivery.subscriber_id);
+                }
+            }
+        }
+        for ((campaign, until, why), subscribers) in waiting {
+            let count = subscribers.len();
+            let rows = Rows::Deliveries {
+                campaign: &campaign,
+                subscribers: &subscribers,
+            };
+            worker.deliveries.hold(rows, until, &why).await?;
+            campaigns::held(&worker.store, &campaign, until, &why).await?;
+            self.unrecorded.add_permits(count);
+            tracing::info!(%campaign, count, until, %why, "digests held back");
+        }
+        Ok(going)
     }
 
     /// Loads the campaigns of these deliveries not seen yet by this run.

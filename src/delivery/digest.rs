@@ -13,11 +13,16 @@ use super::{
     outcome::BatchOutcome,
     record::{Outcome, Recorder, Sent, Trail},
     retry::Retry,
+    throttle::domain_of,
 };
 use crate::{
     digest::Campaign,
-    mail::{Mail, SendError, Sending},
+    mail::{Attempts, Mail, SendError, Sending},
+    store::deliveries::Recipient,
 };
+
+/// How long a digest waits when its domain's connections are all busy.
+const IN_FLIGHT_WAIT_MS: i64 = 1_000;
 
 impl Worker {
     /// Sends digest deliveries until none is due, or `cancel` fires. The next
@@ -123,8 +128,38 @@ impl Worker {
                 return untried(self.retry_digest(job, campaign, &error).await?);
             }
         };
+        self.send_digest(job, (campaign, recipient), &message, leases)
+            .await
+    }
+
+    /// Sends a composed digest through the relays, within the domain's
+    /// connections on this instance; what became of it.
+    async fn send_digest(
+        &self,
+        job: &Job,
+        (campaign, recipient): (&Campaign, &Recipient),
+        message: &lettre::Message,
+        leases: &Leases,
+    ) -> anyhow::Result<(Outcome, Trail)> {
+        let untried = |outcome| Ok((outcome, Trail::default()));
+        let row = job.row();
+        let domain = domain_of(&recipient.email_canonical);
+        // A domain's connections on this instance: when all are busy, the
+        // digest waits a moment, and this sender takes the next one.
+        let _in_flight = match self.throttles.in_flight(domain) {
+            None => None,
+            Some(permits) => match permits.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    let why = format!("{domain}: its connections are busy");
+                    let soon = self.clock.now_ms() + IN_FLIGHT_WAIT_MS;
+                    self.deliveries.hold(row.as_rows(), soon, &why).await?;
+                    return untried(Outcome::Released);
+                }
+            },
+        };
         let attempts = match self
-            .send_within_lease(&message, Mail::Digest, leases, &row)
+            .send_within_lease(message, Mail::Digest, leases, &row)
             .await
         {
             Sending::TooLate => {
@@ -133,6 +168,7 @@ impl Worker {
             }
             Sending::Done(attempts) => attempts,
         };
+        self.count_for_domain(domain, &attempts).await?;
         let trail = Trail {
             last: attempts.relay,
             deferred_by: attempts.deferred_by,
@@ -152,6 +188,28 @@ impl Worker {
             Err(SendError::Transient(error)) => self.retry_digest(job, campaign, &error).await?,
         };
         Ok((outcome, trail))
+    }
+
+    /// A domain's deferral (4.7.x) holds its other digests back; a limited
+    /// domain's outcomes are counted by name.
+    async fn count_for_domain(&self, domain: &str, attempts: &Attempts) -> anyhow::Result<()> {
+        if attempts.domain_deferred
+            && let Err(SendError::Transient(reply)) = &attempts.result
+        {
+            let now = self.clock.now_ms();
+            self.throttles
+                .deferred(&self.store, domain, now, reply)
+                .await?;
+        }
+        if self.throttles.is_limited(domain) {
+            let outcome = match (&attempts.result, attempts.domain_deferred) {
+                (Ok(()), _) => "sent",
+                (Err(_), true) => "deferred",
+                (Err(_), false) => "not_sent",
+            };
+            crate::metrics::domain_message(domain, outcome);
+        }
+        Ok(())
     }
 
     /// A transient failure: retried by the queue's policy, counted from

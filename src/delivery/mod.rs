@@ -10,6 +10,7 @@ mod queue;
 mod record;
 mod refusal;
 mod retry;
+mod throttle;
 mod worker;
 
 pub use outcome::BatchOutcome;

@@ -71,6 +71,13 @@ impl LeaseQueue {
         Ok(())
     }
 
+    /// Hands claimed rows back untried, due again at `due` (see
+    /// [`queue::hold`]); returns how many were still this worker's.
+    pub async fn hold(&self, rows: Rows<'_>, due: i64, why: &str) -> anyhow::Result<i64> {
+        debug_assert_eq!(rows.queue(), self.queue);
+        queue::hold(&self.store, &self.owner, rows, due, why).await
+    }
+
     /// A transient failure after `attempts` tries of a row queued at
     /// `queued_at`: rescheduled by the retry policy, or, past its limit,
     /// [`Retry::GiveUp`] for the caller to finish as failed. `None` if the

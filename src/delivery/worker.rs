@@ -12,6 +12,7 @@ use super::{
     lease::{Leases, Row},
     queue::LeaseQueue,
     retry::Retry,
+    throttle::Throttles,
 };
 use crate::{
     clock::{self, Clock},
@@ -64,6 +65,8 @@ pub struct Worker {
     pub(super) return_paths: ReturnPaths,
     /// Where a refusal for an unknown mailbox goes, as a hard bounce.
     pub(super) refusals: Option<Refusals>,
+    /// Receiving domains' limits and the warm-up, for digests.
+    pub(super) throttles: Arc<Throttles>,
 }
 
 /// Work that turns requests the site kept into queued mail (password-reset
@@ -110,6 +113,7 @@ impl Worker {
             clock,
             emails,
             deliveries,
+            throttles: Arc::new(Throttles::new(&settings.config)),
             digest_batch,
             send_margin_ms: clock::ms(settings.send_timeout),
             templates: settings.templates,

@@ -24,8 +24,12 @@ pub struct CampaignProgress {
 
 impl CampaignProgress {
     /// The campaign as of `now`.
-    pub fn of(campaign: CampaignSummary, now: i64) -> Self {
+    pub fn of(mut campaign: CampaignSummary, now: i64) -> Self {
         let (pending, rate_per_s) = pending_and_rate(&campaign, now);
+        // A hold that has passed says nothing about the campaign now.
+        if campaign.held_until.is_none_or(|until| until <= now) {
+            (campaign.held_until, campaign.held_by) = (None, None);
+        }
         Self {
             campaign,
             pending,

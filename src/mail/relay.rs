@@ -125,6 +125,25 @@ impl Relay {
     }
 }
 
+/// What one attempt through a relay came to.
+pub(super) struct Verdict {
+    pub result: Result<(), SendError>,
+    /// The relay left the message with us: another may try it now.
+    pub failover: bool,
+    /// The receiving domain deferred it (4.7.x).
+    pub domain_deferred: bool,
+}
+
+impl Verdict {
+    fn new(result: Result<(), SendError>) -> Self {
+        Self {
+            result,
+            failover: false,
+            domain_deferred: false,
+        }
+    }
+}
+
 /// Leave to send one message through one relay: a connection permit,
 /// a token of its rate, and the breaker's consent. Dropped unused, a
 /// probe's place is given back.
@@ -154,24 +173,40 @@ impl<'a> Pass<'a> {
 
     /// Counts the attempt, tells the breaker, and says whether another
     /// relay may try the message now.
-    pub fn record(&mut self, sent: Result<(), RelayError>) -> (Result<(), SendError>, bool) {
+    pub fn record(&mut self, sent: Result<(), RelayError>) -> Verdict {
         self.used = true;
         let relay = self.relay;
         let before = relay.breaker().state();
-        let (result, failover, outcome) = match sent {
+        let (verdict, outcome) = match sent {
             Ok(()) => {
                 relay.breaker().succeeded();
                 relay.sent.fetch_add(1, Ordering::Relaxed);
                 relay.meter.lock().expect("meter lock").add(Instant::now());
-                (Ok(()), false, "sent")
+                (Verdict::new(Ok(())), "sent")
             }
             Err(RelayError::Refused(error)) => {
                 relay.breaker().succeeded();
                 relay.failed.fetch_add(1, Ordering::Relaxed);
-                (Err(SendError::Permanent(error)), false, "failed")
+                (Verdict::new(Err(SendError::Permanent(error))), "failed")
             }
-            Err(RelayError::NotTaken(error)) => (self.deferred(error), true, "deferred"),
-            Err(RelayError::Unsure(error)) => (self.deferred(error), false, "deferred"),
+            // The relay passed on the domain's answer: it works.
+            Err(RelayError::DomainDeferred(error)) => {
+                relay.breaker().succeeded();
+                relay.deferred.fetch_add(1, Ordering::Relaxed);
+                let verdict = Verdict {
+                    domain_deferred: true,
+                    ..Verdict::new(Err(SendError::Transient(error)))
+                };
+                (verdict, "deferred")
+            }
+            Err(RelayError::NotTaken(error)) => {
+                let verdict = Verdict {
+                    failover: true,
+                    ..Verdict::new(self.deferred(error))
+                };
+                (verdict, "deferred")
+            }
+            Err(RelayError::Unsure(error)) => (Verdict::new(self.deferred(error)), "deferred"),
         };
         crate::metrics::relay_message(&relay.name, outcome);
         let after = relay.breaker().state();
@@ -187,7 +222,7 @@ impl<'a> Pass<'a> {
                 BreakerState::Probing => {}
             }
         }
-        (result, failover)
+        verdict
     }
 
     fn deferred(&self, error: String) -> Result<(), SendError> {

@@ -53,6 +53,8 @@ pub struct Attempts {
     pub result: Result<(), SendError>,
     /// Relays that deferred it before the last attempt.
     pub deferred_by: Vec<Arc<str>>,
+    /// The receiving domain deferred it for its own reasons (4.7.x).
+    pub domain_deferred: bool,
 }
 
 pub struct Relays {
@@ -152,6 +154,7 @@ impl Relays {
                     relay,
                     result: Err(SendError::Transient(error)),
                     deferred_by,
+                    domain_deferred: false,
                 });
             };
             if !may_start() {
@@ -159,18 +162,19 @@ impl Relays {
             }
             let relay = pass.relay;
             let sent = relay.send(message).await;
-            let (result, failover) = pass.record(sent);
-            match (result, failover) {
-                (Err(SendError::Transient(error)), true) => {
+            let verdict = pass.record(sent);
+            match verdict.result {
+                Err(SendError::Transient(error)) if verdict.failover => {
                     tried.push(self.index_of(relay));
                     deferred_by.push(relay.name.clone());
                     last_error = Some(error);
                 }
-                (result, _) => {
+                result => {
                     return Sending::Done(Attempts {
                         relay: Some(relay.name.clone()),
                         result,
                         deferred_by,
+                        domain_deferred: verdict.domain_deferred,
                     });
                 }
             }

@@ -33,6 +33,10 @@ use crate::{config::RelayConfig, domain::mask_addresses};
 pub(super) enum RelayError {
     /// It left the message with us: no connection, a cut one, a 4xx reply.
     NotTaken(String),
+    /// The receiving domain deferred it for its own reasons (an enhanced
+    /// status 4.7.x, such as Gmail's 421 4.7.28 or Yahoo's 421 4.7.0): a
+    /// question of that domain's trust or rate, not of the relay.
+    DomainDeferred(String),
     /// It may have taken it: no answer in time.
     Unsure(String),
     /// It refused it for good (5xx).
@@ -213,9 +217,46 @@ pub(super) fn classify(error: &lettre::transport::smtp::Error) -> RelayError {
         .is_some_and(|code| matches!(u16::from(code), 530 | 534 | 535 | 538));
     if error.is_permanent() && !refuses_login {
         RelayError::Refused(text)
+    } else if is_domain_deferral(&text) {
+        RelayError::DomainDeferred(text)
     } else if error.is_timeout() {
         RelayError::Unsure(text)
     } else {
         RelayError::NotTaken(text)
+    }
+}
+
+/// Whether a reply carries an enhanced status code of class 4, subject 7
+/// (security or policy, RFC 3463): the receiving domain's own deferral.
+fn is_domain_deferral(reply: &str) -> bool {
+    reply
+        .split(|c: char| c.is_whitespace() || c == ':' || c == '-' || c == '(')
+        .any(|word| {
+            let mut parts = word.split('.');
+            parts.next() == Some("4")
+                && parts.next() == Some("7")
+                && parts
+                    .next()
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_domain_deferral;
+
+    #[test]
+    fn a_4_7_x_code_is_the_domains_own_deferral_and_others_are_not() {
+        assert!(is_domain_deferral(
+            "transient error (421): 4.7.28 Our system has detected an unusual rate"
+        ));
+        assert!(is_domain_deferral(
+            "421-4.7.0 [TSS04] Messages temporarily deferred"
+        ));
+        assert!(!is_domain_deferral(
+            "transient error (421): 4.3.2 test-smtp is down"
+        ));
+        assert!(!is_domain_deferral("451 4.7 try later"));
+        assert!(!is_domain_deferral("450 mailbox 14.7.1 busy"));
     }
 }

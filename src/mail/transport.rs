@@ -102,6 +102,7 @@ impl Transport {
                     relay: None,
                     result,
                     deferred_by: Vec::new(),
+                    domain_deferred: false,
                 })
             }
         }

@@ -293,10 +293,26 @@ pub struct CampaignSummary {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub finished_at: Option<i64>,
+    /// Until when some of its digests wait for a domain limit, a domain's
+    /// deferral or the warm-up ceiling, and which.
+    pub held_until: Option<i64>,
+    pub held_by: Option<String>,
 }
 
 const SUMMARY_COLUMNS: &str = "id, schedule, period_key, subject, status, recipients, sent, failed, cancelled, \
-     retries, next_retry_at, last_error, created_at, finished_at";
+     retries, next_retry_at, last_error, created_at, finished_at, held_until, held_by";
+
+/// Notes that some of the campaign's digests wait until `until`, and why.
+pub async fn held(store: &Store, campaign_id: &str, until: i64, by: &str) -> anyhow::Result<()> {
+    sqlx::query("UPDATE campaigns SET held_until = $1, held_by = $2 WHERE id = $3")
+        .bind(until)
+        .bind(by)
+        .bind(campaign_id)
+        .execute(store.pool())
+        .await
+        .context("while noting a campaign held back")?;
+    Ok(())
+}
 
 pub async fn summary(store: &Store, id: &str) -> anyhow::Result<Option<CampaignSummary>> {
     sqlx::query_as(&format!(

@@ -29,6 +29,7 @@ pub mod outbox;
 pub mod preferences;
 pub mod queue;
 pub mod schedules;
+pub mod send_budgets;
 pub mod sessions;
 pub mod settings;
 pub mod stats;

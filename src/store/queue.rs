@@ -174,6 +174,34 @@ pub async fn release(store: &Store, owner: &str, rows: Rows<'_>) -> anyhow::Resu
     Ok(changed(&result))
 }
 
+/// Hands back rows that were claimed but held back (a domain's limit, the
+/// warm-up ceiling): due again at `due`, with `why` kept, the claim not
+/// counted as an attempt.
+pub async fn hold(
+    store: &Store,
+    owner: &str,
+    rows: Rows<'_>,
+    due: i64,
+    why: &str,
+) -> anyhow::Result<i64> {
+    if rows.ids().is_empty() {
+        return Ok(0);
+    }
+    let sql = format!(
+        "UPDATE {} SET next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL,
+                attempts = attempts - 1
+         WHERE {}",
+        rows.queue().table(),
+        rows.held_by(store, 1, 4)
+    );
+    let query = rows.bind(sqlx::query(&sql).bind(owner).bind(due).bind(why))?;
+    let result = query
+        .execute(store.pool())
+        .await
+        .with_context(|| format!("while holding back rows of {}", rows.queue().table()))?;
+    Ok(changed(&result))
+}
+
 /// A transient failure: the rows are due again at `due`, with `error` kept.
 pub async fn reschedule(
     store: &Store,

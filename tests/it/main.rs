@@ -45,4 +45,5 @@ mod signup;
 mod signup_writer;
 mod smtp_tls;
 mod suppressions;
+mod throttles;
 mod webhooks;

@@ -493,23 +493,18 @@ impl TestApp {
         browser
     }
 
+    /// The worker of a second instance on the same database, configured
+    /// and timed alike: what it claims, this app's worker does not.
+    pub async fn another_instance_worker(&self) -> Worker {
+        App::build(self.config.clone(), self.clock.clone())
+            .await
+            .expect("a second instance builds")
+            .worker()
+    }
+
     /// Runs delivery batches (account mail and digests) until nothing is due.
     pub async fn drain_outbox(&self) -> BatchOutcome {
-        let never = CancellationToken::new();
-        let mut total = BatchOutcome::default();
-        loop {
-            let mut batch = self.worker.deliver_batch(&never).await.expect("batch");
-            batch.add(
-                self.worker
-                    .deliver_digests(&never)
-                    .await
-                    .expect("digest batch"),
-            );
-            if batch.claimed == 0 {
-                return total;
-            }
-            total.add(batch);
-        }
+        drain(&self.worker).await
     }
 
     pub fn received(&self) -> Vec<ReceivedMail> {
@@ -591,6 +586,21 @@ impl std::ops::Deref for TestApp {
 }
 
 /// An HTTP client with its own cookie jar that does not follow redirects.
+/// Runs `worker`'s delivery batches (account mail and digests) until
+/// nothing is due.
+pub async fn drain(worker: &Worker) -> BatchOutcome {
+    let never = CancellationToken::new();
+    let mut total = BatchOutcome::default();
+    loop {
+        let mut batch = worker.deliver_batch(&never).await.expect("batch");
+        batch.add(worker.deliver_digests(&never).await.expect("digest batch"));
+        if batch.claimed == 0 {
+            return total;
+        }
+        total.add(batch);
+    }
+}
+
 pub struct Browser {
     pub base_url: String,
     pub client: reqwest::Client,

@@ -170,6 +170,11 @@ impl SmtpServer {
             .push((part, reply));
     }
 
+    /// Accepts every recipient again (undoes `refuse_recipients`).
+    pub fn accept_all_recipients(&self) {
+        self.shared.lock().expect("lock").refused_recipients.clear();
+    }
+
     /// What happens to each message's data from now on (`None`: kept).
     pub fn set_data_fault(&self, fault: Option<DataFault>) {
         self.shared.lock().expect("lock").data_fault = fault;

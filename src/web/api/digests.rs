@@ -46,6 +46,11 @@ pub struct CampaignSummary {
     pub pending: i64,
     /// Messages sent per second since the campaign started.
     pub rate_per_s: f64,
+    /// Until when some of its digests wait (milliseconds since the epoch),
+    /// while they do: a receiving domain's limit or deferral, or the
+    /// warm-up's daily ceiling, named in `held_by`.
+    pub held_until: Option<i64>,
+    pub held_by: Option<String>,
     /// What each SMTP relay did for it, by name; given for one campaign,
     /// empty in lists.
     pub relays: Vec<CampaignRelay>,
@@ -83,6 +88,8 @@ impl From<CampaignProgress> for CampaignSummary {
             finished_at: c.finished_at,
             pending: progress.pending,
             rate_per_s: progress.rate_per_s,
+            held_until: c.held_until,
+            held_by: c.held_by,
             relays: progress
                 .relays
                 .into_iter()
