@@ -11,13 +11,18 @@
 #   PIPELINING=off    the sink does not offer PIPELINING (RFC 2920), so
 #                     Broadsheet waits for each reply, as smtp-source
 #                     always does; default: offered
+#   RELAYS=3          send through this many relays ([[smtp.relays]]), each
+#                     a sink of its own with CONNECTIONS / RELAYS connections;
+#                     the reference still goes to the first, over CONNECTIONS
+#   FAIL=half         the last relay's sink is killed once it has taken half
+#                     its share; its mail must reach the others, each once
 #
 # Prints one Markdown table row: message size, Broadsheet msg/s, smtp-source
 # msg/s, the ratio, CPU seconds per 1,000 messages (user + system of the
 # broadsheet process), peak RSS, import rows/s, and where the machine's CPU
 # went during the send: the sink's and the PostgreSQL server's CPU seconds
 # per 1,000 messages (on SQLite the database is inside broadsheet) and how
-# busy both cores were. Fails unless the sink took exactly N messages from
+# busy both cores were. Fails unless the sinks took exactly N messages from
 # Broadsheet and the campaign is done with N sent.
 set -euo pipefail
 N=${1:-10000}
@@ -25,6 +30,7 @@ DB=${2:-sqlite}
 CONNECTIONS=${CONNECTIONS:-20}
 PORT=${PORT:-2525}
 MESSAGE=${MESSAGE:-full}
+RELAYS=${RELAYS:-1}
 case "${PIPELINING:-on}" in
   on) SINK_FLAGS=() ;;
   off) SINK_FLAGS=(-p) ;;
@@ -35,12 +41,25 @@ need_tools
 broadsheet_bin
 scratch
 cd "$WORK"
-smtp-sink "${SINK_FLAGS[@]}" -u nobody -c "127.0.0.1:$PORT" 1000 >sink.out & SINK_PID=$!
-CLEANUP+=("kill $SINK_PID && wait $SINK_PID")
-wait_for_port "$PORT"
+SINK_PIDS=()
+for ((r = 0; r < RELAYS; r++)); do
+  smtp-sink "${SINK_FLAGS[@]}" -u nobody -c "127.0.0.1:$((PORT + r))" 1000 >"sink$r.out" &
+  SINK_PIDS+=($!)
+  CLEANUP+=("kill ${SINK_PIDS[r]} 2>/dev/null && wait ${SINK_PIDS[r]}")
+  wait_for_port "$((PORT + r))"
+done
 database "$DB"
 export BROADSHEET_MAIL__TRANSPORT=smtp BROADSHEET_SMTP__PORT=$PORT
 export BROADSHEET_SMTP__CONCURRENCY=$CONNECTIONS
+if [ "$RELAYS" -gt 1 ]; then
+  # Read from the working folder by every command below.
+  for ((r = 0; r < RELAYS; r++)); do
+    printf '[[smtp.relays]]\nname = "r%d"\nhost = "127.0.0.1"\nport = %d\nconcurrency = %d\n' \
+      "$r" "$((PORT + r))" "$((CONNECTIONS / RELAYS))"
+  done > config.toml
+fi
+# The messages a sink has taken so far.
+taken() { tr '\r' '\n' < "sink$1.out" | grep -o 'mesg=[0-9]*' | tail -1 | cut -d= -f2; }
 export BROADSHEET_LOG__LEVEL=warn
 case "$MESSAGE" in
   # One article's title and link: about 1.4 KB with every digest header.
@@ -66,7 +85,12 @@ ref_end=$(now)
 
 # Its log is kept, and shown if the send fails (a deadlock once looked
 # like a silent exit here).
-cpu_before=$(cpu_ticks "$SINK_PID")
+cpu_before=$(cpu_ticks "${SINK_PIDS[@]}")
+if [ "${FAIL:-}" = half ] && [ "$RELAYS" -gt 1 ]; then
+  last=$((RELAYS - 1))
+  (while [ "$(taken "$last" || echo 0)" -lt $((N / RELAYS / 2)) ]; do sleep 0.02; done
+   kill "${SINK_PIDS[last]}") &
+fi
 if ! /usr/bin/time -f "%e %U %S %M" -o time.txt "$BIN" digest send --now --wait 2>send.log; then
   echo "bench/digest.sh: digest send failed:" >&2
   tail -5 send.log >&2
@@ -75,12 +99,17 @@ fi
 # Every reader got exactly one digest: the sink took N messages after the
 # reference's N, and the ledger has N sent rows in one finished campaign.
 sleep 0.5
-cpu_after=$(cpu_ticks "$SINK_PID")
-received=$(tr '\r' '\n' < sink.out | grep -o 'mesg=[0-9]*' | tail -1 | cut -d= -f2)
+cpu_after=$(cpu_ticks "${SINK_PIDS[@]}")
+received=0
+for ((r = 0; r < RELAYS; r++)); do received=$((received + $(taken "$r" || echo 0))); done
 recorded=$(sql "SELECT status || ' ' || sent FROM campaigns")
 if [ "$received" != "$((2 * N))" ] || [ "$recorded" != "done $N" ]; then
-  echo "bench/digest.sh: the sink took $received messages (expected $((2 * N))); campaign: $recorded (expected: done $N)" >&2
+  echo "bench/digest.sh: the sinks took $received messages (expected $((2 * N))); campaign: $recorded (expected: done $N)" >&2
   exit 1
+fi
+if [ "$RELAYS" -gt 1 ]; then
+  agg=$([ "$DB" = postgres ] && echo string_agg || echo group_concat)
+  echo "relays (sent/deferred): $(sql "SELECT $agg(relay || ' ' || sent || '/' || deferred, ', ') FROM campaign_relays")" >&2
 fi
 read -r elapsed user sys rss_kb < time.txt
 python3 - "$N" "$DB" "$elapsed" "$user" "$sys" "$rss_kb" "$ref_start" "$ref_end" "$import_start" "$import_end" "$size" \

@@ -83,12 +83,12 @@ import_example_articles() {
   "$BIN" article import "${names[@]/#/$ROOT/examples/articles/}" 2>/dev/null
 }
 
-# CPU clock ticks so far, as "sink postgres busy total": the process $1
-# (user + system), every PostgreSQL server process with the backends its
+# CPU clock ticks so far, as "sink postgres busy total": the processes
+# given (user + system; one that has exited counts 0), every PostgreSQL server process with the backends its
 # postmaster has reaped (so a connection closed before the second reading
 # still counts), and the whole machine's busy and total ticks.
 cpu_ticks() {
-  python3 - "$1" <<'PY'
+  python3 - "$@" <<'PY'
 import os, sys
 def stat(pid):
     with open(f"/proc/{pid}/stat") as f:
@@ -96,8 +96,13 @@ def stat(pid):
 def comm(pid):
     with open(f"/proc/{pid}/comm") as f:
         return f.read().strip()
-s = stat(sys.argv[1])
-sink, postgres = int(s[11]) + int(s[12]), 0
+sink, postgres = 0, 0
+for pid in sys.argv[1:]:
+    try:
+        s = stat(pid)
+        sink += int(s[11]) + int(s[12])
+    except FileNotFoundError:
+        pass
 for pid in filter(str.isdigit, os.listdir("/proc")):
     try:
         if comm(pid) != "postgres":

@@ -12,6 +12,7 @@ export BIN=$target/debug/broadsheet
 for db in sqlite postgres; do
   bash bench/digest.sh 300 "$db"
   MESSAGE=minimal bash bench/digest.sh 300 "$db"
+  RELAYS=3 FAIL=half bash bench/digest.sh 300 "$db"
   bash bench/import.sh 3000 "$db"
   bash bench/web.sh "$db" 1
   bash bench/enumeration.sh "$db" 5
