@@ -10,6 +10,7 @@ use support::{Backend, TestApp, free_port};
 storage_tests!(
     metrics_count_requests_reader_events_emails_and_show_campaigns,
     metrics_bind_moves_metrics_off_the_site,
+    metrics_show_each_relays_messages_and_breaker_and_limited_domains,
 );
 
 async fn scrape(app: &TestApp, token: &str) -> reqwest::Response {
@@ -101,6 +102,69 @@ async fn metrics_count_requests_reader_events_emails_and_show_campaigns(backend:
     let digests = r#"broadsheet_emails_total{kind="digest",outcome="sent"}"#;
     assert_eq!(delta(&text, &after, digests), 1.0);
     assert_eq!(delta(&text, &after, account), 0.0);
+    let through_smtp = r#"broadsheet_relay_messages_total{relay="smtp",outcome="sent"}"#;
+    assert_eq!(
+        delta(&text, &after, through_smtp),
+        1.0,
+        "[smtp] is one relay"
+    );
+    app.stop().await;
+}
+
+/// Two relays, one with nothing listening: its refusal takes it out of
+/// rotation (`failures = 1`) and the other sends; a limited domain's
+/// digests are counted by name, the others are not.
+async fn metrics_show_each_relays_messages_and_breaker_and_limited_domains(backend: Backend) {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let dead = free_port().await;
+    let app = TestApp::spawn_with(backend, Role::Web, |config| {
+        let mut relays = config.smtp.relays();
+        relays[0].name = "live".into();
+        let mut down = relays[0].clone();
+        (down.name, down.port, down.weight) = ("down".into(), dead, 100);
+        config.smtp.relays = vec![relays[0].clone(), down];
+        config.smtp.breaker.failures = 1;
+        config.delivery.domain_limits = vec![broadsheet::config::DomainLimit {
+            domain: "limited.example".into(),
+            per_minute: 0,
+            connections: 0,
+        }];
+    })
+    .await;
+    let admin = app.api_token("prometheus", EditorRole::Admin).await;
+    let before = scrape(&app, &admin).await.text().await.unwrap();
+    app.confirmed_reader("one@limited.example", true).await;
+    app.confirmed_reader("two@example.com", true).await;
+    app.import_article("+++\ntitle = \"Counted\"\n+++\nBody.\n")
+        .await;
+    app.send_digest_now().await;
+    app.drain_outbox().await;
+    let after = scrape(&app, &admin).await.text().await.unwrap();
+    let messages = |relay: &str, outcome: &str| {
+        let line =
+            format!(r#"broadsheet_relay_messages_total{{relay="{relay}",outcome="{outcome}"}}"#);
+        delta(&before, &after, &line)
+    };
+    assert_eq!(messages("down", "deferred"), 1.0, "{after}");
+    assert_eq!(
+        messages("live", "sent"),
+        6.0,
+        "two readers' account mail and digests"
+    );
+    assert_eq!(
+        sample(&after, r#"broadsheet_relay_breaker_state{relay="down"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&after, r#"broadsheet_relay_breaker_state{relay="live"}"#),
+        Some(0.0)
+    );
+    let limited = r#"broadsheet_domain_messages_total{domain="limited.example",outcome="sent"}"#;
+    assert_eq!(delta(&before, &after, limited), 1.0);
+    assert!(
+        !after.contains(r#"domain="example.com""#),
+        "unlisted domains are not named"
+    );
     app.stop().await;
 }
 

@@ -74,7 +74,9 @@ impl App {
         let tags = ReturnPathSigner::new(keys.link.as_bytes());
         let mut services =
             Services::build(&config, &store, &clock, &mail.from, &keys.suppression, tags).await?;
-        services.digests = services.digests.with_relays(mail.transport.relays());
+        services.digests = services
+            .digests
+            .with_sending(mail.transport.relays(), config.delivery.warmup.clone());
         let cookie_banner = consent::register_wording(
             &store,
             &clock,

@@ -15,4 +15,5 @@ mod worker;
 
 pub use outcome::BatchOutcome;
 pub use refusal::Refusals;
+pub use throttle::warmup_today;
 pub use worker::{Intake, Worker, WorkerSettings};

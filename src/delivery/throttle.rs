@@ -44,6 +44,23 @@ pub(super) struct Throttles {
     last_purge: AtomicI64,
 }
 
+/// The warm-up's day as of `now`: digests let through so far over every
+/// instance, and the day's ceiling; `None` without a warm-up in force.
+pub async fn warmup_today(
+    store: &Store,
+    warmup: &WarmupConfig,
+    now: i64,
+) -> anyhow::Result<Option<(i64, u32)>> {
+    let Some(today) = DateTime::<Utc>::from_timestamp_millis(now) else {
+        return Ok(None);
+    };
+    let Some(ceiling) = warmup.ceiling(today.date_naive()) else {
+        return Ok(None);
+    };
+    let used = send_budgets::used(store, WARMUP, now - now.rem_euclid(DAY_MS)).await?;
+    Ok(Some((used, ceiling)))
+}
+
 /// The part of an address after its last `@`.
 pub(super) fn domain_of(address: &str) -> &str {
     address.rsplit_once('@').map_or("", |(_, domain)| domain)

@@ -10,6 +10,7 @@ use super::{
 use crate::{
     audit::{self, Actor},
     clock::{self, Clock},
+    config::WarmupConfig,
     domain::{EmailAddress, Schedule, mask_email},
     mail::{RelayStatus, Relays},
     store::{self, Store, campaign_articles::CampaignArticle},
@@ -41,6 +42,26 @@ pub struct Digests {
     test_sends_per_hour: u32,
     /// The SMTP relays this instance sends through, if any.
     relays: Option<Arc<Relays>>,
+    /// `delivery.warmup`, for the day's figures.
+    warmup: WarmupConfig,
+}
+
+/// How mail leaves now, for the dashboard.
+#[derive(Debug, serde::Serialize)]
+pub struct SendingOverview {
+    /// This instance's relays.
+    pub relays: Vec<RelayStatus>,
+    /// Receiving domains held back after a deferral, over every instance.
+    pub held_domains: Vec<HeldDomain>,
+    /// Digests let through today and today's ceiling, during a warm-up.
+    pub warmup: Option<(i64, u32)>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct HeldDomain {
+    pub domain: String,
+    pub until: i64,
+    pub reason: String,
 }
 
 impl Digests {
@@ -56,6 +77,7 @@ impl Digests {
             schedules: schedules.into(),
             test_sends_per_hour,
             relays: None,
+            warmup: WarmupConfig::default(),
         }
     }
 
@@ -104,15 +126,39 @@ impl Digests {
         super::nothing_to_send(&self.store, schedule).await
     }
 
-    /// These digests, with the relays this instance sends through.
+    /// These digests, with the relays this instance sends through and the
+    /// warm-up in force.
     #[must_use]
-    pub fn with_relays(self, relays: Option<Arc<Relays>>) -> Self {
-        Self { relays, ..self }
+    pub fn with_sending(self, relays: Option<Arc<Relays>>, warmup: WarmupConfig) -> Self {
+        Self {
+            relays,
+            warmup,
+            ..self
+        }
     }
 
     /// This instance's relays: their breakers, rates and counts since start.
     pub fn relays(&self) -> Vec<RelayStatus> {
         self.relays.as_ref().map(|r| r.status()).unwrap_or_default()
+    }
+
+    /// The relays, the domains held back and the warm-up's day.
+    pub async fn sending(&self) -> anyhow::Result<SendingOverview> {
+        let now = self.clock.now_ms();
+        let held_domains = store::send_budgets::held_domains(&self.store, now)
+            .await?
+            .into_iter()
+            .map(|(domain, until, reason)| HeldDomain {
+                domain,
+                until,
+                reason,
+            })
+            .collect();
+        Ok(SendingOverview {
+            relays: self.relays(),
+            held_domains,
+            warmup: crate::delivery::warmup_today(&self.store, &self.warmup, now).await?,
+        })
     }
 
     /// The newest campaigns first.

@@ -8,7 +8,9 @@ use crate::support;
 
 use std::{collections::HashMap, time::Duration};
 
-use broadsheet::{app::Role, config::DomainLimit, delivery::BatchOutcome};
+use broadsheet::{
+    app::Role, config::DomainLimit, delivery::BatchOutcome, editors::Role as EditorRole,
+};
 use support::{Backend, TestApp, drain};
 
 use super::digests::{campaign_of, started_campaign, summary};
@@ -153,6 +155,18 @@ async fn a_domain_that_defers_with_4_7_x_holds_back_its_own_readers_only(backend
         "{held_by}"
     );
     assert!(held_by.contains("4.7.28"), "{held_by}");
+    let editor = app
+        .signed_in_editor("ed@lordspress.test", EditorRole::Admin)
+        .await;
+    let dashboard = editor.get("/admin").await.text().await.unwrap();
+    assert!(
+        dashboard.contains("Digests to picky.example wait until"),
+        "{dashboard}"
+    );
+    assert!(
+        dashboard.contains("in rotation"),
+        "the relay stays in: {dashboard}"
+    );
     // The relay answered: it stays in rotation for everyone else.
     assert_eq!(app.sign_up("new@example.com", false).await.status(), 200);
     assert_eq!(app.drain_outbox().await.sent, 1);
@@ -193,6 +207,14 @@ async fn the_warm_up_ceiling_sends_what_it_may_and_the_rest_the_next_day(backend
     assert_eq!(
         status.campaign.held_by.as_deref(),
         Some("warm-up: 5 a day today")
+    );
+    let editor = app
+        .signed_in_editor("ed@lordspress.test", EditorRole::Admin)
+        .await;
+    let dashboard = editor.get("/admin").await.text().await.unwrap();
+    assert!(
+        dashboard.contains("Warm-up: 5 of today's 5 digests sent."),
+        "{dashboard}"
     );
     let tomorrow = status.campaign.held_until.unwrap();
     assert_eq!(tomorrow % (24 * 3_600_000), 0, "held until midnight UTC");

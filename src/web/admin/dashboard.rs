@@ -1,6 +1,7 @@
 //! The console's first page: readers by state, 90 days of signups and
 //! unsubscribes as an inline SVG chart, 30 days of bounce and complaint
-//! rates against the providers' limits, and the last campaigns.
+//! rates against the providers' limits, the last campaigns, and how mail
+//! leaves now (relays, held domains, the warm-up).
 
 use axum::{extract::State, response::Response};
 
@@ -20,6 +21,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Result<Res
     let stats = state.stats.collect(CHART_DAYS).await?;
     let rates = state.stats.deliverability(RATE_DAYS).await?;
     let campaigns = state.digests.recent(5).await?;
+    let sending = state.digests.sending().await?;
     let chart = Chart::of(&stats.days);
     let (signups, unsubscribes) = stats
         .days
@@ -37,6 +39,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Result<Res
             rates,
             rate_days => RATE_DAYS,
             campaigns,
+            sending,
         },
     )
 }
