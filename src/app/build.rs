@@ -57,38 +57,13 @@ impl App {
         store.migrate().await?;
         let keys = load_keys(&store, &config).await?;
         let mail = load_mail(&config, &keys, &clock)?;
-        let privacy_notice = consent::register_wording(
-            &store,
-            &clock,
-            consent::PRIVACY_NOTICE,
-            &load_privacy_notice(config.privacy.notice_file.as_deref())?,
-        )
-        .await?;
-        let newsletter = consent::register_wording(
-            &store,
-            &clock,
-            consent::NEWSLETTER,
-            &config.signup.newsletter_consent_text,
-        )
-        .await?;
         let tags = ReturnPathSigner::new(keys.link.as_bytes());
         let mut services =
             Services::build(&config, &store, &clock, &mail.from, &keys.suppression, tags).await?;
         services.digests = services
             .digests
             .with_sending(mail.transport.relays(), config.delivery.warmup.clone());
-        let cookie_banner = consent::register_wording(
-            &store,
-            &clock,
-            consent::COOKIE_BANNER,
-            &config.cookies.banner_text,
-        )
-        .await?;
-        let wordings = Wordings {
-            privacy_notice,
-            newsletter,
-            cookie_banner,
-        };
+        let wordings = register_wordings(&store, &clock, &config).await?;
         let previews = Previews::new(
             store.clone(),
             clock.clone(),
@@ -112,6 +87,21 @@ impl App {
             bounce_mailbox,
         })
     }
+}
+
+/// The wording versions every consent records, registered once each.
+async fn register_wordings(
+    store: &Store,
+    clock: &Clock,
+    config: &Config,
+) -> anyhow::Result<Wordings> {
+    let notice = load_privacy_notice(config.privacy.notice_file.as_deref())?;
+    let register = |name, text| consent::register_wording(store, clock, name, text);
+    Ok(Wordings {
+        privacy_notice: register(consent::PRIVACY_NOTICE, &notice).await?,
+        newsletter: register(consent::NEWSLETTER, &config.signup.newsletter_consent_text).await?,
+        cookie_banner: register(consent::COOKIE_BANNER, &config.cookies.banner_text).await?,
+    })
 }
 
 /// The sender, the email templates, the transport and the DKIM key: fails

@@ -81,6 +81,14 @@ impl Breaker {
         }
     }
 
+    /// When it is back in rotation: at once unless open.
+    pub fn back_at(&self) -> i64 {
+        match self.state {
+            State::Open { until, .. } => until,
+            State::Closed { .. } | State::Probing { .. } => i64::MIN,
+        }
+    }
+
     /// Lets a message through: `Some(false)` as usual, `Some(true)` as the
     /// probe of a relay whose time out is over, `None` if it stays out.
     pub fn begin(&mut self, now: i64) -> Option<bool> {

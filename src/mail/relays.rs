@@ -200,7 +200,11 @@ impl Relays {
                     return Some(pass);
                 }
             }
-            let index = self.next_by_weight(&choice.base)?;
+            let index = match self.next_by_weight(&choice.base) {
+                Some(index) => index,
+                None if tried.is_empty() => return self.forced_pass(mail).await,
+                None => return None,
+            };
             let relay = &self.relays[index];
             let permit = relay.permits.clone().acquire_owned().await.ok()?;
             if let Some(limiter) = &relay.limiter {
@@ -212,6 +216,25 @@ impl Relays {
             }
             // It left rotation while we waited: choose again.
         }
+    }
+
+    /// When none of this mail's relays is in rotation, a message that has
+    /// tried none goes to the one due back first anyway: with nowhere else
+    /// to go, holding it back would only delay it. (A sole relay so works
+    /// as without a breaker, the queue's back-off pacing the retries.)
+    async fn forced_pass(&self, mail: Mail) -> Option<Pass<'_>> {
+        let relay = self
+            .relays
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mail == Mail::Account || Some(*i) != self.account)
+            .map(|(_, relay)| relay)
+            .min_by_key(|relay| relay.breaker().back_at())?;
+        let permit = relay.permits.clone().acquire_owned().await.ok()?;
+        if let Some(limiter) = &relay.limiter {
+            limiter.until_ready().await;
+        }
+        Some(Pass::new(&self.clock, relay, false, permit))
     }
 
     fn choice(&self, mail: Mail, tried: &[usize], now: i64) -> Choice {

@@ -184,22 +184,7 @@ pub async fn hold(
     due: i64,
     why: &str,
 ) -> anyhow::Result<i64> {
-    if rows.ids().is_empty() {
-        return Ok(0);
-    }
-    let sql = format!(
-        "UPDATE {} SET next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL,
-                attempts = attempts - 1
-         WHERE {}",
-        rows.queue().table(),
-        rows.held_by(store, 1, 4)
-    );
-    let query = rows.bind(sqlx::query(&sql).bind(owner).bind(due).bind(why))?;
-    let result = query
-        .execute(store.pool())
-        .await
-        .with_context(|| format!("while holding back rows of {}", rows.queue().table()))?;
-    Ok(changed(&result))
+    due_again(store, owner, rows, (due, why), ", attempts = attempts - 1").await
 }
 
 /// A transient failure: the rows are due again at `due`, with `error` kept.
@@ -210,16 +195,27 @@ pub async fn reschedule(
     due: i64,
     error: &str,
 ) -> anyhow::Result<i64> {
+    due_again(store, owner, rows, (due, error), "").await
+}
+
+/// Lets go of `rows`, due again at `due` with `note` kept, and `also` set.
+async fn due_again(
+    store: &Store,
+    owner: &str,
+    rows: Rows<'_>,
+    (due, note): (i64, &str),
+    also: &str,
+) -> anyhow::Result<i64> {
     if rows.ids().is_empty() {
         return Ok(0);
     }
     let sql = format!(
-        "UPDATE {} SET next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL
+        "UPDATE {} SET next_attempt_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL{also}
          WHERE {}",
         rows.queue().table(),
         rows.held_by(store, 1, 4)
     );
-    let query = rows.bind(sqlx::query(&sql).bind(owner).bind(due).bind(error))?;
+    let query = rows.bind(sqlx::query(&sql).bind(owner).bind(due).bind(note))?;
     let result = query
         .execute(store.pool())
         .await

@@ -64,10 +64,10 @@ async fn articles_at(app: &TestApp, published: chrono::DateTime<chrono::Utc>) {
 
 /// Digest readers with these addresses, their account mail delivered, and
 /// two new articles: the next "send now" is a campaign to all of them.
-pub(crate) async fn campaign_of(app: &TestApp, addresses: &[&str]) {
+pub(crate) async fn campaign_of(app: &TestApp, addresses: &[impl AsRef<str>]) {
     articles(app).await;
     for address in addresses {
-        reader(app, address, true, &[], false).await;
+        reader(app, address.as_ref(), true, &[], false).await;
     }
     app.drain_outbox().await;
 }
@@ -955,12 +955,9 @@ async fn a_stalled_server_times_out_and_the_digest_goes_later(backend: Backend) 
 }
 
 async fn faults_at_the_end_of_data_are_retried_or_failed_by_their_code(backend: Backend) {
-    // Six faults in a row would take the relay out of rotation (its
-    // breaker, tested in relays.rs); here each must reach the server.
-    let app = TestApp::spawn_with(backend, Role::Web, |config| {
-        config.smtp.breaker.failures = 100;
-    })
-    .await;
+    // Six faults in a row take the one relay out of rotation (its breaker,
+    // relays.rs), but with no other to go to, each message still reaches it.
+    let app = TestApp::spawn(backend).await;
     campaign_of(&app, &["one@example.com", "two@example.com"]).await;
     let before = app.received().len();
     let smtp = app.smtp.as_ref().unwrap();

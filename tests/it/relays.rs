@@ -118,11 +118,7 @@ async fn a_relay_failing_halfway_hands_its_mail_to_the_others_and_each_reader_ge
     })
     .await;
     let readers = addresses("halfway", 30);
-    campaign_of(
-        &app,
-        &readers.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await;
+    campaign_of(&app, &readers).await;
     let account_mail = app.received().len();
     c.set_down_after(Some(4));
     let id = started_campaign(&app).await;
@@ -195,11 +191,7 @@ async fn a_fallback_stands_in_while_the_primary_is_out_and_a_probe_brings_it_bac
     })
     .await;
     let readers = addresses("fall", 6);
-    campaign_of(
-        &app,
-        &readers.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await;
+    campaign_of(&app, &readers).await;
     started_campaign(&app).await;
     assert_eq!(app.drain_outbox().await.sent, 6);
     assert_eq!(
@@ -308,11 +300,7 @@ async fn a_deferring_relay_passes_its_mail_on_but_an_unanswered_one_keeps_it_for
     })
     .await;
     let readers = addresses("defer", 8);
-    campaign_of(
-        &app,
-        &readers.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await;
+    campaign_of(&app, &readers).await;
     deferring.set_data_fault(Some(DataFault::Reply("451 4.3.0 try again later")));
     let id = started_campaign(&app).await;
     let outcome = app.drain_outbox().await;
@@ -368,11 +356,7 @@ async fn relays_share_the_mail_by_weight_and_overflow_only_takes_what_they_canno
     })
     .await;
     let readers = addresses("weight", 40);
-    campaign_of(
-        &app,
-        &readers.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await;
+    campaign_of(&app, &readers).await;
     started_campaign(&app).await;
     assert_eq!(app.drain_outbox().await.sent, 40);
     each_once(&[&heavy, &light], &readers);
@@ -389,11 +373,7 @@ async fn relays_share_the_mail_by_weight_and_overflow_only_takes_what_they_canno
     })
     .await;
     let readers = addresses("spill", 20);
-    campaign_of(
-        &app,
-        &readers.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await;
+    campaign_of(&app, &readers).await;
     started_campaign(&app).await;
     assert_eq!(app.drain_outbox().await.sent, 20);
     let own = light.received().len() - 10;

@@ -78,11 +78,7 @@ async fn a_domains_limit_per_minute_holds_over_two_instances_and_other_readers_g
     .await;
     let second = app.another_instance_worker().await;
     let readers = [at("slow.example", 7), at("example.com", 5)].concat();
-    campaign_of(
-        &app,
-        &readers.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await;
+    campaign_of(&app, &readers).await;
     let before = app.received().len();
     to_the_next_minute(&app);
     let id = started_campaign(&app).await;
@@ -127,11 +123,7 @@ async fn a_domain_that_defers_with_4_7_x_holds_back_its_own_readers_only(backend
     })
     .await;
     let readers = [at("picky.example", 6), at("example.com", 4)].concat();
-    campaign_of(
-        &app,
-        &readers.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await;
+    campaign_of(&app, &readers).await;
     let before = app.received().len();
     let smtp = app.smtp.as_ref().unwrap();
     smtp.refuse_recipients(
@@ -189,11 +181,7 @@ async fn the_warm_up_ceiling_sends_what_it_may_and_the_rest_the_next_day(backend
     .await;
     let second = app.another_instance_worker().await;
     let readers = at("example.com", 12);
-    campaign_of(
-        &app,
-        &readers.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await;
+    campaign_of(&app, &readers).await;
     let before = app.received().len();
     assert_eq!(before, 24, "account mail knows no ceiling");
     let id = started_campaign(&app).await;
