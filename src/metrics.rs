@@ -96,11 +96,12 @@ pub fn emails(kind: &'static str, outcomes: &[(&'static str, usize)]) {
     }
 }
 
-/// A message one SMTP relay sent, deferred (it may go through another)
+/// Messages one SMTP relay sent, deferred (they may go through another)
 /// or refused for good.
-pub fn relay_message(relay: &str, outcome: &'static str) {
+/// Registered once per relay and outcome: the handle is kept, since a
+/// lookup by labels per message cost more than the rest of the choice.
+pub fn relay_messages(relay: &str, outcome: &'static str) -> metrics::Counter {
     metrics::counter!("broadsheet_relay_messages_total", "relay" => relay.to_owned(), "outcome" => outcome)
-        .increment(1);
 }
 
 /// A digest to a domain with limits (`delivery.domain_limits`; others are

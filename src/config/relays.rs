@@ -93,6 +93,10 @@ impl Default for BreakerConfig {
     }
 }
 
+/// The longest any time out or hold may be: beyond it, the service's
+/// millisecond clock would overflow.
+pub(super) const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
+
 impl SmtpConfig {
     /// The relays to send through: those listed, or else the `[smtp]`
     /// table's own server, named `smtp`.

@@ -8,7 +8,7 @@ use anyhow::bail;
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-use super::DeliveryConfig;
+use super::{DeliveryConfig, relays::WEEK};
 
 /// A receiving domain's limits, over every relay and instance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,11 +101,15 @@ impl DeliveryConfig {
                 bail!("invalid configuration: delivery.domain_limits lists {domain:?} twice");
             }
         }
-        if self.warmup.start.is_some() && self.warmup.daily.contains(&0) {
-            bail!("invalid configuration: delivery.warmup.daily ceilings must be at least 1");
+        if self.warmup.start.is_some()
+            && (self.warmup.daily.is_empty() || self.warmup.daily.contains(&0))
+        {
+            bail!(
+                "invalid configuration: delivery.warmup.daily needs at least one ceiling, each at least 1"
+            );
         }
-        if self.domain_hold.is_zero() {
-            bail!("invalid configuration: delivery.domain_hold_s must be at least 1");
+        if self.domain_hold.is_zero() || self.domain_hold > WEEK {
+            bail!("invalid configuration: delivery.domain_hold_s must be 1 to 604800 (a week)");
         }
         Ok(())
     }

@@ -111,6 +111,7 @@ impl Worker {
         // server, a rate limit): hand it back untouched.
         if cancel.is_cancelled() || !self.may_send(leases, &row) {
             self.deliveries.release(&row).await?;
+            self.not_sent(job.recipient.as_ref()).await?;
             return untried(Outcome::Released);
         }
         let (Some(campaign), Some(recipient)) = (&job.campaign, &job.recipient) else {
@@ -122,7 +123,10 @@ impl Worker {
         let date = self.clock.now().into();
         let message = match self.composer.digest(campaign, recipient, &job.topics, date) {
             Ok(Some((_, message))) => message,
-            Ok(None) => return untried(Outcome::Cancelled),
+            Ok(None) => {
+                self.not_sent(Some(recipient)).await?;
+                return untried(Outcome::Cancelled);
+            }
             Err(error) => {
                 let error = format!("{error:#}");
                 return untried(self.retry_digest(job, campaign, &error).await?);
@@ -154,6 +158,7 @@ impl Worker {
                     let why = format!("{domain}: its connections are busy");
                     let soon = self.clock.now_ms() + IN_FLIGHT_WAIT_MS;
                     self.deliveries.hold(row.as_rows(), soon, &why).await?;
+                    self.not_sent(Some(recipient)).await?;
                     return untried(Outcome::Released);
                 }
             },
@@ -164,6 +169,7 @@ impl Worker {
         {
             Sending::TooLate => {
                 self.deliveries.release(&row).await?;
+                self.not_sent(Some(recipient)).await?;
                 return untried(Outcome::Released);
             }
             Sending::Done(attempts) => attempts,
@@ -190,10 +196,24 @@ impl Worker {
         Ok((outcome, trail))
     }
 
+    /// A digest admitted at claim but not sent: what it took of the
+    /// domain's minute and the warm-up's day goes back.
+    async fn not_sent(&self, recipient: Option<&Recipient>) -> anyhow::Result<()> {
+        let Some(recipient) = recipient.filter(|r| r.eligible != 0) else {
+            return Ok(()); // not admitted: it took nothing
+        };
+        let domain = domain_of(&recipient.email_canonical);
+        let now = self.clock.now_ms();
+        self.throttles.give_back(&self.store, domain, now).await
+    }
+
     /// A domain's deferral (4.7.x) holds its other digests back; a limited
     /// domain's outcomes are counted by name.
     async fn count_for_domain(&self, domain: &str, attempts: &Attempts) -> anyhow::Result<()> {
+        // Held only where the operator listed the domain: a relay's own
+        // policy replies (4.7.x too) cannot be told from the domain's.
         if attempts.domain_deferred
+            && self.throttles.is_limited(domain)
             && let Err(SendError::Transient(reply)) = &attempts.result
         {
             let now = self.clock.now_ms();
@@ -221,7 +241,7 @@ impl Worker {
         error: &str,
     ) -> anyhow::Result<Outcome> {
         let attempts = job.delivery.attempts;
-        let started = campaign.row.created_at;
+        let started = campaign.row.retries_from;
         let row = job.row();
         let retry = self.deliveries.retry(&row, attempts, started, error);
         Ok(match retry.await? {

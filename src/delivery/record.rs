@@ -64,8 +64,8 @@ struct Finished {
     cancelled: HashMap<String, Vec<String>>,
     failed: Vec<(String, String, String)>,
     counts: HashMap<String, BatchCounts>,
-    /// By campaign and relay.
-    relays: HashMap<(String, Arc<str>), RelayCounts>,
+    /// By campaign, then relay.
+    relays: HashMap<String, HashMap<Arc<str>, RelayCounts>>,
 }
 
 impl<'a> Recorder<'a> {
@@ -181,8 +181,10 @@ impl<'a> Recorder<'a> {
         for (campaign, counts) in counts {
             campaigns::add_counts(store, &campaign, counts, now).await?;
         }
-        for ((campaign, _), counts) in finished.relays {
-            campaign_relays::add(store, &campaign, &counts).await?;
+        for (campaign, relays) in finished.relays {
+            for counts in relays.values() {
+                campaign_relays::add(store, &campaign, counts).await?;
+            }
         }
         Ok(())
     }
@@ -205,13 +207,17 @@ impl Finished {
         }
     }
 
+    /// Looked up before it is made: one allocation per campaign and
+    /// relay, not per message.
     fn relay(&mut self, campaign: &str, name: &Arc<str>) -> &mut RelayCounts {
-        self.relays
-            .entry((campaign.to_owned(), name.clone()))
-            .or_insert_with(|| RelayCounts {
-                relay: name.to_string(),
-                ..RelayCounts::default()
-            })
+        if !self.relays.contains_key(campaign) {
+            self.relays.insert(campaign.to_owned(), HashMap::new());
+        }
+        let by_relay = self.relays.get_mut(campaign).expect("inserted above");
+        by_relay.entry(name.clone()).or_insert_with(|| RelayCounts {
+            relay: name.to_string(),
+            ..RelayCounts::default()
+        })
     }
 
     fn add(&mut self, delivery: ClaimedDelivery, result: Outcome, outcome: &mut BatchOutcome) {

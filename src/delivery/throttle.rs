@@ -208,6 +208,23 @@ impl Throttles {
         Ok(())
     }
 
+    /// Gives back what admitting a digest to `domain` took, when it was
+    /// not sent after all (handed back, or nothing in its topics): a share
+    /// of its domain's minute and of the warm-up's day, as of `now`.
+    pub async fn give_back(&self, store: &Store, domain: &str, now: i64) -> anyhow::Result<()> {
+        if self.limits.get(domain).is_some_and(|l| l.per_minute > 0) {
+            let minute = now - now.rem_euclid(MINUTE_MS);
+            send_budgets::give_back(store, &format!("domain:{domain}"), minute, 1).await?;
+        }
+        let in_force = DateTime::<Utc>::from_timestamp_millis(now)
+            .and_then(|today| self.warmup.ceiling(today.date_naive()))
+            .is_some();
+        if in_force {
+            send_budgets::give_back(store, WARMUP, now - now.rem_euclid(DAY_MS), 1).await?;
+        }
+        Ok(())
+    }
+
     /// Keeps `domain`'s digests back after it deferred one for its own
     /// reasons (a 4.7.x reply); the reply is kept as the reason.
     pub async fn deferred(

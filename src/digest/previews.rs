@@ -121,7 +121,7 @@ impl Previews {
             schedule: String::new(),
             subject: String::new(),
             covers_until: now,
-            created_at: now,
+            retries_from: now,
         };
         let campaign = Campaign::new(row, articles);
         for (recipient, topics) in readers {
@@ -149,7 +149,7 @@ impl Previews {
             schedule: String::new(),
             subject: subject.to_owned(),
             covers_until,
-            created_at: covers_until,
+            retries_from: covers_until,
         };
         let campaign = Campaign::new(row, articles);
         // The nil id: links in a preview lead to no reader at all.

@@ -81,11 +81,13 @@ impl Breaker {
         }
     }
 
-    /// When it is back in rotation: at once unless open.
+    /// When it is back in rotation: at once when closed, at the end of
+    /// its time out when open, and last while a probe is out.
     pub fn back_at(&self) -> i64 {
         match self.state {
+            State::Closed { .. } => i64::MIN,
             State::Open { until, .. } => until,
-            State::Closed { .. } | State::Probing { .. } => i64::MIN,
+            State::Probing { .. } => i64::MAX,
         }
     }
 

@@ -5,6 +5,11 @@
 //! (MAIL, RCPT, DATA, the message, the marker), which kept the kernel
 //! and the relay busy with one small packet and wake-up each.
 //!
+//! Without PIPELINING the same commands go one at a time. Either way the
+//! caller learns whether the message's body had been written when a send
+//! failed: a connection lost before it left the message with us, one lost
+//! after it may not have.
+//!
 //! lettre stays in charge of everything else: the greeting, EHLO,
 //! STARTTLS, AUTH, the commands' syntax and the replies' parsing. Its
 //! `command` writes a text in one go and reads one reply; here the text is
@@ -24,43 +29,99 @@ use lettre::{
     },
 };
 
-/// Sends `body` to `envelope`'s recipients, pipelined. A refusal at any
-/// step, or a dropped connection, is the error of the first reply that is
-/// not positive, as with lettre's `send`, and the connection is closed
-/// (the pool makes a new one). Where the envelope needs an extension the
-/// server lacks, lettre's `send` is used, for its own error.
+/// A failed send, and whether the whole message had been written when
+/// it failed: the server may then have taken it, unless it said otherwise.
+pub(super) struct Failed {
+    pub error: Error,
+    pub body_sent: bool,
+}
+
+/// Sends `body` to `envelope`'s recipients: pipelined (MAIL, every RCPT
+/// and DATA in one write) where the server offers it, else one command
+/// per reply. A refusal at any step, or a dropped connection, is the error
+/// of the first reply that is not positive, as with lettre's `send`, and
+/// the connection is closed (the pool makes a new one). Where the envelope
+/// needs an extension the server lacks, lettre's `send` is used, for its
+/// own error (given before anything is sent).
 pub(super) async fn send(
     connection: &mut AsyncSmtpConnection,
     envelope: &Envelope,
     body: &[u8],
-) -> Result<(), Error> {
+    pipelining: bool,
+) -> Result<(), Failed> {
     let (Some(parameters), Ok(text)) = (
         mail_parameters(connection, envelope, body),
         str::from_utf8(body),
     ) else {
-        return connection.send(envelope, body).await.map(drop);
+        return connection
+            .send(envelope, body)
+            .await
+            .map(drop)
+            .map_err(|error| Failed {
+                error,
+                body_sent: false,
+            });
     };
-    let mut commands = Mail::new(envelope.from().cloned(), parameters).to_string();
+    let mail = Mail::new(envelope.from().cloned(), parameters);
+    let envelope_sent = if pipelining {
+        let mut commands = mail.to_string();
+        for recipient in envelope.to() {
+            let _ = write!(commands, "{}", Rcpt::new(recipient.clone(), Vec::new()));
+        }
+        let _ = write!(commands, "{Data}");
+        pipelined_envelope(connection, commands, envelope.to().len()).await
+    } else {
+        stepwise_envelope(connection, mail, envelope).await
+    };
+    let result = match envelope_sent {
+        Ok(()) => connection
+            .command(DotStuffed(text))
+            .await
+            .map(drop)
+            .map_err(|error| Failed {
+                error,
+                body_sent: true,
+            }),
+        Err(error) => Err(Failed {
+            error,
+            body_sent: false,
+        }),
+    };
+    if result.is_err() {
+        // The replies still owed are never read: QUIT and close.
+        connection.abort().await;
+    }
+    result
+}
+
+/// MAIL, the RCPTs and DATA written at once; their replies read together.
+async fn pipelined_envelope(
+    connection: &mut AsyncSmtpConnection,
+    commands: String,
+    recipients: usize,
+) -> Result<(), Error> {
+    connection.command(commands).await?; // MAIL's reply
+    for _ in 0..recipients {
+        connection.read_response().await?;
+    }
+    connection.read_response().await?; // DATA's 354
+    Ok(())
+}
+
+/// MAIL, each RCPT and DATA, each waiting for its reply.
+async fn stepwise_envelope(
+    connection: &mut AsyncSmtpConnection,
+    mail: Mail,
+    envelope: &Envelope,
+) -> Result<(), Error> {
+    connection.command(mail).await?;
     for recipient in envelope.to() {
-        let _ = write!(commands, "{}", Rcpt::new(recipient.clone(), Vec::new()));
+        connection
+            .command(Rcpt::new(recipient.clone(), Vec::new()))
+            .await?;
     }
-    let _ = write!(commands, "{Data}");
-    let exchange = async {
-        connection.command(commands).await?; // MAIL's reply
-        for _ in envelope.to() {
-            connection.read_response().await?;
-        }
-        connection.read_response().await?; // DATA's 354
-        connection.command(DotStuffed(text)).await
-    };
-    match exchange.await {
-        Ok(_) => Ok(()),
-        Err(error) => {
-            // The replies still owed are never read: QUIT and close.
-            connection.abort().await;
-            Err(error)
-        }
-    }
+    connection.command(Data).await?;
+    Ok(())
 }
 
 /// The MAIL parameters lettre's `send` would give, or `None` where it

@@ -64,6 +64,8 @@ pub(super) struct Relay {
     deferred: AtomicU64,
     failed: AtomicU64,
     meter: Mutex<RateMeter>,
+    /// `/metrics`: sent, deferred, failed.
+    counters: [metrics::Counter; 3],
 }
 
 impl Relay {
@@ -75,7 +77,10 @@ impl Relay {
         let connections = config.concurrency.max(1) as usize;
         let name: Arc<str> = Arc::from(config.name.as_str());
         crate::metrics::relay_state(&name, BreakerState::Closed.as_str());
+        let counters =
+            ["sent", "deferred", "failed"].map(|o| crate::metrics::relay_messages(&name, o));
         Ok(Self {
+            counters,
             name,
             role: config.role,
             weight: i64::from(config.weight.max(1)),
@@ -130,7 +135,7 @@ pub(super) struct Verdict {
     pub result: Result<(), SendError>,
     /// The relay left the message with us: another may try it now.
     pub failover: bool,
-    /// The receiving domain deferred it (4.7.x).
+    /// The receiving domain's policy deferred it (4.7.x).
     pub domain_deferred: bool,
 }
 
@@ -189,13 +194,13 @@ impl<'a> Pass<'a> {
                 relay.failed.fetch_add(1, Ordering::Relaxed);
                 (Verdict::new(Err(SendError::Permanent(error))), "failed")
             }
-            // The relay passed on the domain's answer: it works.
-            Err(RelayError::DomainDeferred(error)) => {
+            // The relay passed on the recipient's answer: it works.
+            Err(RelayError::RecipientDeferred { text, policy }) => {
                 relay.breaker().succeeded();
                 relay.deferred.fetch_add(1, Ordering::Relaxed);
                 let verdict = Verdict {
-                    domain_deferred: true,
-                    ..Verdict::new(Err(SendError::Transient(error)))
+                    domain_deferred: policy,
+                    ..Verdict::new(Err(SendError::Transient(text)))
                 };
                 (verdict, "deferred")
             }
@@ -208,7 +213,12 @@ impl<'a> Pass<'a> {
             }
             Err(RelayError::Unsure(error)) => (Verdict::new(self.deferred(error)), "deferred"),
         };
-        crate::metrics::relay_message(&relay.name, outcome);
+        let counter = match outcome {
+            "sent" => 0,
+            "deferred" => 1,
+            _ => 2,
+        };
+        relay.counters[counter].increment(1);
         let after = relay.breaker().state();
         if before != after {
             crate::metrics::relay_state(&relay.name, after.as_str());

@@ -33,10 +33,11 @@ use crate::{config::RelayConfig, domain::mask_addresses};
 pub(super) enum RelayError {
     /// It left the message with us: no connection, a cut one, a 4xx reply.
     NotTaken(String),
-    /// The receiving domain deferred it for its own reasons (an enhanced
-    /// status 4.7.x, such as Gmail's 421 4.7.28 or Yahoo's 421 4.7.0): a
-    /// question of that domain's trust or rate, not of the relay.
-    DomainDeferred(String),
+    /// The recipient's side deferred it for its own reasons, by an
+    /// enhanced status: its mailbox (4.2.x: full, greylisted) or its
+    /// domain's policy (4.7.x, `policy`: Gmail's 421 4.7.28, Yahoo's 421
+    /// 4.7.0). Not the relay's fault, and no other relay would do better.
+    RecipientDeferred { text: String, policy: bool },
     /// It may have taken it: no answer in time.
     Unsure(String),
     /// It refused it for good (5xx).
@@ -51,7 +52,8 @@ struct Connection {
 }
 
 /// A failed send, and whether the message may have reached the server (a
-/// reply, or a timeout) rather than the connection failing before it.
+/// reply, a timeout, a connection lost after the body was written) rather
+/// than the connection failing before it.
 struct Failure {
     replied: bool,
     error: RelayError,
@@ -132,18 +134,24 @@ impl SmtpPool {
         body: &[u8],
     ) -> Result<(), Failure> {
         let envelope = message.envelope();
-        let send = async {
-            if connection.pipelining {
-                pipelined::send(&mut connection.smtp, envelope, body).await
-            } else {
-                connection.smtp.send(envelope, body).await.map(drop)
-            }
-        };
+        let send = pipelined::send(&mut connection.smtp, envelope, body, connection.pipelining);
         match timeout(self.timeout, send).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(Failure {
-                replied: error.is_response(),
-                error: classify(&error),
+            // A reply with a code is the server's answer: it says whether
+            // it took the message. (lettre's `is_response` means a reply
+            // that could not be parsed.)
+            Ok(Err(failed)) if failed.error.status().is_some() => Err(Failure {
+                replied: true,
+                error: classify(&failed.error),
+            }),
+            // Lost with the whole message written: it may have been taken.
+            Ok(Err(failed)) if failed.body_sent => Err(Failure {
+                replied: true,
+                error: RelayError::Unsure(mask_addresses(&failed.error.to_string())),
+            }),
+            Ok(Err(failed)) => Err(Failure {
+                replied: false,
+                error: classify(&failed.error),
             }),
             // The server may have taken the message and answered late: never
             // resend now, on this relay or another.
@@ -217,8 +225,11 @@ pub(super) fn classify(error: &lettre::transport::smtp::Error) -> RelayError {
         .is_some_and(|code| matches!(u16::from(code), 530 | 534 | 535 | 538));
     if error.is_permanent() && !refuses_login {
         RelayError::Refused(text)
-    } else if is_domain_deferral(&text) {
-        RelayError::DomainDeferred(text)
+    } else if let Some(subject) = deferral_subject(&text).filter(|s| matches!(s, 2 | 7)) {
+        RelayError::RecipientDeferred {
+            text,
+            policy: subject == 7,
+        }
     } else if error.is_timeout() {
         RelayError::Unsure(text)
     } else {
@@ -226,37 +237,36 @@ pub(super) fn classify(error: &lettre::transport::smtp::Error) -> RelayError {
     }
 }
 
-/// Whether a reply carries an enhanced status code of class 4, subject 7
-/// (security or policy, RFC 3463): the receiving domain's own deferral.
-fn is_domain_deferral(reply: &str) -> bool {
+/// The subject of a reply's enhanced status code of class 4 (RFC 3463:
+/// 4.2.x mailbox, 4.7.x security or policy), if it has one.
+fn deferral_subject(reply: &str) -> Option<u8> {
     reply
         .split(|c: char| c.is_whitespace() || c == ':' || c == '-' || c == '(')
-        .any(|word| {
+        .find_map(|word| {
             let mut parts = word.split('.');
-            parts.next() == Some("4")
-                && parts.next() == Some("7")
-                && parts
-                    .next()
-                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            let class = parts.next()?;
+            let subject = parts.next()?.parse().ok()?;
+            let detail = parts.next()?;
+            let numeric = !detail.is_empty() && detail.bytes().all(|b| b.is_ascii_digit());
+            (class == "4" && numeric && parts.next().is_none()).then_some(subject)
         })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_domain_deferral;
+    use super::deferral_subject;
 
     #[test]
-    fn a_4_7_x_code_is_the_domains_own_deferral_and_others_are_not() {
-        assert!(is_domain_deferral(
-            "transient error (421): 4.7.28 Our system has detected an unusual rate"
-        ));
-        assert!(is_domain_deferral(
-            "421-4.7.0 [TSS04] Messages temporarily deferred"
-        ));
-        assert!(!is_domain_deferral(
-            "transient error (421): 4.3.2 test-smtp is down"
-        ));
-        assert!(!is_domain_deferral("451 4.7 try later"));
-        assert!(!is_domain_deferral("450 mailbox 14.7.1 busy"));
+    fn an_enhanced_code_of_class_4_gives_its_subject() {
+        let policy = "transient error (421): 4.7.28 Our system has detected an unusual rate";
+        assert_eq!(deferral_subject(policy), Some(7));
+        let yahoo = "421-4.7.0 [TSS04] Messages temporarily deferred";
+        assert_eq!(deferral_subject(yahoo), Some(7));
+        assert_eq!(deferral_subject("452 4.2.2 mailbox full"), Some(2));
+        let down = "transient error (421): 4.3.2 test-smtp is down";
+        assert_eq!(deferral_subject(down), Some(3));
+        assert_eq!(deferral_subject("451 4.7 try later"), None);
+        assert_eq!(deferral_subject("450 mailbox 14.7.1 busy"), None);
+        assert_eq!(deferral_subject("550 5.7.1 refused"), None);
     }
 }

@@ -83,13 +83,17 @@ pub struct CampaignRow {
     pub schedule: String,
     pub subject: String,
     pub covers_until: i64,
-    /// Retries give up a configured time after this.
-    pub created_at: i64,
+    /// Retries give up a configured time after this: the campaign's start,
+    /// or the end of its latest hold (a warm-up can hold readers for days,
+    /// and their retries must not be given up before they were tried).
+    pub retries_from: i64,
 }
 
 pub async fn campaign(store: &Store, id: &str) -> anyhow::Result<Option<CampaignRow>> {
     sqlx::query_as(
-        "SELECT id, schedule, subject, covers_until, created_at FROM campaigns WHERE id = $1",
+        "SELECT id, schedule, subject, covers_until,
+                CASE WHEN held_until > created_at THEN held_until ELSE created_at END AS retries_from
+         FROM campaigns WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(store.pool())

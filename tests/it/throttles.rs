@@ -116,6 +116,13 @@ async fn a_domains_limit_per_minute_holds_over_two_instances_and_other_readers_g
 async fn a_domain_that_defers_with_4_7_x_holds_back_its_own_readers_only(backend: Backend) {
     let app = TestApp::spawn_with(backend, Role::Web, |config| {
         config.delivery.domain_hold = Duration::from_secs(300);
+        // Listed, so its 4.7.x replies are taken as its own (a relay's
+        // policy replies to other domains hold nobody back).
+        config.delivery.domain_limits = vec![DomainLimit {
+            domain: "picky.example".into(),
+            per_minute: 0,
+            connections: 0,
+        }];
         // One message at a time, claimed one at a time (two ahead at most):
         // the first deferral holds back every picky reader claimed after it.
         config.smtp.concurrency = 1;
