@@ -159,6 +159,38 @@ async fn a_relay_failing_halfway_hands_its_mail_to_the_others_and_each_reader_ge
         "a and b shared the rest: {figures:?}"
     );
 
+    // The API gives the same figures with the campaign.
+    let token = app.api_token("watcher", EditorRole::Editor).await;
+    let campaign: serde_json::Value = app
+        .client
+        .get(app.url(&format!("/api/v1/digests/{id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<(String, i64)> = campaign["relays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["relay"].as_str().unwrap().to_owned(),
+                r["sent"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("a".into(), sent_a),
+            ("b".into(), sent_b),
+            ("c".into(), sent_c)
+        ]
+    );
+
     // The console shows each relay's figures and c out of rotation.
     let editor = app
         .signed_in_editor("ed@lordspress.test", EditorRole::Admin)
