@@ -109,7 +109,7 @@ if [ "$received" != "$((2 * N))" ] || [ "$recorded" != "done $N" ]; then
 fi
 if [ "$RELAYS" -gt 1 ]; then
   agg=$([ "$DB" = postgres ] && echo string_agg || echo group_concat)
-  echo "relays (sent/deferred): $(sql "SELECT $agg(relay || ' ' || sent || '/' || deferred, ', ') FROM campaign_relays")" >&2
+  echo "relays (sent/deferred): $(sql "SELECT $agg(name || ' ' || sent || '/' || deferred, ', ') FROM campaign_figures WHERE kind = 'relay'")" >&2
 fi
 read -r elapsed user sys rss_kb < time.txt
 python3 - "$N" "$DB" "$elapsed" "$user" "$sys" "$rss_kb" "$ref_start" "$ref_end" "$import_start" "$import_end" "$size" \

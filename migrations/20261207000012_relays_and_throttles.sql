@@ -1,13 +1,18 @@
--- What each SMTP relay did for a campaign: sent, deferred (the message
--- went to another relay or was retried later) and refused for good. Added
--- to by each instance as it records its sends, so the figures cover them all.
-CREATE TABLE campaign_relays (
+-- What each SMTP relay, and each receiving domain listed in
+-- delivery.domain_limits, did for a campaign: sent, deferred (a relay: the
+-- message went to another relay or was retried later; a domain: it was
+-- retried later), refused for good, and held back at claim (a domain's
+-- limit or deferral, or the warm-up). Added to by each instance as it
+-- records its sends, so the figures cover them all.
+CREATE TABLE campaign_figures (
     campaign_id TEXT NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
-    relay       TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('relay', 'domain')),
+    name        TEXT NOT NULL,
     sent        BIGINT NOT NULL DEFAULT 0,
     deferred    BIGINT NOT NULL DEFAULT 0,
     failed      BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (campaign_id, relay)
+    held        BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (campaign_id, kind, name)
 );
 
 -- What was let through per scope and period, shared by every instance:

@@ -16,7 +16,9 @@ use super::{
 use crate::{
     digest::Campaign,
     store::{
-        campaign_articles, campaigns,
+        campaign_articles,
+        campaign_figures::{self, Figures, Kind},
+        campaigns,
         deliveries::{self, ClaimedDelivery, Recipient},
         queue::Rows,
     },
@@ -159,6 +161,7 @@ impl<'a> Claims<'a> {
             .collect();
         let holds = worker.throttles.admit(&worker.store, &domains, now).await?;
         let mut waiting: HashMap<(String, i64, String), Vec<String>> = HashMap::new();
+        let mut held_by_domain: HashMap<(String, &str), i64> = HashMap::new();
         let mut going = Vec::with_capacity(claimed.len());
         for ((delivery, hold), domain) in claimed.into_iter().zip(holds).zip(&domains) {
             match hold {
@@ -166,11 +169,21 @@ impl<'a> Claims<'a> {
                 Some(Hold { until, why }) => {
                     if let Some(domain) = domain.filter(|d| worker.throttles.is_limited(d)) {
                         crate::metrics::domain_message(domain, "held");
+                        let key = (delivery.campaign_id.clone(), domain);
+                        *held_by_domain.entry(key).or_default() += 1;
                     }
                     let key = (delivery.campaign_id, until, why);
                     waiting.entry(key).or_default().push(delivery.subscriber_id);
                 }
             }
+        }
+        for ((campaign, domain), held) in held_by_domain {
+            let figures = Figures {
+                name: domain.to_owned(),
+                held,
+                ..Figures::default()
+            };
+            campaign_figures::add(&worker.store, &campaign, Kind::Domain, &figures).await?;
         }
         for ((campaign, until, why), subscribers) in waiting {
             let count = subscribers.len();

@@ -178,6 +178,7 @@ impl Worker {
         let trail = Trail {
             last: attempts.relay,
             deferred_by: attempts.deferred_by,
+            domain: self.throttles.limited(domain),
         };
         let outcome = match attempts.result {
             Ok(()) => Outcome::Sent,

@@ -12,7 +12,7 @@ use super::{
     outcome::BatchOutcome,
 };
 use crate::store::{
-    campaign_relays::{self, RelayCounts},
+    campaign_figures::{self, Figures, Kind},
     campaigns::{self, BatchCounts},
     deliveries::ClaimedDelivery,
     queue::{Finish, Rows},
@@ -38,11 +38,12 @@ pub(super) enum Outcome {
 }
 
 /// The relays a digest went through: the last one tried, and those that
-/// deferred it before.
+/// deferred it before; and its reader's domain, if it has limits.
 #[derive(Default)]
 pub(super) struct Trail {
     pub last: Option<Arc<str>>,
     pub deferred_by: Vec<Arc<str>>,
+    pub domain: Option<Arc<str>>,
 }
 
 /// A sender's result for one job: its delivery and what became of it, or
@@ -64,8 +65,8 @@ struct Finished {
     cancelled: HashMap<String, Vec<String>>,
     failed: Vec<(String, String, String)>,
     counts: HashMap<String, BatchCounts>,
-    /// By campaign, then relay.
-    relays: HashMap<String, HashMap<Arc<str>, RelayCounts>>,
+    /// By campaign, then relay or limited domain.
+    figures: HashMap<String, HashMap<(Kind, Arc<str>), Figures>>,
 }
 
 impl<'a> Recorder<'a> {
@@ -181,9 +182,9 @@ impl<'a> Recorder<'a> {
         for (campaign, counts) in counts {
             campaigns::add_counts(store, &campaign, counts, now).await?;
         }
-        for (campaign, relays) in finished.relays {
-            for counts in relays.values() {
-                campaign_relays::add(store, &campaign, counts).await?;
+        for (campaign, figures) in finished.figures {
+            for ((kind, _), figures) in &figures {
+                campaign_figures::add(store, &campaign, *kind, figures).await?;
             }
         }
         Ok(())
@@ -191,33 +192,40 @@ impl<'a> Recorder<'a> {
 }
 
 impl Finished {
-    /// Counts what each relay did with this delivery.
+    /// Counts what each relay, and the reader's domain if it has limits,
+    /// did with this delivery.
     fn add_trail(&mut self, campaign: &str, result: &Outcome, trail: Trail) {
         for name in trail.deferred_by {
-            self.relay(campaign, &name).deferred += 1;
+            self.figures(campaign, Kind::Relay, &name).deferred += 1;
         }
-        if let Some(name) = trail.last {
-            let counts = self.relay(campaign, &name);
+        let last = trail.last.map(|name| (Kind::Relay, name));
+        for (kind, name) in last
+            .into_iter()
+            .chain(trail.domain.map(|d| (Kind::Domain, d)))
+        {
+            let figures = self.figures(campaign, kind, &name);
             match result {
-                Outcome::Sent => counts.sent += 1,
-                Outcome::Failed(_) => counts.failed += 1,
-                Outcome::Retried { .. } | Outcome::Released => counts.deferred += 1,
+                Outcome::Sent => figures.sent += 1,
+                Outcome::Failed(_) => figures.failed += 1,
+                Outcome::Retried { .. } | Outcome::Released => figures.deferred += 1,
                 Outcome::Cancelled => {}
             }
         }
     }
 
     /// Looked up before it is made: one allocation per campaign and
-    /// relay, not per message.
-    fn relay(&mut self, campaign: &str, name: &Arc<str>) -> &mut RelayCounts {
-        if !self.relays.contains_key(campaign) {
-            self.relays.insert(campaign.to_owned(), HashMap::new());
+    /// name, not per message.
+    fn figures(&mut self, campaign: &str, kind: Kind, name: &Arc<str>) -> &mut Figures {
+        if !self.figures.contains_key(campaign) {
+            self.figures.insert(campaign.to_owned(), HashMap::new());
         }
-        let by_relay = self.relays.get_mut(campaign).expect("inserted above");
-        by_relay.entry(name.clone()).or_insert_with(|| RelayCounts {
-            relay: name.to_string(),
-            ..RelayCounts::default()
-        })
+        let by_name = self.figures.get_mut(campaign).expect("inserted above");
+        by_name
+            .entry((kind, name.clone()))
+            .or_insert_with(|| Figures {
+                name: name.to_string(),
+                ..Figures::default()
+            })
     }
 
     fn add(&mut self, delivery: ClaimedDelivery, result: Outcome, outcome: &mut BatchOutcome) {

@@ -36,6 +36,8 @@ pub(super) struct Hold {
 
 pub(super) struct Throttles {
     limits: HashMap<String, DomainLimit>,
+    /// The limited domains' names, shared by the figures that name them.
+    names: HashMap<String, Arc<str>>,
     /// Digests in flight per limited domain, on this instance.
     in_flight: HashMap<String, Arc<Semaphore>>,
     warmup: WarmupConfig,
@@ -81,8 +83,13 @@ impl Throttles {
                 (limit.domain.clone(), Arc::new(permits))
             })
             .collect();
+        let names = limits
+            .keys()
+            .map(|d| (d.clone(), Arc::from(d.as_str())))
+            .collect();
         Self {
             limits,
+            names,
             in_flight,
             warmup: config.warmup.clone(),
             hold_after_deferral: config.domain_hold,
@@ -93,6 +100,11 @@ impl Throttles {
     /// A domain whose figures are kept by name (one that has limits).
     pub fn is_limited(&self, domain: &str) -> bool {
         self.limits.contains_key(domain)
+    }
+
+    /// The domain's shared name, if it has limits (its figures are kept).
+    pub fn limited(&self, domain: &str) -> Option<Arc<str>> {
+        self.names.get(domain).cloned()
     }
 
     /// The domain's in-flight permits, if it has a connection limit.

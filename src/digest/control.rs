@@ -5,7 +5,11 @@ use serde_json::json;
 use crate::{
     audit::{self, Actor},
     clock::Clock,
-    store::{self, Store, campaign_relays::RelayCounts, campaigns::CampaignSummary},
+    store::{
+        self, Store,
+        campaign_figures::{Figures, Kind},
+        campaigns::CampaignSummary,
+    },
 };
 
 /// A campaign as editors watch it: its state and counts, what is left and
@@ -18,8 +22,10 @@ pub struct CampaignProgress {
     pub pending: i64,
     /// Messages sent per second since the campaign started.
     pub rate_per_s: f64,
-    /// What each SMTP relay did for it (read for one campaign, not for lists).
-    pub relays: Vec<RelayCounts>,
+    /// What each SMTP relay, and each receiving domain with limits, did
+    /// for it (read for one campaign, not for lists).
+    pub relays: Vec<Figures>,
+    pub domains: Vec<Figures>,
 }
 
 impl CampaignProgress {
@@ -35,6 +41,7 @@ impl CampaignProgress {
             pending,
             rate_per_s,
             relays: Vec::new(),
+            domains: Vec::new(),
         }
     }
 }
@@ -145,7 +152,8 @@ pub async fn summary(
         return Ok(None);
     };
     let mut progress = CampaignProgress::of(found, clock.now_ms());
-    progress.relays = store::campaign_relays::of_campaign(store, id).await?;
+    progress.relays = store::campaign_figures::of_campaign(store, id, Kind::Relay).await?;
+    progress.domains = store::campaign_figures::of_campaign(store, id, Kind::Domain).await?;
     Ok(Some(progress))
 }
 

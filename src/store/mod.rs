@@ -13,7 +13,7 @@
 pub mod articles;
 pub mod audit;
 pub mod campaign_articles;
-pub mod campaign_relays;
+pub mod campaign_figures;
 pub mod campaigns;
 pub mod consent;
 mod copy_text;

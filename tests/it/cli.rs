@@ -859,7 +859,7 @@ async fn two_served_instances_over_three_relays_one_failing_send_each_digest_onc
     // Each relay's figures, added to by both instances, match what it got.
     for (name, relay) in ["a", "b", "c"].iter().zip(&relays) {
         let sql = format!(
-            "SELECT CAST(COALESCE(SUM(sent), 0) AS BIGINT) FROM campaign_relays WHERE relay = '{name}'"
+            "SELECT CAST(COALESCE(SUM(sent), 0) AS BIGINT) FROM campaign_figures WHERE kind = 'relay' AND name = '{name}'"
         );
         assert_eq!(
             app.scalar(&sql).await,

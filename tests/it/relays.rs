@@ -93,7 +93,7 @@ async fn figures(app: &TestApp, id: &str) -> HashMap<String, (i64, i64, i64)> {
         .await
         .relays
         .into_iter()
-        .map(|r| (r.relay, (r.sent, r.deferred, r.failed)))
+        .map(|r| (r.name, (r.sent, r.deferred, r.failed)))
         .collect()
 }
 
@@ -177,7 +177,7 @@ async fn a_relay_failing_halfway_hands_its_mail_to_the_others_and_each_reader_ge
         .iter()
         .map(|r| {
             (
-                r["relay"].as_str().unwrap().to_owned(),
+                r["name"].as_str().unwrap().to_owned(),
                 r["sent"].as_i64().unwrap(),
             )
         })

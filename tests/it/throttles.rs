@@ -110,6 +110,21 @@ async fn a_domains_limit_per_minute_holds_over_two_instances_and_other_readers_g
         (status.campaign.status.as_str(), status.campaign.sent),
         ("done", 12)
     );
+    // Its figures: the limited domain only, by name.
+    let [figures] = &status.domains[..] else {
+        panic!("one limited domain: {:?}", status.domains);
+    };
+    assert_eq!((figures.name.as_str(), figures.sent), ("slow.example", 7));
+    assert!(figures.held >= 4, "held at claim, each time: {figures:?}");
+    let editor = app
+        .signed_in_editor("ed@lordspress.test", EditorRole::Admin)
+        .await;
+    let page = editor.get(&format!("/admin/campaigns/{id}")).await;
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<th scope=\"row\">slow.example</th><td>7</td>"),
+        "{html}"
+    );
     app.stop().await;
 }
 

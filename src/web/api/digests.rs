@@ -17,6 +17,7 @@ use crate::{
         control::{CampaignProgress, Control, Controlled},
     },
     domain::{EmailAddress, Schedule},
+    store::campaign_figures::Figures,
     web::AppState,
 };
 
@@ -53,19 +54,38 @@ pub struct CampaignSummary {
     pub held_by: Option<String>,
     /// What each SMTP relay did for it, by name; given for one campaign,
     /// empty in lists.
-    pub relays: Vec<CampaignRelay>,
+    pub relays: Vec<CampaignFigures>,
+    /// The same for each receiving domain listed in
+    /// `delivery.domain_limits`.
+    pub domains: Vec<CampaignFigures>,
 }
 
-/// One SMTP relay's figures for a campaign, over every instance.
+/// One SMTP relay's or receiving domain's figures for a campaign, over
+/// every instance.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CampaignRelay {
-    pub relay: String,
+pub struct CampaignFigures {
+    /// The relay's name (`[[smtp.relays]]`) or the domain.
+    pub name: String,
     pub sent: i64,
-    /// Messages it did not take (they went to another relay or were
-    /// retried later).
+    /// Messages not taken: they went to another relay, or were retried later.
     pub deferred: i64,
-    /// Messages it refused for good.
+    /// Messages refused for good.
     pub failed: i64,
+    /// A domain's digests held back when claimed (its limit, its
+    /// deferral, the warm-up); always 0 for a relay.
+    pub held: i64,
+}
+
+impl From<Figures> for CampaignFigures {
+    fn from(f: Figures) -> Self {
+        Self {
+            name: f.name,
+            sent: f.sent,
+            deferred: f.deferred,
+            failed: f.failed,
+            held: f.held,
+        }
+    }
 }
 
 impl From<CampaignProgress> for CampaignSummary {
@@ -90,16 +110,8 @@ impl From<CampaignProgress> for CampaignSummary {
             rate_per_s: progress.rate_per_s,
             held_until: c.held_until,
             held_by: c.held_by,
-            relays: progress
-                .relays
-                .into_iter()
-                .map(|r| CampaignRelay {
-                    relay: r.relay,
-                    sent: r.sent,
-                    deferred: r.deferred,
-                    failed: r.failed,
-                })
-                .collect(),
+            relays: progress.relays.into_iter().map(Into::into).collect(),
+            domains: progress.domains.into_iter().map(Into::into).collect(),
         }
     }
 }
