@@ -41,9 +41,11 @@ pub struct WarmupConfig {
 }
 
 impl WarmupConfig {
-    /// Today's ceiling, if the schedule holds on `day`.
-    pub fn ceiling(&self, day: NaiveDate) -> Option<u32> {
+    /// The ceiling of the UTC day `now` (Unix milliseconds) falls in, if
+    /// the schedule holds then (a start still ahead counts as its first day).
+    pub fn ceiling_at(&self, now: i64) -> Option<u32> {
         let start = self.start?;
+        let day = chrono::DateTime::from_timestamp_millis(now)?.date_naive();
         let index = usize::try_from((day - start).num_days().max(0)).ok()?;
         self.daily.get(index).copied()
     }

@@ -14,7 +14,6 @@ use std::{
     time::Duration,
 };
 
-use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 
 use crate::{
@@ -26,6 +25,14 @@ use crate::{
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 24 * 3_600_000;
 const WARMUP: &str = "warmup";
+
+/// The start of the minute, or of the UTC day, that `now` falls in.
+fn minute_of(now: i64) -> i64 {
+    now - now.rem_euclid(MINUTE_MS)
+}
+fn day_of(now: i64) -> i64 {
+    now - now.rem_euclid(DAY_MS)
+}
 
 /// Why a claimed digest waits, and until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,13 +60,10 @@ pub async fn warmup_today(
     warmup: &WarmupConfig,
     now: i64,
 ) -> anyhow::Result<Option<(i64, u32)>> {
-    let Some(today) = DateTime::<Utc>::from_timestamp_millis(now) else {
+    let Some(ceiling) = warmup.ceiling_at(now) else {
         return Ok(None);
     };
-    let Some(ceiling) = warmup.ceiling(today.date_naive()) else {
-        return Ok(None);
-    };
-    let used = send_budgets::used(store, WARMUP, now - now.rem_euclid(DAY_MS)).await?;
+    let used = send_budgets::used(store, WARMUP, day_of(now)).await?;
     Ok(Some((used, ceiling)))
 }
 
@@ -120,8 +124,13 @@ impl Throttles {
         domains: &[Option<&str>],
         now: i64,
     ) -> anyhow::Result<Vec<Option<Hold>>> {
-        self.forget_old_budgets(store, now).await?;
         let mut holds: Vec<Option<Hold>> = vec![None; domains.len()];
+        // Holds are only ever set for listed domains: with no limits and
+        // no warm-up, the claim costs no statement more.
+        if self.limits.is_empty() && self.warmup.start.is_none() {
+            return Ok(holds);
+        }
+        self.forget_old_budgets(store, now).await?;
         for (domain, until, reason) in send_budgets::held_domains(store, now).await? {
             let why = format!("{domain} deferred our mail ({reason})");
             for (i, _) in domains
@@ -150,7 +159,7 @@ impl Throttles {
         holds: &mut [Option<Hold>],
         now: i64,
     ) -> anyhow::Result<HashMap<usize, String>> {
-        let minute = now - now.rem_euclid(MINUTE_MS);
+        let minute = minute_of(now);
         let mut by_domain: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, domain) in domains.iter().enumerate() {
             if let Some(domain) = domain
@@ -191,13 +200,10 @@ impl Throttles {
         reserved: &HashMap<usize, String>,
         now: i64,
     ) -> anyhow::Result<()> {
-        let Some(today) = DateTime::<Utc>::from_timestamp_millis(now) else {
+        let Some(ceiling) = self.warmup.ceiling_at(now) else {
             return Ok(());
         };
-        let Some(ceiling) = self.warmup.ceiling(today.date_naive()) else {
-            return Ok(());
-        };
-        let day = now - now.rem_euclid(DAY_MS);
+        let day = day_of(now);
         let waiting: Vec<usize> = (0..domains.len())
             .filter(|i| domains[*i].is_some() && holds[*i].is_none())
             .collect();
@@ -213,7 +219,7 @@ impl Throttles {
                 *given_back.entry(scope).or_default() += 1;
             }
         }
-        let minute = now - now.rem_euclid(MINUTE_MS);
+        let minute = minute_of(now);
         for (scope, count) in given_back {
             send_budgets::give_back(store, scope, minute, count).await?;
         }
@@ -225,14 +231,11 @@ impl Throttles {
     /// of its domain's minute and of the warm-up's day, as of `now`.
     pub async fn give_back(&self, store: &Store, domain: &str, now: i64) -> anyhow::Result<()> {
         if self.limits.get(domain).is_some_and(|l| l.per_minute > 0) {
-            let minute = now - now.rem_euclid(MINUTE_MS);
+            let minute = minute_of(now);
             send_budgets::give_back(store, &format!("domain:{domain}"), minute, 1).await?;
         }
-        let in_force = DateTime::<Utc>::from_timestamp_millis(now)
-            .and_then(|today| self.warmup.ceiling(today.date_naive()))
-            .is_some();
-        if in_force {
-            send_budgets::give_back(store, WARMUP, now - now.rem_euclid(DAY_MS), 1).await?;
+        if self.warmup.ceiling_at(now).is_some() {
+            send_budgets::give_back(store, WARMUP, day_of(now), 1).await?;
         }
         Ok(())
     }

@@ -60,13 +60,22 @@ pub(super) struct Relay {
     pub limiter: Option<DefaultDirectRateLimiter>,
     link: Link,
     breaker: Mutex<Breaker>,
-    sent: AtomicU64,
-    deferred: AtomicU64,
-    failed: AtomicU64,
-    meter: Mutex<RateMeter>,
-    /// `/metrics`: sent, deferred, failed.
+    /// Messages sent, deferred and failed since start, by [`Tally`]; the
+    /// same in `/metrics`, registered once.
+    tallies: [AtomicU64; 3],
     counters: [metrics::Counter; 3],
+    meter: Mutex<RateMeter>,
 }
+
+/// What one attempt through a relay counts as.
+#[derive(Debug, Clone, Copy)]
+enum Tally {
+    Sent,
+    Deferred,
+    Failed,
+}
+
+const TALLIES: [&str; 3] = ["sent", "deferred", "failed"];
 
 impl Relay {
     pub fn new(
@@ -77,8 +86,7 @@ impl Relay {
         let connections = config.concurrency.max(1) as usize;
         let name: Arc<str> = Arc::from(config.name.as_str());
         crate::metrics::relay_state(&name, BreakerState::Closed.as_str());
-        let counters =
-            ["sent", "deferred", "failed"].map(|o| crate::metrics::relay_messages(&name, o));
+        let counters = TALLIES.map(|tally| crate::metrics::relay_messages(&name, tally));
         Ok(Self {
             counters,
             name,
@@ -91,11 +99,17 @@ impl Relay {
                 .map(|rate| RateLimiter::direct(Quota::per_second(rate))),
             link: Link::from_config(config, timeout)?,
             breaker: Mutex::new(Breaker::new(breaker)),
-            sent: AtomicU64::new(0),
-            deferred: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
+            tallies: Default::default(),
             meter: Mutex::new(RateMeter::new(Instant::now())),
         })
+    }
+
+    fn count(&self, tally: Tally) {
+        self.tallies[tally as usize].fetch_add(1, Ordering::Relaxed);
+        self.counters[tally as usize].increment(1);
+        if let Tally::Sent = tally {
+            self.meter.lock().expect("meter lock").add(Instant::now());
+        }
     }
 
     pub fn breaker(&self) -> MutexGuard<'_, Breaker> {
@@ -122,9 +136,9 @@ impl Relay {
             weight: u32::try_from(self.weight).unwrap_or(u32::MAX),
             state: state.as_str(),
             state_words: state.in_words(),
-            sent: self.sent.load(Ordering::Relaxed),
-            deferred: self.deferred.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
+            sent: self.tallies[Tally::Sent as usize].load(Ordering::Relaxed),
+            deferred: self.tallies[Tally::Deferred as usize].load(Ordering::Relaxed),
+            failed: self.tallies[Tally::Failed as usize].load(Ordering::Relaxed),
             rate: self.meter.lock().expect("meter lock").rate(Instant::now()),
         }
     }
@@ -181,45 +195,44 @@ impl<'a> Pass<'a> {
     pub fn record(&mut self, sent: Result<(), RelayError>) -> Verdict {
         self.used = true;
         let relay = self.relay;
-        let before = relay.breaker().state();
-        let (verdict, outcome) = match sent {
-            Ok(()) => {
-                relay.breaker().succeeded();
-                relay.sent.fetch_add(1, Ordering::Relaxed);
-                relay.meter.lock().expect("meter lock").add(Instant::now());
-                (Verdict::new(Ok(())), "sent")
-            }
-            Err(RelayError::Refused(error)) => {
-                relay.breaker().succeeded();
-                relay.failed.fetch_add(1, Ordering::Relaxed);
-                (Verdict::new(Err(SendError::Permanent(error))), "failed")
-            }
-            // The relay passed on the recipient's answer: it works.
+        // Refused, or deferred by the recipient's side: the relay answered.
+        let relay_failed = matches!(sent, Err(RelayError::NotTaken(_) | RelayError::Unsure(_)));
+        let (verdict, tally) = match sent {
+            Ok(()) => (Verdict::new(Ok(())), Tally::Sent),
+            Err(RelayError::Refused(error)) => (
+                Verdict::new(Err(SendError::Permanent(error))),
+                Tally::Failed,
+            ),
             Err(RelayError::RecipientDeferred { text, policy }) => {
-                relay.breaker().succeeded();
-                relay.deferred.fetch_add(1, Ordering::Relaxed);
                 let verdict = Verdict {
                     domain_deferred: policy,
                     ..Verdict::new(Err(SendError::Transient(text)))
                 };
-                (verdict, "deferred")
+                (verdict, Tally::Deferred)
             }
             Err(RelayError::NotTaken(error)) => {
                 let verdict = Verdict {
                     failover: true,
-                    ..Verdict::new(self.deferred(error))
+                    ..Verdict::new(Err(SendError::Transient(error)))
                 };
-                (verdict, "deferred")
+                (verdict, Tally::Deferred)
             }
-            Err(RelayError::Unsure(error)) => (Verdict::new(self.deferred(error)), "deferred"),
+            Err(RelayError::Unsure(error)) => (
+                Verdict::new(Err(SendError::Transient(error))),
+                Tally::Deferred,
+            ),
         };
-        let counter = match outcome {
-            "sent" => 0,
-            "deferred" => 1,
-            _ => 2,
+        relay.count(tally);
+        let (before, after) = {
+            let mut breaker = relay.breaker();
+            let before = breaker.state();
+            if relay_failed {
+                breaker.failed(self.clock.now_ms(), self.probe);
+            } else {
+                breaker.succeeded();
+            }
+            (before, breaker.state())
         };
-        relay.counters[counter].increment(1);
-        let after = relay.breaker().state();
         if before != after {
             crate::metrics::relay_state(&relay.name, after.as_str());
             match after {
@@ -233,12 +246,6 @@ impl<'a> Pass<'a> {
             }
         }
         verdict
-    }
-
-    fn deferred(&self, error: String) -> Result<(), SendError> {
-        self.relay.breaker().failed(self.clock.now_ms(), self.probe);
-        self.relay.deferred.fetch_add(1, Ordering::Relaxed);
-        Err(SendError::Transient(error))
     }
 }
 

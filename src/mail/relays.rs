@@ -15,9 +15,13 @@
 //! which digests never use; while that relay is out of rotation, account
 //! mail goes as digests do, since a sign-in link late is better than none.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+};
 
 use lettre::Message;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::{
     SendError,
@@ -67,6 +71,15 @@ pub struct Relays {
     scores: Mutex<Vec<i64>>,
 }
 
+/// A connection of `relay`'s and a token of its rate, waited for.
+async fn wait_for(relay: &Relay) -> Option<OwnedSemaphorePermit> {
+    let permit = relay.permits.clone().acquire_owned().await.ok()?;
+    if let Some(limiter) = &relay.limiter {
+        limiter.until_ready().await;
+    }
+    Some(permit)
+}
+
 /// Which relays a message may take now: `base` first, spilling over to
 /// `spill` when none of `base` is free; waiting on `base` when none is.
 struct Choice {
@@ -97,19 +110,21 @@ impl Relays {
         self.relays.iter().all(Relay::eight_bit_mime)
     }
 
-    /// The relays this kind of mail normally goes through.
+    /// Whether the relay at `index` may carry this kind of mail at all:
+    /// digests never go through the account relay; account mail may go
+    /// through any (the others while its own is out of rotation).
+    fn may_carry(&self, mail: Mail, index: usize) -> bool {
+        mail == Mail::Account || Some(index) != self.account
+    }
+
+    /// The relays this kind of mail normally goes through: account mail
+    /// its own relay, if it has one.
     fn serving(&self, mail: Mail) -> impl Iterator<Item = &Relay> {
-        let pinned = match (mail, self.account) {
-            (Mail::Account, Some(account)) => Some(account),
-            _ => None,
-        };
+        let pinned = self.account.filter(|_| mail == Mail::Account);
         self.relays
             .iter()
             .enumerate()
-            .filter(move |(i, _)| match pinned {
-                Some(account) => *i == account,
-                None => Some(*i) != self.account,
-            })
+            .filter(move |(i, _)| pinned.map_or(self.may_carry(Mail::Digest, *i), |a| *i == a))
             .map(|(_, relay)| relay)
     }
 
@@ -124,12 +139,10 @@ impl Relays {
     /// Messages of this kind per second at most, over its relays; 0 if
     /// any of them has no limit.
     pub fn rate_per_second(&self, mail: Mail) -> u32 {
-        let rates: Vec<u32> = self.serving(mail).map(|r| r.rate_per_second).collect();
-        if rates.contains(&0) {
-            0
-        } else {
-            rates.iter().fold(0, |sum, rate| sum.saturating_add(*rate))
-        }
+        self.serving(mail)
+            .map(|relay| NonZeroU32::new(relay.rate_per_second))
+            .try_fold(0, |sum: u32, rate| Some(sum.saturating_add(rate?.get())))
+            .unwrap_or(0)
     }
 
     pub fn status(&self) -> Vec<RelayStatus> {
@@ -206,10 +219,7 @@ impl Relays {
                 None => return None,
             };
             let relay = &self.relays[index];
-            let permit = relay.permits.clone().acquire_owned().await.ok()?;
-            if let Some(limiter) = &relay.limiter {
-                limiter.until_ready().await;
-            }
+            let permit = wait_for(relay).await?;
             let began = relay.breaker().begin(self.clock.now_ms());
             if let Some(probe) = began {
                 return Some(Pass::new(&self.clock, relay, probe, permit));
@@ -223,17 +233,11 @@ impl Relays {
     /// to go, holding it back would only delay it. (A sole relay so works
     /// as without a breaker, the queue's back-off pacing the retries.)
     async fn forced_pass(&self, mail: Mail) -> Option<Pass<'_>> {
-        let relay = self
-            .relays
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| mail == Mail::Account || Some(*i) != self.account)
-            .map(|(_, relay)| relay)
-            .min_by_key(|relay| relay.breaker().back_at())?;
-        let permit = relay.permits.clone().acquire_owned().await.ok()?;
-        if let Some(limiter) = &relay.limiter {
-            limiter.until_ready().await;
-        }
+        let index = (0..self.relays.len())
+            .filter(|i| self.may_carry(mail, *i))
+            .min_by_key(|i| self.relays[*i].breaker().back_at())?;
+        let relay = &self.relays[index];
+        let permit = wait_for(relay).await?;
         Some(Pass::new(&self.clock, relay, false, permit))
     }
 
@@ -250,7 +254,7 @@ impl Relays {
         }
         let of_role = |role| {
             (0..self.relays.len())
-                .filter(|i| Some(*i) != self.account && self.relays[*i].role == role)
+                .filter(|i| self.may_carry(Mail::Digest, *i) && self.relays[*i].role == role)
                 .filter(|i| in_rotation(*i))
                 .collect::<Vec<_>>()
         };

@@ -19,6 +19,7 @@ storage_tests!(
     a_domains_limit_per_minute_holds_over_two_instances_and_other_readers_go_on,
     a_domain_that_defers_with_4_7_x_holds_back_its_own_readers_only,
     the_warm_up_ceiling_sends_what_it_may_and_the_rest_the_next_day,
+    a_domains_connections_cap_what_is_in_flight_and_the_rest_waits_a_moment,
 );
 
 /// `n` addresses at `domain`.
@@ -237,5 +238,38 @@ async fn the_warm_up_ceiling_sends_what_it_may_and_the_rest_the_next_day(backend
     let status = summary(&app, &id).await;
     assert_eq!(status.campaign.status, "done");
     assert_eq!(status.campaign.held_by, None, "a passed hold is not shown");
+    app.stop().await;
+}
+
+async fn a_domains_connections_cap_what_is_in_flight_and_the_rest_waits_a_moment(backend: Backend) {
+    let app = TestApp::spawn_with(backend, Role::Web, |config| {
+        config.delivery.domain_limits = vec![DomainLimit {
+            domain: "narrow.example".into(),
+            per_minute: 0,
+            connections: 1,
+        }];
+        config.smtp.concurrency = 4;
+    })
+    .await;
+    let readers = at("narrow.example", 4);
+    campaign_of(&app, &readers).await;
+    let before = app.received().len();
+    // Each message takes a while: four senders would send all four at once.
+    app.smtp
+        .as_ref()
+        .unwrap()
+        .set_data_delay(Duration::from_millis(200));
+    let id = started_campaign(&app).await;
+
+    let first = app.drain_outbox().await;
+    assert!(first.released >= 1 && first.sent < 4, "{first:?}");
+    let waited = "SELECT COUNT(*) FROM deliveries WHERE last_error LIKE '%connections are busy%'";
+    assert!(app.scalar(waited).await >= 1);
+    for _ in 0..4 {
+        app.clock.advance(Duration::from_secs(2));
+        app.drain_outbox().await;
+    }
+    each_once(&app, before, &readers);
+    assert_eq!(summary(&app, &id).await.campaign.status, "done");
     app.stop().await;
 }
