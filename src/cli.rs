@@ -20,6 +20,7 @@ use crate::{
     subscriber_cli::{self, SubscriberCommand},
     suppression_cli::{self, SuppressionCommand},
     telemetry,
+    webhook_cli::{self, WebhookCommand},
 };
 
 #[derive(Debug, Parser)]
@@ -60,6 +61,11 @@ enum Command {
     Suppression {
         #[command(subcommand)]
         command: SuppressionCommand,
+    },
+    /// List, add, turn on or off and remove outgoing webhooks' endpoints.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
     },
     /// Apply the retention rules now (they also run daily under `serve`).
     Purge,
@@ -202,6 +208,7 @@ impl Cli {
             Command::Article { command } => article_command(&config, command).await,
             Command::Subscriber { command } => subscriber_cli::run(&config, command).await,
             Command::Suppression { command } => suppression_cli::run(&config, command).await,
+            Command::Webhook { command } => webhook_cli::run(&config, command).await,
             Command::Purge => purge(&config).await,
             Command::Digest { command } => Box::pin(digest_command(config, command)).await,
             Command::Editor { command } => editor_command(&config, command).await,

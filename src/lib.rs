@@ -52,6 +52,8 @@ pub mod import;
 pub mod mail;
 /// Prometheus metrics: requests, reader events, emails, queues.
 pub mod metrics;
+/// Guarded HTTP clients for addresses others chose: feeds, webhook endpoints.
+pub mod outbound_http;
 /// The preference centre: digest on/off, frequency, topics, pause.
 pub mod preferences;
 /// Data rights and retention: export, erasure, purges.
@@ -77,3 +79,9 @@ pub mod suppression_cli;
 pub mod telemetry;
 /// The public web site.
 pub mod web;
+/// `broadsheet webhook …`: the outgoing webhooks' endpoints.
+pub mod webhook_cli;
+/// The endpoints admins register for outgoing webhooks.
+pub mod webhook_endpoints;
+/// Outgoing webhooks: signed events sent to endpoints through the lease queue.
+pub mod webhooks;

@@ -163,3 +163,10 @@ pub async fn render(store: &Store) -> anyhow::Result<String> {
     }
     Ok(text)
 }
+
+/// Requests to webhook endpoints: `sent` (a 2xx answer), `retried`,
+/// `failed` (given up), `disabled` (an endpoint turned off after a day of
+/// failures).
+pub fn webhook_requests(outcome: &'static str) {
+    metrics::counter!("broadsheet_webhook_requests_total", "outcome" => outcome).increment(1);
+}

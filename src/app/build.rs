@@ -20,6 +20,7 @@ use crate::{
     mail::{EmailTemplates, ProviderTags, ReturnPaths, Transport},
     store::{self, Store},
     web::{AppState, Csrf, GuessThrottle, InFlight, Pages, WebSettings},
+    webhooks::WebhookSender,
 };
 
 /// How mail goes out: the sender, the templates, the transport, the
@@ -71,6 +72,8 @@ impl App {
             mail.transport.clone(),
         );
         let worker = build_worker(&config, &store, &clock, mail, &services).await?;
+        let webhooks =
+            WebhookSender::new(&store, &clock, &config.outgoing_webhooks, &config.delivery)?;
         let bounce_mailbox = BounceMailbox::new(
             &config.bounces.imap,
             store.clone(),
@@ -81,6 +84,7 @@ impl App {
         Ok(Self {
             state,
             worker,
+            webhooks,
             config: Arc::new(config),
             store,
             clock,
@@ -244,6 +248,7 @@ fn web_state(
         feedbacks: services.feedbacks,
         webhooks: services.webhooks,
         suppressions: services.suppressions,
+        webhook_endpoints: services.webhook_endpoints,
         newsletter_wording: Arc::new(wordings.newsletter),
         cookie_banner: Arc::new(wordings.cookie_banner),
         email_request_limiter,

@@ -20,6 +20,7 @@ use crate::{
     feedback::BounceMailbox,
     store::Store,
     web::{self, AppState},
+    webhooks::WebhookSender,
 };
 
 /// Which parts of the service this process runs (`serve --role`).
@@ -37,6 +38,7 @@ pub enum Role {
 pub struct App {
     state: AppState,
     worker: Worker,
+    webhooks: WebhookSender,
     /// For the scheduler and the metrics listener.
     config: Arc<Config>,
     store: Store,
@@ -53,6 +55,11 @@ impl App {
     /// A handle on the delivery worker, e.g. for tests that drain the queue.
     pub fn worker(&self) -> Worker {
         self.worker.clone()
+    }
+
+    /// A handle on the webhook sender, e.g. for tests that send what is due.
+    pub fn webhook_sender(&self) -> WebhookSender {
+        self.webhooks.clone()
     }
 
     /// Previews of the next digests, for the CLI and the render bench.
@@ -102,6 +109,8 @@ impl App {
         let stop_workers = CancellationToken::new();
         let worker = (role != Role::Web)
             .then(|| tokio::spawn(self.worker.clone().run(stop_workers.clone())));
+        let webhooks = (role != Role::Web)
+            .then(|| tokio::spawn(self.webhooks.clone().run(stop_workers.clone())));
         let limiter_sweeper = self.spawn_limiter_sweeper();
         let metrics_server = self.spawn_metrics_server().await?;
         match (role, listener) {
@@ -124,6 +133,9 @@ impl App {
         }
         if let Some(worker) = worker {
             worker.await.context("delivery worker panicked")?;
+        }
+        if let Some(webhooks) = webhooks {
+            webhooks.await.context("webhook sender panicked")?;
         }
         limiter_sweeper.abort();
         if let Some(server) = metrics_server {

@@ -26,6 +26,7 @@ use crate::{
     signup::{Signup, SignupSettings},
     stats::Stats,
     store::Store,
+    webhook_endpoints::WebhookEndpoints,
 };
 
 /// The features that handlers and the delivery worker call.
@@ -48,6 +49,7 @@ pub(super) struct Services {
     pub(super) feedbacks: Feedbacks,
     pub(super) webhooks: Webhooks,
     pub(super) suppressions: Suppressions,
+    pub(super) webhook_endpoints: WebhookEndpoints,
 }
 
 /// Readers' accounts and signup, and the limit on sign-in attempts.
@@ -114,6 +116,7 @@ impl Services {
             feedbacks,
             webhooks,
             suppressions: Suppressions::new(s.clone(), c.clone(), suppression_key),
+            webhook_endpoints: WebhookEndpoints::new(s, c, &config.outgoing_webhooks),
         })
     }
 }

@@ -13,6 +13,7 @@ mod bounces;
 mod digest;
 mod duration;
 mod mail;
+mod outgoing_webhooks;
 mod relays;
 mod server;
 mod throttle;
@@ -37,6 +38,7 @@ pub use digest::DigestConfig;
 pub use mail::{
     DeliveryConfig, DkimAlgorithm, DkimConfig, MailConfig, MailTransport, SmtpConfig, SmtpTls,
 };
+pub use outgoing_webhooks::OutgoingWebhooksConfig;
 pub use relays::{BreakerConfig, RelayConfig, RelayRole};
 pub use server::{DatabaseConfig, LogConfig, LogFormat, ServerConfig, SiteConfig};
 pub use throttle::{DomainLimit, WarmupConfig};
@@ -68,6 +70,7 @@ pub struct Config {
     pub dkim: DkimConfig,
     pub bounces: BouncesConfig,
     pub webhooks: WebhooksConfig,
+    pub outgoing_webhooks: OutgoingWebhooksConfig,
     pub log: LogConfig,
 }
 

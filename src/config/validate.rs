@@ -40,6 +40,10 @@ impl Config {
                 self.accounts.hashing_concurrency,
             ),
             ("bounces.soft_limit", self.bounces.soft_limit),
+            (
+                "outgoing_webhooks.concurrency",
+                self.outgoing_webhooks.concurrency,
+            ),
         ] {
             if value == 0 {
                 bail!("invalid configuration: {key} must be at least 1");
@@ -48,6 +52,14 @@ impl Config {
         for (key, duration) in [
             ("delivery.lease_s", self.delivery.lease),
             ("smtp.timeout_s", self.smtp.timeout),
+            (
+                "outgoing_webhooks.timeout_s",
+                self.outgoing_webhooks.timeout,
+            ),
+            (
+                "outgoing_webhooks.disable_after_h",
+                self.outgoing_webhooks.disable_after,
+            ),
             ("accounts.session_idle_h", self.accounts.session_idle),
             ("editors.session_idle_h", self.editors.session_idle),
             ("editors.session_absolute_h", self.editors.session_absolute),

@@ -12,7 +12,7 @@ pub use service::{Consent, ConsentSettings, Notice};
 
 use crate::{
     clock::Clock,
-    domain::content_hash,
+    domain::{EventType, WebhookEvent, content_hash},
     store::{
         self, Conn, Store,
         consent::{ConsentEvent, Subject},
@@ -137,7 +137,16 @@ pub async fn record_newsletter(
         user_agent: evidence.user_agent.as_deref(),
         notice_id: evidence.notice_id.as_deref(),
     };
-    store::consent::record(conn, &event, now).await
+    store::consent::record(conn, &event, now).await?;
+    let data = serde_json::json!({
+        "purpose": NEWSLETTER,
+        "action": action.as_str(),
+        "source": source.as_str(),
+        "wording_id": wording_id,
+    });
+    let changed = WebhookEvent::reader(EventType::ConsentChanged, subscriber_id, data);
+    store::webhooks::queue(conn, &changed, now).await?;
+    Ok(())
 }
 
 /// Withdraws the digest consent and cancels the reader's pending newsletter
@@ -171,6 +180,9 @@ pub async fn withdraw_newsletter(
     )
     .await?;
     let cancelled = store::deliveries::cancel_pending_for(conn, subscriber_id).await?;
+    let data = serde_json::json!({ "source": source.as_str() });
+    let event = WebhookEvent::reader(EventType::SubscriberUnsubscribed, subscriber_id, data);
+    store::webhooks::queue(conn, &event, now).await?;
     crate::metrics::reader_event("unsubscribe");
     tracing::info!(event = "consent_withdrawn", %subscriber_id, source = source.as_str(), cancelled, "digest consent withdrawn");
     Ok(true)

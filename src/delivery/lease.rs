@@ -24,7 +24,7 @@ use crate::{
     },
 };
 
-/// A row of one of the two queues.
+/// A row of one of the queues.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Row {
     /// An account email in `outbox`, by id.
@@ -34,6 +34,8 @@ pub enum Row {
         campaign: String,
         subscriber: String,
     },
+    /// An event for a webhook endpoint, in `webhook_messages`.
+    Webhook { endpoint: String, event: String },
 }
 
 impl Row {
@@ -58,6 +60,61 @@ impl Row {
             } => Rows::Deliveries {
                 campaign,
                 subscribers: std::slice::from_ref(subscriber),
+            },
+            Row::Webhook { endpoint, event } => Rows::Webhooks {
+                endpoint,
+                events: std::slice::from_ref(event),
+            },
+        }
+    }
+
+    /// The rows a statement may name together (a queue, and within it a
+    /// campaign or an endpoint), and this row's id within them.
+    fn group(&self) -> (Group, &str) {
+        match self {
+            Row::Email(id) => (Group::Emails, id),
+            Row::Delivery {
+                campaign,
+                subscriber,
+            } => (Group::Campaign(campaign.clone()), subscriber),
+            Row::Webhook { endpoint, event } => (Group::Endpoint(endpoint.clone()), event),
+        }
+    }
+}
+
+/// Rows one statement can name: see [`Row::group`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Group {
+    Emails,
+    Campaign(String),
+    Endpoint(String),
+}
+
+impl Group {
+    fn rows<'a>(&'a self, ids: &'a [String]) -> Rows<'a> {
+        match self {
+            Group::Emails => Rows::Outbox(ids),
+            Group::Campaign(campaign) => Rows::Deliveries {
+                campaign,
+                subscribers: ids,
+            },
+            Group::Endpoint(endpoint) => Rows::Webhooks {
+                endpoint,
+                events: ids,
+            },
+        }
+    }
+
+    fn row(&self, id: String) -> Row {
+        match self {
+            Group::Emails => Row::Email(id),
+            Group::Campaign(campaign) => Row::Delivery {
+                campaign: campaign.clone(),
+                subscriber: id,
+            },
+            Group::Endpoint(endpoint) => Row::Webhook {
+                endpoint: endpoint.clone(),
+                event: id,
             },
         }
     }
@@ -138,40 +195,21 @@ impl Leases {
     }
 
     /// Extends the lease of every row held, in one statement per queue and
-    /// campaign, and moves the deadline of each the database extended.
+    /// campaign (or endpoint), and moves the deadline of each the database
+    /// extended.
     async fn renew(&self) -> anyhow::Result<()> {
-        // By campaign; `None` for account emails.
-        let mut groups: HashMap<Option<String>, Vec<String>> = HashMap::new();
+        let mut groups: HashMap<Group, Vec<String>> = HashMap::new();
         for row in self.rows().keys() {
-            let (campaign, id) = match row {
-                Row::Email(id) => (None, id),
-                Row::Delivery {
-                    campaign,
-                    subscriber,
-                } => (Some(campaign.clone()), subscriber),
-            };
-            groups.entry(campaign).or_default().push(id.clone());
+            let (group, id) = row.group();
+            groups.entry(group).or_default().push(id.to_owned());
         }
         let until = self.clock.now_ms() + clock::ms(self.lease);
         let mut renewed = Vec::new();
         // Each statement on its own: one that fails leaves the others' rows renewed.
         let mut failed = None;
-        for (campaign, ids) in groups {
-            let rows = match &campaign {
-                None => Rows::Outbox(&ids),
-                Some(campaign) => Rows::Deliveries {
-                    campaign,
-                    subscribers: &ids,
-                },
-            };
-            match queue::renew(&self.store, &self.owner, rows, until).await {
-                Ok(ids) => renewed.extend(ids.into_iter().map(|id| match &campaign {
-                    None => Row::Email(id),
-                    Some(campaign) => Row::Delivery {
-                        campaign: campaign.clone(),
-                        subscriber: id,
-                    },
-                })),
+        for (group, ids) in groups {
+            match queue::renew(&self.store, &self.owner, group.rows(&ids), until).await {
+                Ok(ids) => renewed.extend(ids.into_iter().map(|id| group.row(id))),
                 Err(error) => failed = Some(error),
             }
         }

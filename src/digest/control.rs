@@ -126,6 +126,7 @@ pub async fn apply(
     }
     if control == Control::Cancel {
         store::deliveries::cancel_pending_of_campaign(&mut tx, id, now).await?;
+        store::webhooks::tell_campaign_finished(&mut tx, id, now).await?;
     }
     audit::record(
         &mut tx,

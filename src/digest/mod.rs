@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use crate::{
     audit::{self, Actor},
     clock::Clock,
-    domain::Schedule,
+    domain::{EventType, Schedule, WebhookEvent},
     store::{self, Conn, Store, campaigns::NewCampaign},
 };
 
@@ -171,6 +171,14 @@ async fn enqueue(
     }
     let recipients =
         store::deliveries::enqueue_recipients(conn, &id, schedule.frequency.as_str(), now).await?;
+    let data = serde_json::json!({
+        "schedule": schedule.name,
+        "period_key": key,
+        "articles": articles,
+        "recipients": recipients,
+    });
+    let started = WebhookEvent::campaign(EventType::CampaignStarted, &id, data);
+    store::webhooks::queue(conn, &started, now).await?;
     if recipients == 0 {
         store::campaigns::mark_done(conn, &id, now).await?;
     }

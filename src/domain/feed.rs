@@ -13,7 +13,7 @@ use url::Url;
 
 use super::{
     category::{MAX_CATEGORIES, valid_category},
-    network::is_public,
+    network::Reach,
     schedule::whole_second,
 };
 
@@ -109,9 +109,16 @@ impl Feed {
 /// http(s) only; an address written as an IP must be public unless allowed.
 /// Names are checked after DNS, by the fetcher's resolver (`feeds`).
 pub fn check_feed_url(url: &Url, allow_private: bool) -> Result<(), String> {
+    check_url(url, &Reach::public_or_any(allow_private))
+        .map_err(|refused| format!("{refused} (set allow_private = true to fetch it)"))
+}
+
+/// http(s) only, and an address written as an IP within `reach` (S-04);
+/// a name is checked after DNS, by the resolver of the request's client.
+pub fn check_url(url: &Url, reach: &Reach) -> Result<(), String> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(
-            "only http and https are fetched, not {}",
+            "only http and https addresses are allowed, not {}",
             url.scheme()
         ));
     }
@@ -121,12 +128,10 @@ pub fn check_feed_url(url: &Url, allow_private: bool) -> Result<(), String> {
         Some(url::Host::Domain(_)) => return Ok(()),
         None => return Err("the address has no host".into()),
     };
-    if allow_private || is_public(ip) {
+    if reach.allows(ip) {
         Ok(())
     } else {
-        Err(format!(
-            "{ip} is a private address (set allow_private = true to fetch it)"
-        ))
+        Err(format!("{ip} is a private address"))
     }
 }
 

@@ -14,19 +14,21 @@ mod return_path;
 mod schedule;
 mod slug;
 mod token;
+mod webhook_event;
 
 pub use category::{MAX_CATEGORIES, valid_category};
 pub use email::{EmailAddress, EmailError, mask_addresses, mask_email};
-pub use feed::{Feed, FeedConfig, check_feed_url, every_quarter_hour};
+pub use feed::{Feed, FeedConfig, check_feed_url, check_url, every_quarter_hour};
 pub use feedback::{Feedback, Kind, Source};
 pub use name::{NameError, SubscriberName};
-pub use network::{is_public, network};
+pub use network::{Reach, is_public, network};
 pub use password::{NewPassword, PasswordError};
 pub use reader_link::{LinkPurpose, LinkSigner};
 pub use return_path::{MAX_TAG_LEN, ReturnPathSigner, Tagged, tag_of};
 pub use schedule::{Frequency, Schedule, ScheduleConfig};
 pub use slug::{Slug, SlugError};
 pub use token::{Token, TokenHash, TokenPurpose};
+pub use webhook_event::{About, EventType, WebhookEvent};
 
 /// Hex SHA-256 of `text`, used as the version id of wording shown to readers (G-05).
 pub fn content_hash(text: &str) -> String {

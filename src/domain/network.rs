@@ -66,6 +66,35 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
+/// Which addresses an outgoing HTTP request (a feed, a webhook) may reach
+/// (S-04): public ones, plus what the operator allowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reach {
+    /// Every address, for a feed marked `allow_private`.
+    pub any: bool,
+    /// Addresses allowed although not public (`outgoing_webhooks.allow_addresses`).
+    pub also: Vec<IpAddr>,
+}
+
+impl Reach {
+    /// Public addresses only, or every address.
+    pub fn public_or_any(any: bool) -> Self {
+        Self {
+            any,
+            also: Vec::new(),
+        }
+    }
+
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        // `::ffff:127.0.0.1` is 127.0.0.1 for the allow-list too.
+        let plain = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            IpAddr::V4(_) => ip,
+        };
+        self.any || is_public(ip) || self.also.contains(&plain)
+    }
+}
+
 fn cut_v4(ip: Ipv4Addr, bits: u8) -> Ipv4Addr {
     let mask = u32::MAX
         .checked_shl(32 - u32::from(bits.min(32)))

@@ -7,13 +7,14 @@
 
 use std::{sync::Arc, time::Duration};
 
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{Feedback, Kind, Source};
 use crate::{
     clock::{self, Clock},
     consent,
-    domain::{EmailAddress, ReturnPathSigner, Tagged, mask_addresses},
+    domain::{EmailAddress, EventType, ReturnPathSigner, Tagged, WebhookEvent, mask_addresses},
     privacy::suppression_hash,
     store::{
         self, Conn, Store,
@@ -74,6 +75,31 @@ fn printable(text: &str, chars: usize) -> String {
         .collect()
 }
 
+/// What outgoing webhooks tell of a report stored: `delivery.bounced`
+/// (hard or soft) or `delivery.complained`.
+fn webhook_event(
+    report: &Feedback,
+    target: &Target,
+    report_id: &str,
+    status: &str,
+) -> WebhookEvent {
+    let mut data = json!({
+        "source": report.source.as_str(),
+        "report_id": report_id,
+        "status": status,
+        "campaign_id": target.campaign_id,
+    });
+    let kind = match report.kind {
+        Kind::HardBounce | Kind::SoftBounce => {
+            let hard = report.kind == Kind::HardBounce;
+            data["bounce"] = json!(if hard { "hard" } else { "soft" });
+            EventType::DeliveryBounced
+        }
+        Kind::Complaint => EventType::DeliveryComplained,
+    };
+    WebhookEvent::reader(kind, &target.subscriber_id, data)
+}
+
 impl Feedbacks {
     pub fn new(
         store: Store,
@@ -120,6 +146,8 @@ impl Feedbacks {
         let Some(event_id) = store::feedback::insert(&mut tx, &event, now).await? else {
             return Ok(self.counted(report, Applied::Duplicate));
         };
+        let told = webhook_event(report, &target, &event_id, &status);
+        store::webhooks::queue(&mut tx, &told, now).await?;
         let reason = match report.kind {
             Kind::HardBounce => Some(Reason::HardBounce),
             Kind::SoftBounce => self

@@ -15,9 +15,11 @@ use crate::{
     clock::{self, Clock},
     config::PrivacyConfig,
     consent,
+    domain::{EventType, WebhookEvent},
     store::{
         self, Store, consent::EventWithText, feedback::EventRow, outbox::EmailRecord,
         sessions::SessionRecord, subscribers::Profile, suppressions::SuppressionRow,
+        webhooks::Whose,
     },
 };
 
@@ -199,6 +201,11 @@ pub async fn erase(
     store::suppressions::mark_erased(&mut tx, &hash, now).await?;
     let kept = store::consent::pseudonymise(&mut tx, subscriber_id, &hash).await?;
     store::subscribers::delete(&mut tx, subscriber_id).await?;
+    // Events about the reader still queued (or kept) lose their address;
+    // the erasure itself is told by the former id only.
+    store::webhooks::scrub(&mut tx, Whose::Reader(subscriber_id), now).await?;
+    let erased = WebhookEvent::reader(EventType::SubscriberErased, subscriber_id, json!({}));
+    store::webhooks::queue(&mut tx, &erased, now).await?;
     if let Some(actor) = by {
         // The former id only: the address must not outlive the erasure.
         let detail = json!({});
@@ -227,7 +234,14 @@ pub struct PurgeReport {
     pub editor_sessions: u64,
     /// Answers kept for idempotent API requests, after a day.
     pub idempotency_keys: u64,
+    /// Webhook events sent or given up, after [`WEBHOOK_EVENTS_KEPT`].
+    pub webhook_events: u64,
+    /// Webhook events about readers purged unconfirmed, their address taken out.
+    pub webhook_events_scrubbed: u64,
 }
+
+/// How long webhook events sent or given up stay for the console.
+pub const WEBHOOK_EVENTS_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Runs every retention rule once; safe to run on several instances at once.
 pub async fn purge(
@@ -265,6 +279,12 @@ pub async fn purge(
         )
         .await?,
         idempotency_keys: store::audit::purge_answers(&mut conn, now - day).await?,
+        webhook_events: store::webhooks::purge_finished(
+            &mut conn,
+            now - clock::ms(WEBHOOK_EVENTS_KEPT),
+        )
+        .await?,
+        webhook_events_scrubbed: store::webhooks::scrub(&mut conn, Whose::Gone, now).await?,
     };
     tracing::info!(event = "purge", ?report, "retention rules applied");
     Ok(report)

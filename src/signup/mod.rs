@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::{
     clock::Clock,
     consent::{self, Action, Evidence, Source},
-    domain::{EmailAddress, SubscriberName, Token, TokenPurpose},
+    domain::{EmailAddress, EventType, SubscriberName, Token, TokenPurpose, WebhookEvent},
     emails::{Earlier, Emails, LinkEmail},
     privacy,
     store::{self, Conn, Store},
@@ -142,6 +142,9 @@ impl Signup {
             store::suppressions::link(&mut tx, &hash, &subscriber_id).await?;
             self.queue_credentials(&mut tx, &subscriber_id, &address, now)
                 .await?;
+            let confirmed =
+                WebhookEvent::reader(EventType::SubscriberConfirmed, &subscriber_id, json!({}));
+            store::webhooks::queue(&mut tx, &confirmed, now).await?;
         }
         // Only the wording this very link was sent for becomes consent (L-02).
         if let Some(wording) = used.consent_text_id {

@@ -102,7 +102,8 @@ pub async fn campaign(store: &Store, id: &str) -> anyhow::Result<Option<Campaign
 }
 
 /// Stores a campaign's counts and moves it to `sending` or, with nothing
-/// pending any more, to `done`.
+/// pending any more, to `done`, telling webhooks so once (the instance
+/// whose statement moved it).
 pub async fn refresh_campaign(store: &Store, campaign_id: &str, now: i64) -> anyhow::Result<()> {
     let row = sqlx::query(
         "SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending,
@@ -122,21 +123,35 @@ pub async fn refresh_campaign(store: &Store, campaign_id: &str, now: i64) -> any
         count("failed")?,
         count("cancelled")?,
     );
+    let mut tx = store.begin().await?;
     sqlx::query(
         "UPDATE campaigns SET sent = $1, failed = $2, cancelled = $3,
-                status = CASE WHEN status IN ('queued', 'sending') THEN CASE WHEN $4 = 0 THEN 'done' ELSE 'sending' END ELSE status END,
-                finished_at = CASE WHEN $4 = 0 AND finished_at IS NULL THEN $5 ELSE finished_at END
-         WHERE id = $6",
+                status = CASE WHEN status = 'queued' AND $4 > 0 THEN 'sending' ELSE status END
+         WHERE id = $5",
     )
     .bind(sent)
     .bind(failed)
     .bind(cancelled)
     .bind(pending)
-    .bind(now)
     .bind(campaign_id)
-    .execute(store.pool())
+    .execute(&mut *tx)
     .await
     .context("while updating a campaign")?;
+    if pending == 0 {
+        let closed = sqlx::query(
+            "UPDATE campaigns SET status = 'done', finished_at = COALESCE(finished_at, $1)
+             WHERE id = $2 AND status IN ('queued', 'sending')",
+        )
+        .bind(now)
+        .bind(campaign_id)
+        .execute(&mut *tx)
+        .await
+        .context("while closing a campaign")?;
+        if closed.rows_affected() == 1 {
+            super::webhooks::tell_campaign_finished(&mut tx, campaign_id, now).await?;
+        }
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -178,7 +193,7 @@ pub async fn mark_done(conn: &mut Conn, id: &str, now: i64) -> anyhow::Result<()
         .execute(&mut *conn)
         .await
         .context("while closing a campaign")?;
-    Ok(())
+    super::webhooks::tell_campaign_finished(conn, id, now).await
 }
 
 /// Campaigns still queued or sending.

@@ -36,6 +36,8 @@ pub mod stats;
 pub mod subscribers;
 pub mod suppressions;
 pub mod tokens;
+pub mod webhook_endpoints;
+pub mod webhooks;
 
 use std::{
     str::FromStr,

@@ -1,12 +1,13 @@
-//! The lease lifecycle shared by the two queues of work, `outbox` (account
-//! mail, one row per email) and `deliveries` (one row per reader of a
-//! campaign): renew, hand back, reschedule and finish rows a worker holds.
+//! The lease lifecycle shared by the queues of work, `outbox` (account
+//! mail, one row per email), `deliveries` (one row per reader of a
+//! campaign) and `webhook_messages` (one row per event and endpoint): renew, hand back, reschedule and finish rows a worker holds.
 //! Each statement names the rows it means, changes only those still
 //! pending and leased to the caller (a message sent is recorded sent
 //! whoever holds it: [`finish`]), and says which it changed.
 //!
-//! Claiming is written per table (`outbox::claim`, `deliveries::claim`):
-//! what is due differs (a signup ceiling, a running campaign).
+//! Claiming is written per table (`outbox::claim`, `deliveries::claim`,
+//! `webhooks::claim`): what is due differs (a signup ceiling, a running
+//! campaign, the head of each reader's events).
 
 use anyhow::Context;
 use sqlx::Row;
@@ -20,6 +21,8 @@ pub enum Queue {
     Outbox,
     /// Digests, rows named by `subscriber_id` within one `campaign_id`.
     Deliveries,
+    /// Outgoing webhook events, rows named by `event_id` within one `endpoint_id`.
+    Webhooks,
 }
 
 impl Queue {
@@ -27,6 +30,7 @@ impl Queue {
         match self {
             Queue::Outbox => "outbox",
             Queue::Deliveries => "deliveries",
+            Queue::Webhooks => "webhook_messages",
         }
     }
 
@@ -34,6 +38,17 @@ impl Queue {
         match self {
             Queue::Outbox => "id",
             Queue::Deliveries => "subscriber_id",
+            Queue::Webhooks => "event_id",
+        }
+    }
+
+    /// The column that, with [`Queue::id_column`], names a row: the
+    /// campaign of a digest, the endpoint of a webhook event.
+    fn scope_column(self) -> Option<&'static str> {
+        match self {
+            Queue::Outbox => None,
+            Queue::Deliveries => Some("campaign_id"),
+            Queue::Webhooks => Some("endpoint_id"),
         }
     }
 }
@@ -48,6 +63,11 @@ pub enum Rows<'a> {
         campaign: &'a str,
         subscribers: &'a [String],
     },
+    /// Events of one webhook endpoint, by event id.
+    Webhooks {
+        endpoint: &'a str,
+        events: &'a [String],
+    },
 }
 
 impl Rows<'_> {
@@ -55,6 +75,7 @@ impl Rows<'_> {
         match self {
             Rows::Outbox(_) => Queue::Outbox,
             Rows::Deliveries { .. } => Queue::Deliveries,
+            Rows::Webhooks { .. } => Queue::Webhooks,
         }
     }
 
@@ -62,15 +83,16 @@ impl Rows<'_> {
         match self {
             Rows::Outbox(ids) => ids,
             Rows::Deliveries { subscribers, .. } => subscribers,
+            Rows::Webhooks { events, .. } => events,
         }
     }
 
     /// The condition naming these rows, with its parameters from `$first` on.
     fn named(&self, store: &Store, first: usize) -> String {
         let ids = store.in_json_list(self.queue().id_column(), first);
-        match self {
-            Rows::Deliveries { .. } => format!("{ids} AND campaign_id = ${}", first + 1),
-            Rows::Outbox(_) => ids,
+        match self.queue().scope_column() {
+            Some(scope) => format!("{ids} AND {scope} = ${}", first + 1),
+            None => ids,
         }
     }
 
@@ -89,7 +111,12 @@ impl Rows<'_> {
     ) -> anyhow::Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>> {
         let query = query.bind(serde_json::to_string(self.ids())?);
         Ok(match self {
-            Rows::Deliveries { campaign, .. } => query.bind((*campaign).to_owned()),
+            Rows::Deliveries {
+                campaign: scope, ..
+            }
+            | Rows::Webhooks {
+                endpoint: scope, ..
+            } => query.bind((*scope).to_owned()),
             Rows::Outbox(_) => query,
         })
     }
@@ -128,9 +155,9 @@ pub async fn renew(
             table = queue.table()
         ),
         Backend::Sqlite => {
-            let key = match queue {
-                Queue::Outbox => "id",
-                Queue::Deliveries => "campaign_id, subscriber_id",
+            let key = match queue.scope_column() {
+                None => queue.id_column().to_owned(),
+                Some(scope) => format!("{scope}, {}", queue.id_column()),
             };
             format!(
                 "({key}) IN (SELECT {key} FROM {table} WHERE {held})",
@@ -271,7 +298,7 @@ pub async fn finish(
             ", context = '{}', template_version = COALESCE($5, template_version)",
             6,
         ),
-        Queue::Deliveries => ("", 5),
+        Queue::Deliveries | Queue::Webhooks => ("", 5),
     };
     let sql = format!(
         "UPDATE {} SET status = $2, last_error = $3,

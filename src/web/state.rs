@@ -24,6 +24,7 @@ use crate::{
     readers::Readers,
     signup::Signup,
     stats::Stats,
+    webhook_endpoints::WebhookEndpoints,
 };
 
 /// What handlers share. Cheap to clone.
@@ -58,6 +59,8 @@ pub struct AppState {
     pub webhooks: Webhooks,
     /// The suppression list as admins manage it, each change audited.
     pub suppressions: Suppressions,
+    /// Where outgoing webhooks go, as admins manage them.
+    pub webhook_endpoints: WebhookEndpoints,
     pub newsletter_wording: Arc<Wording>,
     /// The current cookie banner; its id is the version every choice records (C-08).
     pub cookie_banner: Arc<Wording>,

@@ -117,6 +117,10 @@ const ROUTES: &[(&str, &str, Guard)] = &[
     ("GET", "/admin/suppressions", Admin),
     ("POST", "/admin/suppressions", Admin),
     ("POST", "/admin/suppressions/remove", Admin),
+    ("GET", "/admin/webhooks", Admin),
+    ("POST", "/admin/webhooks", Admin),
+    ("GET", "/admin/webhooks/{id}", Admin),
+    ("POST", "/admin/webhooks/{id}", Admin),
 ];
 
 /// The routes the files of `src/web/` and `src/web/admin/` declare (each

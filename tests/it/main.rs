@@ -39,6 +39,7 @@ mod feeds;
 mod fuzz_corpus;
 mod hostile;
 mod import;
+mod outgoing_webhooks;
 mod privacy;
 mod relays;
 mod signup;

@@ -4,6 +4,7 @@
 //! Dovecot for the bounce mailbox (`imap`).
 #![allow(dead_code, unused_imports)]
 
+pub mod hooks;
 pub mod imap;
 pub mod relay;
 pub mod smtp;
@@ -216,6 +217,8 @@ pub struct TestApp {
     pub clock: Clock,
     pub smtp: Option<SmtpServer>,
     pub worker: Worker,
+    /// The outgoing webhooks' sender (tests call `deliver_due` themselves).
+    pub webhooks: broadsheet::webhooks::WebhookSender,
     pub store: Store,
     pub links: broadsheet::domain::LinkSigner,
     pub feedbacks: broadsheet::feedback::Feedbacks,
@@ -277,6 +280,7 @@ impl TestApp {
             .await
             .expect("app builds");
         let worker = app.worker();
+        let webhooks = app.webhook_sender();
         let store = app.store();
         let links = app.links();
         let feedbacks = app.feedbacks();
@@ -290,6 +294,7 @@ impl TestApp {
             clock,
             smtp,
             worker,
+            webhooks,
             store,
             links,
             feedbacks,
@@ -500,6 +505,14 @@ impl TestApp {
             .await
             .expect("a second instance builds")
             .worker()
+    }
+
+    /// The webhook sender of a second instance on the same database.
+    pub async fn another_instance_webhook_sender(&self) -> broadsheet::webhooks::WebhookSender {
+        App::build(self.config.clone(), self.clock.clone())
+            .await
+            .expect("a second instance builds")
+            .webhook_sender()
     }
 
     /// Runs delivery batches (account mail and digests) until nothing is due.

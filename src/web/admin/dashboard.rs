@@ -1,7 +1,8 @@
 //! The console's first page: readers by state, 90 days of signups and
 //! unsubscribes as an inline SVG chart, 30 days of bounce and complaint
 //! rates against the providers' limits, the last campaigns, and how mail
-//! leaves now (relays, held domains, the warm-up).
+//! leaves now (relays, held domains, the warm-up); for admins, the webhook
+//! endpoints that are off.
 
 use axum::{extract::State, response::Response};
 
@@ -22,6 +23,12 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Result<Res
     let rates = state.stats.deliverability(RATE_DAYS).await?;
     let campaigns = state.digests.recent(5).await?;
     let sending = state.digests.sending().await?;
+    // Admins manage webhooks: they hear of an endpoint turned off.
+    let webhooks_off = if console.editor.role == crate::editors::Role::Admin {
+        state.webhook_endpoints.disabled().await?
+    } else {
+        Vec::new()
+    };
     let chart = Chart::of(&stats.days);
     let (signups, unsubscribes) = stats
         .days
@@ -40,6 +47,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Result<Res
             rate_days => RATE_DAYS,
             campaigns,
             sending,
+            webhooks_off,
         },
     )
 }

@@ -9,6 +9,7 @@ mod readers;
 mod sign_in;
 mod suppressions;
 mod team;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -79,6 +80,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(suppressions::page).post(suppressions::add),
         )
         .route("/admin/suppressions/remove", post(suppressions::remove))
+        .merge(webhooks::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), check_csrf))
         .route_layer(middleware::from_fn_with_state(
             state,

@@ -9,6 +9,7 @@ mod idempotency;
 mod openapi;
 mod subscribers;
 mod suppressions;
+mod webhooks;
 
 use axum::{
     Json, Router,
@@ -51,6 +52,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .routes(routes!(subscribers::stats))
         .routes(routes!(suppressions::list, suppressions::add))
         .routes(routes!(suppressions::remove))
+        .routes(routes!(webhooks::list, webhooks::add))
+        .routes(routes!(webhooks::get, webhooks::remove))
+        .routes(routes!(webhooks::enable))
+        .routes(routes!(webhooks::disable))
         .split_for_parts();
     let document = std::sync::Arc::new(with_shared_answers(document));
     router

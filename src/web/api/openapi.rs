@@ -28,6 +28,7 @@ use utoipa::{
         (name = "digests", description = "Digest campaigns: start, watch, pause, resume, cancel"),
         (name = "subscribers", description = "Readers, their consents, export and erasure"),
         (name = "suppressions", description = "Addresses never mailed again: list, add, remove (admin tokens)"),
+        (name = "webhooks", description = "Endpoints that hear of readers' and campaigns' events, signed (admin tokens)"),
         (name = "stats", description = "Figures")
     )
 )]
