@@ -14,7 +14,9 @@ CREATE TABLE webhook_endpoints (
     -- Since when every request to it has failed; NULL after a success.
     failing_since   BIGINT,
     last_error      TEXT,
-    -- Set when it was turned off, by an admin or after a day of failures.
+    -- Set when it was turned off: by whom ('failures' after a day of them,
+    -- or the admin's label), when and why.
+    disabled_by     TEXT,
     disabled_at     BIGINT,
     disabled_reason TEXT,
     -- When it was created or last turned back on: retries give up counting
@@ -23,18 +25,31 @@ CREATE TABLE webhook_endpoints (
     created_at      BIGINT NOT NULL
 );
 
+-- Each reader's (or campaign's) count of events, taken in the transaction
+-- that queues one: the row's lock makes two transactions telling of the
+-- same reader number their events in the order they commit, whatever the
+-- instances' clocks say.
+CREATE TABLE webhook_chains (
+    ordering_key TEXT PRIMARY KEY,
+    seq          BIGINT NOT NULL
+);
+
 -- One event for one endpoint, written in the transaction of the change it
 -- tells of, and sent through the lease queue (src/store/queue.rs).
 -- `event_id` is the event's id (the `webhook-id` header), the same for every
--- endpoint; UUID v7, so it also orders events. Events of one reader (or one
--- campaign) share an `ordering_key`, and only the oldest pending event of
--- an endpoint's key is sent, so each endpoint hears them in order.
--- `subscriber_id` lets an erasure find the events about a reader.
+-- endpoint. Events of one reader (or one campaign) share an `ordering_key`
+-- and are numbered by `seq`; only the first pending event of an endpoint's
+-- key is sent, so each endpoint hears them in order. The payload holds no
+-- address: a reader's is added as it is sent, so an erased reader's never
+-- leaves. No foreign key to the endpoint: an endpoint removed while an event
+-- is queued for it must not fail the change that queued it (the claim
+-- skips such rows, the purge removes them).
 CREATE TABLE webhook_messages (
-    endpoint_id     TEXT NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    endpoint_id     TEXT NOT NULL,
     event_id        TEXT NOT NULL,
     event_type      TEXT NOT NULL,
     ordering_key    TEXT NOT NULL,
+    seq             BIGINT NOT NULL,
     subscriber_id   TEXT,
     payload         TEXT NOT NULL,
     status          TEXT NOT NULL DEFAULT 'pending'
@@ -51,6 +66,5 @@ CREATE TABLE webhook_messages (
 
 CREATE INDEX webhook_messages_due ON webhook_messages (next_attempt_at)
     WHERE status = 'pending';
-CREATE INDEX webhook_messages_chain ON webhook_messages (endpoint_id, ordering_key, event_id)
+CREATE INDEX webhook_messages_chain ON webhook_messages (endpoint_id, ordering_key, seq)
     WHERE status = 'pending';
-CREATE INDEX webhook_messages_subscriber ON webhook_messages (subscriber_id);

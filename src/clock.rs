@@ -29,6 +29,13 @@ impl Clock {
     }
 }
 
+/// Unix milliseconds as RFC 3339 (UTC, milliseconds), the form times take
+/// in exports and outgoing webhooks.
+pub fn rfc3339(ms: i64) -> Option<String> {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
 /// A duration in milliseconds, for arithmetic on stored times (Unix ms);
 /// saturates at `i64::MAX` rather than wrapping into the past.
 pub fn ms(duration: std::time::Duration) -> i64 {

@@ -29,15 +29,20 @@ pub fn guarded_client(
         .timeout(timeout)
         .user_agent(format!("Broadsheet/{} ({role})", env!("CARGO_PKG_VERSION")))
         .dns_resolver(Arc::new(CheckingResolver { reach }))
-        .redirect(redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= redirects {
-                return attempt.error(format!("more than {redirects} redirects"));
-            }
-            match check_url(attempt.url(), &checked) {
-                Ok(()) => attempt.follow(),
-                Err(reason) => attempt.error(format!("redirect refused: {reason}")),
-            }
-        }))
+        .redirect(if redirects == 0 {
+            // A redirect is then an answer like any other (a 3xx).
+            redirect::Policy::none()
+        } else {
+            redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= redirects {
+                    return attempt.error(format!("more than {redirects} redirects"));
+                }
+                match check_url(attempt.url(), &checked) {
+                    Ok(()) => attempt.follow(),
+                    Err(reason) => attempt.error(format!("redirect refused: {reason}")),
+                }
+            })
+        })
         .build()
         .with_context(|| format!("cannot set up the {role} client"))
 }

@@ -28,7 +28,7 @@ pub enum WebhookCommand {
         #[arg(long, default_value = "")]
         description: String,
     },
-    /// Turn an endpoint back on; the events it missed are sent at once.
+    /// Turn an endpoint back on; the events waiting for it are sent at once.
     Enable { id: String },
     /// Stop sending to an endpoint; new events are not queued for it.
     Disable { id: String },

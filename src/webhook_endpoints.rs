@@ -58,10 +58,7 @@ impl WebhookEndpoints {
         Self {
             store: store.clone(),
             clock: clock.clone(),
-            reach: Reach {
-                any: false,
-                also: config.allow_addresses.clone(),
-            },
+            reach: config.reach(),
         }
     }
 
@@ -69,11 +66,10 @@ impl WebhookEndpoints {
         store::webhook_endpoints::list(&self.store).await
     }
 
-    /// Endpoints that are off, for the dashboard: those turned off after a
-    /// day of failures are what an admin must hear about.
-    pub async fn disabled(&self) -> anyhow::Result<Vec<EndpointRow>> {
-        let all = self.list().await?;
-        Ok(all.into_iter().filter(|e| e.enabled == 0).collect())
+    /// Endpoints turned off after a day of failures, for the dashboard:
+    /// what an admin must hear about.
+    pub async fn turned_off_by_failures(&self) -> anyhow::Result<Vec<EndpointRow>> {
+        store::webhook_endpoints::turned_off_by_failures(&self.store).await
     }
 
     /// An endpoint and its latest events, newest first.
@@ -137,7 +133,8 @@ impl WebhookEndpoints {
         let now = self.clock.now_ms();
         let mut tx = self.store.begin().await?;
         let reason = format!("turned off by {}", actor.label);
-        if store::webhook_endpoints::set_enabled(&mut tx, id, enabled, &reason, now).await? {
+        let by = (actor.label.as_str(), reason.as_str());
+        if store::webhook_endpoints::set_enabled(&mut tx, id, enabled, by, now).await? {
             let action = if enabled {
                 "webhook.enable"
             } else {

@@ -6,6 +6,7 @@ use std::{net::IpAddr, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use super::duration;
+use crate::domain::Reach;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -23,6 +24,16 @@ pub struct OutgoingWebhooksConfig {
     /// turned off, and admins are told on the dashboard.
     #[serde(rename = "disable_after_h", with = "duration::hours")]
     pub disable_after: Duration,
+}
+
+impl OutgoingWebhooksConfig {
+    /// The addresses endpoints may have: public ones and those allowed.
+    pub fn reach(&self) -> Reach {
+        Reach {
+            any: false,
+            also: self.allow_addresses.clone(),
+        }
+    }
 }
 
 impl Default for OutgoingWebhooksConfig {

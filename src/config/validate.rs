@@ -15,6 +15,13 @@ impl Config {
         self.check_lease()?;
         self.smtp.check_relays()?;
         self.delivery.check_throttles()?;
+        // An event is given up after delivery.give_up_after_h: before its
+        // endpoint is turned off, its failing days would go unsaid.
+        if self.delivery.give_up_after < self.outgoing_webhooks.disable_after {
+            bail!(
+                "invalid configuration: outgoing_webhooks.disable_after_h must not exceed delivery.give_up_after_h"
+            );
+        }
         let imap = &self.bounces.imap;
         if !imap.host.is_empty() && imap.folder == imap.done_folder {
             bail!(

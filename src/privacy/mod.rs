@@ -4,7 +4,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 mod suppression;
@@ -19,7 +18,6 @@ use crate::{
     store::{
         self, Store, consent::EventWithText, feedback::EventRow, outbox::EmailRecord,
         sessions::SessionRecord, subscribers::Profile, suppressions::SuppressionRow,
-        webhooks::Whose,
     },
 };
 
@@ -60,10 +58,7 @@ impl Privacy {
 }
 
 /// Unix milliseconds as RFC 3339, the form every time in an export takes.
-pub fn rfc3339(ms: i64) -> Option<String> {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-}
+pub use crate::clock::rfc3339;
 
 /// Everything held about a reader, or `None` if there is no such reader.
 pub async fn export(
@@ -201,9 +196,8 @@ pub async fn erase(
     store::suppressions::mark_erased(&mut tx, &hash, now).await?;
     let kept = store::consent::pseudonymise(&mut tx, subscriber_id, &hash).await?;
     store::subscribers::delete(&mut tx, subscriber_id).await?;
-    // Events about the reader still queued (or kept) lose their address;
-    // the erasure itself is told by the former id only.
-    store::webhooks::scrub(&mut tx, Whose::Reader(subscriber_id), now).await?;
+    // Events about the reader still queued carry no address: it is added
+    // as each is sent, and the reader is gone now.
     let erased = WebhookEvent::reader(EventType::SubscriberErased, subscriber_id, json!({}));
     store::webhooks::queue(&mut tx, &erased, now).await?;
     if let Some(actor) = by {
@@ -234,10 +228,8 @@ pub struct PurgeReport {
     pub editor_sessions: u64,
     /// Answers kept for idempotent API requests, after a day.
     pub idempotency_keys: u64,
-    /// Webhook events sent or given up, after [`WEBHOOK_EVENTS_KEPT`].
+    /// Webhook events sent or given up, [`WEBHOOK_EVENTS_KEPT`] after.
     pub webhook_events: u64,
-    /// Webhook events about readers purged unconfirmed, their address taken out.
-    pub webhook_events_scrubbed: u64,
 }
 
 /// How long webhook events sent or given up stay for the console.
@@ -284,7 +276,6 @@ pub async fn purge(
             now - clock::ms(WEBHOOK_EVENTS_KEPT),
         )
         .await?,
-        webhook_events_scrubbed: store::webhooks::scrub(&mut conn, Whose::Gone, now).await?,
     };
     tracing::info!(event = "purge", ?report, "retention rules applied");
     Ok(report)

@@ -19,6 +19,8 @@ pub struct EndpointRow {
     pub description: String,
     pub enabled: i64,
     pub failing_since: Option<i64>,
+    /// `failures` when turned off after a day of them, else the admin's label.
+    pub disabled_by: Option<String>,
     pub last_error: Option<String>,
     pub disabled_at: Option<i64>,
     pub disabled_reason: Option<String>,
@@ -38,7 +40,7 @@ impl EndpointRow {
 }
 
 const ENDPOINT_COLUMNS: &str = "e.id, e.url, e.events, e.description, e.enabled, e.failing_since, \
-     e.last_error, e.disabled_at, e.disabled_reason, e.created_at, \
+     e.disabled_by, e.last_error, e.disabled_at, e.disabled_reason, e.created_at, \
      (SELECT COUNT(*) FROM webhook_messages m WHERE m.endpoint_id = e.id AND m.status = 'pending') AS pending";
 
 /// A new endpoint; `secret` is the `whsec_…` text it is signed with.
@@ -81,6 +83,18 @@ pub async fn list(store: &Store) -> anyhow::Result<Vec<EndpointRow>> {
         .context("while listing webhook endpoints")
 }
 
+/// Endpoints turned off after a day of failures, for the dashboard.
+pub async fn turned_off_by_failures(store: &Store) -> anyhow::Result<Vec<EndpointRow>> {
+    let sql = format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints e
+         WHERE e.enabled = 0 AND e.disabled_by = 'failures' ORDER BY e.disabled_at"
+    );
+    sqlx::query_as(&sql)
+        .fetch_all(store.pool())
+        .await
+        .context("while listing failing webhook endpoints")
+}
+
 pub async fn find(store: &Store, id: &str) -> anyhow::Result<Option<EndpointRow>> {
     let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints e WHERE e.id = $1");
     sqlx::query_as(&sql)
@@ -90,31 +104,33 @@ pub async fn find(store: &Store, id: &str) -> anyhow::Result<Option<EndpointRow>
         .context("while reading a webhook endpoint")
 }
 
-/// Turns an endpoint on (its waiting events due at once, its failures
-/// forgotten) or off with `reason`; false if there is no such endpoint or
-/// it was so already.
+/// Turns an endpoint on (its waiting events due at once, their back-off
+/// and its failures forgotten) or off, `by` whom and why; false if there is
+/// no such endpoint or it was so already.
 pub async fn set_enabled(
     conn: &mut Conn,
     id: &str,
     enabled: bool,
-    reason: &str,
+    (by, reason): (&str, &str),
     now: i64,
 ) -> anyhow::Result<bool> {
     let query = if enabled {
         sqlx::query(
             "UPDATE webhook_endpoints SET enabled = 1, enabled_at = $2, failing_since = NULL,
-                    disabled_at = NULL, disabled_reason = NULL
+                    disabled_by = NULL, disabled_at = NULL, disabled_reason = NULL
              WHERE id = $1 AND enabled = 0",
         )
         .bind(id)
         .bind(now)
     } else {
         sqlx::query(
-            "UPDATE webhook_endpoints SET enabled = 0, disabled_at = $2, disabled_reason = $3
+            "UPDATE webhook_endpoints SET enabled = 0, disabled_by = $3, disabled_at = $2,
+                    disabled_reason = $4
              WHERE id = $1 AND enabled = 1",
         )
         .bind(id)
         .bind(now)
+        .bind(by)
         .bind(reason)
     };
     let changed = query
@@ -124,7 +140,7 @@ pub async fn set_enabled(
         .rows_affected();
     if enabled && changed == 1 {
         sqlx::query(
-            "UPDATE webhook_messages SET next_attempt_at = $2
+            "UPDATE webhook_messages SET next_attempt_at = $2, attempts = 0
              WHERE endpoint_id = $1 AND status = 'pending'",
         )
         .bind(id)
@@ -138,7 +154,6 @@ pub async fn set_enabled(
 
 /// Removes an endpoint and its events; false if there was none.
 pub async fn delete(conn: &mut Conn, id: &str) -> anyhow::Result<bool> {
-    // Its events first: SQLite enforces no foreign key unless asked.
     sqlx::query("DELETE FROM webhook_messages WHERE endpoint_id = $1")
         .bind(id)
         .execute(&mut *conn)
@@ -204,7 +219,8 @@ pub async fn failed(
     .await
     .context("while noting a webhook endpoint's failure")?;
     let disabled = sqlx::query(
-        "UPDATE webhook_endpoints SET enabled = 0, disabled_at = $2, disabled_reason = $3
+        "UPDATE webhook_endpoints SET enabled = 0, disabled_by = 'failures', disabled_at = $2,
+                disabled_reason = $3
          WHERE id = $1 AND enabled = 1 AND failing_since <= $4",
     )
     .bind(id)

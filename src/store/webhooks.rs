@@ -1,8 +1,9 @@
 //! Outgoing webhooks' events, queued for the endpoints that want them
 //! (`webhook_messages`, one row per event and endpoint; the endpoints are
-//! in `webhook_endpoints.rs`),
-//! written in the transaction of the change they tell of and sent through
-//! the lease queue ([`super::queue`]; [`claim`] is this table's claim).
+//! in `webhook_endpoints.rs`), written in the transaction of the change
+//! they tell of, numbered in their reader's or campaign's chain
+//! (`webhook_chains`), and sent through the lease queue ([`super::queue`];
+//! [`claim`] is this table's claim).
 
 use anyhow::Context;
 use sqlx::{FromRow, Row};
@@ -14,42 +15,49 @@ use crate::domain::{EventType, WebhookEvent};
 /// caller's transaction; returns for how many. Without such an endpoint
 /// this is one small read.
 pub async fn queue(conn: &mut Conn, event: &WebhookEvent, now: i64) -> anyhow::Result<u64> {
-    let kind = event.kind.as_str();
     let endpoints = endpoints_wanting(conn, event.kind).await?;
+    queue_to(conn, &endpoints, event, now).await
+}
+
+/// Queues `event` for `endpoints`, numbered next in its chain.
+async fn queue_to(
+    conn: &mut Conn,
+    endpoints: &[String],
+    event: &WebhookEvent,
+    now: i64,
+) -> anyhow::Result<u64> {
     if endpoints.is_empty() {
         return Ok(0);
     }
-    let mut data = event.data.clone();
-    if let Some(id) = event.subscriber_id() {
-        let email: Option<String> =
-            sqlx::query_scalar("SELECT email FROM subscribers WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await
-                .context("while reading an event's reader")?;
-        // A reader erased meanwhile (or in this very transaction) has none.
-        if let Some(email) = email {
-            data.entry("email")
-                .or_insert(serde_json::Value::from(email));
-        }
-    }
+    let kind = event.kind.as_str();
+    let key = event.ordering_key();
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO webhook_chains (ordering_key, seq) VALUES ($1, 1)
+         ON CONFLICT (ordering_key) DO UPDATE SET seq = webhook_chains.seq + 1
+         RETURNING seq",
+    )
+    .bind(&key)
+    .fetch_one(&mut *conn)
+    .await
+    .context("while numbering a webhook event")?;
     let event_id = super::new_id();
     let payload = serde_json::json!({
         "type": kind,
         "timestamp": rfc3339(now),
-        "data": data,
+        "data": event.data,
     })
     .to_string();
-    for endpoint in &endpoints {
+    for endpoint in endpoints {
         sqlx::query(
-            "INSERT INTO webhook_messages (endpoint_id, event_id, event_type, ordering_key, subscriber_id,
-                                           payload, status, next_attempt_at, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7)",
+            "INSERT INTO webhook_messages (endpoint_id, event_id, event_type, ordering_key, seq,
+                                           subscriber_id, payload, status, next_attempt_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)",
         )
         .bind(endpoint)
         .bind(&event_id)
         .bind(kind)
-        .bind(event.ordering_key())
+        .bind(&key)
+        .bind(seq)
         .bind(event.subscriber_id())
         .bind(&payload)
         .bind(now)
@@ -68,7 +76,8 @@ pub async fn tell_campaign_finished(
     campaign_id: &str,
     now: i64,
 ) -> anyhow::Result<()> {
-    if !wanted(conn, EventType::CampaignFinished).await? {
+    let endpoints = endpoints_wanting(conn, EventType::CampaignFinished).await?;
+    if endpoints.is_empty() {
         return Ok(());
     }
     let row = sqlx::query(
@@ -91,13 +100,8 @@ pub async fn tell_campaign_finished(
         "cancelled": row.try_get::<i64, _>("cancelled")?,
     });
     let finished = WebhookEvent::campaign(EventType::CampaignFinished, campaign_id, data);
-    queue(conn, &finished, now).await?;
+    queue_to(conn, &endpoints, &finished, now).await?;
     Ok(())
-}
-
-/// Whether any enabled endpoint wants events of `kind`.
-pub async fn wanted(conn: &mut Conn, kind: EventType) -> anyhow::Result<bool> {
-    Ok(!endpoints_wanting(conn, kind).await?.is_empty())
 }
 
 async fn endpoints_wanting(conn: &mut Conn, kind: EventType) -> anyhow::Result<Vec<String>> {
@@ -111,17 +115,16 @@ async fn endpoints_wanting(conn: &mut Conn, kind: EventType) -> anyhow::Result<V
 }
 
 fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::clock::rfc3339(ms).unwrap_or_default()
 }
 
-/// One event claimed for sending, with where it goes.
+/// One event claimed for sending.
 #[derive(Debug, Clone, FromRow)]
 pub struct ClaimedMessage {
     pub endpoint_id: String,
     pub event_id: String,
     pub event_type: String,
+    pub subscriber_id: Option<String>,
     pub payload: String,
     pub attempts: i64,
     pub created_at: i64,
@@ -151,9 +154,9 @@ pub async fn claim(
                AND (m.lease_until IS NULL OR m.lease_until < $3)
                AND NOT EXISTS (SELECT 1 FROM webhook_messages p
                                WHERE p.endpoint_id = m.endpoint_id AND p.ordering_key = m.ordering_key
-                                 AND p.status = 'pending' AND p.event_id < m.event_id)
+                                 AND p.status = 'pending' AND p.seq < m.seq)
              ORDER BY m.next_attempt_at LIMIT $4 {lock})
-         RETURNING endpoint_id, event_id, event_type, payload, attempts, created_at"
+         RETURNING endpoint_id, event_id, event_type, subscriber_id, payload, attempts, created_at"
     );
     sqlx::query_as(&sql)
         .bind(owner)
@@ -165,54 +168,40 @@ pub async fn claim(
         .context("while claiming webhook events")
 }
 
-/// Which readers' events [`scrub`] empties.
-#[derive(Debug, Clone, Copy)]
-pub enum Whose<'a> {
-    /// One reader's, as they are erased.
-    Reader(&'a str),
-    /// Those of readers no longer there (unconfirmed signups purged).
-    Gone,
-}
-
-/// Takes a reader's address, and every other field, out of the events
-/// about them that are kept (G-13): what is left names the reader's former
-/// id and the event's type only.
-pub async fn scrub(conn: &mut Conn, whose: Whose<'_>, now: i64) -> anyhow::Result<u64> {
-    let which = match whose {
-        Whose::Reader(_) => "subscriber_id = $2",
-        Whose::Gone => {
-            "subscriber_id IS NOT NULL AND payload NOT LIKE '%\"erased\":true}}'
-             AND NOT EXISTS (SELECT 1 FROM subscribers s WHERE s.id = webhook_messages.subscriber_id)"
-        }
-    };
-    // The types are this crate's own names and the ids UUIDs: nothing to
-    // escape in the JSON written around them.
+/// The addresses of the readers among `ids` still there, by id: what a
+/// reader's events carry as `email` when they are sent, so an erased
+/// reader's address never leaves in one.
+pub async fn addresses(
+    store: &Store,
+    ids: &[String],
+) -> anyhow::Result<std::collections::HashMap<String, String>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
     let sql = format!(
-        "UPDATE webhook_messages
-         SET payload = '{{\"type\":\"' || event_type || '\",\"timestamp\":\"' || $1
-                       || '\",\"data\":{{\"subscriber_id\":\"' || subscriber_id || '\",\"erased\":true}}}}'
-         WHERE {which}"
+        "SELECT id, email FROM subscribers WHERE {}",
+        store.in_json_list("id", 1)
     );
-    let query = sqlx::query(&sql).bind(rfc3339(now));
-    let query = match whose {
-        Whose::Reader(id) => query.bind(id),
-        Whose::Gone => query,
-    };
-    let result = query
-        .execute(&mut *conn)
+    let rows: Vec<(String, String)> = sqlx::query_as(&sql)
+        .bind(serde_json::to_string(ids)?)
+        .fetch_all(store.pool())
         .await
-        .context("while scrubbing readers' webhook events")?;
-    Ok(result.rows_affected())
+        .context("while reading the addresses of events' readers")?;
+    Ok(rows.into_iter().collect())
 }
 
-/// Forgets events sent or given up before `before`.
+/// Forgets events sent or given up before `before`, and any left by an
+/// endpoint removed while they were queued.
 pub async fn purge_finished(conn: &mut Conn, before: i64) -> anyhow::Result<u64> {
-    let result =
-        sqlx::query("DELETE FROM webhook_messages WHERE status <> 'pending' AND created_at < $1")
-            .bind(before)
-            .execute(&mut *conn)
-            .await
-            .context("while purging old webhook events")?;
+    let result = sqlx::query(
+        "DELETE FROM webhook_messages
+         WHERE (status <> 'pending' AND COALESCE(sent_at, next_attempt_at) < $1)
+            OR NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = webhook_messages.endpoint_id)",
+    )
+    .bind(before)
+    .execute(&mut *conn)
+    .await
+    .context("while purging old webhook events")?;
     Ok(result.rows_affected())
 }
 

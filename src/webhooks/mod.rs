@@ -11,7 +11,10 @@ mod signature;
 
 pub use signature::{new_secret, sign};
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +27,7 @@ use crate::{
     outbound_http::guarded_client,
     store::{
         self, Store,
-        queue::{Finish, Queue},
+        queue::{Finish, Queue, Rows},
         webhook_endpoints::Target,
         webhooks::ClaimedMessage,
     },
@@ -37,6 +40,8 @@ pub struct Delivered {
     pub sent: usize,
     pub retried: usize,
     pub failed: usize,
+    /// Not tried: an event of the same endpoint before them failed.
+    pub held: usize,
 }
 
 /// Sends due webhook events; one per process that runs workers.
@@ -60,10 +65,7 @@ impl WebhookSender {
         config: &OutgoingWebhooksConfig,
         delivery: &DeliveryConfig,
     ) -> anyhow::Result<Self> {
-        let reach = Reach {
-            any: false,
-            also: config.allow_addresses.clone(),
-        };
+        let reach = config.reach();
         // A request must end within its lease (renewed every third of
         // one), or another instance could send the event too.
         let timeout = config.timeout.min(delivery.lease / 2);
@@ -103,7 +105,10 @@ impl WebhookSender {
         tracing::info!("webhook sender stopped");
     }
 
-    /// Claims one batch of due events and sends them, a few at a time.
+    /// Claims one batch of due events and sends them: each endpoint's one
+    /// after another, endpoints side by side. After a failed request, the
+    /// endpoint's other events of the batch wait for its retry, so a dead
+    /// endpoint costs one request per back-off, not one per reader.
     pub async fn deliver_due(&self) -> anyhow::Result<Delivered> {
         let now = self.clock.now_ms();
         let width = self.config.concurrency as usize;
@@ -118,39 +123,94 @@ impl WebhookSender {
         if claimed.is_empty() {
             return Ok(done);
         }
-        let mut targets = HashMap::new();
+        let readers: Vec<String> = claimed
+            .iter()
+            .filter_map(|m| m.subscriber_id.clone())
+            .collect();
+        let addresses = store::webhooks::addresses(&self.store, &readers).await?;
+        let mut by_endpoint: BTreeMap<&str, Vec<&ClaimedMessage>> = BTreeMap::new();
         for message in &claimed {
-            if !targets.contains_key(&message.endpoint_id) {
-                let target =
-                    store::webhook_endpoints::target(&self.store, &message.endpoint_id).await?;
-                targets.insert(message.endpoint_id.clone(), target);
-            }
+            by_endpoint
+                .entry(&message.endpoint_id)
+                .or_default()
+                .push(message);
         }
         let leases = self.queue.leases();
         for message in &claimed {
             leases.hold(row_of(message), until);
         }
+        let mut sends = Vec::new();
+        for (endpoint, messages) in by_endpoint {
+            let target = store::webhook_endpoints::target(&self.store, endpoint).await?;
+            sends.push(self.deliver_to(&leases, target, messages, &addresses));
+        }
         // The futures made first, then run a few at a time: a closure in
-        // the stream would make the spawned task's future not `Send`
-        // for every lifetime.
-        let sends: Vec<_> = claimed
-            .iter()
-            .map(|message| {
-                let target = targets.get(&message.endpoint_id).and_then(Option::as_ref);
-                self.deliver(&leases, message, target)
-            })
-            .collect();
+        // the stream would make the spawned task's future not `Send` for
+        // every lifetime.
         let sends = futures_util::stream::iter(sends).buffer_unordered(width);
-        let outcomes: Vec<anyhow::Result<Outcome>> = leases.while_renewing(sends.collect()).await;
-        for outcome in outcomes {
-            match outcome? {
+        let outcomes: Vec<anyhow::Result<Vec<Outcome>>> =
+            leases.while_renewing(sends.collect()).await;
+        for outcome in outcomes
+            .into_iter()
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .concat()
+        {
+            match outcome {
                 Outcome::Sent => done.sent += 1,
-                Outcome::Retried => done.retried += 1,
+                Outcome::Retried(_) => done.retried += 1,
                 Outcome::Failed => done.failed += 1,
+                Outcome::Held => done.held += 1,
                 Outcome::NotOurs => {}
             }
         }
         Ok(done)
+    }
+
+    /// Sends one endpoint's events of a batch, in order, until one fails;
+    /// the rest then wait for its retry.
+    async fn deliver_to(
+        &self,
+        leases: &Leases,
+        target: Option<Target>,
+        messages: Vec<&ClaimedMessage>,
+        addresses: &HashMap<String, String>,
+    ) -> anyhow::Result<Vec<Outcome>> {
+        let mut outcomes = Vec::new();
+        let Some(target) = target else {
+            // The endpoint was removed since the claim; the purge takes its events.
+            messages.iter().for_each(|m| leases.let_go(&row_of(m)));
+            return Ok(outcomes);
+        };
+        for (i, message) in messages.iter().enumerate() {
+            let email = message
+                .subscriber_id
+                .as_ref()
+                .and_then(|id| addresses.get(id));
+            let outcome = self.deliver(leases, message, &target, email).await?;
+            outcomes.push(outcome);
+            let due = match outcome {
+                Outcome::Retried(due) => due,
+                Outcome::Failed => self.clock.now_ms(),
+                _ => continue,
+            };
+            let rest: Vec<String> = messages[i + 1..]
+                .iter()
+                .map(|m| m.event_id.clone())
+                .collect();
+            let rows = Rows::Webhooks {
+                endpoint: &target.id,
+                events: &rest,
+            };
+            self.queue
+                .hold(rows, due, "waiting for the endpoint's retry")
+                .await?;
+            for held in &messages[i + 1..] {
+                leases.let_go(&row_of(held));
+                outcomes.push(Outcome::Held);
+            }
+            break;
+        }
+        Ok(outcomes)
     }
 
     /// Sends one event and records what came of it.
@@ -158,14 +218,10 @@ impl WebhookSender {
         &self,
         leases: &Leases,
         message: &ClaimedMessage,
-        target: Option<&Target>,
+        target: &Target,
+        email: Option<&String>,
     ) -> anyhow::Result<Outcome> {
         let row = row_of(message);
-        let Some(target) = target else {
-            // The endpoint was removed since the claim, its events with it.
-            leases.let_go(&row);
-            return Ok(Outcome::NotOurs);
-        };
         // A request may take the whole timeout: start it only if the lease
         // outlasts it, or another instance could send the event too.
         let timeout = clock::ms(self.timeout);
@@ -177,7 +233,8 @@ impl WebhookSender {
             leases.let_go(&row);
             return Ok(Outcome::NotOurs);
         }
-        let result = self.post(target, message).await;
+        let body = with_address(&message.payload, email)?;
+        let result = self.post(target, message, body).await;
         leases.let_go(&row);
         let now = self.clock.now_ms();
         match result {
@@ -219,9 +276,9 @@ impl WebhookSender {
             .await?
         {
             None => Outcome::NotOurs,
-            Some(Retry::At(_)) => {
+            Some(Retry::At(due)) => {
                 crate::metrics::webhook_requests("retried");
-                Outcome::Retried
+                Outcome::Retried(due)
             }
             Some(Retry::GiveUp) => {
                 let failed = Finish::Failed(error);
@@ -234,18 +291,18 @@ impl WebhookSender {
     }
 
     /// POSTs the event, signed; any answer but a 2xx is an error.
-    async fn post(&self, target: &Target, message: &ClaimedMessage) -> Result<(), String> {
+    async fn post(
+        &self,
+        target: &Target,
+        message: &ClaimedMessage,
+        body: String,
+    ) -> Result<(), String> {
         let url = reqwest::Url::parse(&target.url).map_err(|e| format!("bad address: {e}"))?;
         // Checked again: the allow-list may have changed since it was registered.
         check_url(&url, &self.reach)?;
         let timestamp = self.clock.now_ms() / 1000;
-        let signature = sign(
-            &target.secret,
-            &message.event_id,
-            timestamp,
-            &message.payload,
-        )
-        .map_err(|e| e.to_string())?;
+        let signature =
+            sign(&target.secret, &message.event_id, timestamp, &body).map_err(|e| e.to_string())?;
         let response = self
             .client
             .post(url)
@@ -253,7 +310,7 @@ impl WebhookSender {
             .header("webhook-id", &message.event_id)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
-            .body(message.payload.clone())
+            .body(body)
             .send()
             .await
             .map_err(|e| error_chain(&e))?;
@@ -266,12 +323,32 @@ impl WebhookSender {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
 enum Outcome {
     Sent,
-    Retried,
+    /// Due again at this time.
+    Retried(i64),
     Failed,
+    /// Not tried: waiting for the retry of an event before it.
+    Held,
     /// Handed back, or no longer this worker's.
     NotOurs,
+}
+
+/// The payload with the reader's address in its `data`, while they exist:
+/// stored without it, so an erased reader's address never goes out.
+fn with_address(payload: &str, email: Option<&String>) -> anyhow::Result<String> {
+    let Some(email) = email else {
+        return Ok(payload.to_owned());
+    };
+    let mut event: serde_json::Value = serde_json::from_str(payload)?;
+    if let Some(data) = event
+        .get_mut("data")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        data.insert("email".into(), serde_json::Value::from(email.as_str()));
+    }
+    Ok(event.to_string())
 }
 
 fn row_of(message: &ClaimedMessage) -> Row {

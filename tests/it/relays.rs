@@ -14,7 +14,7 @@ use broadsheet::{
     config::{Config, RelayConfig, RelayRole, Secret, SmtpTls},
     editors::Role as EditorRole,
 };
-use support::{Backend, DataFault, SmtpServer, TestApp};
+use support::{Backend, DataFault, SmtpServer, TestApp, sink::SmtpSink};
 
 use super::digests::{advance_past, campaign_of, started_campaign, summary};
 
@@ -24,6 +24,7 @@ storage_tests!(
     account_mail_keeps_to_its_relay_and_goes_through_another_while_it_is_out,
     a_deferring_relay_passes_its_mail_on_but_an_unanswered_one_keeps_it_for_later,
     relays_share_the_mail_by_weight_and_overflow_only_takes_what_they_cannot,
+    postfix_smtp_sink_as_a_relay_killed_between_campaigns_leaves_its_share_to_ours,
 );
 
 fn relay(name: &str, port: u16, role: RelayRole, weight: u32) -> RelayConfig {
@@ -415,5 +416,78 @@ async fn relays_share_the_mail_by_weight_and_overflow_only_takes_what_they_canno
         "the primary sent within its rate: {own}"
     );
     assert_eq!(overflow.received().len(), 20 - own);
+    app.stop().await;
+}
+
+/// A relay that is not ours (Debian's postfix `smtp-sink`) beside our test
+/// server: a campaign shared between them, then the sink killed (as a
+/// crash would) and the next campaign all going to ours, the dead sink's
+/// pooled connections and refused ones handing each message on. Each
+/// reader has one digest of each campaign, from one relay or the other.
+async fn postfix_smtp_sink_as_a_relay_killed_between_campaigns_leaves_its_share_to_ours(
+    backend: Backend,
+) {
+    let Some(mut sink) = SmtpSink::start().await else {
+        return;
+    };
+    let ours = SmtpServer::start().await;
+    let app = TestApp::spawn_with(backend, Role::Web, |config| {
+        with_relays(
+            config,
+            vec![
+                relay("sink", sink.port, RelayRole::Primary, 1),
+                relay("ours", ours.addr.port(), RelayRole::Primary, 1),
+            ],
+        );
+        config.smtp.breaker.failures = 2;
+    })
+    .await;
+    let readers = addresses("sink", 30);
+    campaign_of(&app, &readers).await;
+    let first = started_campaign(&app).await;
+    let outcome = app.drain_outbox().await;
+    assert_eq!((outcome.sent, outcome.failed), (30, 0), "{outcome:?}");
+    let taken = sink.recipients().len();
+    assert!(
+        (1..30).contains(&taken),
+        "both relays took a share: {taken}"
+    );
+    let shares = figures(&app, &first).await;
+    assert_eq!(
+        (shares["sink"].0, shares["ours"].0),
+        (taken as i64, 30 - taken as i64)
+    );
+
+    sink.kill();
+    let second = next_campaign(&app, "after-the-crash").await;
+    let outcome = app.drain_outbox().await;
+    assert_eq!(
+        (outcome.sent, outcome.retried, outcome.failed),
+        (30, 0, 0),
+        "the dead sink's share went to ours at once: {outcome:?}"
+    );
+    let mut counts = per_reader(&[&ours]);
+    for to in sink.recipients() {
+        *counts.entry(to).or_insert(0) += 1;
+    }
+    for reader in &readers {
+        let wanted = Some(&2);
+        assert_eq!(
+            counts.get(&format!("<{reader}>")),
+            wanted,
+            "{reader}: {counts:?}"
+        );
+    }
+    assert_eq!(
+        sink.recipients().len(),
+        taken,
+        "nothing reached the dead sink"
+    );
+    let figures = figures(&app, &second).await;
+    assert_eq!(
+        (figures["ours"].0, figures["sink"].0),
+        (30, 0),
+        "{figures:?}"
+    );
     app.stop().await;
 }

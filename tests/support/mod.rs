@@ -7,6 +7,7 @@
 pub mod hooks;
 pub mod imap;
 pub mod relay;
+pub mod sink;
 pub mod smtp;
 
 use std::time::Duration;

@@ -25,7 +25,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> Result<Res
     let sending = state.digests.sending().await?;
     // Admins manage webhooks: they hear of an endpoint turned off.
     let webhooks_off = if console.editor.role == crate::editors::Role::Admin {
-        state.webhook_endpoints.disabled().await?
+        state.webhook_endpoints.turned_off_by_failures().await?
     } else {
         Vec::new()
     };

@@ -228,8 +228,9 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Turns an endpoint back on: the events it missed while off are sent at
-/// once. Harmless to repeat. Admins only.
+/// Turns an endpoint back on: the events that were waiting for it are sent
+/// at once (none is queued for it while it is off). Harmless to repeat.
+/// Admins only.
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/enable", tag = "webhooks",
     params(("id" = String, Path, description = "The endpoint's id")),
     responses((status = 200, body = Endpoint), (status = 401, body = ErrorBody),
