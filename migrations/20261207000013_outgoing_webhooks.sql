@@ -13,6 +13,9 @@ CREATE TABLE webhook_endpoints (
     enabled         INTEGER NOT NULL DEFAULT 1,
     -- Since when every request to it has failed; NULL after a success.
     failing_since   BIGINT,
+    -- After a failure of the endpoint itself (no connection, a timeout, a
+    -- 5xx or 429 answer), none of its events is claimed before this.
+    retry_at        BIGINT,
     last_error      TEXT,
     -- Set when it was turned off: by whom ('failures' after a day of them,
     -- or the admin's label), when and why.

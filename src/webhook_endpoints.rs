@@ -133,7 +133,7 @@ impl WebhookEndpoints {
         let now = self.clock.now_ms();
         let mut tx = self.store.begin().await?;
         let reason = format!("turned off by {}", actor.label);
-        let by = (actor.label.as_str(), reason.as_str());
+        let by = ("admin", reason.as_str());
         if store::webhook_endpoints::set_enabled(&mut tx, id, enabled, by, now).await? {
             let action = if enabled {
                 "webhook.enable"

@@ -73,8 +73,8 @@ impl EventType {
 /// What an event is about: its events reach each endpoint in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum About {
-    /// A reader, by id; the reader's address is added to the data when the
-    /// event is queued, and taken out again if they are erased.
+    /// A reader, by id; the reader's address is added to the data as the
+    /// event is sent, while they exist (never stored with it).
     Reader(String),
     Campaign(String),
 }

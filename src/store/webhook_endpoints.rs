@@ -19,7 +19,7 @@ pub struct EndpointRow {
     pub description: String,
     pub enabled: i64,
     pub failing_since: Option<i64>,
-    /// `failures` when turned off after a day of them, else the admin's label.
+    /// `failures` when turned off after a day of them, `admin` by hand.
     pub disabled_by: Option<String>,
     pub last_error: Option<String>,
     pub disabled_at: Option<i64>,
@@ -117,7 +117,7 @@ pub async fn set_enabled(
     let query = if enabled {
         sqlx::query(
             "UPDATE webhook_endpoints SET enabled = 1, enabled_at = $2, failing_since = NULL,
-                    disabled_by = NULL, disabled_at = NULL, disabled_reason = NULL
+                    retry_at = NULL, disabled_by = NULL, disabled_at = NULL, disabled_reason = NULL
              WHERE id = $1 AND enabled = 0",
         )
         .bind(id)
@@ -188,7 +188,7 @@ pub async fn target(store: &Store, id: &str) -> anyhow::Result<Option<Target>> {
 /// An endpoint answered: its failures are forgotten.
 pub async fn succeeded(store: &Store, id: &str) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE webhook_endpoints SET failing_since = NULL, last_error = NULL
+        "UPDATE webhook_endpoints SET failing_since = NULL, last_error = NULL, retry_at = NULL
          WHERE id = $1 AND failing_since IS NOT NULL",
     )
     .bind(id)
@@ -198,23 +198,27 @@ pub async fn succeeded(store: &Store, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An endpoint failed with `error`; if it has failed since `disable_before`
-/// or earlier, it is turned off. Returns whether this turned it off.
+/// An endpoint failed with `error`; with `retry_at`, the failure was the
+/// endpoint's own and none of its events is tried before then. If it has
+/// failed since `disable_before` or earlier, it is turned off. Returns
+/// whether this turned it off.
 pub async fn failed(
     store: &Store,
     id: &str,
-    error: &str,
+    (error, retry_at): (&str, Option<i64>),
     now: i64,
     disable_before: i64,
 ) -> anyhow::Result<bool> {
     let mut tx = store.begin().await?;
     sqlx::query(
-        "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2), last_error = $3
+        "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2), last_error = $3,
+                retry_at = COALESCE($4, retry_at)
          WHERE id = $1",
     )
     .bind(id)
     .bind(now)
     .bind(error)
+    .bind(retry_at)
     .execute(&mut *tx)
     .await
     .context("while noting a webhook endpoint's failure")?;

@@ -150,6 +150,7 @@ pub async fn claim(
          WHERE (endpoint_id, event_id) IN (
              SELECT m.endpoint_id, m.event_id FROM webhook_messages m
              JOIN webhook_endpoints e ON e.id = m.endpoint_id AND e.enabled = 1
+                  AND (e.retry_at IS NULL OR e.retry_at <= $3)
              WHERE m.status = 'pending' AND m.next_attempt_at <= $3
                AND (m.lease_until IS NULL OR m.lease_until < $3)
                AND NOT EXISTS (SELECT 1 FROM webhook_messages p
@@ -168,26 +169,15 @@ pub async fn claim(
         .context("while claiming webhook events")
 }
 
-/// The addresses of the readers among `ids` still there, by id: what a
-/// reader's events carry as `email` when they are sent, so an erased
-/// reader's address never leaves in one.
-pub async fn addresses(
-    store: &Store,
-    ids: &[String],
-) -> anyhow::Result<std::collections::HashMap<String, String>> {
-    if ids.is_empty() {
-        return Ok(Default::default());
-    }
-    let sql = format!(
-        "SELECT id, email FROM subscribers WHERE {}",
-        store.in_json_list("id", 1)
-    );
-    let rows: Vec<(String, String)> = sqlx::query_as(&sql)
-        .bind(serde_json::to_string(ids)?)
-        .fetch_all(store.pool())
+/// A reader's address while they exist: what their events carry as
+/// `email`, read just before each is sent, so an erased reader's address
+/// never leaves in one.
+pub async fn address(store: &Store, subscriber_id: &str) -> anyhow::Result<Option<String>> {
+    sqlx::query_scalar("SELECT email FROM subscribers WHERE id = $1")
+        .bind(subscriber_id)
+        .fetch_optional(store.pool())
         .await
-        .context("while reading the addresses of events' readers")?;
-    Ok(rows.into_iter().collect())
+        .context("while reading the address of an event's reader")
 }
 
 /// Forgets events sent or given up before `before`, and any left by an

@@ -12,8 +12,8 @@ mod signature;
 pub use signature::{new_secret, sign};
 
 use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Arc,
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
 };
 
 use futures_util::StreamExt;
@@ -27,7 +27,7 @@ use crate::{
     outbound_http::guarded_client,
     store::{
         self, Store,
-        queue::{Finish, Queue, Rows},
+        queue::{Finish, Queue},
         webhook_endpoints::Target,
         webhooks::ClaimedMessage,
     },
@@ -40,7 +40,7 @@ pub struct Delivered {
     pub sent: usize,
     pub retried: usize,
     pub failed: usize,
-    /// Not tried: an event of the same endpoint before them failed.
+    /// Handed back untried: their endpoint failed in the same batch.
     pub held: usize,
 }
 
@@ -105,10 +105,11 @@ impl WebhookSender {
         tracing::info!("webhook sender stopped");
     }
 
-    /// Claims one batch of due events and sends them: each endpoint's one
-    /// after another, endpoints side by side. After a failed request, the
-    /// endpoint's other events of the batch wait for its retry, so a dead
-    /// endpoint costs one request per back-off, not one per reader.
+    /// Claims one batch of due events and sends them, a few at a time.
+    /// After a failure of an endpoint itself (no connection, a timeout, a
+    /// 5xx or 429 answer), its events not yet started are handed back and
+    /// none is claimed until its retry: a dead endpoint costs a request per
+    /// back-off, not one per reader, and holds up no other endpoint.
     pub async fn deliver_due(&self) -> anyhow::Result<Delivered> {
         let now = self.clock.now_ms();
         let width = self.config.concurrency as usize;
@@ -123,41 +124,35 @@ impl WebhookSender {
         if claimed.is_empty() {
             return Ok(done);
         }
-        let readers: Vec<String> = claimed
-            .iter()
-            .filter_map(|m| m.subscriber_id.clone())
-            .collect();
-        let addresses = store::webhooks::addresses(&self.store, &readers).await?;
-        let mut by_endpoint: BTreeMap<&str, Vec<&ClaimedMessage>> = BTreeMap::new();
+        let mut targets = HashMap::new();
         for message in &claimed {
-            by_endpoint
-                .entry(&message.endpoint_id)
-                .or_default()
-                .push(message);
+            if !targets.contains_key(&message.endpoint_id) {
+                let target =
+                    store::webhook_endpoints::target(&self.store, &message.endpoint_id).await?;
+                targets.insert(message.endpoint_id.clone(), target);
+            }
         }
         let leases = self.queue.leases();
         for message in &claimed {
             leases.hold(row_of(message), until);
         }
-        let mut sends = Vec::new();
-        for (endpoint, messages) in by_endpoint {
-            let target = store::webhook_endpoints::target(&self.store, endpoint).await?;
-            sends.push(self.deliver_to(&leases, target, messages, &addresses));
-        }
+        let down = Mutex::new(HashSet::new());
         // The futures made first, then run a few at a time: a closure in
         // the stream would make the spawned task's future not `Send` for
         // every lifetime.
+        let sends: Vec<_> = claimed
+            .iter()
+            .map(|message| {
+                let target = targets.get(&message.endpoint_id).and_then(Option::as_ref);
+                self.deliver(&leases, message, target, &down)
+            })
+            .collect();
         let sends = futures_util::stream::iter(sends).buffer_unordered(width);
-        let outcomes: Vec<anyhow::Result<Vec<Outcome>>> =
-            leases.while_renewing(sends.collect()).await;
-        for outcome in outcomes
-            .into_iter()
-            .collect::<anyhow::Result<Vec<_>>>()?
-            .concat()
-        {
-            match outcome {
+        let outcomes: Vec<anyhow::Result<Outcome>> = leases.while_renewing(sends.collect()).await;
+        for outcome in outcomes {
+            match outcome? {
                 Outcome::Sent => done.sent += 1,
-                Outcome::Retried(_) => done.retried += 1,
+                Outcome::Retried => done.retried += 1,
                 Outcome::Failed => done.failed += 1,
                 Outcome::Held => done.held += 1,
                 Outcome::NotOurs => {}
@@ -166,119 +161,97 @@ impl WebhookSender {
         Ok(done)
     }
 
-    /// Sends one endpoint's events of a batch, in order, until one fails;
-    /// the rest then wait for its retry.
-    async fn deliver_to(
-        &self,
-        leases: &Leases,
-        target: Option<Target>,
-        messages: Vec<&ClaimedMessage>,
-        addresses: &HashMap<String, String>,
-    ) -> anyhow::Result<Vec<Outcome>> {
-        let mut outcomes = Vec::new();
-        let Some(target) = target else {
-            // The endpoint was removed since the claim; the purge takes its events.
-            messages.iter().for_each(|m| leases.let_go(&row_of(m)));
-            return Ok(outcomes);
-        };
-        for (i, message) in messages.iter().enumerate() {
-            let email = message
-                .subscriber_id
-                .as_ref()
-                .and_then(|id| addresses.get(id));
-            let outcome = self.deliver(leases, message, &target, email).await?;
-            outcomes.push(outcome);
-            let due = match outcome {
-                Outcome::Retried(due) => due,
-                Outcome::Failed => self.clock.now_ms(),
-                _ => continue,
-            };
-            let rest: Vec<String> = messages[i + 1..]
-                .iter()
-                .map(|m| m.event_id.clone())
-                .collect();
-            let rows = Rows::Webhooks {
-                endpoint: &target.id,
-                events: &rest,
-            };
-            self.queue
-                .hold(rows, due, "waiting for the endpoint's retry")
-                .await?;
-            for held in &messages[i + 1..] {
-                leases.let_go(&row_of(held));
-                outcomes.push(Outcome::Held);
-            }
-            break;
-        }
-        Ok(outcomes)
-    }
-
-    /// Sends one event and records what came of it.
+    /// Sends one event and records what came of it; `down` holds the
+    /// endpoints that failed in this batch, whose other events wait.
     async fn deliver(
         &self,
         leases: &Leases,
         message: &ClaimedMessage,
-        target: &Target,
-        email: Option<&String>,
+        target: Option<&Target>,
+        down: &Mutex<HashSet<String>>,
     ) -> anyhow::Result<Outcome> {
         let row = row_of(message);
+        let Some(target) = target else {
+            // The endpoint was removed since the claim; the purge takes its events.
+            leases.let_go(&row);
+            return Ok(Outcome::NotOurs);
+        };
         // A request may take the whole timeout: start it only if the lease
         // outlasts it, or another instance could send the event too.
         let timeout = clock::ms(self.timeout);
-        if leases
+        let late = leases
             .until(&row)
-            .is_none_or(|until| until - self.clock.now_ms() < timeout)
-        {
+            .is_none_or(|until| until - self.clock.now_ms() < timeout);
+        if late || lock(down).contains(&target.id) {
             self.queue.release(&row).await?;
             leases.let_go(&row);
-            return Ok(Outcome::NotOurs);
+            return Ok(if late {
+                Outcome::NotOurs
+            } else {
+                Outcome::Held
+            });
         }
-        let body = with_address(&message.payload, email)?;
+        let email = match &message.subscriber_id {
+            Some(id) => store::webhooks::address(&self.store, id).await?,
+            None => None,
+        };
+        let Ok(body) = with_address(&message.payload, email.as_deref()) else {
+            // Never so written; sent again it would fail again.
+            let failed = Finish::Failed("the stored event is not JSON");
+            self.queue
+                .finish(row.as_rows(), failed, self.clock.now_ms())
+                .await?;
+            leases.let_go(&row);
+            return Ok(Outcome::Failed);
+        };
         let result = self.post(target, message, body).await;
         leases.let_go(&row);
         let now = self.clock.now_ms();
         match result {
-            Ok(()) => {
-                let sent = Finish::Sent {
-                    template_version: None,
-                };
-                self.queue.finish(row.as_rows(), sent, now).await?;
-                store::webhook_endpoints::succeeded(&self.store, &target.id).await?;
-                crate::metrics::webhook_requests("sent");
-                Ok(Outcome::Sent)
+            Ok(()) => self.sent(&row, target, now).await,
+            Err(failure) => {
+                if failure.endpoint_wide {
+                    lock(down).insert(target.id.clone());
+                }
+                self.failed(&row, message, target, &failure).await
             }
-            Err(error) => self.failed(&row, message, target, &error).await,
         }
     }
 
+    /// A request answered 2xx: the event is sent, the endpoint's failures
+    /// forgotten.
+    async fn sent(&self, row: &Row, target: &Target, now: i64) -> anyhow::Result<Outcome> {
+        let sent = Finish::Sent {
+            template_version: None,
+        };
+        self.queue.finish(row.as_rows(), sent, now).await?;
+        store::webhook_endpoints::succeeded(&self.store, &target.id).await?;
+        crate::metrics::webhook_requests("sent");
+        Ok(Outcome::Sent)
+    }
+
     /// A failed request: retried by the back-off policy or given up, and
-    /// counted against its endpoint.
+    /// counted against its endpoint; after a failure of the endpoint
+    /// itself, none of its events is claimed before this one's retry.
     async fn failed(
         &self,
         row: &Row,
         message: &ClaimedMessage,
         target: &Target,
-        error: &str,
+        failure: &Failure,
     ) -> anyhow::Result<Outcome> {
-        let now = self.clock.now_ms();
+        let (now, error) = (self.clock.now_ms(), failure.error.as_str());
         tracing::info!(endpoint = %target.id, event = %message.event_id, error, "webhook request failed");
-        let disable_before = now - clock::ms(self.config.disable_after);
-        if store::webhook_endpoints::failed(&self.store, &target.id, error, now, disable_before)
-            .await?
-        {
-            tracing::warn!(endpoint = %target.id, url = %target.url, "webhook endpoint turned off after a day of failures");
-            crate::metrics::webhook_requests("disabled");
-        }
         let queued_at = message.created_at.max(target.enabled_at);
-        let outcome = match self
+        let retry = self
             .queue
             .retry(row, message.attempts, queued_at, error)
-            .await?
-        {
+            .await?;
+        let outcome = match retry {
             None => Outcome::NotOurs,
-            Some(Retry::At(due)) => {
+            Some(Retry::At(_)) => {
                 crate::metrics::webhook_requests("retried");
-                Outcome::Retried(due)
+                Outcome::Retried
             }
             Some(Retry::GiveUp) => {
                 let failed = Finish::Failed(error);
@@ -287,22 +260,36 @@ impl WebhookSender {
                 Outcome::Failed
             }
         };
+        let retry_at = match retry {
+            Some(Retry::At(due)) if failure.endpoint_wide => Some(due),
+            _ => None,
+        };
+        let disable_before = now - clock::ms(self.config.disable_after);
+        let endpoint = &target.id;
+        let failed = (error, retry_at);
+        if store::webhook_endpoints::failed(&self.store, endpoint, failed, now, disable_before)
+            .await?
+        {
+            tracing::warn!(endpoint = %target.id, url = %target.url, "webhook endpoint turned off after a day of failures");
+            crate::metrics::webhook_requests("disabled");
+        }
         Ok(outcome)
     }
 
-    /// POSTs the event, signed; any answer but a 2xx is an error.
+    /// POSTs the event, signed; any answer but a 2xx is a failure.
     async fn post(
         &self,
         target: &Target,
         message: &ClaimedMessage,
         body: String,
-    ) -> Result<(), String> {
-        let url = reqwest::Url::parse(&target.url).map_err(|e| format!("bad address: {e}"))?;
+    ) -> Result<(), Failure> {
+        let url = reqwest::Url::parse(&target.url)
+            .map_err(|e| Failure::endpoint(format!("bad address: {e}")))?;
         // Checked again: the allow-list may have changed since it was registered.
-        check_url(&url, &self.reach)?;
+        check_url(&url, &self.reach).map_err(Failure::endpoint)?;
         let timestamp = self.clock.now_ms() / 1000;
-        let signature =
-            sign(&target.secret, &message.event_id, timestamp, &body).map_err(|e| e.to_string())?;
+        let signature = sign(&target.secret, &message.event_id, timestamp, &body)
+            .map_err(|e| Failure::endpoint(e.to_string()))?;
         let response = self
             .client
             .post(url)
@@ -313,23 +300,50 @@ impl WebhookSender {
             .body(body)
             .send()
             .await
-            .map_err(|e| error_chain(&e))?;
+            .map_err(|e| Failure::endpoint(error_chain(&e)))?;
         let status = response.status();
         if status.is_success() {
-            Ok(())
-        } else {
-            Err(format!("the endpoint answered {status}"))
+            return Ok(());
+        }
+        let error = format!("the endpoint answered {status}");
+        Err(Failure {
+            error,
+            // Other answers (400, 413…) are about this event only.
+            endpoint_wide: status.is_server_error()
+                || status == reqwest::StatusCode::TOO_MANY_REQUESTS,
+        })
+    }
+}
+
+/// Why a request failed, and whether the endpoint itself failed (no
+/// connection, a timeout, a 5xx or 429 answer) or only this event.
+struct Failure {
+    error: String,
+    endpoint_wide: bool,
+}
+
+impl Failure {
+    fn endpoint(error: String) -> Self {
+        Self {
+            error,
+            endpoint_wide: true,
         }
     }
+}
+
+/// A lock that a panic elsewhere does not make unusable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Outcome {
     Sent,
-    /// Due again at this time.
-    Retried(i64),
+    Retried,
     Failed,
-    /// Not tried: waiting for the retry of an event before it.
+    /// Not tried: its endpoint failed in this batch; handed back.
     Held,
     /// Handed back, or no longer this worker's.
     NotOurs,
@@ -337,7 +351,7 @@ enum Outcome {
 
 /// The payload with the reader's address in its `data`, while they exist:
 /// stored without it, so an erased reader's address never goes out.
-fn with_address(payload: &str, email: Option<&String>) -> anyhow::Result<String> {
+fn with_address(payload: &str, email: Option<&str>) -> anyhow::Result<String> {
     let Some(email) = email else {
         return Ok(payload.to_owned());
     };
@@ -346,7 +360,7 @@ fn with_address(payload: &str, email: Option<&String>) -> anyhow::Result<String>
         .get_mut("data")
         .and_then(serde_json::Value::as_object_mut)
     {
-        data.insert("email".into(), serde_json::Value::from(email.as_str()));
+        data.insert("email".into(), serde_json::Value::from(email));
     }
     Ok(event.to_string())
 }

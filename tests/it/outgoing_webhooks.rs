@@ -142,17 +142,17 @@ async fn a_receiver_that_fails_then_recovers_gets_every_event_once_in_order_and_
     let queued = app.scalar("SELECT COUNT(*) FROM webhook_messages").await;
 
     // Down: only the head of each reader's and the campaign's events is
-    // claimed; the first request fails, and the others wait for its retry
-    // rather than each costing a request to a dead endpoint.
+    // claimed. Those begun before the first failure fail too; the others
+    // are handed back, and none is claimed before the endpoint's retry.
     let first = app.webhooks.deliver_due().await.unwrap();
-    let counts = (first.claimed, first.retried, first.held);
-    assert_eq!(counts, (4, 1, 3), "{first:?}");
-    assert_eq!(receiver.hooks().len(), 1);
+    assert_eq!(first.claimed, 4, "{first:?}");
+    assert_eq!(first.retried + first.held, 4, "{first:?}");
+    assert_eq!(receiver.hooks().len(), first.retried);
     assert!(receiver.accepted().is_empty());
+    let again = app.webhooks.deliver_due().await.unwrap();
     assert_eq!(
-        app.webhooks.deliver_due().await.unwrap().claimed,
-        0,
-        "not due yet"
+        again.claimed, 0,
+        "the endpoint waits for its retry: {again:?}"
     );
 
     // Up again, and a second instance sends beside the first.
@@ -363,12 +363,14 @@ async fn an_erasure_takes_the_readers_address_out_of_queued_events(backend: Back
     assert_eq!(app.scalar(queued).await, 0, "queued without addresses");
     app.webhooks.deliver_due().await.unwrap();
     let tried = receiver.hooks();
-    assert_eq!(tried.len(), 1);
-    let sent_with = tried[0].json["data"]["email"].as_str().unwrap();
-    assert!(
-        sent_with.ends_with("@example.com"),
-        "added as it is sent: {sent_with}"
-    );
+    assert!(!tried.is_empty());
+    for hook in &tried {
+        let sent_with = hook.json["data"]["email"].as_str().unwrap();
+        assert!(
+            sent_with.ends_with("@example.com"),
+            "added as it is sent: {sent_with}"
+        );
+    }
 
     let token = admin_token(&app).await;
     let path = format!("/api/v1/subscribers/{id}");

@@ -46,12 +46,16 @@ impl SmtpSink {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         // Owned at once, so that a failed start still kills it (`Drop`).
-        let sink = Self {
+        let mut sink = Self {
             port,
             child: command.spawn().unwrap(),
             dir,
         };
         for _ in 0..100 {
+            // Exited (a port taken meanwhile, a folder it cannot write): say so.
+            if let Ok(Some(status)) = sink.child.try_wait() {
+                panic!("smtp-sink exited at start ({status})");
+            }
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
