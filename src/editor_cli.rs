@@ -49,7 +49,7 @@ pub async fn add(
         None
     };
     let (store, editors) = open(config).await?;
-    let link = editors.add(&address, role, &Actor::cli()).await?;
+    let (link, existed) = editors.add(&address, role, &Actor::cli()).await?;
     match password {
         Some(password) => {
             if !editors.set_password(&link, &password).await? {
@@ -63,8 +63,13 @@ pub async fn add(
             );
         }
         None => {
+            let done = if existed {
+                "was an editor already: role set, and the link below resets their password"
+            } else {
+                "added; the link below sets their password"
+            };
             eprintln!(
-                "editor {} ({}) added; the link below sets their password, once, within {} hours:",
+                "editor {} ({}) {done}, once, within {} hours:",
                 address.canonical(),
                 role.as_str(),
                 config.editors.password_link_ttl.as_secs() / 3600

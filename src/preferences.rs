@@ -32,7 +32,7 @@ pub struct PreferenceChange {
 /// Why a change was refused; shown to the reader.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PreferenceError {
-    #[error("Frequency must be daily or weekly.")]
+    #[error("Choose one of the frequencies shown: no digest is sent at any other.")]
     Frequency,
     #[error("One of the topics does not exist.")]
     Topic,
@@ -49,11 +49,32 @@ pub enum PreferenceError {
 pub struct Preferences {
     store: Store,
     clock: Clock,
+    /// The frequencies a configured schedule sends at: the only ones a
+    /// reader is offered (a weekly reader with no weekly schedule would
+    /// never get a digest).
+    frequencies: std::sync::Arc<Vec<Frequency>>,
 }
 
 impl Preferences {
-    pub fn new(store: Store, clock: Clock) -> Self {
-        Self { store, clock }
+    /// `served`: the schedules' frequencies; with none, every frequency.
+    pub fn new(store: Store, clock: Clock, served: &[Frequency]) -> Self {
+        let mut frequencies: Vec<Frequency> = [Frequency::Daily, Frequency::Weekly]
+            .into_iter()
+            .filter(|f| served.contains(f))
+            .collect();
+        if frequencies.is_empty() {
+            frequencies = vec![Frequency::Daily, Frequency::Weekly];
+        }
+        Self {
+            store,
+            clock,
+            frequencies: std::sync::Arc::new(frequencies),
+        }
+    }
+
+    /// The frequencies offered, as the form writes them.
+    pub fn frequencies(&self) -> Vec<&'static str> {
+        self.frequencies.iter().map(|f| f.as_str()).collect()
     }
 
     /// The reader's preferences, or `None` if the reader no longer exists.
@@ -69,6 +90,11 @@ impl Preferences {
         proof: Proof<'_>,
         evidence: &Evidence,
     ) -> anyhow::Result<Result<Applied, PreferenceError>> {
+        let offered =
+            parse_frequency(&change.frequency).is_some_and(|f| self.frequencies.contains(&f));
+        if !offered {
+            return Ok(Err(PreferenceError::Frequency));
+        }
         update(
             &self.store,
             &self.clock,

@@ -208,8 +208,10 @@ impl Chart {
                     signups_y: CHART_HEIGHT - signups_height,
                     signups_height,
                     label: format!(
-                        "{}: {} signups, {} unsubscribes",
-                        day.date, day.signups, day.unsubscribes
+                        "{}: {}, {}",
+                        day.date,
+                        counted(day.signups, "signup"),
+                        counted(day.unsubscribes, "unsubscribe")
                     ),
                 }
             })
@@ -223,9 +225,26 @@ impl Chart {
     }
 }
 
+/// `n` and `word`, with an "s" unless `n` is one: "1 signup", "2 signups".
+/// (The console's words all take a plain "s".)
+pub fn counted(n: i64, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_take_an_s_unless_one() {
+        assert_eq!(counted(1, "signup"), "1 signup");
+        assert_eq!(counted(0, "signup"), "0 signups");
+        assert_eq!(counted(2, "unsubscribe"), "2 unsubscribes");
+    }
 
     #[test]
     fn rates_are_marked_from_the_providers_limits_on() {

@@ -107,7 +107,7 @@ impl Services {
                 config.editors.test_sends_per_hour,
             ),
             feeds: Feeds::new(s.clone(), c.clone(), config.feeds.clone()),
-            preferences: Preferences::new(s.clone(), c.clone()),
+            preferences: Preferences::new(s.clone(), c.clone(), &served_frequencies(config)),
             privacy: Privacy::new(s.clone(), c.clone(), suppression_key),
             readers: Readers::new(s.clone(), c.clone(), suppression_key),
             stats: Stats::new(s.clone(), c.clone()),
@@ -119,6 +119,16 @@ impl Services {
             webhook_endpoints: WebhookEndpoints::new(s, c, &config.outgoing_webhooks),
         })
     }
+}
+
+/// The frequencies the configured schedules send at.
+fn served_frequencies(config: &Config) -> Vec<crate::domain::Frequency> {
+    config
+        .digest
+        .schedules
+        .iter()
+        .map(|s| s.frequency)
+        .collect()
 }
 
 /// Readers' accounts, the sign-in throttle and signup, whose writer has a

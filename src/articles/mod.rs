@@ -39,7 +39,10 @@ pub enum ArticleError {
     Slug(#[from] SlugError),
 }
 
+/// Unknown keys are refused, as in the config: a misspelt `publishd_at`
+/// would otherwise publish the article now, silently.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FrontMatter {
     title: String,
     slug: Option<String>,
@@ -205,6 +208,12 @@ pub fn render_markdown(markdown: &str) -> String {
     ammonia::clean(&html)
 }
 
+/// Whether an article's teaser is its body's opening (taken from it when
+/// none was written): a reader shown the body is then not shown it twice.
+pub fn teaser_opens_body(article: &crate::store::articles::Article) -> bool {
+    article.teaser == first_paragraph(&article.body_markdown)
+}
+
 /// The first paragraph as plain text, cut at a word near 280 characters.
 fn first_paragraph(markdown: &str) -> String {
     let mut text = String::new();
@@ -292,6 +301,14 @@ mod tests {
             parse_markdown_file("+++\ntitle = \"x\"\nslug = \"Bad Slug\"\n+++\n"),
             Err(ArticleError::Slug(_))
         ));
+        match parse_markdown_file(
+            "+++\ntitle = \"x\"\npublishd_at = \"2026-12-01T08:00:00Z\"\n+++\n",
+        ) {
+            Err(ArticleError::FrontMatter(message)) => {
+                assert!(message.contains("publishd_at"), "{message}");
+            }
+            other => panic!("an unknown key is refused: {other:?}"),
+        }
     }
 
     #[test]

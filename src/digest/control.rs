@@ -86,6 +86,16 @@ impl Control {
         }
     }
 
+    /// The controls that apply to a campaign in `status`: none once it is
+    /// done or cancelled.
+    pub fn applying_to(status: &str) -> Vec<&'static str> {
+        [Self::Pause, Self::Resume, Self::Cancel]
+            .into_iter()
+            .filter(|control| control.transition().0.contains(&status))
+            .map(Self::as_str)
+            .collect()
+    }
+
     /// The states it applies to, and the state it leads to.
     fn transition(self) -> (&'static [&'static str], &'static str) {
         match self {

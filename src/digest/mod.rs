@@ -90,7 +90,8 @@ pub async fn send_now(
     lock_schedule(&mut tx, schedule, now).await?;
     let key = format!("{}:now:{}", schedule.name, store::new_id());
     let outcome = start(&mut tx, schedule, &key, now, now.timestamp_millis()).await?;
-    if let Started::Campaign { id, recipients, .. } = &outcome {
+    // A dry run changes nothing, so no editor's action is recorded (or logged).
+    if !dry_run && let Started::Campaign { id, recipients, .. } = &outcome {
         let detail = serde_json::json!({ "schedule": schedule.name, "recipients": recipients });
         audit::record(
             &mut tx,

@@ -78,20 +78,22 @@ impl Editors {
     }
 
     /// Creates an editor (or gives an existing one a new role and link) and
-    /// returns a single-use set-password link's token.
+    /// returns a single-use set-password link's token, and whether the
+    /// editor was there already.
     pub async fn add(
         &self,
         email: &EmailAddress,
         role: Role,
         actor: &Actor,
-    ) -> anyhow::Result<Token> {
+    ) -> anyhow::Result<(Token, bool)> {
         let token = Token::generate();
         let now = self.clock.now_ms();
         let expires = now + clock::ms(self.settings.password_link_ttl);
         let mut tx = self.store.begin().await?;
+        let new_id = store::new_id();
         let id = store::editors::upsert(
             &mut tx,
-            &store::new_id(),
+            &new_id,
             email.canonical(),
             role.as_str(),
             &token.hash(),
@@ -99,11 +101,13 @@ impl Editors {
             now,
         )
         .await?;
-        let detail = json!({ "email": email.canonical(), "role": role.as_str() });
+        let existed = id != new_id;
+        let detail =
+            json!({ "email": email.canonical(), "role": role.as_str(), "existed": existed });
         audit::record(&mut tx, now, actor, "editor.add", &id, detail).await?;
         tx.commit().await?;
-        tracing::info!(event = "editor_added", editor_id = %id, role = role.as_str(), "editor added");
-        Ok(token)
+        tracing::info!(event = "editor_added", editor_id = %id, role = role.as_str(), existed, "editor added");
+        Ok((token, existed))
     }
 
     /// True if the set-password link could be used now; changes nothing.

@@ -2,10 +2,10 @@
 //! pool, or `.eml` files in a folder (the default, so a bare machine needs
 //! no mail server).
 
-use std::sync::Arc;
+use std::{path::PathBuf, sync::Arc};
 
 use anyhow::Context;
-use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::Message;
 
 use super::{
     SendError,
@@ -20,9 +20,10 @@ use crate::{
 pub enum Transport {
     /// One or more SMTP relays (`relays`).
     Relays(Arc<Relays>),
-    /// `.eml` files, written `concurrency` at a time.
+    /// `.eml` files in `dir`, written `concurrency` at a time, each named
+    /// by a time-ordered id, so `ls` lists them in the order they were sent.
     File {
-        files: AsyncFileTransport<Tokio1Executor>,
+        dir: Arc<PathBuf>,
         concurrency: usize,
     },
 }
@@ -35,7 +36,7 @@ impl Transport {
                     format!("while creating mail.file_dir {}", mail.file_dir.display())
                 })?;
                 Ok(Self::File {
-                    files: AsyncFileTransport::new(&mail.file_dir),
+                    dir: Arc::new(mail.file_dir.clone()),
                     concurrency: smtp.concurrency.max(1) as usize,
                 })
             }
@@ -89,15 +90,16 @@ impl Transport {
     ) -> Sending {
         match self {
             Self::Relays(relays) => relays.send(message, mail, may_start).await,
-            Self::File { files, .. } => {
+            Self::File { dir, .. } => {
                 if !may_start() {
                     return Sending::TooLate;
                 }
-                let result = files
-                    .send(message.clone())
+                let path = dir.join(format!("{}.eml", crate::store::new_id()));
+                let result = tokio::fs::write(&path, message.formatted())
                     .await
-                    .map(drop)
-                    .map_err(|error| SendError::Transient(error.to_string()));
+                    .map_err(|error| {
+                        SendError::Transient(format!("cannot write {}: {error}", path.display()))
+                    });
                 Sending::Done(Attempts {
                     relay: None,
                     result,

@@ -106,6 +106,9 @@ pub struct Article {
     pub body_html: String,
     pub author: String,
     pub published_at: i64,
+    /// The source, to tell a teaser taken from it from one written apart.
+    #[serde(skip)]
+    pub body_markdown: String,
 }
 
 pub async fn find_published(
@@ -114,7 +117,7 @@ pub async fn find_published(
     now: i64,
 ) -> anyhow::Result<Option<(Article, Vec<String>)>> {
     let Some(article): Option<Article> = sqlx::query_as(
-        "SELECT id, slug, title, teaser, body_html, author, published_at FROM articles
+        "SELECT id, slug, title, teaser, body_html, author, published_at, body_markdown FROM articles
          WHERE slug = $1 AND draft = 0 AND published_at <= $2",
     )
     .bind(slug)

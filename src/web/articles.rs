@@ -11,7 +11,7 @@ use axum::{
 use minijinja::context;
 use serde::Deserialize;
 
-use super::{AppError, error::not_found, frame::Frame, signup::render_empty_form};
+use super::{AppError, frame::Frame, signup::render_empty_form};
 use crate::web::AppState;
 
 /// The home page and the articles.
@@ -56,20 +56,32 @@ pub async fn list(
     Ok(html.into_response())
 }
 
+/// The 404 page, under the site's masthead; the plain one if even that
+/// cannot be rendered.
+pub async fn not_found(State(state): State<AppState>, frame: Frame) -> Response {
+    match state.pages.render("not_found.html", &frame, context! {}) {
+        Ok(html) => (StatusCode::NOT_FOUND, html).into_response(),
+        Err(_) => super::error::not_found().await.into_response(),
+    }
+}
+
 pub async fn show(
     State(state): State<AppState>,
     frame: Frame,
     Path(slug): Path<String>,
 ) -> Result<Response, AppError> {
     let Some((mut article, categories)) = state.articles.find_published(&slug).await? else {
-        return Ok(not_found().await.into_response());
+        return Ok(not_found(State(state), frame).await);
     };
     if frame.reader.is_none() {
         // The full story never leaves the server for anonymous visitors.
         article.body_html.clear();
     }
-    let html = state
-        .pages
-        .render("article.html", &frame, context! { article, categories })?;
+    let teaser_in_body = crate::articles::teaser_opens_body(&article);
+    let html = state.pages.render(
+        "article.html",
+        &frame,
+        context! { article, categories, teaser_in_body },
+    )?;
     Ok((StatusCode::OK, html).into_response())
 }

@@ -77,7 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/{*path}", get(static_files::serve))
-        .fallback(error::not_found)
+        .fallback(articles::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             guards::limit_in_flight,

@@ -24,6 +24,9 @@ impl Pages {
         env.add_global("cookie_banner_text", cookie_banner_text.to_owned());
         env.add_filter("date", format_date);
         env.add_filter("datetime", format_datetime);
+        env.add_filter("counted", |n: i64, word: &str| {
+            crate::stats::counted(n, word)
+        });
         Ok(Self { env })
     }
 

@@ -259,6 +259,7 @@ pub(super) async fn render_preferences(
         error,
         wording => state.newsletter_wording.body,
         wording_id => state.newsletter_wording.id,
+        frequencies => state.preferences.frequencies(),
     };
     Ok((status, state.pages.render(template, frame, context)?).into_response())
 }

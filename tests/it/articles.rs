@@ -10,6 +10,7 @@ storage_tests!(
     the_anonymous_article_page_never_contains_the_body,
     future_and_unknown_articles_are_not_found,
     article_html_is_sanitised_before_it_reaches_a_page,
+    a_teaser_taken_from_the_body_is_shown_once_to_readers,
 );
 
 fn article(slug: &str, day: u32, body: &str) -> String {
@@ -105,5 +106,34 @@ async fn article_html_is_sanitised_before_it_reaches_a_page(backend: Backend) {
     for bad in ["<script>alert", "javascript:", "onclick"] {
         assert!(!html.contains(bad), "E-28: {bad} survived");
     }
+    app.stop().await;
+}
+
+async fn a_teaser_taken_from_the_body_is_shown_once_to_readers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.reader_with_password("twice@example.com", "a long and unusual passphrase")
+        .await;
+    app.import_article(
+        "+++\ntitle = \"Plain\"\nslug = \"plain\"\n+++\nThe ferry runs again.\n\nMore.\n",
+    )
+    .await;
+    app.import_article(&article("written", 3, "The ferry runs again."))
+        .await;
+    let anonymous = app.get("/articles/plain").await.text().await.unwrap();
+    assert_eq!(
+        anonymous.matches("The ferry runs again.").count(),
+        1,
+        "the teaser: {anonymous}"
+    );
+    let reader = app.new_browser();
+    reader
+        .sign_in("twice@example.com", "a long and unusual passphrase")
+        .await;
+    let plain = reader.get("/articles/plain").await.text().await.unwrap();
+    assert_eq!(plain.matches("The ferry runs again.").count(), 1, "{plain}");
+    assert!(plain.contains("More."));
+    // A teaser written apart is shown with the body.
+    let written = reader.get("/articles/written").await.text().await.unwrap();
+    assert!(written.contains("Teaser of written.") && written.contains("The ferry runs again."));
     app.stop().await;
 }

@@ -209,7 +209,9 @@ async fn an_editor_publishes_previews_sends_and_watches_a_digest_finish_in_a_rea
     // "Send now" asks first (static/console.js).
     page.accept_alert().await.unwrap();
     page.wait()
-        .for_element(Locator::XPath("//h1[starts-with(text(), 'Campaign')]"))
+        .for_element(Locator::XPath(
+            "//h1[starts-with(text(), 'Daily digest of')]",
+        ))
         .await
         .unwrap();
     // The page follows the campaign by itself while the worker sends.

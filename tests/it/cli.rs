@@ -330,7 +330,12 @@ async fn digest_preview_prints_and_send_now_wait_delivers_to_every_reader(backen
     );
 
     let dry = run(&["digest", "send", "--now", "--dry-run"]);
-    assert!(String::from_utf8_lossy(&dry.stderr).contains("3 recipients"));
+    let said = String::from_utf8_lossy(&dry.stderr);
+    assert!(said.contains("3 recipients"), "{said}");
+    assert!(
+        !said.contains("editor action"),
+        "a dry run is no editor's action: {said}"
+    );
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM campaigns").await,
         0,
@@ -973,11 +978,23 @@ async fn editor_add_and_token_create_give_a_newcomer_the_console_and_the_api(bac
         run(&["token", "create", "--name", "ci"]).status.success(),
         "a revoked name is free again"
     );
-    // Two editors added and three token changes by the CLI; each password set by its editor.
+    // Adding an editor again says so, and gives a new link.
+    let said = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(said(&added).contains(") added;"), "{}", said(&added));
+    let again = run(&["editor", "add", "desk@example.com", "--role", "editor"]);
+    assert!(again.status.success());
+    assert!(
+        said(&again).contains("was an editor already"),
+        "{}",
+        said(&again)
+    );
+    assert!(!said(&again).contains(") added;"), "{}", said(&again));
+    // Three editor additions and three token changes by the CLI; each
+    // password set by its editor.
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM audit_log WHERE actor = 'cli'")
             .await,
-        5
+        6
     );
     app.stop().await;
 }

@@ -379,6 +379,11 @@ async fn campaigns_can_be_paused_resumed_and_cancelled(backend: Backend) {
         0,
         "a paused campaign sends nothing"
     );
+    // The page offers what applies now, under a readable title.
+    let page = editor.get(&campaign).await.text().await.unwrap();
+    let offers = |page: &str, action: &str| page.contains(&format!("{campaign}/{action}\""));
+    assert!(offers(&page, "resume") && offers(&page, "cancel") && !offers(&page, "pause"));
+    assert!(page.contains("<h1>Daily digest of "), "{page}");
     // Pausing twice is a conflict, not an error.
     assert_eq!(
         editor
@@ -405,6 +410,12 @@ async fn campaigns_can_be_paused_resumed_and_cancelled(backend: Backend) {
         (done["status"].as_str(), done["sent"].as_i64()),
         (Some("done"), Some(2))
     );
+    let page = editor.get(&campaign).await.text().await.unwrap();
+    let offered: Vec<_> = ["pause", "resume", "cancel"]
+        .into_iter()
+        .filter(|action| offers(&page, action))
+        .collect();
+    assert!(offered.is_empty(), "a finished campaign offers {offered:?}");
     assert_eq!(
         editor
             .submit(&campaign, &format!("{campaign}/cancel"), &[])

@@ -137,19 +137,32 @@ async fn the_file_transport_writes_eml_files(backend: Backend) {
         config.mail.transport = MailTransport::File;
     })
     .await;
-    app.sign_up("files@example.com", false).await;
-    assert_eq!(app.drain_outbox().await.sent, 1);
-    let files: Vec<_> = std::fs::read_dir(&app.config.mail.file_dir)
+    let addresses = [
+        "files@example.com",
+        "second@example.com",
+        "third@example.com",
+    ];
+    for address in addresses {
+        app.sign_up(address, false).await;
+        assert_eq!(app.drain_outbox().await.sent, 1);
+    }
+    let mut files: Vec<_> = std::fs::read_dir(&app.config.mail.file_dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
         .collect();
-    assert_eq!(files.len(), 1);
-    let raw = std::fs::read(&files[0]).unwrap();
-    let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
-    assert_eq!(message.subject(), Some("Please confirm your subscription"));
-    let text = message.body_text(0).unwrap().into_owned();
-    support::link_path(&text, &app.base_url, "confirm");
+    assert_eq!(files.len(), 3);
+    // Named so that `ls` lists them in the order they were sent.
+    files.sort();
+    for (file, address) in files.iter().zip(addresses) {
+        let raw = std::fs::read(file).unwrap();
+        let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(message.subject(), Some("Please confirm your subscription"));
+        let to = message.to().unwrap().first().unwrap().address().unwrap();
+        assert_eq!(to, address, "{files:?}");
+        let text = message.body_text(0).unwrap().into_owned();
+        support::link_path(&text, &app.base_url, "confirm");
+    }
     app.stop().await;
 }
 
@@ -161,7 +174,17 @@ async fn health_and_readiness_answer_json(backend: Backend) {
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200);
     assert!(ready.text().await.unwrap().contains(r#""database":"ok""#));
-    assert_eq!(app.get("/no/such/page").await.status(), 404);
+    let missing = app.get("/no/such/page").await;
+    assert_eq!(missing.status(), 404);
+    let page = missing.text().await.unwrap();
+    assert!(
+        page.contains(r#"class="masthead""#),
+        "the site's own 404: {page}"
+    );
+    assert!(
+        !page.contains("cookie-banner"),
+        "no form that could not be sent"
+    );
     app.stop().await;
 }
 

@@ -25,6 +25,7 @@ storage_tests!(
     cookie_choices_are_recorded_changeable_and_optional,
     the_privacy_page_shows_the_notice_and_its_versions,
     consent_receipts_carry_the_kantara_fields,
+    only_frequencies_a_schedule_sends_at_are_offered,
 );
 
 const PASSWORD: &str = "a long and unusual passphrase";
@@ -208,8 +209,52 @@ async fn withdrawal_cancels_pending_newsletter_mail(backend: Backend) {
     app.stop().await;
 }
 
-async fn the_preference_centre_changes_consent_topics_frequency_and_pause(backend: Backend) {
+/// The app with a weekly schedule beside the default daily one.
+async fn with_a_weekly_schedule(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, broadsheet::app::Role::Web, |config| {
+        let weekly = broadsheet::domain::ScheduleConfig {
+            name: "weekly".into(),
+            cron: "0 0 8 * * MON".into(),
+            timezone: "UTC".into(),
+            frequency: broadsheet::domain::Frequency::Weekly,
+            subject: None,
+            max_article_age_h: None,
+        };
+        let max_age = config.digest.max_article_age;
+        let schedule = broadsheet::domain::Schedule::parse(&weekly, max_age).unwrap();
+        config.digest.schedules.push(schedule);
+    })
+    .await
+}
+
+async fn only_frequencies_a_schedule_sends_at_are_offered(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    digest_reader(&app, "daily@example.com").await;
+    let link = app
+        .reader_link("daily@example.com", LinkPurpose::Preferences)
+        .await;
+    let page = app.get(&link).await.text().await.unwrap();
+    assert!(
+        !page.contains(r#"value="weekly""#),
+        "no weekly schedule: {page}"
+    );
+    assert!(page.contains(r#"name="frequency" value="daily""#));
+    let weekly = [("frequency", "weekly")];
+    assert_eq!(app.submit(&link, &link, &weekly).await.status(), 422);
+    app.stop().await;
+
+    let app = with_a_weekly_schedule(backend).await;
+    digest_reader(&app, "both@example.com").await;
+    let link = app
+        .reader_link("both@example.com", LinkPurpose::Preferences)
+        .await;
+    let page = app.get(&link).await.text().await.unwrap();
+    assert!(page.contains(r#"value="weekly""#) && page.contains(r#"value="daily""#));
+    app.stop().await;
+}
+
+async fn the_preference_centre_changes_consent_topics_frequency_and_pause(backend: Backend) {
+    let app = with_a_weekly_schedule(backend).await;
     app.import_article("+++\ntitle = \"One\"\ncategories = [\"city\", \"history\"]\n+++\nBody.\n")
         .await;
     digest_reader(&app, "prefs@example.com").await;
@@ -597,6 +642,21 @@ async fn cookie_choices_are_recorded_changeable_and_optional(backend: Backend) {
         html.contains(r#"href="/cookies">Choose</a>"#)
             && html.contains(r#"href="/cookies">Cookie settings</a>"#)
     );
+    // The settings page holds the whole choice: no banner over it.
+    let settings = app
+        .new_browser()
+        .get("/cookies")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!settings.contains("cookie-banner"), "{settings}");
+    assert!(settings.contains(r#"value="reject_all""#));
+    // Every page names the icon, which is served.
+    assert!(html.contains(r#"<link rel="icon" href="/static/favicon.svg""#));
+    let icon = app.get("/static/favicon.svg").await;
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
 
     let accepted = app
         .submit(

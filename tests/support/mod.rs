@@ -461,7 +461,7 @@ impl TestApp {
             self.config.editors.clone(),
         );
         let address = broadsheet::domain::EmailAddress::parse(email).expect("an address");
-        let link = editors
+        let (link, _) = editors
             .add(&address, role, &broadsheet::audit::Actor::cli())
             .await
             .expect("editor added");

@@ -200,10 +200,11 @@ pub async fn campaign(
     let sent = campaign.campaign.sent;
     let rates = state.stats.campaign_deliverability(&id, sent).await?;
     let relays = state.digests.relays();
+    let actions = Control::applying_to(&campaign.campaign.status);
     console.render(
         &state,
         "admin/campaign.html",
-        minijinja::context! { campaign, rates, relays },
+        minijinja::context! { campaign, rates, relays, actions },
     )
 }
 

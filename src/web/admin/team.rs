@@ -182,7 +182,7 @@ pub async fn add_editor(
         );
     };
     let role = Role::from_stored(&form.role);
-    let link = state
+    let (link, _) = state
         .editors
         .add(&email, role, &console.editor.actor())
         .await?;
