@@ -10,6 +10,7 @@ use crate::{
     articles,
     clock::Clock,
     config::Config,
+    config_cli::{self, ConfigCommand},
     console_cli,
     digest::control::Control,
     editor_cli,
@@ -47,6 +48,11 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Check the configuration, or show it with its secrets hidden.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Manage articles.
     Article {
         #[command(subcommand)]
@@ -205,6 +211,9 @@ impl Cli {
         match self.command {
             Command::Serve { role } => serve(config, role).await,
             Command::Migrate => migrate(&config).await,
+            Command::Config { command } => {
+                config_cli::run(&config, self.config.as_deref(), &command)
+            }
             Command::Article { command } => article_command(&config, command).await,
             Command::Subscriber { command } => subscriber_cli::run(&config, command).await,
             Command::Suppression { command } => suppression_cli::run(&config, command).await,

@@ -20,6 +20,8 @@ pub mod cli;
 pub mod clock;
 /// Typed, layered configuration, every value parsed once as it is loaded.
 pub mod config;
+/// `broadsheet config check|show`.
+pub mod config_cli;
 /// Consent wording versions and evidence.
 pub mod consent;
 /// The console's everyday actions from a terminal.

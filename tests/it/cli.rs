@@ -35,6 +35,7 @@ fn every_command_has_help() {
         &["--help"][..],
         &["serve", "--help"],
         &["migrate", "--help"],
+        &["config", "show", "--help"],
     ] {
         let output = Command::new(BINARY).args(args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
@@ -59,6 +60,56 @@ fn a_bad_config_value_stops_start_up_naming_the_key() {
     assert!(
         stderr.contains("tls") && stderr.contains("starttls"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn config_check_and_show_say_what_would_run_and_hide_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        Command::new(BINARY)
+            .current_dir(dir.path())
+            .envs(env.iter().copied())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let good = run(&["config", "check"], &[]);
+    assert!(good.status.success());
+    assert!(String::from_utf8_lossy(&good.stderr).contains("is valid"));
+    let bad = run(
+        &["config", "check"],
+        &[("BROADSHEET_SMTP__CONCURRENCY", "0")],
+    );
+    assert!(!bad.status.success());
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        said.contains("smtp.concurrency must be at least 1"),
+        "{said}"
+    );
+    let secrets = [
+        ("BROADSHEET_SMTP__PASSWORD", "hunter2"),
+        (
+            "BROADSHEET_DATABASE__URL",
+            "postgres://app:s3cret@db.example/news",
+        ),
+    ];
+    let shown = run(&["config", "show"], &secrets);
+    assert!(shown.status.success());
+    let text = String::from_utf8_lossy(&shown.stdout);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["smtp"]["password"], "***");
+    assert_eq!(
+        json["database"]["url"],
+        "postgres://app:***@db.example/news"
+    );
+    assert!(
+        !text.contains("hunter2") && !text.contains("s3cret"),
+        "{text}"
+    );
+    assert!(
+        !dir.path().join("var").exists(),
+        "neither command touches the database"
     );
 }
 
