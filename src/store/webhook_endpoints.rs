@@ -175,14 +175,19 @@ pub struct Target {
     pub secret: String,
     /// Retries give up counting from the later of this and the event.
     pub enabled_at: i64,
+    /// Since when it has been failing, as of the claim: only then is a
+    /// success written back ([`succeeded`]).
+    pub failing_since: Option<i64>,
 }
 
 pub async fn target(store: &Store, id: &str) -> anyhow::Result<Option<Target>> {
-    sqlx::query_as("SELECT id, url, secret, enabled_at FROM webhook_endpoints WHERE id = $1")
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await
-        .context("while reading a webhook endpoint's address")
+    sqlx::query_as(
+        "SELECT id, url, secret, enabled_at, failing_since FROM webhook_endpoints WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await
+    .context("while reading a webhook endpoint's address")
 }
 
 /// An endpoint answered: its failures are forgotten.

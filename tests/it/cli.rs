@@ -27,6 +27,7 @@ storage_tests!(
     editor_add_and_token_create_give_a_newcomer_the_console_and_the_api,
     article_digest_and_subscriber_commands_do_what_the_console_does,
     suppression_commands_add_list_and_remove_an_address_audited,
+    webhook_commands_add_list_turn_off_and_on_and_remove_an_endpoint,
 );
 
 #[test]
@@ -1152,5 +1153,57 @@ async fn suppression_commands_add_list_and_remove_an_address_audited(backend: Ba
     );
     let (added, said) = run(&["suppression", "add", "not an address"]);
     assert!(!added && said.contains("not an email address"), "{said}");
+    app.stop().await;
+}
+
+async fn webhook_commands_add_list_turn_off_and_on_and_remove_an_endpoint(backend: Backend) {
+    let app = support::TestApp::spawn(backend).await;
+    let run = |args: &[&str]| {
+        let out = cli_for(&app).args(args).output().unwrap();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let (ok, _, said) = run(&["webhook", "add", "http://127.0.0.1/hooks"]);
+    assert!(
+        !ok && said.contains("127.0.0.1 is a private address"),
+        "{said}"
+    );
+    let (ok, _, said) = run(&[
+        "webhook",
+        "add",
+        "https://crm.example.com/h",
+        "--events",
+        "subscriber.gone",
+    ]);
+    assert!(!ok && said.contains("is not an event type"), "{said}");
+    let add = [
+        "webhook",
+        "add",
+        "https://crm.example.com/h",
+        "--events",
+        "subscriber.confirmed",
+    ];
+    let (ok, printed, said) = run(&add);
+    assert!(ok, "{said}");
+    let lines: Vec<&str> = printed.lines().collect();
+    let (id, secret) = (lines[0], lines[1]);
+    assert!(secret.starts_with("whsec_"), "{printed}");
+    let (_, listed, _) = run(&["webhook", "list"]);
+    assert!(
+        listed.contains(id) && listed.contains(" on ") && !listed.contains(secret),
+        "{listed}"
+    );
+    let (ok, off, _) = run(&["webhook", "disable", id]);
+    assert!(
+        ok && off.contains(" off ") && off.contains("turned off by cli"),
+        "{off}"
+    );
+    let (ok, on, _) = run(&["webhook", "enable", id]);
+    assert!(ok && on.contains(" on "), "{on}");
+    assert!(run(&["webhook", "remove", id]).0);
+    let (ok, _, said) = run(&["webhook", "remove", id]);
+    assert!(!ok && said.contains("no such endpoint"), "{said}");
+    let audited = "SELECT COUNT(*) FROM audit_log WHERE actor = 'cli' AND action LIKE 'webhook.%'";
+    assert_eq!(app.scalar(audited).await, 4, "add, disable, enable, remove");
     app.stop().await;
 }

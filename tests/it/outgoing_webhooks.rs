@@ -19,7 +19,7 @@ use broadsheet::{
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::{api::call, support};
+use crate::{api::call, privacy::one_click_post, support};
 use support::{
     Backend, TestApp,
     hooks::{Mode, Receiver},
@@ -31,6 +31,7 @@ storage_tests!(
     an_endpoint_failing_for_a_day_is_turned_off_and_admins_are_told,
     an_erasure_takes_the_readers_address_out_of_queued_events,
     a_hanging_endpoint_holds_up_no_request,
+    admins_manage_endpoints_in_the_console,
 );
 
 fn allow_loopback(config: &mut Config) {
@@ -84,14 +85,7 @@ fn report(kind: Kind, email: &str, id: &str) -> Feedback {
 
 async fn one_click(app: &TestApp, email: &str) {
     let link = app.reader_link(email, LinkPurpose::Unsubscribe).await;
-    let response = app
-        .client
-        .post(app.url(&link))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("List-Unsubscribe=One-Click")
-        .send()
-        .await
-        .unwrap();
+    let response = one_click_post(app, &link, "List-Unsubscribe=One-Click").await;
     assert_eq!(response.status(), 200);
 }
 
@@ -428,5 +422,68 @@ async fn a_hanging_endpoint_holds_up_no_request(backend: Backend) {
         "the second reader's events (three, then two) queued beside the first's three"
     );
     sending.abort();
+    app.stop().await;
+}
+
+async fn admins_manage_endpoints_in_the_console(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app
+        .signed_in_editor("boss@example.com", EditorRole::Admin)
+        .await;
+    let path = "/admin/webhooks";
+    let refused = admin
+        .submit(path, path, &[("url", "http://10.0.0.7/hooks")])
+        .await;
+    assert_eq!(refused.status(), 422);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("is a private address")
+    );
+    let fields = [
+        ("url", "https://crm.example.com/hooks"),
+        ("events", "subscriber.confirmed"),
+        ("events", "consent.changed"),
+        ("description", "the CRM"),
+    ];
+    let added = admin.submit(path, path, &fields).await;
+    assert_eq!(added.status(), 200);
+    let page = added.text().await.unwrap();
+    let secret = regex_lite::Regex::new("whsec_[A-Za-z0-9+/=]+").unwrap();
+    assert!(secret.is_match(&page), "the secret, once: {page}");
+    let list = admin.get(path).await.text().await.unwrap();
+    assert!(!secret.is_match(&list), "never again");
+    assert!(
+        list.contains("subscriber.confirmed consent.changed"),
+        "{list}"
+    );
+    let id = app.text("SELECT id FROM webhook_endpoints").await.unwrap();
+    let endpoint = format!("{path}/{id}");
+    let off = admin
+        .submit(&endpoint, &endpoint, &[("action", "disable")])
+        .await;
+    assert_eq!(off.status(), 303);
+    let page = admin.get(&endpoint).await.text().await.unwrap();
+    assert!(
+        page.contains("turned off by editor:boss@example.com"),
+        "{page}"
+    );
+    let actions = "SELECT action FROM audit_log WHERE action LIKE 'webhook.%' ORDER BY at, id";
+    let audited: Vec<String> = sqlx::query_scalar(actions)
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(audited, ["webhook.add", "webhook.disable"]);
+    let removed = admin
+        .submit(&endpoint, &endpoint, &[("action", "remove")])
+        .await;
+    assert_eq!(removed.status(), 303);
+    assert_eq!(admin.get(&endpoint).await.status(), 404);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM webhook_endpoints").await,
+        0
+    );
     app.stop().await;
 }

@@ -51,6 +51,22 @@ fn mail_client() -> reqwest::Client {
         .unwrap()
 }
 
+/// A POST of `body` to an unsubscribe `link`, form-encoded, as a mail
+/// client makes it for RFC 8058's one-click (no cookie, no CSRF token).
+pub(crate) async fn one_click_post(
+    app: &TestApp,
+    link: &str,
+    body: &'static str,
+) -> reqwest::Response {
+    mail_client()
+        .post(app.url(link))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn export(app: &TestApp) -> serde_json::Value {
     let response = app.get("/account/export").await;
     assert_eq!(response.status(), 200);
@@ -70,13 +86,7 @@ async fn one_click_unsubscribe_withdraws_and_the_export_shows_its_source(backend
         .reader_link("oneclick@example.com", LinkPurpose::Unsubscribe)
         .await;
     for _ in 0..2 {
-        let response = mail_client()
-            .post(app.url(&link))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("List-Unsubscribe=One-Click")
-            .send()
-            .await
-            .unwrap();
+        let response = one_click_post(&app, &link, "List-Unsubscribe=One-Click").await;
         assert_eq!(response.status(), 200, "E-03: 200, never a redirect");
         assert!(response.text().await.unwrap().contains("unsubscribed"));
     }
@@ -150,13 +160,7 @@ async fn a_wrong_body_or_a_forged_link_unsubscribes_no_one(backend: Backend) {
     let link = app
         .reader_link("keep@example.com", LinkPurpose::Unsubscribe)
         .await;
-    let wrong = mail_client()
-        .post(app.url(&link))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("List-Unsubscribe=Maybe")
-        .send()
-        .await
-        .unwrap();
+    let wrong = one_click_post(&app, &link, "List-Unsubscribe=Maybe").await;
     assert_eq!(wrong.status(), 400);
     let preferences = app
         .reader_link("keep@example.com", LinkPurpose::Preferences)
@@ -169,13 +173,7 @@ async fn a_wrong_body_or_a_forged_link_unsubscribes_no_one(backend: Backend) {
         forged.as_str(),
         "/unsubscribe/nonsense",
     ] {
-        let response = mail_client()
-            .post(app.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("List-Unsubscribe=One-Click")
-            .send()
-            .await
-            .unwrap();
+        let response = one_click_post(&app, path, "List-Unsubscribe=One-Click").await;
         assert_eq!(response.status(), 404, "{path}");
     }
     assert_eq!(export(&app).await["consent"]["digest"], "on");
