@@ -6,8 +6,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    app::{App, Role, shutdown_signal},
-    articles,
+    app::{App, Role, StartupSummary, shutdown_signal},
+    articles, backup_cli,
     clock::Clock,
     config::Config,
     config_cli::{self, ConfigCommand},
@@ -16,8 +16,7 @@ use crate::{
     editor_cli,
     editors::Role as EditorRole,
     privacy,
-    store::Store,
-    store::articles::Upserted,
+    store::{Store, articles::Upserted},
     subscriber_cli::{self, SubscriberCommand},
     suppression_cli::{self, SuppressionCommand},
     telemetry,
@@ -75,6 +74,13 @@ enum Command {
     },
     /// Apply the retention rules now (they also run daily under `serve`).
     Purge,
+    /// Copy the database to FILE while the service runs (SQLite: a new
+    /// database file; PostgreSQL: pg_dump's custom format), and list the
+    /// files outside the database that a restore also needs.
+    Backup {
+        /// Where to write the copy; it must not exist.
+        file: PathBuf,
+    },
     /// Start and watch digests.
     Digest {
         #[command(subcommand)]
@@ -219,6 +225,10 @@ impl Cli {
             Command::Suppression { command } => suppression_cli::run(&config, command).await,
             Command::Webhook { command } => webhook_cli::run(&config, command).await,
             Command::Purge => purge(&config).await,
+            Command::Backup { file } => {
+                let report = backup_cli::run(&config, self.config.as_deref(), &file).await?;
+                print_json(&report)
+            }
             Command::Digest { command } => Box::pin(digest_command(config, command)).await,
             Command::Editor { command } => editor_command(&config, command).await,
             Command::Token { command } => token_command(&config, command).await,
@@ -230,7 +240,9 @@ impl Cli {
 /// until Ctrl-C or SIGTERM.
 async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     let bind = config.server.bind;
+    let started = StartupSummary::of(&config);
     let app = App::build(config, Clock::default()).await?;
+    started.log(role);
     let listener = if role == Role::Worker {
         None
     } else {

@@ -14,6 +14,8 @@ pub mod articles;
 pub mod assets;
 /// The audit log of editors' actions.
 pub mod audit;
+/// `broadsheet backup`: a consistent copy of the database while serving.
+pub mod backup_cli;
 /// The command line.
 pub mod cli;
 /// Injected time.

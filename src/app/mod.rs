@@ -4,6 +4,7 @@
 
 mod build;
 mod services;
+mod startup;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -22,6 +23,8 @@ use crate::{
     web::{self, AppState},
     webhooks::WebhookSender,
 };
+
+pub use startup::StartupSummary;
 
 /// Which parts of the service this process runs (`serve --role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

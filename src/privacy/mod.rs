@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 mod suppression;
 
-pub use suppression::{move_legacy_suppressions, suppression_hash, suppression_key};
+pub use suppression::{
+    move_legacy_suppressions, suppression_hash, suppression_key, suppression_key_file,
+};
 
 use crate::{
     clock::{self, Clock},

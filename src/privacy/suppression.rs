@@ -26,7 +26,7 @@ const FINGERPRINT_SETTING: &str = "suppression_key_sha256";
 /// whose instances share one key, it stays in the database unless the
 /// operator names a file (the same on every instance).
 pub async fn suppression_key(store: &Store, config: &Config) -> anyhow::Result<String> {
-    let Some(path) = key_file(config) else {
+    let Some(path) = suppression_key_file(config) else {
         tracing::warn!(
             "the suppression key is kept in the database: set privacy.suppression_key_file \
              (the same file on every instance) to keep it out of database dumps"
@@ -58,7 +58,7 @@ pub async fn suppression_key(store: &Store, config: &Config) -> anyhow::Result<S
 
 /// The suppression key's file: the one configured, or one beside a SQLite
 /// database; `None` on PostgreSQL when none is configured.
-fn key_file(config: &Config) -> Option<PathBuf> {
+pub fn suppression_key_file(config: &Config) -> Option<PathBuf> {
     match &config.privacy.suppression_key_file {
         file if !file.as_os_str().is_empty() => Some(file.clone()),
         _ => store::sqlite_path(config.database.url.expose())

@@ -122,6 +122,15 @@ impl Store {
             Backend::Postgres => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url).context("while parsing database.url")?;
+        if backend == Backend::Postgres {
+            // One connection first, for its error: the pool retries until
+            // its timeout and then says only "pool timed out", hiding a
+            // refused connection or a wrong password.
+            let probe = sqlx::AnyConnection::connect_with(&options)
+                .await
+                .with_context(|| format!("cannot connect to PostgreSQL at {}", server_of(&url)))?;
+            probe.close().await.ok();
+        }
         let session: &'static str = match backend {
             // WAL lets readers run beside the one writer; busy_timeout makes
             // writers wait for each other instead of failing at once;
@@ -293,6 +302,19 @@ pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| path.into())
 }
 
+/// `host:port/database` of a PostgreSQL URL, without its credentials.
+pub fn server_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => format!(
+            "{}:{}{}",
+            parsed.host_str().unwrap_or("localhost"),
+            parsed.port().unwrap_or(5432),
+            parsed.path()
+        ),
+        Err(_) => "database.url".into(),
+    }
+}
+
 /// Adds `mode=rwc` (create if missing) and creates the parent folder.
 fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     let rest = url
@@ -300,8 +322,8 @@ fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path != ":memory:"
-        && let Some(parent) = std::path::Path::new(path).parent()
+    if let Some(file) = sqlite_path(url)
+        && let Some(parent) = file.parent()
         && !parent.as_os_str().is_empty()
     {
         std::fs::create_dir_all(parent)

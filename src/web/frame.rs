@@ -61,7 +61,12 @@ pub fn client_ip(parts: &Parts, trusted: &[IpAddr]) -> IpAddr {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip());
+        // Canonical: a server bound to `[::]` sees IPv4 clients as
+        // `::ffff:a.b.c.d`, which would match no IPv4 proxy listed and,
+        // cut to a /64, put every IPv4 client in one network.
+        .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| {
+            addr.ip().to_canonical()
+        });
     if !trusted.contains(&peer) {
         return peer;
     }
@@ -94,6 +99,7 @@ fn forwarded_address(entry: &str) -> Option<IpAddr> {
         .ok()
         .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
         .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+        .map(|ip: IpAddr| ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -143,6 +149,19 @@ mod tests {
         assert_eq!(ip_for(&["203.0.113.9, unknown"]), ip("10.0.0.1"));
         assert_eq!(ip_for(&["203.0.113.9, unknown, 10.0.0.2"]), ip("10.0.0.2"));
         assert_eq!(ip_for(&["203.0.113.9", "nonsense:port"]), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn ipv4_clients_of_a_dual_stack_listener_are_ipv4_addresses() {
+        let (mut parts, ()) = axum::http::Request::builder()
+            .header("x-forwarded-for", "::ffff:198.51.100.7")
+            .body(())
+            .expect("a request")
+            .into_parts();
+        let mapped_proxy = SocketAddr::new(ip("::ffff:10.0.0.1"), 443);
+        parts.extensions.insert(ConnectInfo(mapped_proxy));
+        assert_eq!(client_ip(&parts, &[ip("10.0.0.1")]), ip("198.51.100.7"));
+        assert_eq!(client_ip(&parts, &[]), ip("10.0.0.1"));
     }
 
     #[test]

@@ -65,6 +65,26 @@ fn a_bad_config_value_stops_start_up_naming_the_key() {
 }
 
 #[test]
+fn a_refused_postgresql_connection_is_named_and_said_once() {
+    let output = Command::new(BINARY)
+        .env(
+            "BROADSHEET_DATABASE__URL",
+            "postgres://postgres@127.0.0.1:1/news",
+        )
+        .args(["migrate"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot connect to PostgreSQL at 127.0.0.1:1/news"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("Connection refused").count(), 1, "{stderr}");
+    assert!(!stderr.contains("timed out"), "{stderr}");
+}
+
+#[test]
 fn config_check_and_show_say_what_would_run_and_hide_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str], env: &[(&str, &str)]| {
@@ -196,7 +216,7 @@ async fn serve_writes_the_signup_and_credentials_emails_as_eml_files_and_stops_o
     stop_with_sigterm(&mut server);
 }
 
-async fn wait_until_ready(client: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_until_ready(client: &reqwest::Client, base: &str) {
     for _ in 0..200 {
         if let Ok(response) = client.get(format!("{base}/readyz")).send().await
             && response.status() == 200
@@ -235,7 +255,7 @@ async fn wait_for_eml(dir: &Path, count: usize) -> Vec<String> {
     );
 }
 
-fn stop_with_sigterm(server: &mut Child) {
+pub(crate) fn stop_with_sigterm(server: &mut Child) {
     let status = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
@@ -932,7 +952,7 @@ async fn two_served_instances_over_three_relays_one_failing_send_each_digest_onc
 }
 
 /// The binary, configured like `app`: its database, base URL and SMTP server.
-fn cli_for(app: &support::TestApp) -> Command {
+pub(crate) fn cli_for(app: &support::TestApp) -> Command {
     let mut command = Command::new(BINARY);
     command
         .env("BROADSHEET_DATABASE__URL", app.config.database.url.expose())

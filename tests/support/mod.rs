@@ -6,6 +6,7 @@
 
 pub mod hooks;
 pub mod imap;
+pub mod nginx;
 pub mod relay;
 pub mod sink;
 pub mod smtp;
@@ -552,7 +553,7 @@ impl TestApp {
         )
         .await
         .unwrap();
-        let key = broadsheet::store::settings::secret(&self.store, "suppression_key")
+        let key = broadsheet::privacy::suppression_key(&self.store, &self.config)
             .await
             .unwrap();
         broadsheet::import::import(

@@ -4,6 +4,7 @@
 
 mod articles;
 mod digests;
+mod docs;
 mod error;
 mod idempotency;
 mod openapi;
@@ -58,6 +59,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .routes(routes!(webhooks::disable))
         .split_for_parts();
     let document = std::sync::Arc::new(with_shared_answers(document));
+    let reference = std::sync::Arc::new(docs::Reference::of(&document));
     router
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -70,6 +72,18 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(move || {
                 let document = document.clone();
                 async move { Json(document.as_ref().clone()) }
+            }),
+        )
+        .route(
+            "/api/docs",
+            get(move |State(state): State<AppState>| {
+                let reference = reference.clone();
+                async move {
+                    state
+                        .pages
+                        .render_console("admin/api_docs.html", "", None, reference.as_ref())
+                        .map_err(crate::web::AppError::from)
+                }
             }),
         )
 }
