@@ -22,6 +22,7 @@ impl Pages {
         }
         env.add_global("site_name", site_name.to_owned());
         env.add_global("cookie_banner_text", cookie_banner_text.to_owned());
+        env.add_global("version", env!("CARGO_PKG_VERSION"));
         env.add_filter("date", format_date);
         env.add_filter("datetime", format_datetime);
         env.add_filter("counted", |n: i64, word: &str| {

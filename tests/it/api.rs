@@ -18,6 +18,7 @@ storage_tests!(
     subscribers_are_imported_from_csv_over_the_api,
     a_digest_of_chosen_articles_holds_exactly_them,
     each_token_has_its_own_request_limit,
+    the_reference_page_shows_every_documented_operation_and_schema,
 );
 
 /// One API call; the answer's status and JSON body (`Null` when empty).
@@ -40,6 +41,41 @@ pub(crate) async fn call(
 
 async fn document(app: &TestApp) -> Value {
     app.get("/api/openapi.json").await.json().await.unwrap()
+}
+
+/// `/api/docs`, drawn from the document itself: no operation or schema of
+/// it missing, and nothing loaded from elsewhere.
+async fn the_reference_page_shows_every_documented_operation_and_schema(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let doc = document(&app).await;
+    let page = app.get("/api/docs").await;
+    assert_eq!(page.status(), 200);
+    // minijinja escapes "/" in text.
+    let html = page.text().await.unwrap().replace("&#x2f;", "/");
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let shown = format!("<code>{} {path}</code>", method.to_uppercase());
+            assert!(html.contains(&shown), "{shown} is not on the page");
+            operations += 1;
+        }
+    }
+    assert!(operations > 25, "only {operations} operations documented");
+    for schema in doc["components"]["schemas"].as_object().unwrap().keys() {
+        assert!(
+            html.contains(&format!("id=\"schema-{schema}\"")),
+            "{schema}"
+        );
+    }
+    assert!(
+        !html.contains("<script src=\"http"),
+        "a script from elsewhere"
+    );
+    assert!(
+        html.contains(&format!("Broadsheet {}", env!("CARGO_PKG_VERSION"))),
+        "the console's footer gives the version"
+    );
+    app.stop().await;
 }
 
 async fn every_documented_route_refuses_callers_without_a_live_token(backend: Backend) {

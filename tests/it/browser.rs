@@ -282,7 +282,7 @@ async fn wait_until_gone(page: &Client, css: &str) {
 }
 
 /// Waits (up to fantoccini's default 30 s) for the page whose `<h1>` is `text`.
-async fn wait_for_heading(page: &Client, text: &str) {
+pub(crate) async fn wait_for_heading(page: &Client, text: &str) {
     let xpath = format!("//h1[text()=\"{text}\"]");
     page.wait()
         .for_element(Locator::XPath(&xpath))
@@ -291,8 +291,8 @@ async fn wait_for_heading(page: &Client, text: &str) {
 }
 
 /// chromedriver and a headless Chromium session, each test its own.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
 }
@@ -300,7 +300,7 @@ struct Browser {
 impl Browser {
     /// `None` (with a note) where chromedriver is not installed, unless
     /// `BROADSHEET_TEST_REQUIRE_BROWSER` is set, as CI does.
-    async fn start() -> Option<Self> {
+    pub(crate) async fn start() -> Option<Self> {
         if !std::path::Path::new(CHROMEDRIVER).exists() {
             assert!(
                 std::env::var("BROADSHEET_TEST_REQUIRE_BROWSER").is_err(),
@@ -349,7 +349,7 @@ impl Browser {
         panic!("chromedriver did not start a session in 10 s");
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.client.close().await.ok();
         self.driver.kill().ok();
         self.driver.wait().ok();

@@ -75,7 +75,7 @@ async fn an_import_never_brings_back_an_erased_or_withdrawn_reader(backend: Back
         .await;
     app.confirmed_reader("erased@example.com", true).await;
     let id = app.subscriber_id("erased@example.com").await;
-    let key = broadsheet::store::settings::secret(&app.store, "suppression_key")
+    let key = broadsheet::privacy::suppression_key(&app.store, &app.config)
         .await
         .unwrap();
     broadsheet::privacy::erase(&app.store, &app.clock, key.as_bytes(), &id, None)

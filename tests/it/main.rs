@@ -23,6 +23,7 @@ fn postgres_variants_are_built_where_they_are_required() {
 
 mod abuse;
 mod access;
+mod accessibility;
 mod accounts;
 mod api;
 mod articles;

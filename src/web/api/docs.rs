@@ -63,7 +63,6 @@ pub struct Reference {
 impl Reference {
     pub fn of(document: &utoipa::openapi::OpenApi) -> Self {
         let document = serde_json::to_value(document).unwrap_or_default();
-        let text = |value: &Value, key: &str| value[key].as_str().unwrap_or("").to_owned();
         let mut sections: Vec<Section> = document["tags"]
             .as_array()
             .into_iter()
@@ -81,37 +80,9 @@ impl Reference {
                     continue;
                 }
                 let tag = operation["tags"][0].as_str().unwrap_or("");
-                let index = match sections.iter().position(|s| s.tag == tag) {
-                    Some(index) => index,
-                    None => {
-                        sections.push(Section {
-                            tag: tag.to_owned(),
-                            description: String::new(),
-                            operations: Vec::new(),
-                        });
-                        sections.len() - 1
-                    }
-                };
-                sections[index].operations.push(Operation {
-                    method: method.to_uppercase(),
-                    path: path.clone(),
-                    summary: text(operation, "summary"),
-                    description: text(operation, "description"),
-                    parameters: parameters(operation),
-                    body: operation["requestBody"]["content"]
-                        .as_object()
-                        .and_then(|content| content.values().next())
-                        .map(|media| kind(&media["schema"])),
-                    responses: operation["responses"]
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(status, answer)| Answer {
-                            status: status.clone(),
-                            description: text(answer, "description"),
-                        })
-                        .collect(),
-                });
+                section_for(&mut sections, tag)
+                    .operations
+                    .push(Operation::of(method, path, operation));
             }
         }
         sections.retain(|section| !section.operations.is_empty());
@@ -134,17 +105,63 @@ impl Reference {
     }
 }
 
+/// The section of `tag`, added at the end if the document lists no such tag.
+fn section_for<'a>(sections: &'a mut Vec<Section>, tag: &str) -> &'a mut Section {
+    let index = match sections.iter().position(|s| s.tag == tag) {
+        Some(index) => index,
+        None => {
+            sections.push(Section {
+                tag: tag.to_owned(),
+                description: String::new(),
+                operations: Vec::new(),
+            });
+            sections.len() - 1
+        }
+    };
+    &mut sections[index]
+}
+
+impl Operation {
+    fn of(method: &str, path: &str, operation: &Value) -> Self {
+        Self {
+            method: method.to_uppercase(),
+            path: path.to_owned(),
+            summary: text(operation, "summary"),
+            description: text(operation, "description"),
+            parameters: parameters(operation),
+            body: operation["requestBody"]["content"]
+                .as_object()
+                .and_then(|content| content.values().next())
+                .map(|media| kind(&media["schema"])),
+            responses: operation["responses"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(status, answer)| Answer {
+                    status: status.clone(),
+                    description: text(answer, "description"),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A text field of `value`, or "".
+fn text(value: &Value, key: &str) -> String {
+    value[key].as_str().unwrap_or("").to_owned()
+}
+
 fn parameters(operation: &Value) -> Vec<Field> {
     operation["parameters"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|parameter| Field {
-            name: parameter["name"].as_str().unwrap_or("").to_owned(),
-            place: parameter["in"].as_str().unwrap_or("").to_owned(),
+            name: text(parameter, "name"),
+            place: text(parameter, "in"),
             kind: kind(&parameter["schema"]),
             required: parameter["required"].as_bool().unwrap_or(false),
-            description: parameter["description"].as_str().unwrap_or("").to_owned(),
+            description: text(parameter, "description"),
         })
         .collect()
 }
@@ -165,7 +182,7 @@ fn properties(schema: &Value) -> Vec<Field> {
             place: String::new(),
             kind: kind(property),
             required: required.contains(&name.as_str()),
-            description: property["description"].as_str().unwrap_or("").to_owned(),
+            description: text(property, "description"),
         })
         .collect()
 }
