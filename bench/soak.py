@@ -20,6 +20,7 @@ Reads BIN, WORK, DB, PG_NAME, SOAK_* and BROADSHEET_* settings from the
 environment that bench/soak.sh prepared."""
 
 import collections
+import datetime
 import email
 import email.policy
 import http.cookiejar
@@ -331,7 +332,9 @@ def report(campaign, sink, traffic_s, peak_mib, problems):
     kinds = " / ".join(f"{sum(answers[a].values()):,}" for a in ("view", "signup", "confirm", "password", "sign-in"))
     errors = sum(n for c in answers.values() for s, n in c.items() if s not in (200, 303))
     faults = sink["faults"]
-    digest_s = (campaign["finished_at"] - campaign["created_at"]) / 1000
+    # The API's times are RFC 3339 (Python 3.11 reads the trailing Z).
+    at = lambda key: datetime.datetime.fromisoformat(campaign[key])  # noqa: E731
+    digest_s = (at("finished_at") - at("created_at")).total_seconds()
     print(f"| {os.environ['DB']} | {traffic_s:.0f} s | {kinds} | {requests / traffic_s:,.1f} "
           f"| {p50:.0f} / {p99:.0f} ms | {errors} "
           f"| {campaign['recipients']:,} in {digest_s:.0f} s ({campaign['sent'] / digest_s:,.0f} msg/s) "

@@ -243,8 +243,12 @@ async fn admin_tokens_list_add_and_remove_suppressions_with_the_documented_statu
     let page = page.as_array().unwrap().clone();
     assert_eq!(page.len(), 2);
     assert_eq!(page[1]["email_hash"], entry["email_hash"], "oldest last");
-    let before = page[0]["created_at"].as_i64().unwrap();
-    let path = format!("{list}?before={before}");
+    let before = page[0]["created_at"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(before).is_ok(),
+        "{before}"
+    );
+    let path = format!("{list}?before={}", before.replace('+', "%2B"));
     let (_, older) = call(&app, &admin, Method::GET, &path, None).await;
     assert_eq!(older.as_array().unwrap().len(), 1);
     assert_eq!(older[0]["email_hash"], entry["email_hash"]);
@@ -252,6 +256,12 @@ async fn admin_tokens_list_add_and_remove_suppressions_with_the_documented_statu
     let (_, found) = call(&app, &admin, Method::GET, &path, None).await;
     assert_eq!(found.as_array().unwrap().len(), 1);
     assert_eq!(found[0]["note"], "bounced at the old host");
+    let path = format!("{list}?before=yesterday");
+    let (status, answer) = call(&app, &admin, Method::GET, &path, None).await;
+    assert_eq!(
+        (status, answer["error"]["field"].as_str()),
+        (422, Some("before"))
+    );
     let path = format!("{list}?address=nope");
     let (status, answer) = call(&app, &admin, Method::GET, &path, None).await;
     assert_eq!(

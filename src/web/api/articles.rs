@@ -8,7 +8,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, Body, Caller, ErrorBody, Params, page_size};
+use super::{ApiError, Body, Caller, ErrorBody, Params, page_size, rfc3339};
 use crate::{
     articles::{self, ArticleInput, EditOutcome},
     web::AppState,
@@ -24,10 +24,10 @@ pub struct EditorArticle {
     pub author: String,
     pub body_markdown: String,
     pub draft: bool,
-    pub published_at: i64,
-    pub updated_at: i64,
-    /// Comma-separated.
-    pub categories: String,
+    /// RFC 3339; for a draft never published, when it was created.
+    pub published_at: String,
+    pub updated_at: String,
+    pub categories: Vec<String>,
 }
 
 impl From<articles::EditorArticle> for EditorArticle {
@@ -40,9 +40,15 @@ impl From<articles::EditorArticle> for EditorArticle {
             author: row.author,
             body_markdown: row.body_markdown,
             draft: row.draft.0,
-            published_at: row.published_at,
-            updated_at: row.updated_at,
-            categories: row.categories,
+            published_at: rfc3339(row.published_at),
+            updated_at: rfc3339(row.updated_at),
+            categories: row
+                .categories
+                .split(',')
+                .map(str::trim)
+                .filter(|category| !category.is_empty())
+                .map(str::to_owned)
+                .collect(),
         }
     }
 }

@@ -9,7 +9,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, Body, Caller, ErrorBody, Params, page_size};
+use super::{ApiError, Body, Caller, ErrorBody, Params, page_size, rfc3339};
 use crate::{
     audit::Actor,
     digest::{
@@ -27,7 +27,8 @@ pub struct CampaignSummary {
     pub id: String,
     pub schedule: String,
     pub period_key: String,
-    pub subject: String,
+    /// Null until the campaign's first digest is rendered.
+    pub subject: Option<String>,
     pub status: String,
     pub recipients: i64,
     pub sent: i64,
@@ -36,21 +37,20 @@ pub struct CampaignSummary {
     /// Deliveries put back after a transient failure (an SMTP server down
     /// or answering 4xx), each time one was.
     pub retries: i64,
-    /// When the latest of those retries falls due (milliseconds since the
-    /// epoch): the backoff now in force.
-    pub next_retry_at: Option<i64>,
+    /// When the latest of those retries falls due: the backoff now in force.
+    pub next_retry_at: Option<String>,
     /// The error behind the latest retry.
     pub last_error: Option<String>,
-    pub created_at: i64,
-    pub finished_at: Option<i64>,
+    pub created_at: String,
+    pub finished_at: Option<String>,
     /// Recipients not yet sent, failed or cancelled.
     pub pending: i64,
     /// Messages sent per second since the campaign started.
     pub rate_per_s: f64,
-    /// Until when some of its digests wait (milliseconds since the epoch),
-    /// while they do: a receiving domain's limit or deferral, or the
-    /// warm-up's daily ceiling, named in `held_by`.
-    pub held_until: Option<i64>,
+    /// Until when some of its digests wait, while they do: a receiving
+    /// domain's limit or deferral, or the warm-up's daily ceiling, named in
+    /// `held_by`.
+    pub held_until: Option<String>,
     pub held_by: Option<String>,
     /// What each SMTP relay did for it, by name; given for one campaign,
     /// empty in lists.
@@ -95,20 +95,20 @@ impl From<CampaignProgress> for CampaignSummary {
             id: c.id,
             schedule: c.schedule,
             period_key: c.period_key,
-            subject: c.subject,
+            subject: Some(c.subject).filter(|subject| !subject.is_empty()),
             status: c.status,
             recipients: c.recipients,
             sent: c.sent,
             failed: c.failed,
             cancelled: c.cancelled,
             retries: c.retries,
-            next_retry_at: c.next_retry_at,
+            next_retry_at: c.next_retry_at.map(rfc3339),
             last_error: c.last_error,
-            created_at: c.created_at,
-            finished_at: c.finished_at,
+            created_at: rfc3339(c.created_at),
+            finished_at: c.finished_at.map(rfc3339),
             pending: progress.pending,
             rate_per_s: progress.rate_per_s,
-            held_until: c.held_until,
+            held_until: c.held_until.map(rfc3339),
             held_by: c.held_by,
             relays: progress.relays.into_iter().map(Into::into).collect(),
             domains: progress.domains.into_iter().map(Into::into).collect(),

@@ -29,6 +29,19 @@ use openapi::{ApiDoc, with_shared_answers};
 
 use crate::{audit::Actor, web::AppState};
 
+/// A stored time (Unix ms) as the API gives every time: RFC 3339, UTC,
+/// milliseconds (`2026-12-07T09:30:00.000Z`), as it takes them too.
+pub(super) fn rfc3339(ms: i64) -> String {
+    crate::clock::rfc3339(ms).unwrap_or_default()
+}
+
+/// A time the API was given, in RFC 3339, as Unix ms.
+pub(super) fn parse_time(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|at| at.timestamp_millis())
+}
+
 /// API bodies are JSON documents of articles at most; CSV imports are not here.
 pub const MAX_API_BODY_BYTES: usize = 1024 * 1024;
 

@@ -11,7 +11,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, Caller, ErrorBody, Params, page_size};
+use super::{ApiError, Caller, ErrorBody, Params, page_size, rfc3339};
 use crate::{readers, stats, web::AppState};
 
 /// One line of an editor's list of readers.
@@ -21,9 +21,9 @@ pub struct ReaderLine {
     pub email: String,
     pub name: Option<String>,
     pub status: String,
-    pub created_at: i64,
-    pub confirmed_at: Option<i64>,
-    pub suppressed_at: Option<i64>,
+    pub created_at: String,
+    pub confirmed_at: Option<String>,
+    pub suppressed_at: Option<String>,
 }
 
 impl From<readers::ReaderLine> for ReaderLine {
@@ -33,9 +33,9 @@ impl From<readers::ReaderLine> for ReaderLine {
             email: row.email,
             name: row.name,
             status: row.status,
-            created_at: row.created_at,
-            confirmed_at: row.confirmed_at,
-            suppressed_at: row.suppressed_at,
+            created_at: rfc3339(row.created_at),
+            confirmed_at: row.confirmed_at.map(rfc3339),
+            suppressed_at: row.suppressed_at.map(rfc3339),
         }
     }
 }

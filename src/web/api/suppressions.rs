@@ -10,7 +10,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, Body, Caller, ErrorBody, Params};
+use super::{ApiError, Body, Caller, ErrorBody, Params, parse_time, rfc3339};
 use crate::{
     feedback::{SuppressionRefused, SuppressionRow},
     web::AppState,
@@ -32,9 +32,8 @@ pub struct Suppression {
     pub event_id: Option<String>,
     /// An editor's note on an address added by hand.
     pub note: Option<String>,
-    /// When it was listed (milliseconds since the epoch); the `before` of
-    /// the next page.
-    pub created_at: i64,
+    /// When it was listed; the `before` of the next page.
+    pub created_at: String,
 }
 
 impl From<SuppressionRow> for Suppression {
@@ -46,7 +45,7 @@ impl From<SuppressionRow> for Suppression {
             email: row.email,
             event_id: row.event_id,
             note: row.note,
-            created_at: row.created_at,
+            created_at: rfc3339(row.created_at),
         }
     }
 }
@@ -76,8 +75,9 @@ pub struct ListParams {
     /// A whole address: its entry only. The list holds keyed hashes, so
     /// part of an address finds nothing.
     address: Option<String>,
-    /// The cursor: the `created_at` of the last entry of the previous page.
-    before: Option<i64>,
+    /// The cursor: the `created_at` of the last entry of the previous page
+    /// (RFC 3339).
+    before: Option<String>,
 }
 
 /// The suppression list, newest first, 50 entries a page. Admins only.
@@ -91,9 +91,21 @@ pub async fn list(
 ) -> Result<Json<Vec<Suppression>>, ApiError> {
     caller.require_admin()?;
     let address = params.address.as_deref();
+    let before = match params.before.as_deref().map(parse_time) {
+        Some(None) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                "before must be a time in RFC 3339, as created_at gives it",
+            )
+            .with_field("before"));
+        }
+        Some(Some(ms)) => Some(ms),
+        None => None,
+    };
     let rows = state
         .suppressions
-        .list(address, params.before)
+        .list(address, before)
         .await?
         .map_err(|refused| refusal(&refused))?;
     Ok(Json(rows.into_iter().map(Suppression::from).collect()))

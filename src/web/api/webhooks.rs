@@ -10,7 +10,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiError, Body, Caller, ErrorBody};
+use super::{ApiError, Body, Caller, ErrorBody, rfc3339};
 use crate::{
     store::{webhook_endpoints::EndpointRow, webhooks::MessageRow},
     web::AppState,
@@ -37,10 +37,6 @@ pub struct Endpoint {
     pub pending: i64,
 }
 
-fn time(ms: i64) -> String {
-    crate::privacy::rfc3339(ms).unwrap_or_default()
-}
-
 impl From<EndpointRow> for Endpoint {
     fn from(row: EndpointRow) -> Self {
         Self {
@@ -49,11 +45,11 @@ impl From<EndpointRow> for Endpoint {
             url: row.url,
             description: row.description,
             enabled: row.enabled == 1,
-            failing_since: row.failing_since.map(time),
+            failing_since: row.failing_since.map(rfc3339),
             last_error: row.last_error,
-            disabled_at: row.disabled_at.map(time),
+            disabled_at: row.disabled_at.map(rfc3339),
             disabled_reason: row.disabled_reason,
-            created_at: time(row.created_at),
+            created_at: rfc3339(row.created_at),
             pending: row.pending,
         }
     }
@@ -84,10 +80,10 @@ impl From<MessageRow> for Event {
             kind: row.event_type,
             status: row.status,
             attempts: row.attempts,
-            next_attempt_at: pending.then(|| time(row.next_attempt_at)),
+            next_attempt_at: pending.then(|| rfc3339(row.next_attempt_at)),
             last_error: row.last_error,
-            created_at: time(row.created_at),
-            sent_at: row.sent_at.map(time),
+            created_at: rfc3339(row.created_at),
+            sent_at: row.sent_at.map(rfc3339),
         }
     }
 }
