@@ -161,7 +161,7 @@ async fn serve_writes_the_signup_and_credentials_emails_as_eml_files_and_stops_o
         .env("BROADSHEET_DELIVERY__POLL_INTERVAL_MS", "50")
         .args(["serve"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap());
     if backend == Backend::Postgres {
         command.env("BROADSHEET_DATABASE__URL", &database.url);
     }
@@ -214,6 +214,19 @@ async fn serve_writes_the_signup_and_credentials_emails_as_eml_files_and_stops_o
     );
 
     stop_with_sigterm(&mut server);
+    // What an operator reads first: where to go, which database, where mail goes.
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    let database = match backend {
+        Backend::Sqlite => "database: SQLite, a new file created at var/broadsheet.db",
+        Backend::Postgres => "database: PostgreSQL at 127.0.0.1:5432/",
+    };
+    for line in [
+        &format!("open {base}/ (readers) and {base}/admin (editors)"),
+        database,
+        "mail: written as .eml files into var/mail",
+    ] {
+        assert!(log.contains(line), "{line:?} is not in the log:\n{log}");
+    }
 }
 
 pub(crate) async fn wait_until_ready(client: &reqwest::Client, base: &str) {
