@@ -200,6 +200,16 @@ fn parse_time(value: toml::Value) -> Result<DateTime<Utc>, ArticleError> {
 
 /// Markdown to HTML, then through ammonia's allow-list: no scripts, styles,
 /// event handlers or `javascript:` links survive (E-28, E-29).
+/// An editor's article's categories, stored (and typed in the console's
+/// form) as one comma-separated text, as a list.
+pub fn category_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|category| !category.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 pub fn render_markdown(markdown: &str) -> String {
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_FOOTNOTES;

@@ -14,7 +14,7 @@ use fantoccini::{
 };
 
 use crate::{
-    browser::{Browser, wait_for_heading},
+    browser::{Browser, type_into, wait_for_heading},
     support::{Backend, TestApp},
 };
 
@@ -98,8 +98,8 @@ async fn every_page_passes_axe_and_fits_a_phone(backend: Backend) {
 
     findings.extend(check(page, &app.url("/admin/login"), &axe).await);
     page.goto(&app.url("/admin/login")).await.unwrap();
-    fill(page, "email", "desk@example.com").await;
-    fill(page, "password", "the desk's passphrase").await;
+    type_into(page, "email", "desk@example.com").await;
+    type_into(page, "password", "the desk's passphrase").await;
     page.find(Locator::Css("main form button"))
         .await
         .unwrap()
@@ -217,19 +217,10 @@ async fn check(page: &Client, url: &str, axe: &str) -> Vec<String> {
     found
 }
 
-async fn fill(page: &Client, id: &str, text: &str) {
-    page.find(Locator::Id(id))
-        .await
-        .unwrap()
-        .send_keys(text)
-        .await
-        .unwrap();
-}
-
 async fn sign_in(page: &Client, url: &str, email: &str, password: &str) {
     page.goto(url).await.unwrap();
-    fill(page, "email", email).await;
-    fill(page, "password", password).await;
+    type_into(page, "email", email).await;
+    type_into(page, "password", password).await;
     page.find(Locator::Css("main form button[type=submit]"))
         .await
         .unwrap()

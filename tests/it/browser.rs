@@ -239,7 +239,7 @@ async fn an_editor_publishes_previews_sends_and_watches_a_digest_finish_in_a_rea
     app.stop().await;
 }
 
-async fn type_into(page: &Client, id: &str, text: &str) {
+pub(crate) async fn type_into(page: &Client, id: &str, text: &str) {
     page.find(Locator::Id(id))
         .await
         .unwrap()

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{Console, back_to};
 use crate::{
-    articles::{ArticleInput, EditOutcome, render_markdown},
+    articles::{ArticleInput, EditOutcome, category_list, render_markdown},
     web::{AppError, AppState},
 };
 
@@ -69,13 +69,7 @@ impl ArticleForm {
             title: self.title.clone(),
             slug: optional(&self.slug),
             author: optional(&self.author),
-            categories: self
-                .categories
-                .split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            categories: category_list(&self.categories),
             teaser: optional(&self.teaser),
             published_at: None,
             body_markdown: self.body_markdown.clone(),

@@ -42,13 +42,7 @@ impl From<articles::EditorArticle> for EditorArticle {
             draft: row.draft.0,
             published_at: rfc3339(row.published_at),
             updated_at: rfc3339(row.updated_at),
-            categories: row
-                .categories
-                .split(',')
-                .map(str::trim)
-                .filter(|category| !category.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            categories: articles::category_list(&row.categories),
         }
     }
 }
