@@ -7,7 +7,10 @@
 //! format, run once the server has answered us, so that an unreachable
 //! server is told as such rather than as pg_dump's own error.
 
-use std::path::{Path, PathBuf};
+use std::{
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -15,7 +18,7 @@ use serde::Serialize;
 use crate::{
     config::Config,
     privacy,
-    store::{Backend, Store},
+    store::{self, Backend, Store},
 };
 
 /// What `backup` printed: where the copy is, and what else to keep.
@@ -39,19 +42,26 @@ pub async fn run(
     config_path: Option<&Path>,
     file: &Path,
 ) -> anyhow::Result<Report> {
-    if file.exists() {
+    let url = config.database.url.expose();
+    // Connecting would create a missing SQLite file: an empty backup of
+    // the wrong database, from a wrong folder or a forgotten --config.
+    if let Some(database) = store::sqlite_path(url)
+        && !database.exists()
+    {
         bail!(
-            "{} exists already: a backup never overwrites a file",
-            file.display()
+            "there is no database at {} (database.url): run from the service's folder, or pass --config",
+            database.display()
         );
     }
     let store = Store::connect(&config.database).await?;
+    let partial = Partial::create(file)?;
     let copied = match store.backend() {
-        Backend::Sqlite => copy_sqlite(&store, file).await,
-        Backend::Postgres => dump_postgres(config.database.url.expose(), file).await,
+        Backend::Sqlite => copy_sqlite(&store, &partial.path).await,
+        Backend::Postgres => dump_postgres(url, &partial.path).await,
     };
     store.close().await;
     copied?;
+    partial.finish()?;
     Ok(Report {
         database: match store.backend() {
             Backend::Sqlite => "sqlite",
@@ -63,11 +73,71 @@ pub async fn run(
     })
 }
 
-/// Written under a temporary name and renamed when complete, so that a
-/// backup interrupted half-way never looks like a whole one.
-async fn copy_sqlite(store: &Store, file: &Path) -> anyhow::Result<()> {
-    let partial = partial_name(file);
-    let _ = std::fs::remove_file(&partial);
+/// The copy while it is written: `FILE.partial`, made new and readable by
+/// its owner only (it holds every reader's address), linked to `FILE` once
+/// complete and on disk, so that neither a cut-short backup nor one racing
+/// another for the same name ever looks like a whole one. Removed if
+/// dropped unfinished.
+struct Partial {
+    path: PathBuf,
+    file: PathBuf,
+    done: bool,
+}
+
+impl Partial {
+    fn create(file: &Path) -> anyhow::Result<Self> {
+        if file.exists() {
+            bail!(
+                "{} exists already: a backup never overwrites a file",
+                file.display()
+            );
+        }
+        let mut path = file.as_os_str().to_owned();
+        path.push(".partial");
+        let path = PathBuf::from(path);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| {
+                format!(
+                    "cannot create {} (another backup under way, or one cut short: remove it)",
+                    path.display()
+                )
+            })?;
+        Ok(Self {
+            path,
+            file: file.to_owned(),
+            done: false,
+        })
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        // SQLite does not sync what VACUUM INTO writes.
+        std::fs::File::open(&self.path)?.sync_all()?;
+        std::fs::hard_link(&self.path, &self.file)
+            .with_context(|| format!("cannot name the backup {}", self.file.display()))?;
+        std::fs::remove_file(&self.path)?;
+        if let Some(folder) = self.file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::File::open(folder)?.sync_all()?;
+        }
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// `VACUUM INTO` an empty file, which SQLite accepts (and the file keeps
+/// its owner-only mode).
+async fn copy_sqlite(store: &Store, partial: &Path) -> anyhow::Result<()> {
     let target = partial
         .to_str()
         .context("the backup's path is not UTF-8")?
@@ -77,55 +147,91 @@ async fn copy_sqlite(store: &Store, file: &Path) -> anyhow::Result<()> {
         .execute(store.pool())
         .await
         .with_context(|| format!("while copying the database into {}", partial.display()))?;
-    std::fs::rename(&partial, file)
-        .with_context(|| format!("while renaming {} to {}", partial.display(), file.display()))
+    Ok(())
 }
 
-async fn dump_postgres(url: &str, file: &Path) -> anyhow::Result<()> {
-    let partial = partial_name(file);
+/// pg_dump, told where to connect by libpq's variables rather than a URL
+/// on its command line, which every local user could read (`ps`), and
+/// which libpq would parse more strictly than sqlx does.
+async fn dump_postgres(url: &str, partial: &Path) -> anyhow::Result<()> {
+    let parsed = url::Url::parse(url).context("database.url is not a URL")?;
     let mut command = std::process::Command::new("pg_dump");
     command
         .arg("--format=custom")
         .arg("--file")
-        .arg(&partial)
-        .arg("--dbname")
-        .arg(url);
+        .arg(partial)
+        .envs(libpq_environment(&parsed));
     // A schema chosen by the URL (`options=-c search_path=…`) is the
-    // service's data; the database's other schemas are not.
-    if let Some(schema) = search_path_schema(url) {
-        command.arg("--schema").arg(schema);
+    // service's data; the database's other schemas are not. Strict: a name
+    // that matches nothing fails rather than dumping nothing.
+    if let Some(schema) = search_path_schema(&parsed) {
+        command.arg("--strict-names").arg("--schema").arg(schema);
     }
     let output = tokio::task::spawn_blocking(move || command.output())
         .await?
         .context("cannot run pg_dump (Debian: apt install postgresql-client)")?;
     if !output.status.success() {
-        let _ = std::fs::remove_file(&partial);
-        bail!(
-            "pg_dump failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        let mut error = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+        if let Some(password) = parsed.password().filter(|p| !p.is_empty()) {
+            error = error.replace(password, "***");
+        }
+        bail!("pg_dump failed: {error}");
     }
-    std::fs::rename(&partial, file)
-        .with_context(|| format!("while renaming {} to {}", partial.display(), file.display()))
+    Ok(())
 }
 
-fn partial_name(file: &Path) -> PathBuf {
-    let mut name = file.as_os_str().to_owned();
-    name.push(".partial");
-    name.into()
+/// The URL as libpq's environment: host, port, user, password, database,
+/// and the query parameters libpq knows under sqlx's names.
+fn libpq_environment(url: &url::Url) -> Vec<(&'static str, String)> {
+    let decoded = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let mut variables = Vec::new();
+    if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
+        variables.push(("PGHOST", host.trim_matches(['[', ']']).to_owned()));
+    }
+    if let Some(port) = url.port() {
+        variables.push(("PGPORT", port.to_string()));
+    }
+    if !url.username().is_empty() {
+        variables.push(("PGUSER", decoded(url.username())));
+    }
+    if let Some(password) = url.password() {
+        variables.push(("PGPASSWORD", decoded(password)));
+    }
+    let database = url.path().trim_start_matches('/');
+    if !database.is_empty() {
+        variables.push(("PGDATABASE", decoded(database)));
+    }
+    for (key, value) in url.query_pairs() {
+        let variable = match key.as_ref() {
+            "host" => "PGHOST",
+            "port" => "PGPORT",
+            "sslmode" | "ssl-mode" => "PGSSLMODE",
+            "sslrootcert" | "ssl-root-cert" => "PGSSLROOTCERT",
+            "options" => "PGOPTIONS",
+            "application_name" => "PGAPPNAME",
+            _ => continue,
+        };
+        variables.push((variable, value.into_owned()));
+    }
+    variables
 }
 
-/// The first schema of `search_path` in the URL's `options`, if any.
-fn search_path_schema(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    let options = parsed
+/// The first schema of `search_path` in the URL's `options`, if it names one.
+fn search_path_schema(url: &url::Url) -> Option<String> {
+    let options = url
         .query_pairs()
         .find_map(|(key, value)| (key == "options").then_some(value))?;
-    let path = options
-        .split_whitespace()
-        .find_map(|option| option.strip_prefix("search_path="))?;
-    let first = path.split(',').next()?.trim();
-    (!first.is_empty()).then(|| first.to_owned())
+    let path = options.split_whitespace().find_map(|option| {
+        option
+            .strip_prefix("search_path=")
+            .or_else(|| option.strip_prefix("--search_path="))
+    })?;
+    let first = path.split(',').next()?.trim().trim_matches('"');
+    (!first.is_empty() && first != "$user").then(|| first.to_owned())
 }
 
 /// The files a restore needs beside the database: those the configuration
@@ -164,12 +270,43 @@ mod tests {
 
     #[test]
     fn the_schema_is_read_from_the_urls_options() {
+        let schema = |text: &str| search_path_schema(&url::Url::parse(text).expect("a URL"));
         let url = "postgres://u@h/db?options=-c%20search_path%3Dbs_one%2Cpublic&application_name=x";
-        assert_eq!(search_path_schema(url).as_deref(), Some("bs_one"));
-        assert_eq!(search_path_schema("postgres://u@h/db"), None);
+        assert_eq!(schema(url).as_deref(), Some("bs_one"));
         assert_eq!(
-            search_path_schema("postgres://u@h/db?options=-c%20statement_timeout%3D5"),
+            schema("postgres://u@h/db?options=--search_path%3Dnews").as_deref(),
+            Some("news")
+        );
+        assert_eq!(
+            schema("postgres://u@h/db?options=-c%20search_path%3D%22%24user%22"),
             None
         );
+        assert_eq!(schema("postgres://u@h/db"), None);
+        assert_eq!(
+            schema("postgres://u@h/db?options=-c%20statement_timeout%3D5"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_password_goes_to_libpq_in_its_environment_decoded() {
+        let url = url::Url::parse(
+            "postgres://news%40desk:p%25ss@db.example:6432/broadsheet?sslmode=require&statement-cache-capacity=5",
+        )
+        .expect("a URL");
+        let variables = libpq_environment(&url);
+        let get = |name: &str| {
+            variables
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("PGHOST"), Some("db.example"));
+        assert_eq!(get("PGPORT"), Some("6432"));
+        assert_eq!(get("PGUSER"), Some("news@desk"));
+        assert_eq!(get("PGPASSWORD"), Some("p%ss"));
+        assert_eq!(get("PGDATABASE"), Some("broadsheet"));
+        assert_eq!(get("PGSSLMODE"), Some("require"));
+        assert_eq!(variables.len(), 6, "sqlx's own parameters are not libpq's");
     }
 }

@@ -36,6 +36,11 @@ pub fn rfc3339(ms: i64) -> Option<String> {
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
+/// As [`rfc3339`], "" for a time out of chrono's range (never stored).
+pub fn rfc3339_text(ms: i64) -> String {
+    rfc3339(ms).unwrap_or_default()
+}
+
 /// A duration in milliseconds, for arithmetic on stored times (Unix ms);
 /// saturates at `i64::MAX` rather than wrapping into the past.
 pub fn ms(duration: std::time::Duration) -> i64 {

@@ -113,7 +113,20 @@ pub async fn detail(store: &Store, clock: &Clock, id: &str) -> anyhow::Result<Op
         }
     }
     let deliveries = store::deliveries::deliveries_of(store, id, 100).await?;
-    data["deliveries"] = json!(deliveries);
+    // Times in RFC 3339, as in the rest of this document (the export's).
+    data["deliveries"] = deliveries
+        .into_iter()
+        .map(|d| {
+            json!({
+                "campaign_id": d.campaign_id,
+                "period_key": d.period_key,
+                "status": d.status,
+                "attempts": d.attempts,
+                "sent_at": d.sent_at.and_then(crate::clock::rfc3339),
+                "last_error": d.last_error,
+            })
+        })
+        .collect();
     Ok(Some(data))
 }
 

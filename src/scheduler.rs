@@ -73,7 +73,7 @@ fn purge_job(store: Store, clock: Clock, config: Arc<Config>) -> anyhow::Result<
             let idle = config.accounts.session_idle;
             if let Err(error) = privacy::purge(&store, &clock, &config.privacy, idle).await {
                 tracing::warn!(
-                    error = format!("{error:#}"),
+                    error = crate::telemetry::error_text(&error),
                     "retention purge failed; it runs again next time"
                 );
             }
@@ -96,7 +96,7 @@ async fn digest_timer(store: Store, clock: Clock, schedules: Vec<Schedule>) {
     loop {
         if let Err(error) = digest::run_due(&store, &clock, &schedules).await {
             tracing::warn!(
-                error = format!("{error:#}"),
+                error = crate::telemetry::error_text(&error),
                 "digest schedules could not run; trying again shortly"
             );
         }
@@ -126,7 +126,7 @@ async fn read_mailbox(mailbox: BounceMailbox, every: Duration) {
             Ok(Some(read)) if read.messages > 0 => tracing::info!(?read, "bounce mailbox read"),
             Ok(_) => {}
             Err(error) => tracing::warn!(
-                error = format!("{error:#}"),
+                error = crate::telemetry::error_text(&error),
                 "the bounce mailbox could not be read; trying again next interval"
             ),
         }
@@ -148,7 +148,7 @@ fn feed_tick(store: Store, clock: Clock, config: Arc<Config>) -> anyhow::Result<
             };
             if let Err(error) = polled.await {
                 tracing::warn!(
-                    error = format!("{error:#}"),
+                    error = crate::telemetry::error_text(&error),
                     "feeds could not be polled; next minute again"
                 );
             }

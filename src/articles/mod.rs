@@ -198,8 +198,6 @@ fn parse_time(value: toml::Value) -> Result<DateTime<Utc>, ArticleError> {
         .map_err(|_| ArticleError::PublishedAt)
 }
 
-/// Markdown to HTML, then through ammonia's allow-list: no scripts, styles,
-/// event handlers or `javascript:` links survive (E-28, E-29).
 /// An editor's article's categories, stored (and typed in the console's
 /// form) as one comma-separated text, as a list.
 pub fn category_list(text: &str) -> Vec<String> {
@@ -210,6 +208,8 @@ pub fn category_list(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Markdown to HTML, then through ammonia's allow-list: no scripts, styles,
+/// event handlers or `javascript:` links survive (E-28, E-29).
 pub fn render_markdown(markdown: &str) -> String {
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_FOOTNOTES;

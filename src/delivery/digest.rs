@@ -128,7 +128,7 @@ impl Worker {
                 return untried(Outcome::Cancelled);
             }
             Err(error) => {
-                let error = format!("{error:#}");
+                let error = crate::telemetry::error_text(&error);
                 return untried(self.retry_digest(job, campaign, &error).await?);
             }
         };

@@ -184,7 +184,10 @@ impl Leases {
                 // A failed renewal changes no deadline: the rows' sends stop
                 // in time and the leases run out as if we had died.
                 if let Err(error) = self.renew().await {
-                    tracing::warn!(error = format!("{error:#}"), "leases not renewed");
+                    tracing::warn!(
+                        error = crate::telemetry::error_text(&error),
+                        "leases not renewed"
+                    );
                 }
             }
         };

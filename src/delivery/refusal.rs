@@ -29,7 +29,7 @@ impl Worker {
             && let Err(error) = refusals(report).await
         {
             tracing::warn!(
-                error = format!("{error:#}"),
+                error = crate::telemetry::error_text(&error),
                 "a hard bounce could not be recorded"
             );
         }

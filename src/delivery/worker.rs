@@ -166,7 +166,10 @@ impl Worker {
         if let Some(intake) = &self.intake
             && let Err(error) = intake().await
         {
-            tracing::warn!(error = format!("{error:#}"), "link requests not handled");
+            tracing::warn!(
+                error = crate::telemetry::error_text(&error),
+                "link requests not handled"
+            );
         }
         let now = self.clock.now_ms();
         let limits = (
@@ -228,7 +231,11 @@ impl Worker {
                 Err(error) => {
                     // The database may be away for a while; nothing is lost,
                     // the rows stay queued.
-                    tracing::warn!(error = format!("{error:#}"), what, "delivery failed");
+                    tracing::warn!(
+                        error = crate::telemetry::error_text(&error),
+                        what,
+                        "delivery failed"
+                    );
                     idle * 5
                 }
             };
@@ -291,7 +298,7 @@ impl Worker {
             // A template fixed by the operator may render later: retry.
             Err(error) => {
                 return self
-                    .retry_or_give_up(&row, held, &format!("{error:#}"))
+                    .retry_or_give_up(&row, held, &crate::telemetry::error_text(&error))
                     .await;
             }
         };

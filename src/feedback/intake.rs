@@ -279,7 +279,7 @@ impl Webhooks {
         let pem = match self.fetch_certificate(url).await {
             Ok(pem) => pem,
             Err(error) => {
-                tracing::warn!(%url, error = format!("{error:#}"), "an SNS certificate could not be fetched");
+                tracing::warn!(%url, error = crate::telemetry::error_text(&error), "an SNS certificate could not be fetched");
                 return Err(Refused::BadSignature.into());
             }
         };

@@ -134,7 +134,7 @@ impl BounceMailbox {
                     Ok(()) => handled.push(uid),
                     Err(error) => tracing::warn!(
                         uid,
-                        error = format!("{error:#}"),
+                        error = crate::telemetry::error_text(&error),
                         "a bounce report could not be stored; it stays in the mailbox"
                     ),
                 }

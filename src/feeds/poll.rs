@@ -49,7 +49,7 @@ pub async fn poll_due(store: &Store, clock: &Clock, feeds: &[Feed]) -> anyhow::R
         match poll(store, clock, feed).await {
             Ok(polled) => tracing::info!(feed = %feed.url, ?polled, "feed polled"),
             Err(error) => {
-                tracing::warn!(feed = %feed.url, error = format!("{error:#}"), "feed poll failed")
+                tracing::warn!(feed = %feed.url, error = crate::telemetry::error_text(&error), "feed poll failed")
             }
         }
     }
@@ -62,7 +62,7 @@ pub async fn poll(store: &Store, clock: &Clock, feed: &Feed) -> anyhow::Result<P
     let result = fetch_and_store(store, clock, feed).await;
     let summary = match &result {
         Ok(polled) => polled.to_string(),
-        Err(error) => format!("failed: {error:#}"),
+        Err(error) => format!("failed: {}", crate::telemetry::error_text(error)),
     };
     feeds::record_result(store, feed.url.as_str(), clock.now_ms(), &summary).await?;
     result

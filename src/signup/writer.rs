@@ -175,7 +175,7 @@ async fn write_group(store: &Store, rules: &Rules, group: Vec<Job>) {
         Err(Lost::Midway(error)) if group.len() == 1 => fail_all(group, error),
         Err(Lost::Midway(error)) => {
             tracing::warn!(
-                error = format!("{error:#}"),
+                error = crate::telemetry::error_text(&error),
                 signups = group.len(),
                 "a signup group's transaction failed; writing its signups one at a time"
             );

@@ -195,7 +195,7 @@ pub async fn cancel_pending_of_campaign(
 }
 
 /// One digest delivery of a reader's, as editors see it.
-#[derive(Debug, Clone, FromRow, serde::Serialize)]
+#[derive(Debug, Clone, FromRow)]
 pub struct ReaderDelivery {
     pub campaign_id: String,
     pub period_key: String,

@@ -53,7 +53,7 @@ pub struct SharedFailure {
 impl SharedFailure {
     pub fn of(error: &anyhow::Error) -> Self {
         Self {
-            message: format!("{error:#}"),
+            message: crate::telemetry::error_text(error),
             fault: fault(error),
         }
     }

@@ -69,6 +69,9 @@ pub enum Backend {
 /// schema change is made once and cannot drift between them.
 static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
+/// How long a connection may take to be had, new or from the pool.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A connection pool and the dialect it speaks.
 #[derive(Clone)]
 pub struct Store {
@@ -123,13 +126,7 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url).context("while parsing database.url")?;
         if backend == Backend::Postgres {
-            // One connection first, for its error: the pool retries until
-            // its timeout and then says only "pool timed out", hiding a
-            // refused connection or a wrong password.
-            let probe = sqlx::AnyConnection::connect_with(&options)
-                .await
-                .with_context(|| format!("cannot connect to PostgreSQL at {}", server_of(&url)))?;
-            probe.close().await.ok();
+            probe_postgres(&options, &url).await?;
         }
         let session: &'static str = match backend {
             // WAL lets readers run beside the one writer; busy_timeout makes
@@ -148,7 +145,7 @@ impl Store {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(CONNECT_TIMEOUT)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     conn.execute(session).await?;
@@ -292,6 +289,26 @@ impl Store {
     }
 }
 
+/// One connection first, for its error: the pool retries until its
+/// timeout and then says only "pool timed out", hiding a refused
+/// connection or a wrong password. Within the pool's own wait: the driver
+/// has no connect timeout, and a firewalled host would hold start-up for
+/// minutes.
+async fn probe_postgres(options: &AnyConnectOptions, url: &str) -> anyhow::Result<()> {
+    let server = server_of(url);
+    let probe = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::AnyConnection::connect_with(options))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "cannot connect to PostgreSQL at {server}: no answer in {} s",
+                CONNECT_TIMEOUT.as_secs()
+            )
+        })?
+        .with_context(|| format!("cannot connect to PostgreSQL at {server}"))?;
+    probe.close().await.ok();
+    Ok(())
+}
+
 /// The file of a `sqlite:` database URL; `None` for PostgreSQL or an
 /// in-memory database.
 pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
@@ -303,16 +320,29 @@ pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
 }
 
 /// `host:port/database` of a PostgreSQL URL, without its credentials.
+/// The host may be a query parameter (`?host=/run/postgresql`, a socket's
+/// folder).
 pub fn server_of(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(parsed) => format!(
-            "{}:{}{}",
-            parsed.host_str().unwrap_or("localhost"),
-            parsed.port().unwrap_or(5432),
-            parsed.path()
-        ),
-        Err(_) => "database.url".into(),
-    }
+    let Ok(parsed) = url::Url::parse(url) else {
+        return "database.url".into();
+    };
+    let query = |name: &str| {
+        parsed
+            .query_pairs()
+            .find_map(|(key, value)| (key == name).then(|| value.into_owned()))
+    };
+    let host = parsed
+        .host_str()
+        .filter(|host| !host.is_empty())
+        .map(str::to_owned)
+        .or_else(|| query("host"))
+        .unwrap_or_else(|| "localhost".into());
+    let port = parsed
+        .port()
+        .map(|port| port.to_string())
+        .or_else(|| query("port"))
+        .unwrap_or_else(|| "5432".into());
+    format!("{host}:{port}{}", parsed.path())
 }
 
 /// Adds `mode=rwc` (create if missing) and creates the parent folder.

@@ -43,7 +43,7 @@ async fn queue_to(
     let event_id = super::new_id();
     let payload = serde_json::json!({
         "type": kind,
-        "timestamp": rfc3339(now),
+        "timestamp": crate::clock::rfc3339_text(now),
         "data": event.data,
     })
     .to_string();
@@ -112,10 +112,6 @@ async fn endpoints_wanting(conn: &mut Conn, kind: EventType) -> anyhow::Result<V
     .fetch_all(&mut *conn)
     .await
     .context("while finding the endpoints of an event")
-}
-
-fn rfc3339(ms: i64) -> String {
-    crate::clock::rfc3339(ms).unwrap_or_default()
 }
 
 /// One event claimed for sending.

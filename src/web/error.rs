@@ -28,7 +28,7 @@ pub(crate) const BUSY_RETRY_AFTER_S: u64 = 5;
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let error = format!("{:#}", self.0);
+        let error = crate::telemetry::error_text(&self.0);
         if self
             .0
             .downcast_ref::<crate::accounts::HasherBusy>()

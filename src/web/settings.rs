@@ -44,7 +44,13 @@ impl WebSettings {
             request_timeout: server.request_timeout,
             metrics_on_site: server.metrics_bind.is_none(),
             clients: ClientNetworks {
-                trusted_proxies: server.trusted_proxies.clone(),
+                // Canonical, as client_ip makes the addresses it compares:
+                // `::ffff:127.0.0.1` listed is 127.0.0.1.
+                trusted_proxies: server
+                    .trusted_proxies
+                    .iter()
+                    .map(IpAddr::to_canonical)
+                    .collect(),
                 ipv4_prefix_len: server.ipv4_prefix_len,
                 ipv6_prefix_len: server.ipv6_prefix_len,
             },

@@ -93,7 +93,10 @@ impl WebhookSender {
                 Ok(_) => self.poll_interval,
                 Err(error) => {
                     // Nothing is lost: the events stay queued.
-                    tracing::warn!(error = format!("{error:#}"), "webhook delivery failed");
+                    tracing::warn!(
+                        error = crate::telemetry::error_text(&error),
+                        "webhook delivery failed"
+                    );
                     self.poll_interval * 5
                 }
             };

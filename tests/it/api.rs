@@ -61,6 +61,13 @@ async fn the_reference_page_shows_every_documented_operation_and_schema(backend:
         }
     }
     assert!(operations > 25, "only {operations} operations documented");
+    let published_at = &doc["components"]["schemas"]["EditorArticle"]["properties"]["published_at"];
+    assert_eq!(published_at["format"], "date-time", "{published_at}");
+    assert!(html.contains("<a href=\"#schema-EditorArticle\"><code>EditorArticle</code></a>"));
+    assert!(
+        html.contains("<code>string</code> as <code>text/csv</code>"),
+        "the CSV import's body"
+    );
     for schema in doc["components"]["schemas"].as_object().unwrap().keys() {
         assert!(
             html.contains(&format!("id=\"schema-{schema}\"")),
@@ -326,6 +333,19 @@ async fn a_token_writes_publishes_and_sends_a_digest_and_reads_subscribers(backe
     )
     .await;
     assert_eq!(detail["deliveries"][0]["status"], "sent");
+    let sent_at = detail["deliveries"][0]["sent_at"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(sent_at).is_ok(),
+        "{sent_at}"
+    );
+    for time in ["created_at", "finished_at"] {
+        let given = done[time].as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(given).is_ok(),
+            "{time}: {given}"
+        );
+    }
+    assert!(done["subject"].is_null(), "the schedule sets no subject");
     let (_, stats) = call(&app, &bearer, Method::GET, "/api/v1/stats?days=7", None).await;
     assert_eq!(stats["readers"]["confirmed"], 2);
     assert_eq!(stats["days"].as_array().unwrap().len(), 7);

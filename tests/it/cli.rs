@@ -65,6 +65,23 @@ fn a_bad_config_value_stops_start_up_naming_the_key() {
 }
 
 #[test]
+fn a_backup_from_the_wrong_folder_is_refused_and_creates_no_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BINARY)
+        .current_dir(dir.path())
+        .args(["backup", "copy.db"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("there is no database at var/broadsheet.db"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("var").exists() && !dir.path().join("copy.db").exists());
+}
+
+#[test]
 fn a_refused_postgresql_connection_is_named_and_said_once() {
     let output = Command::new(BINARY)
         .env(
@@ -218,7 +235,10 @@ async fn serve_writes_the_signup_and_credentials_emails_as_eml_files_and_stops_o
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     let database = match backend {
         Backend::Sqlite => "database: SQLite, a new file created at var/broadsheet.db",
-        Backend::Postgres => "database: PostgreSQL at 127.0.0.1:5432/",
+        Backend::Postgres => &format!(
+            "database: PostgreSQL at {}",
+            broadsheet::store::server_of(&database.url)
+        ),
     };
     for line in [
         &format!("open {base}/ (readers) and {base}/admin (editors)"),

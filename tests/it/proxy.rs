@@ -33,14 +33,16 @@ async fn serve_behind_nginx_over_https_takes_the_client_from_the_proxy(backend: 
         ),
     )
     .unwrap();
-    let mut server = cli_for(&app)
-        .env_remove("BROADSHEET_SERVER__BASE_URL")
-        .args(["serve", "--role", "web", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = Served(
+        cli_for(&app)
+            .env_remove("BROADSHEET_SERVER__BASE_URL")
+            .args(["serve", "--role", "web", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     wait_until_ready(&reqwest::Client::new(), &format!("http://{upstream}")).await;
 
     // From 127.0.0.2, claiming to be 203.0.113.9: nginx appends the real
@@ -115,9 +117,22 @@ async fn serve_behind_nginx_over_https_takes_the_client_from_the_proxy(backend: 
     assert_eq!(dashboard.status(), 200);
     assert!(dashboard.text().await.unwrap().contains("Dashboard"));
 
-    stop_with_sigterm(&mut server);
+    stop_with_sigterm(&mut server.0);
     drop(nginx);
     app.stop().await;
+}
+
+/// `serve`, killed if the test fails before stopping it: left running, it
+/// would hold its port and write to a database slot the next test empties.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            self.0.kill().ok();
+            self.0.wait().ok();
+        }
+    }
 }
 
 /// A client trusting nginx's certificate, from `local` if given, sending

@@ -97,10 +97,10 @@ impl Nginx {
                 let log = std::fs::read_to_string(nginx.dir.path().join("error.log"));
                 panic!("nginx exited at start ({status}): {log:?}");
             }
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
+            // Both: the port was found free on 127.0.0.1 only.
+            let v4 = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+            let v6 = tokio::net::TcpStream::connect(("::1", port)).await;
+            if v4.is_ok() && v6.is_ok() {
                 return Some(nginx);
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;

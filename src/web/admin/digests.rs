@@ -159,7 +159,10 @@ pub async fn send_test(
         return console.message(&state, StatusCode::CONFLICT, "Nothing to send", &reason);
     };
     if let Err(error) = state.previews.send(*preview).await {
-        tracing::warn!(error = format!("{error:#}"), "test digest not sent");
+        tracing::warn!(
+            error = crate::telemetry::error_text(&error),
+            "test digest not sent"
+        );
         let message = "The mail server did not take the test message; see the log for why.";
         return console.message(&state, StatusCode::BAD_GATEWAY, "Not sent", message);
     }

@@ -25,7 +25,9 @@ pub struct EditorArticle {
     pub body_markdown: String,
     pub draft: bool,
     /// RFC 3339; for a draft never published, when it was created.
+    #[schema(format = DateTime)]
     pub published_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
     pub categories: Vec<String>,
 }

@@ -27,7 +27,8 @@ pub struct CampaignSummary {
     pub id: String,
     pub schedule: String,
     pub period_key: String,
-    /// Null until the campaign's first digest is rendered.
+    /// The subject the schedule sets (`subject` in its config); null when
+    /// it sets none and each digest takes the template's.
     pub subject: Option<String>,
     pub status: String,
     pub recipients: i64,
@@ -38,10 +39,13 @@ pub struct CampaignSummary {
     /// or answering 4xx), each time one was.
     pub retries: i64,
     /// When the latest of those retries falls due: the backoff now in force.
+    #[schema(format = DateTime)]
     pub next_retry_at: Option<String>,
     /// The error behind the latest retry.
     pub last_error: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub finished_at: Option<String>,
     /// Recipients not yet sent, failed or cancelled.
     pub pending: i64,
@@ -50,6 +54,7 @@ pub struct CampaignSummary {
     /// Until when some of its digests wait, while they do: a receiving
     /// domain's limit or deferral, or the warm-up's daily ceiling, named in
     /// `held_by`.
+    #[schema(format = DateTime)]
     pub held_until: Option<String>,
     pub held_by: Option<String>,
     /// What each SMTP relay did for it, by name; given for one campaign,

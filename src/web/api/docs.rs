@@ -14,9 +14,28 @@ struct Operation {
     summary: String,
     description: String,
     parameters: Vec<Field>,
-    /// The request body's schema name, if any.
-    body: Option<String>,
+    body: Option<Content>,
     responses: Vec<Answer>,
+}
+
+/// A request's or an answer's body: its media type and schema.
+#[derive(Debug, Serialize)]
+struct Content {
+    media: String,
+    kind: String,
+    /// A schema of the document's own, listed on the page (`#schema-…`).
+    named: bool,
+}
+
+impl Content {
+    fn of(content: &Value) -> Option<Self> {
+        let (media, body) = content.as_object()?.iter().next()?;
+        Some(Self {
+            media: media.clone(),
+            kind: kind(&body["schema"]),
+            named: body["schema"]["$ref"].is_string(),
+        })
+    }
 }
 
 /// A parameter or a schema's property.
@@ -34,6 +53,7 @@ struct Field {
 struct Answer {
     status: String,
     description: String,
+    body: Option<Content>,
 }
 
 #[derive(Debug, Serialize)]
@@ -129,10 +149,7 @@ impl Operation {
             summary: text(operation, "summary"),
             description: text(operation, "description"),
             parameters: parameters(operation),
-            body: operation["requestBody"]["content"]
-                .as_object()
-                .and_then(|content| content.values().next())
-                .map(|media| kind(&media["schema"])),
+            body: Content::of(&operation["requestBody"]["content"]),
             responses: operation["responses"]
                 .as_object()
                 .into_iter()
@@ -140,6 +157,7 @@ impl Operation {
                 .map(|(status, answer)| Answer {
                     status: status.clone(),
                     description: text(answer, "description"),
+                    body: Content::of(&answer["content"]),
                 })
                 .collect(),
         }

@@ -92,7 +92,10 @@ impl<E: Into<anyhow::Error>> From<E> for ApiError {
                 );
             }
             Some(crate::store::Fault::Unavailable) => {
-                tracing::warn!(error = format!("{error:#}"), "database unavailable");
+                tracing::warn!(
+                    error = crate::telemetry::error_text(&error),
+                    "database unavailable"
+                );
                 let mut unavailable = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
@@ -103,7 +106,10 @@ impl<E: Into<anyhow::Error>> From<E> for ApiError {
             }
             None => {}
         }
-        tracing::error!(error = format!("{error:#}"), "API request failed");
+        tracing::error!(
+            error = crate::telemetry::error_text(&error),
+            "API request failed"
+        );
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

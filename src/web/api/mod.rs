@@ -31,9 +31,7 @@ use crate::{audit::Actor, web::AppState};
 
 /// A stored time (Unix ms) as the API gives every time: RFC 3339, UTC,
 /// milliseconds (`2026-12-07T09:30:00.000Z`), as it takes them too.
-pub(super) fn rfc3339(ms: i64) -> String {
-    crate::clock::rfc3339(ms).unwrap_or_default()
-}
+pub(super) use crate::clock::rfc3339_text as rfc3339;
 
 /// A time the API was given, in RFC 3339, as Unix ms.
 pub(super) fn parse_time(text: &str) -> Option<i64> {

@@ -18,6 +18,7 @@ use utoipa::{
         description = "Articles, digests, subscribers, the suppression list and figures of a \
             Broadsheet publication. \
             Every call needs `Authorization: Bearer <token>` (`broadsheet token create`). \
+            Times are RFC 3339 in UTC (`2026-12-07T09:30:00.000Z`), given and taken. \
             Errors are `{\"error\": {\"code\", \"message\", \"field\"?}}`. POSTs accept an \
             `Idempotency-Key` header: a retry with the same key and body gets the first answer."
     ),

@@ -21,8 +21,11 @@ pub struct ReaderLine {
     pub email: String,
     pub name: Option<String>,
     pub status: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub confirmed_at: Option<String>,
+    #[schema(format = DateTime)]
     pub suppressed_at: Option<String>,
 }
 

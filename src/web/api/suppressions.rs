@@ -33,6 +33,7 @@ pub struct Suppression {
     /// An editor's note on an address added by hand.
     pub note: Option<String>,
     /// When it was listed; the `before` of the next page.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -77,6 +78,7 @@ pub struct ListParams {
     address: Option<String>,
     /// The cursor: the `created_at` of the last entry of the previous page
     /// (RFC 3339).
+    #[param(format = DateTime)]
     before: Option<String>,
 }
 

@@ -28,10 +28,13 @@ pub struct Endpoint {
     /// False once turned off, by an admin or after a day of failures.
     pub enabled: bool,
     /// Since when every request has failed (RFC 3339); null after a success.
+    #[schema(format = DateTime)]
     pub failing_since: Option<String>,
     pub last_error: Option<String>,
+    #[schema(format = DateTime)]
     pub disabled_at: Option<String>,
     pub disabled_reason: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// Events waiting to be sent to it.
     pub pending: i64,
@@ -66,9 +69,12 @@ pub struct Event {
     pub status: String,
     pub attempts: i64,
     /// When it is tried next, while pending.
+    #[schema(format = DateTime)]
     pub next_attempt_at: Option<String>,
     pub last_error: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub sent_at: Option<String>,
 }
 
