@@ -25,6 +25,9 @@ use crate::{
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub database: &'static str,
+    /// Which database was copied: the SQLite file, or PostgreSQL's
+    /// `host:port/database` (never its credentials).
+    pub from: String,
     pub file: PathBuf,
     pub bytes: u64,
     /// Files the database does not hold, by the configuration key naming them.
@@ -67,6 +70,8 @@ pub async fn run(
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
         },
+        from: store::sqlite_path(url)
+            .map_or_else(|| store::server_of(url), |path| path.display().to_string()),
         file: file.to_owned(),
         bytes: std::fs::metadata(file)?.len(),
         outside_the_database: kept_files(config, config_path),

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use broadsheet::editors::Role;
+use broadsheet::{domain::LinkPurpose, editors::Role};
 use fantoccini::{
     Client, Locator,
     actions::{InputSource, KeyAction, KeyActions},
@@ -65,9 +65,19 @@ async fn every_page_passes_axe_and_fits_a_phone(backend: Backend) {
     let page = &browser.client;
     page.set_window_size(PHONE_WIDTH, 844).await.unwrap();
 
+    // The pages of the links in every digest, as a reader opens them.
+    let unsubscribe = app
+        .reader_link("reader@example.com", LinkPurpose::Unsubscribe)
+        .await;
+    let preferences = app
+        .reader_link("reader@example.com", LinkPurpose::Preferences)
+        .await;
     let public = [
         "/",
+        "/articles",
         "/articles/harbour-lights",
+        &unsubscribe,
+        &preferences,
         "/subscribe",
         "/login",
         "/login/link",
@@ -91,6 +101,7 @@ async fn every_page_passes_axe_and_fits_a_phone(backend: Backend) {
         "/account",
         "/account/preferences",
         "/account/consents",
+        "/account/delete",
         "/articles/harbour-lights",
     ] {
         findings.extend(check(page, &app.url(path), &axe).await);
@@ -112,6 +123,12 @@ async fn every_page_passes_axe_and_fits_a_phone(backend: Backend) {
     else {
         panic!("no campaign started")
     };
+    let article = format!(
+        "/admin/articles/{}",
+        app.text("SELECT id FROM articles WHERE slug = 'harbour-lights'")
+            .await
+            .unwrap()
+    );
     let (reader, campaign) = (
         format!("/admin/readers/{reader}"),
         format!("/admin/campaigns/{campaign}"),
@@ -122,6 +139,8 @@ async fn every_page_passes_axe_and_fits_a_phone(backend: Backend) {
         &campaign,
         "/admin/articles",
         "/admin/articles/new",
+        &article,
+        "/admin/digests/preview",
         "/admin/digests",
         "/admin/readers",
         "/admin/feeds",
@@ -165,8 +184,14 @@ async fn every_page_passes_axe_and_fits_a_phone(backend: Backend) {
 /// violations, sideways scrolling, hidden table cells.
 async fn check(page: &Client, url: &str, axe: &str) -> Vec<String> {
     page.goto(url).await.unwrap();
-    // The page itself, not a sign-in page it sent the browser to.
+    // The page itself, not a sign-in page it sent the browser to, nor the
+    // 404 (checked once, on purpose).
     assert_eq!(page.current_url().await.unwrap().as_str(), url);
+    let title = page.title().await.unwrap();
+    assert!(
+        !title.starts_with("Page not found") || url.ends_with("/no-such-page"),
+        "{url} is not found"
+    );
     page.execute(axe, vec![]).await.unwrap();
     let violations = page
         .execute_async(

@@ -95,6 +95,11 @@ async fn a_backup_taken_while_sending_and_signing_up_restores_into_a_fresh_folde
     );
 
     assert_eq!(report["file"], file.display().to_string());
+    let from = broadsheet::store::sqlite_path(app.config.database.url.expose()).map_or_else(
+        || broadsheet::store::server_of(app.config.database.url.expose()),
+        |path| path.display().to_string(),
+    );
+    assert_eq!(report["from"], from);
     assert!(report["bytes"].as_u64().unwrap() > 0);
     let kept = kept_files(&report);
     assert_eq!(kept["privacy.suppression_key_file"], suppression_key);
