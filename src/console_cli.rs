@@ -12,6 +12,7 @@ use crate::{
     digest::control::{self, Control, Controlled},
     readers,
     store::Store,
+    web::{CampaignSummary, EditorArticle, ReaderLine},
 };
 
 async fn open(config: &Config) -> anyhow::Result<Store> {
@@ -46,6 +47,7 @@ pub async fn list_articles(
     let store = open(config).await?;
     let articles = editing::list(&store, search, limit, 0).await?;
     if json {
+        let articles: Vec<EditorArticle> = articles.into_iter().map(Into::into).collect();
         print_json(&articles)?;
     } else {
         for a in &articles {
@@ -99,6 +101,7 @@ pub async fn digest_status(config: &Config, id: Option<&str>, json: bool) -> any
     };
     store.close().await;
     if json {
+        let campaigns: Vec<CampaignSummary> = campaigns.into_iter().map(Into::into).collect();
         return print_json(&campaigns);
     }
     for progress in &campaigns {
@@ -157,7 +160,7 @@ pub async fn list_subscribers(
         let full = page.len() == PAGE as usize;
         after = page.last().map(|r| r.id.clone());
         if json {
-            all.extend(page);
+            all.extend(page.into_iter().map(ReaderLine::from));
         } else {
             for r in &page {
                 let suppressed = if r.suppressed_at.is_some() {

@@ -44,6 +44,9 @@ use tower_http::{
 };
 use tracing::Level;
 
+/// The API's views of articles, campaigns and readers, which the CLI's
+/// `--json` prints too: one shape for scripts either way.
+pub use api::{CampaignSummary, EditorArticle, ReaderLine};
 pub use csrf::Csrf;
 pub use error::AppError;
 pub use guesses::GuessThrottle;

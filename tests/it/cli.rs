@@ -1121,6 +1121,13 @@ async fn article_digest_and_subscriber_commands_do_what_the_console_does(backend
     let articles: serde_json::Value =
         serde_json::from_slice(&run(&["article", "list", "--json"])).unwrap();
     assert_eq!(articles[0]["slug"], "harbour-reopens");
+    // The API's shape: times in RFC 3339, categories a list.
+    let published_at = articles[0]["published_at"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(published_at).is_ok(),
+        "{published_at}"
+    );
+    assert!(articles[0]["categories"].is_array());
     run(&["article", "unpublish", "harbour-reopens"]);
     assert_eq!(app.get("/articles/harbour-reopens").await.status(), 404);
     let listed = String::from_utf8_lossy(&run(&["article", "list"])).into_owned();

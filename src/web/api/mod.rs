@@ -24,8 +24,11 @@ use serde::de::DeserializeOwned;
 use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+pub use articles::EditorArticle;
+pub use digests::CampaignSummary;
 pub use error::{ApiError, ErrorBody};
 use openapi::{ApiDoc, with_shared_answers};
+pub use subscribers::ReaderLine;
 
 use crate::{audit::Actor, web::AppState};
 
