@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use crate::{
     accounts::PasswordHasher,
     audit::Actor,
-    clock::Clock,
+    clock::{Clock, rfc3339_text},
     config::Config,
     domain::{EmailAddress, NewPassword, mask_email},
     editors::{Editors, Role, tokens},
@@ -90,7 +90,20 @@ pub async fn list(config: &Config, json: bool) -> anyhow::Result<()> {
     let (store, editors) = open(config).await?;
     let all = editors.list().await?;
     if json {
-        print_line(&serde_json::to_string_pretty(&all)?);
+        // Times in RFC 3339, as every --json and the API give them.
+        let shown: Vec<serde_json::Value> = all
+            .iter()
+            .map(|editor| {
+                serde_json::json!({
+                    "id": editor.id,
+                    "email": editor.email,
+                    "role": editor.role,
+                    "created_at": rfc3339_text(editor.created_at),
+                    "has_password": editor.has_password.0,
+                })
+            })
+            .collect();
+        print_line(&serde_json::to_string_pretty(&shown)?);
     } else {
         for editor in &all {
             let state = if editor.has_password.0 {
@@ -123,7 +136,20 @@ pub async fn list_tokens(config: &Config, json: bool) -> anyhow::Result<()> {
     let (store, _) = open(config).await?;
     let all = tokens::list(&store).await?;
     if json {
-        print_line(&serde_json::to_string_pretty(&all)?);
+        let shown: Vec<serde_json::Value> = all
+            .iter()
+            .map(|token| {
+                serde_json::json!({
+                    "id": token.id,
+                    "name": token.name,
+                    "role": token.role,
+                    "created_at": rfc3339_text(token.created_at),
+                    "last_used_at": token.last_used_at.map(rfc3339_text),
+                    "revoked_at": token.revoked_at.map(rfc3339_text),
+                })
+            })
+            .collect();
+        print_line(&serde_json::to_string_pretty(&shown)?);
     } else {
         for token in &all {
             let state = if token.revoked_at.is_some() {

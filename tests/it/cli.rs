@@ -1055,6 +1055,11 @@ async fn editor_add_and_token_create_give_a_newcomer_the_console_and_the_api(bac
     let list = run(&["editor", "list", "--json"]);
     let editors: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(editors.as_array().unwrap().len(), 2);
+    let created_at = editors[0]["created_at"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(created_at).is_ok(),
+        "{created_at}"
+    );
     // A token is printed once and works until revoked.
     let created = run(&["token", "create", "--name", "ci"]);
     assert!(
@@ -1069,6 +1074,14 @@ async fn editor_add_and_token_create_give_a_newcomer_the_console_and_the_api(bac
         !again.status.success(),
         "names are unique among live tokens"
     );
+    let tokens: serde_json::Value =
+        serde_json::from_slice(&run(&["token", "list", "--json"]).stdout).unwrap();
+    let created_at = tokens[0]["created_at"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(created_at).is_ok(),
+        "{created_at}"
+    );
+    assert!(tokens[0]["revoked_at"].is_null());
     let listed = String::from_utf8_lossy(&run(&["token", "list"]).stdout).into_owned();
     assert!(
         listed.contains("ci") && !listed.contains(&token[3..]),
