@@ -15,7 +15,7 @@ use fantoccini::{
 
 use crate::{
     browser::{Browser, type_into, wait_for_heading},
-    support::{Backend, TestApp},
+    support::{self, Backend, TestApp},
 };
 
 storage_tests!(
@@ -33,17 +33,13 @@ fn axe_source() -> Option<String> {
         )
         .into()
     });
-    match std::fs::read_to_string(&path) {
-        Ok(source) => Some(source),
-        Err(_) => {
-            assert!(
-                std::env::var("BROADSHEET_TEST_REQUIRE_AXE").is_err(),
-                "{path} is missing: npm install --prefix target/axe axe-core@4.11.0"
-            );
-            eprintln!("SKIPPED accessibility test: install axe-core (see .ci/run) to run it");
-            None
-        }
-    }
+    support::installed(
+        &path,
+        "BROADSHEET_TEST_REQUIRE_AXE",
+        "npm install --prefix target/axe axe-core@4.11.0",
+        "accessibility",
+    )
+    .then(|| std::fs::read_to_string(&path).unwrap())
 }
 
 const PHONE_WIDTH: u32 = 390;

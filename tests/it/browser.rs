@@ -301,12 +301,12 @@ impl Browser {
     /// `None` (with a note) where chromedriver is not installed, unless
     /// `BROADSHEET_TEST_REQUIRE_BROWSER` is set, as CI does.
     pub(crate) async fn start() -> Option<Self> {
-        if !std::path::Path::new(CHROMEDRIVER).exists() {
-            assert!(
-                std::env::var("BROADSHEET_TEST_REQUIRE_BROWSER").is_err(),
-                "{CHROMEDRIVER} is missing: apt-get install chromium chromium-driver"
-            );
-            eprintln!("SKIPPED browser test: install chromium and chromium-driver to run it");
+        if !support::installed(
+            CHROMEDRIVER,
+            "BROADSHEET_TEST_REQUIRE_BROWSER",
+            "apt-get install chromium chromium-driver",
+            "browser",
+        ) {
             return None;
         }
         let port = free_port().await;

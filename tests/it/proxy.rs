@@ -4,7 +4,7 @@
 //! ignored), one-click unsubscribe and the console, all through it.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use std::{process::Stdio, time::Duration};
+use std::process::Stdio;
 
 use broadsheet::{domain::LinkPurpose, editors::Role};
 
@@ -140,21 +140,14 @@ impl Drop for Served {
 fn browser(nginx: &Nginx, base_url: &str, local: Option<&str>) -> Browser {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
-    let client = reqwest::Client::builder()
-        .add_root_certificate(
-            reqwest::Certificate::from_pem(nginx.certificate_pem.as_bytes()).unwrap(),
-        )
-        .local_address(local.map(|ip| ip.parse().unwrap()))
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .default_headers(headers)
-        .build()
-        .unwrap();
-    Browser {
-        base_url: base_url.to_owned(),
-        client,
-    }
+    let certificate = reqwest::Certificate::from_pem(nginx.certificate_pem.as_bytes()).unwrap();
+    Browser::with(
+        base_url,
+        reqwest::Client::builder()
+            .add_root_certificate(certificate)
+            .local_address(local.map(|ip| ip.parse().unwrap()))
+            .default_headers(headers),
+    )
 }
 
 fn set_cookie(response: &reqwest::Response, prefix: &str) -> String {

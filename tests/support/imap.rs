@@ -36,12 +36,12 @@ impl ImapServer {
     }
 
     async fn start_with(tls: bool) -> Option<Self> {
-        if !Path::new(DOVECOT).exists() {
-            assert!(
-                std::env::var("BROADSHEET_TEST_REQUIRE_IMAP").is_err(),
-                "{DOVECOT} is missing: apt-get install dovecot-imapd"
-            );
-            eprintln!("SKIPPED IMAP test: install dovecot-imapd to run it");
+        if !super::installed(
+            DOVECOT,
+            "BROADSHEET_TEST_REQUIRE_IMAP",
+            "apt-get install dovecot-imapd",
+            "IMAP",
+        ) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -26,6 +26,22 @@ use tokio_util::sync::CancellationToken;
 
 pub use smtp::{DataFault, ReceivedMail, Reply, ServerTls, SmtpServer, free_port};
 
+/// Whether `path` (a program or file a test needs from outside) is here.
+/// Where it is missing the test says it is skipped, unless `required` is
+/// set in the environment, as CI does: then it fails, saying how to
+/// install it.
+pub fn installed(path: &str, required: &str, install: &str, test: &str) -> bool {
+    if std::path::Path::new(path).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var(required).is_err(),
+        "{path} is missing: {install}"
+    );
+    eprintln!("SKIPPED {test} test: {install} to run it");
+    false
+}
+
 /// Generates, for each named `async fn(Backend)`, a module with one test per
 /// database. The PostgreSQL one is ignored, and says why, unless
 /// `BROADSHEET_TEST_POSTGRES_URL` was set when the tests were built.
@@ -635,11 +651,19 @@ impl Browser {
     }
 
     fn with_headers(base_url: &str, headers: reqwest::header::HeaderMap) -> Self {
-        let client = reqwest::Client::builder()
+        Self::with(
+            base_url,
+            reqwest::Client::builder().default_headers(headers),
+        )
+    }
+
+    /// A browser from `builder` (a trusted certificate, a local address…),
+    /// with a cookie jar, no redirects followed and a 30 s timeout.
+    pub fn with(base_url: &str, builder: reqwest::ClientBuilder) -> Self {
+        let client = builder
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
-            .default_headers(headers)
             .build()
             .expect("client");
         Self {

@@ -25,12 +25,12 @@ impl Nginx {
     /// note) where it is not installed, unless `BROADSHEET_TEST_REQUIRE_NGINX`
     /// is set, as CI does.
     pub async fn start(upstream: &str) -> Option<Self> {
-        if !Path::new(NGINX).exists() {
-            assert!(
-                std::env::var("BROADSHEET_TEST_REQUIRE_NGINX").is_err(),
-                "{NGINX} is missing: apt-get install nginx-light"
-            );
-            eprintln!("SKIPPED reverse-proxy test: install nginx-light to run it");
+        if !super::installed(
+            NGINX,
+            "BROADSHEET_TEST_REQUIRE_NGINX",
+            "apt-get install nginx-light",
+            "reverse-proxy",
+        ) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

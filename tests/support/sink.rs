@@ -22,12 +22,12 @@ impl SmtpSink {
     /// `None` (with a note) where postfix is not installed, unless
     /// `BROADSHEET_TEST_REQUIRE_SMTP_SINK` is set, as CI does.
     pub async fn start() -> Option<Self> {
-        if !Path::new(SMTP_SINK).exists() {
-            assert!(
-                std::env::var("BROADSHEET_TEST_REQUIRE_SMTP_SINK").is_err(),
-                "{SMTP_SINK} is missing: apt-get install postfix"
-            );
-            eprintln!("SKIPPED smtp-sink test: install postfix to run it");
+        if !super::installed(
+            SMTP_SINK,
+            "BROADSHEET_TEST_REQUIRE_SMTP_SINK",
+            "apt-get install postfix",
+            "smtp-sink",
+        ) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
